@@ -1,0 +1,52 @@
+// The bridge binary starts, says where it listens, and exits 0 on SIGINT and
+// SIGTERM after logging that it stopped.
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/subprocess.h"
+
+namespace {
+
+using ::audiosocket::testing::RunfilePath;
+using ::audiosocket::testing::Subprocess;
+using ::testing::HasSubstr;
+
+class ShutdownTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(ShutdownTest, LogsListenAddressAndExitsCleanlyOnSignal) {
+  Subprocess bridge({RunfilePath("server/audiosocket-bridge"), "--audiosocket_listen=127.0.0.1:0",
+                     "--grpc_listen=127.0.0.1:0"});
+  auto listening = bridge.WaitForLine("\"event\":\"listening\"", absl::Seconds(20));
+  ASSERT_TRUE(listening.has_value()) << bridge.Output();
+  EXPECT_THAT(*listening, HasSubstr("\"audiosocket\":\"127.0.0.1:"));
+  EXPECT_THAT(*listening, ::testing::ContainsRegex("\"grpc_port\":[1-9][0-9]*"));
+
+  bridge.Signal(GetParam());
+  auto status = bridge.Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value()) << "bridge did not exit after the signal\n" << bridge.Output();
+  ASSERT_TRUE(WIFEXITED(*status)) << bridge.Output();
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << bridge.Output();
+  EXPECT_THAT(bridge.Output(), HasSubstr("\"event\":\"stopped\""));
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, ShutdownTest, ::testing::Values(SIGINT, SIGTERM),
+                         [](const auto& info) {
+                           return info.param == SIGINT ? "SIGINT" : "SIGTERM";
+                         });
+
+TEST(StartupTest, InvalidSettingStopsStartupNamingIt) {
+  Subprocess bridge({RunfilePath("server/audiosocket-bridge"), "--audiosocket_listen=nonsense",
+                     "--grpc_listen=127.0.0.1:0"});
+  auto status = bridge.Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value());
+  ASSERT_TRUE(WIFEXITED(*status));
+  EXPECT_NE(WEXITSTATUS(*status), 0);
+  EXPECT_THAT(bridge.Output(), HasSubstr("\"setting\":\"audiosocket_listen\""));
+}
+
+}  // namespace

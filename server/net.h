@@ -1,0 +1,49 @@
+#ifndef AUDIOSOCKET_BRIDGE_SERVER_NET_H_
+#define AUDIOSOCKET_BRIDGE_SERVER_NET_H_
+
+// Small POSIX socket helpers shared by the server and the tools.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace audiosocket::net {
+
+// A host and a port as written by a user: "0.0.0.0:9092", "[::1]:9092",
+// "localhost:9092". The port may be 0 to let the kernel choose.
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view text);
+
+// A socket address with its length, printable as "host:port".
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  std::string ToString() const;
+  int port() const;
+};
+
+// Resolves `host_port` (numeric addresses or names) to its first address.
+absl::StatusOr<SocketAddress> Resolve(const HostPort& host_port);
+
+// A non-blocking listening TCP socket bound to `address` (SO_REUSEADDR set).
+// Returns the descriptor; the caller owns it.
+absl::StatusOr<int> ListenTcp(const SocketAddress& address, int backlog = 1024);
+
+// The address a bound socket actually listens on (resolves port 0).
+absl::StatusOr<SocketAddress> LocalAddress(int fd);
+absl::StatusOr<SocketAddress> PeerAddress(int fd);
+
+// Sets O_NONBLOCK / TCP_NODELAY on `fd`.
+absl::Status SetNonBlocking(int fd);
+absl::Status SetNoDelay(int fd);
+
+}  // namespace audiosocket::net
+
+#endif  // AUDIOSOCKET_BRIDGE_SERVER_NET_H_

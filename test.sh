@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every test of the project and ends with one line "N passed, N failed"
+# (", N skipped" when any were skipped). Exits non-zero if any test failed.
+# Installs what is missing first (Debian packages; SDK toolchains' packages).
+#
+#   ./test.sh              everything
+#   SUITES="cpp format" ./test.sh   only some suites (cpp format fuzz sanitizers sdk)
+set -uo pipefail
+cd "$(dirname "$0")"
+root=$(pwd)
+
+bash tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+suites=${SUITES:-"format cpp"}
+
+# Records a suite's counts: record NAME PASSED FAILED SKIPPED
+mkdir -p "$results/counts"
+record() { echo "$2 $3 $4" >"$results/counts/$1"; echo "== $1: $2 passed, $3 failed, $4 skipped" >&2; }
+
+run_format() {
+  local files bad=()
+  mapfile -t files < <(git ls-files -co --exclude-standard -- '*.cc' '*.h' '*.proto' | grep -v '^clients/')
+  for f in "${files[@]}"; do
+    [[ -f $f ]] || continue
+    if ! clang-format --dry-run -Werror "$f" >/dev/null 2>&1; then bad+=("$f"); fi
+  done
+  if ((${#bad[@]})); then
+    echo "clang-format: these files need formatting (clang-format -i FILE): ${bad[*]}" >&2
+    record format 0 1 0
+  else
+    record format 1 0 0
+  fi
+}
+
+# bazel_suite NAME [bazel flags...] -- [target patterns...]
+bazel_suite() {
+  local name=$1; shift
+  local flags=() patterns=()
+  while (($#)) && [[ $1 != -- ]]; do flags+=("$1"); shift; done
+  shift
+  patterns=("$@")
+  local out="$results/$name.log"
+  bazel test --keep_going "${flags[@]}" -- "${patterns[@]}" 2>&1 | tee "$out" | grep -E '^(//|ERROR|FAILED|Executed)' >&2
+  local testlogs targets
+  testlogs=$(bazel info "${flags[@]}" bazel-testlogs 2>/dev/null)
+  # The same set `bazel test` ran: tests tagged manual are left out of patterns.
+  mapfile -t targets < <(bazel query "tests(set(${patterns[*]})) except attr(tags, manual, set(${patterns[*]}))" 2>/dev/null)
+  read -r p f s < <(python3 tests/bazel_results.py "$testlogs" "$out" "${targets[@]}")
+  record "$name" "$p" "$f" "$s"
+}
+
+for suite in $suites; do
+  case $suite in
+    format) run_format ;;
+    cpp) bazel_suite cpp -- //... ;;
+    *) echo "unknown suite $suite" >&2; record "$suite" 0 1 0 ;;
+  esac
+done
+
+read -r passed failed skipped < <(cat "$results"/counts/* 2>/dev/null | awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}')
+if ((skipped > 0)); then
+  echo "$passed passed, $failed failed, $skipped skipped"
+else
+  echo "$passed passed, $failed failed"
+fi
+((failed == 0))

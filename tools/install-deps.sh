@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the bridge needs to build and test.
+# Idempotent and quiet when everything is already there.
+#   tools/install-deps.sh          build and C++ test dependencies
+#   tools/install-deps.sh --all    also the toolchains of the client SDK suites
+set -euo pipefail
+
+packages=(
+  bazel-bootstrap build-essential pkg-config python3 git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
+  libspeexdsp-dev libsoxr-dev prometheus-cpp-dev
+  clang clang-format libclang-rt-14-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}" >&2
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "error: packages are missing and this is not root; run as root or install them: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
