@@ -11,6 +11,7 @@ packages=(
   libabsl-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
   libspeexdsp-dev libsoxr-dev prometheus-cpp-dev
   clang clang-format libclang-rt-14-dev
+  asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-moh-opsound-wav espeak-ng
 )
 
 missing=()
