@@ -46,15 +46,18 @@ enum class Kind : uint8_t {
   kError = 0xff,
 };
 
-// "hangup", "uuid", "dtmf", "dtmf_digit" / "control" (by dialect), "audio",
-// "error", or "unknown(0xNN)".
 enum class Dialect : uint8_t {
   kAsterisk,  // stock Asterisk: 0x03 is a DTMF digit; accepts only audio and hangup
   kExtended,  // the extended protocol: 0x02 DTMF start/stop, 0x03 control
 };
+// "hangup", "uuid", "dtmf", "dtmf_digit" / "control" (by dialect), "audio",
+// "error", or "unknown(0xNN)" for a kind the dialect does not define.
 std::string KindName(uint8_t kind, Dialect dialect);
 absl::string_view DialectName(Dialect dialect);  // "asterisk", "extended"
 bool ParseDialect(absl::string_view text, Dialect* dialect);
+// True when `dialect` gives `kind` a meaning (hangup, uuid, audio, error and
+// 0x03 in both; 0x02 only in the extended dialect).
+bool IsKnownKind(uint8_t kind, Dialect dialect);
 
 // Audio kinds 0x10..0x18 and their sample rates in Hz.
 inline constexpr std::array<int, 9> kAudioSampleRates = {8000,  12000, 16000, 24000, 32000,
@@ -66,9 +69,9 @@ std::optional<uint8_t> AudioKindForRate(int sample_rate_hz);
 bool IsDtmfDigit(char c);
 
 // AST_CONTROL_* values (Asterisk include/asterisk/frame.h). Unknown values
-// are kept as raw numbers; ControlName() returns "unknown(N)" for them.
-absl::string_view ControlName(uint8_t code);  // e.g. "answer"; "" when unknown
-std::string ControlNameOrNumber(uint8_t code);
+// are kept as raw numbers. Names are snake_case ("take_off_hook").
+absl::string_view ControlName(uint8_t code);    // e.g. "answer"; "" when unknown
+std::string ControlNameOrNumber(uint8_t code);  // the name, or "unknown(N)"
 
 // Error flags Asterisk sets in the first byte of an 0xff payload.
 inline constexpr uint8_t kErrorCallerHangup = 0x01;
@@ -80,7 +83,9 @@ std::string ErrorFlagNames(uint8_t flags);
 // ---- Decoded messages. Views (absl::Span) point into the decoder's buffer
 // and stay valid until the next call to any non-const Decoder method.
 
-struct Hangup {};
+struct Hangup {
+  bool operator==(const Hangup&) const = default;
+};
 
 struct CallUuid {
   std::array<uint8_t, 16> bytes{};
@@ -94,16 +99,19 @@ struct DtmfEvent {
   bool start = false;        // wire state 1 = start, 0 = stop
   char digit = '0';          // one of IsDtmfDigit
   uint32_t duration_ms = 0;  // 0 on start
+  bool operator==(const DtmfEvent&) const = default;
 };
 
 // Asterisk dialect 0x03: one digit, sent at the end of the digit.
 struct DtmfDigit {
   char digit = '0';
+  bool operator==(const DtmfDigit&) const = default;
 };
 
 // Extended dialect 0x03.
 struct Control {
   uint8_t code = 0;  // AST_CONTROL_* value
+  bool operator==(const Control&) const = default;
 };
 
 // 0x10..0x18. `payload` is little-endian PCM (or G.711 bytes when a listener
@@ -149,8 +157,13 @@ struct DecoderOptions {
 };
 
 // An incremental decoder: bytes go in in any chunking, typed messages come
-// out. Allocation-free in steady state: the internal buffer grows to the
-// largest message seen and is reused.
+// out. Allocation-free in steady state: the internal buffer grows to the most
+// bytes held at once (the largest message, or the largest Feed) and is reused.
+//
+// Checks that need only the header (unknown kind, payload over the maximum,
+// wrong fixed length, odd or empty audio) fail as soon as the header is
+// complete; checks of payload contents (DTMF state and digit) when the whole
+// message is there. The outcome never depends on how the input was chunked.
 //
 // Errors name the kind, the stream offset of the message and what was wrong,
 // e.g. "uuid (0x01) at offset 0: payload is 15 bytes, expected 16". After an
@@ -186,7 +199,10 @@ class Decoder {
   absl::Status error_;
 };
 
-// Decodes exactly one whole message from `frame` (header included).
+// Decodes exactly one whole message from `frame` (header included); a frame
+// shorter or longer than its header says is an error. Under kSkip an unknown
+// kind is returned as Unknown (there is nothing to skip to). Views point into
+// `frame`.
 absl::StatusOr<Message> DecodeOne(absl::Span<const uint8_t> frame, const DecoderOptions& options);
 
 // ---- Encoding.
@@ -206,6 +222,15 @@ size_t EncodedSize(const Message& message);
 // dialect cannot send dtmf to Asterisk: stock Asterisk hangs up on it; use
 // in-band tones"), or when the message is malformed (odd audio length, digit
 // out of range, payload over 65535 bytes).
+//
+// What each dialect and peer accept (FAILED_PRECONDITION otherwise):
+//   asterisk dialect, to Asterisk: Hangup, Audio.
+//   asterisk dialect, to a server: Hangup, CallUuid, DtmfDigit, Audio, Error.
+//   extended dialect, either peer: Hangup, CallUuid, DtmfEvent, Control,
+//                                  Audio, Error.
+//   Unknown: only to a server, and only for a kind the dialect does not define.
+// Audio is checked as signed linear (even length); send odd-length G.711 with
+// EncodeRaw. Appending allocates only when `out` lacks capacity.
 absl::Status Encode(const Message& message, Dialect dialect, Peer peer, std::vector<uint8_t>* out);
 
 // Appends raw header and payload without any check: for tools that must
