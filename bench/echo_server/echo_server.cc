@@ -1,0 +1,221 @@
+// audiosocket-echo: a minimal AudioSocket server with no gRPC. It accepts
+// calls, expects the UUID first, and echoes every audio message back at once
+// (--mode=echo) or only reads (--mode=sink). A hangup or a closed socket ends
+// the call; a malformed stream closes it. It is the baseline the bridge is
+// benchmarked against and the far end of audiosocket-call's tests.
+//
+// One thread, one epoll loop. Logs JSON lines on stderr:
+//   {"event":"listening","address":"127.0.0.1:9092"}
+//   {"event":"stopped","calls":N,"frames_received":N,"frames_echoed":N,...}
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "lib/wire/wire.h"
+#include "server/net.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:9092", "address to listen on, HOST:PORT (port 0: any)");
+ABSL_FLAG(std::string, mode, "echo", "echo (send audio back) or sink (read only)");
+ABSL_FLAG(std::string, dialect, "asterisk", "asterisk or extended (how 0x02/0x03 decode)");
+
+namespace {
+
+namespace wire = audiosocket::wire;
+
+struct Counters {
+  uint64_t calls = 0;
+  uint64_t frames_received = 0;
+  uint64_t frames_echoed = 0;
+  uint64_t echo_dropped = 0;  // the caller's socket was full
+  uint64_t malformed = 0;
+};
+
+// One accepted connection. Owned by the server's map; event-loop thread only.
+struct Connection {
+  explicit Connection(int fd_in, wire::Dialect dialect)
+      : fd(fd_in),
+        decoder(wire::DecoderOptions{.dialect = dialect,
+                                     .unknown_kinds = wire::UnknownKindPolicy::kSkip}) {}
+  int fd;
+  bool have_uuid = false;
+  wire::Decoder decoder;
+};
+
+class Server {
+ public:
+  Server(int listen_fd, int epoll_fd, bool echo, wire::Dialect dialect)
+      : listen_fd_(listen_fd), epoll_fd_(epoll_fd), echo_(echo), dialect_(dialect) {}
+
+  void Accept() {
+    while (true) {
+      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;
+      (void)audiosocket::net::SetNoDelay(fd);
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.fd = fd;
+      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+      connections_[fd] = std::make_unique<Connection>(fd, dialect_);
+      ++counters_.calls;
+    }
+  }
+
+  void Readable(int fd) {
+    auto it = connections_.find(fd);
+    if (it == connections_.end()) return;
+    Connection& c = *it->second;
+    for (int round = 0; round < 8; ++round) {
+      absl::Span<uint8_t> space = c.decoder.PrepareWrite(16384);
+      const ssize_t n = recv(fd, space.data(), space.size(), 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Close(fd);
+      c.decoder.Commit(static_cast<size_t>(n));
+      while (true) {
+        absl::StatusOr<std::optional<wire::Message>> next = c.decoder.Next();
+        if (!next.ok()) {
+          ++counters_.malformed;
+          return Close(fd);
+        }
+        if (!next->has_value()) break;
+        const wire::Message& m = **next;
+        if (!c.have_uuid) {
+          if (!std::holds_alternative<wire::CallUuid>(m)) {
+            ++counters_.malformed;
+            return Close(fd);
+          }
+          c.have_uuid = true;
+          continue;
+        }
+        if (std::holds_alternative<wire::Hangup>(m)) return Close(fd);
+        if (const auto* audio = std::get_if<wire::Audio>(&m)) {
+          ++counters_.frames_received;
+          if (echo_) Echo(fd, *audio);
+        }
+      }
+      if (static_cast<size_t>(n) < space.size()) return;
+    }
+  }
+
+  void Close(int fd) {
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    close(fd);
+    connections_.erase(fd);
+  }
+
+  std::string Stats() const {
+    return absl::StrCat("{\"event\":\"stopped\",\"calls\":", counters_.calls,
+                        ",\"open\":", connections_.size(),
+                        ",\"frames_received\":", counters_.frames_received,
+                        ",\"frames_echoed\":", counters_.frames_echoed,
+                        ",\"echo_dropped\":", counters_.echo_dropped,
+                        ",\"malformed\":", counters_.malformed, "}\n");
+  }
+
+ private:
+  void Echo(int fd, const wire::Audio& audio) {
+    out_.clear();
+    if (!wire::Encode(audio, dialect_, wire::Peer::kAsterisk, &out_).ok()) return;
+    // One write per message, as Asterisk expects; never block the loop.
+    const ssize_t n = send(fd, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(out_.size())) {
+      ++counters_.frames_echoed;
+    } else {
+      ++counters_.echo_dropped;
+    }
+  }
+
+  int listen_fd_;
+  int epoll_fd_;
+  bool echo_;
+  wire::Dialect dialect_;
+  Counters counters_;
+  std::vector<uint8_t> out_;
+  absl::flat_hash_map<int, std::unique_ptr<Connection>> connections_;
+};
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "{\"event\":\"error\",\"message\":\"%s\"}\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("a minimal AudioSocket echo/sink server (no gRPC)");
+  absl::ParseCommandLine(argc, argv);
+  const std::string mode = absl::GetFlag(FLAGS_mode);
+  if (mode != "echo" && mode != "sink") return Fail("--mode must be echo or sink");
+  wire::Dialect dialect;
+  if (!wire::ParseDialect(absl::GetFlag(FLAGS_dialect), &dialect)) {
+    return Fail("--dialect must be asterisk or extended");
+  }
+  auto hp = audiosocket::net::ParseHostPort(absl::GetFlag(FLAGS_listen));
+  if (!hp.ok()) return Fail(std::string(hp.status().message()));
+  auto address = audiosocket::net::Resolve(*hp);
+  if (!address.ok()) return Fail(std::string(address.status().message()));
+  auto listen_fd = audiosocket::net::ListenTcp(*address, 4096);
+  if (!listen_fd.ok()) return Fail(std::string(listen_fd.status().message()));
+  auto local = audiosocket::net::LocalAddress(*listen_fd);
+  if (!local.ok()) return Fail(std::string(local.status().message()));
+
+  rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  const int signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+  const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = *listen_fd;
+  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, *listen_fd, &ev);
+  ev.data.fd = signal_fd;
+  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, signal_fd, &ev);
+
+  Server server(*listen_fd, epoll_fd, mode == "echo", dialect);
+  std::fprintf(stderr, "{\"event\":\"listening\",\"address\":\"%s\",\"mode\":\"%s\"}\n",
+               local->ToString().c_str(), mode.c_str());
+  std::fflush(stderr);
+
+  std::vector<epoll_event> events(1024);
+  bool running = true;
+  while (running) {
+    const int n = epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), -1);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == *listen_fd) {
+        server.Accept();
+      } else if (fd == signal_fd) {
+        running = false;
+      } else {
+        server.Readable(fd);
+      }
+    }
+  }
+  const std::string stats = server.Stats();
+  std::fwrite(stats.data(), 1, stats.size(), stderr);
+  return 0;
+}

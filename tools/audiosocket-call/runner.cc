@@ -1,0 +1,96 @@
+#include "tools/audiosocket-call/runner.h"
+
+#include <cmath>
+
+namespace audiosocket::call {
+
+wire::CallUuid RandomUuid(absl::BitGen& gen) {
+  wire::CallUuid uuid;
+  for (uint8_t& b : uuid.bytes) b = absl::Uniform<uint8_t>(gen);
+  uuid.bytes[6] = static_cast<uint8_t>((uuid.bytes[6] & 0x0f) | 0x40);  // version 4
+  uuid.bytes[8] = static_cast<uint8_t>((uuid.bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  return uuid;
+}
+
+Runner::Runner(const RunConfig& config, EventLoop* loop, const Clock* clock)
+    : config_(config), loop_(loop), clock_(clock) {
+  wire::CallUuid given;
+  const bool fixed = !config.call.uuid.empty();
+  if (fixed) {
+    absl::StatusOr<wire::CallUuid> parsed = wire::CallUuid::Parse(config.call.uuid);
+    if (parsed.ok()) given = *parsed;
+  }
+  calls_.reserve(static_cast<size_t>(config.calls));
+  for (int i = 0; i < config.calls; ++i) {
+    WavWriter* recorder = (i == 0 && !config.call.record_path.empty()) ? &recorder_ : nullptr;
+    calls_.push_back(std::make_unique<Call>(i, fixed ? given : RandomUuid(bitgen_), &config.call,
+                                            loop, clock, &stats_, recorder, [this] {
+                                              ++finished_;
+                                              if (done()) ended_ = clock_->Now();
+                                            }));
+  }
+}
+
+Runner::~Runner() {
+  if (timer_set_) loop_->Cancel(timer_);
+}
+
+void Runner::Start() {
+  began_ = clock_->Now();
+  StartDue();
+}
+
+void Runner::StartDue() {
+  const Nanos now = clock_->Now();
+  const int total = static_cast<int>(calls_.size());
+  while (next_to_start_ < total) {
+    if (config_.ramp > 0) {
+      const Nanos due =
+          began_ + static_cast<Nanos>(std::llround(next_to_start_ * (kSecond / config_.ramp)));
+      if (due > now) {
+        timer_ = loop_->Schedule(due, this);
+        timer_set_ = true;
+        return;
+      }
+    }
+    calls_[static_cast<size_t>(next_to_start_++)]->Start();
+  }
+  started_all_ = true;
+  if (done()) ended_ = now;
+}
+
+void Runner::OnTimer() {
+  timer_set_ = false;
+  StartDue();
+}
+
+void Runner::Run() {
+  while (!done()) loop_->RunOnce(-1);
+}
+
+void Runner::Interrupt() {
+  if (timer_set_) loop_->Cancel(timer_);
+  timer_set_ = false;
+  for (auto& call : calls_) {
+    if (!call->done()) call->Interrupt();
+  }
+  // Calls never started end now as not run.
+  while (next_to_start_ < static_cast<int>(calls_.size())) {
+    calls_[static_cast<size_t>(next_to_start_++)]->Interrupt();
+  }
+  started_all_ = true;
+}
+
+std::vector<CallResult> Runner::Results() const {
+  std::vector<CallResult> out;
+  out.reserve(calls_.size());
+  for (const auto& call : calls_) out.push_back(call->result());
+  return out;
+}
+
+std::string Runner::SummaryJson(const std::vector<std::string>& run_errors) const {
+  const Nanos end = done() ? ended_ : clock_->Now();
+  return call::SummaryJson(stats_, Results(), end - began_, run_errors);
+}
+
+}  // namespace audiosocket::call

@@ -1,0 +1,73 @@
+#ifndef AUDIOSOCKET_BRIDGE_TOOLS_AUDIOSOCKET_CALL_RUNNER_H_
+#define AUDIOSOCKET_BRIDGE_TOOLS_AUDIOSOCKET_CALL_RUNNER_H_
+
+// Runs N emulated calls on one event loop: starts them at the ramp rate,
+// waits for all to end, and gathers the run-wide statistics and results.
+//
+// Thread-safety: single-threaded (the event-loop thread). Ownership: the
+// Runner owns its calls and the recorder; it borrows the loop and clock.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "tools/audiosocket-call/call.h"
+#include "tools/audiosocket-call/clock.h"
+#include "tools/audiosocket-call/event_loop.h"
+#include "tools/audiosocket-call/options.h"
+#include "tools/audiosocket-call/summary.h"
+#include "tools/audiosocket-call/wav.h"
+
+namespace audiosocket::call {
+
+class Runner final : private EventLoop::TimerHandler {
+ public:
+  // `config` must be validated (Validate) and its source loaded.
+  Runner(const RunConfig& config, EventLoop* loop, const Clock* clock);
+  ~Runner() override;
+
+  // Schedules the calls' starts (the first starts now).
+  void Start();
+  // Runs the loop until every call has ended (or Interrupt()ed calls ended).
+  void Run();
+  // One loop iteration; for tests with a fake clock. `max_wait` bounds the
+  // real wait for socket events.
+  void Poll(Nanos max_wait) { loop_->RunOnce(max_wait); }
+  // Ends all running calls as --end says and starts no more.
+  void Interrupt();
+
+  bool done() const { return finished_ == static_cast<int>(calls_.size()) && started_all_; }
+  int finished() const { return finished_; }
+  const Call& call(int i) const { return *calls_[static_cast<size_t>(i)]; }
+  const RunStats& stats() const { return stats_; }
+  std::vector<CallResult> Results() const;
+  std::string SummaryJson(const std::vector<std::string>& run_errors) const;
+
+ private:
+  void OnTimer() override;
+  void StartDue();
+
+  const RunConfig& config_;
+  EventLoop* loop_;
+  const Clock* clock_;
+  RunStats stats_;
+  WavWriter recorder_;
+  absl::BitGen bitgen_;
+  std::vector<std::unique_ptr<Call>> calls_;
+  int next_to_start_ = 0;
+  bool started_all_ = false;
+  int finished_ = 0;
+  Nanos began_ = 0;
+  Nanos ended_ = 0;
+  EventLoop::TimerId timer_ = 0;
+  bool timer_set_ = false;
+};
+
+// A random version 4 UUID.
+wire::CallUuid RandomUuid(absl::BitGen& gen);
+
+}  // namespace audiosocket::call
+
+#endif  // AUDIOSOCKET_BRIDGE_TOOLS_AUDIOSOCKET_CALL_RUNNER_H_

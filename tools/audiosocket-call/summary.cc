@@ -1,0 +1,105 @@
+#include "tools/audiosocket-call/summary.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "server/log.h"
+
+namespace audiosocket::call {
+namespace {
+
+void AppendHistogram(absl::string_view name, const Histogram& h, std::string* out) {
+  absl::StrAppend(out, "\"", name, "\":{\"p50\":", FormatMillis(h.Percentile(0.5)),
+                  ",\"p99\":", FormatMillis(h.Percentile(0.99)), ",\"max\":", FormatMillis(h.max()),
+                  ",\"count\":", h.count(), "}");
+}
+
+void AppendList(absl::string_view name, const std::vector<std::string>& items, std::string* out) {
+  absl::StrAppend(out, "\"", name, "\":[", absl::StrJoin(items, ","), "]");
+}
+
+}  // namespace
+
+std::string FormatMillis(Nanos n) { return absl::StrFormat("%.3f", ToMillis(n)); }
+
+std::string SummaryJson(const RunStats& stats, const std::vector<CallResult>& results,
+                        Nanos wall_time, const std::vector<std::string>& run_errors) {
+  uint64_t ok = 0, frames_sent = 0, frames_received = 0, bytes_sent = 0, bytes_received = 0;
+  std::map<std::string, int> ended;
+  std::vector<std::string> errors = run_errors;
+  std::vector<std::string> failures;
+  for (const CallResult& r : results) {
+    ok += r.ok ? 1 : 0;
+    frames_sent += r.frames_sent;
+    frames_received += r.frames_received;
+    bytes_sent += r.bytes_sent;
+    bytes_received += r.bytes_received;
+    ++ended[r.ended.empty() ? "running" : r.ended];
+    const std::string joined = absl::StrJoin(r.errors, "; ");
+    for (const std::string& e : r.errors) {
+      if (errors.size() < RunStats::kMaxListed) {
+        errors.push_back(results.size() > 1 ? absl::StrCat("call ", r.index, ": ", e) : e);
+      }
+    }
+    if (!r.ok && failures.size() < RunStats::kMaxListed) {
+      std::string f = absl::StrCat("{\"call\":", r.index, ",\"uuid\":");
+      log::AppendJsonString(r.uuid, &f);
+      absl::StrAppend(&f, ",\"ended\":");
+      log::AppendJsonString(r.ended, &f);
+      absl::StrAppend(&f, ",\"error\":");
+      log::AppendJsonString(joined.empty() ? "did not end as asked" : joined, &f);
+      f.push_back('}');
+      failures.push_back(std::move(f));
+    }
+  }
+  std::string out = absl::StrCat(
+      "{\"calls\":", results.size(), ",\"ok\":", ok, ",\"failed\":", results.size() - ok,
+      ",\"wall_time_ms\":", FormatMillis(wall_time), ",\"frames_sent\":", frames_sent,
+      ",\"frames_received\":", frames_received, ",\"bytes_sent\":", bytes_sent,
+      ",\"bytes_received\":", bytes_received, ",");
+  AppendHistogram("send_jitter_ms", stats.send_jitter, &out);
+  out.push_back(',');
+  AppendHistogram("recv_jitter_ms", stats.recv_jitter, &out);
+  out.append(",\"rtt_ms\":");
+  if (stats.rtt.count() == 0) {
+    out.append("null");
+  } else {
+    absl::StrAppend(&out, "{\"p50\":", FormatMillis(stats.rtt.Percentile(0.5)),
+                    ",\"p99\":", FormatMillis(stats.rtt.Percentile(0.99)),
+                    ",\"max\":", FormatMillis(stats.rtt.max()), ",\"count\":", stats.rtt.count(),
+                    "}");
+  }
+  absl::StrAppend(&out, ",\"rtt_ambiguous\":", stats.rtt_ambiguous, ",");
+  AppendList("dtmf_received", stats.dtmf_received, &out);
+  out.push_back(',');
+  AppendList("controls_received", stats.controls_received, &out);
+  out.push_back(',');
+  AppendList("errors_received", stats.errors_received, &out);
+  out.push_back(',');
+  AppendList("other_received", stats.other_received, &out);
+  out.append(",\"ended\":");
+  if (ended.size() == 1) {
+    log::AppendJsonString(ended.begin()->first, &out);
+  } else {
+    out.append("\"mixed\"");
+  }
+  out.append(",\"ended_counts\":{");
+  bool first = true;
+  for (const auto& [name, count] : ended) {
+    if (!first) out.push_back(',');
+    first = false;
+    log::AppendJsonString(name, &out);
+    absl::StrAppend(&out, ":", count);
+  }
+  out.append("},\"errors\":[");
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    log::AppendJsonString(errors[i], &out);
+  }
+  out.append("],");
+  AppendList("per_call_failures", failures, &out);
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace audiosocket::call

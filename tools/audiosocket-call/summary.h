@@ -1,0 +1,58 @@
+#ifndef AUDIOSOCKET_BRIDGE_TOOLS_AUDIOSOCKET_CALL_SUMMARY_H_
+#define AUDIOSOCKET_BRIDGE_TOOLS_AUDIOSOCKET_CALL_SUMMARY_H_
+
+// The results of a run and the JSON summary printed at its end. The field
+// names are a stable interface (tests and benchmarks parse them); README.md
+// documents each.
+//
+// Thread-safety: plain values, filled on the event-loop thread.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tools/audiosocket-call/clock.h"
+#include "tools/audiosocket-call/stats.h"
+
+namespace audiosocket::call {
+
+// One call's outcome.
+struct CallResult {
+  int index = 0;
+  std::string uuid;
+  // hangup_sent, closed, remote_hangup, remote_closed, timeout, error
+  // ("" while running).
+  std::string ended;
+  bool ok = false;
+  std::vector<std::string> errors;
+  uint64_t frames_sent = 0;
+  uint64_t frames_received = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+};
+
+// Run-wide figures every call reports into.
+struct RunStats {
+  Histogram send_jitter;  // actual send time - deadline
+  Histogram recv_jitter;  // |inter-arrival interval - 20 ms|
+  Histogram rtt;          // echoed frames matched by content
+  uint64_t rtt_ambiguous = 0;
+  // JSON objects, one per message received (capped at kMaxListed each).
+  std::vector<std::string> dtmf_received;
+  std::vector<std::string> controls_received;
+  std::vector<std::string> errors_received;
+  std::vector<std::string> other_received;  // uuid or unknown kinds from the far end
+  static constexpr size_t kMaxListed = 10000;
+};
+
+// Renders the summary: one JSON object on one line.
+std::string SummaryJson(const RunStats& stats, const std::vector<CallResult>& results,
+                        Nanos wall_time, const std::vector<std::string>& run_errors);
+
+// "12.345": milliseconds with three decimals.
+std::string FormatMillis(Nanos n);
+
+}  // namespace audiosocket::call
+
+#endif  // AUDIOSOCKET_BRIDGE_TOOLS_AUDIOSOCKET_CALL_SUMMARY_H_
