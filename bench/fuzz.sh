@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (-fsanitize=fuzzer,address,undefined)
+# outside Bazel and runs each for a bounded time over its committed seed
+# corpus, then prints executions and coverage.
+#
+#   bash bench/fuzz.sh            every target, 60 s each
+#   bash bench/fuzz.sh 20         every target, 20 s each
+#   bash bench/fuzz.sh 300 wire_decoder   one target, 5 min
+#
+# New inputs found go to a scratch corpus (printed at the end), never into
+# the committed one; a crash leaves its reproducer in the scratch directory
+# and makes the script exit non-zero. To keep a new input, copy it into
+# tests/fuzz/corpus/<target>/ and commit it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${1:-60}
+only=${2:-}
+
+# The targets: name | sources (the fuzz file first) | Abseil pkg-config modules.
+# The seed corpus of NAME is tests/fuzz/corpus/NAME/.
+targets=(
+  "wire_decoder|tests/fuzz/wire_decoder_fuzz.cc lib/wire/wire.cc|absl_status absl_statusor absl_strings absl_str_format"
+)
+
+work=${FUZZ_WORKDIR:-${TMPDIR:-/tmp}/audiosocket-bridge-fuzz}
+mkdir -p "$work"
+status=0
+
+for entry in "${targets[@]}"; do
+  IFS='|' read -r name sources modules <<<"$entry"
+  [[ -z $only || $only == "$name" ]] || continue
+  bin="$work/$name"
+  echo "== $name: building with clang++ (fuzzer, address, undefined)" >&2
+  # shellcheck disable=SC2086
+  clang++ -std=c++20 -O1 -g -fno-omit-frame-pointer -I. \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    $(pkg-config --cflags $modules) $sources -o "$bin" $(pkg-config --libs $modules)
+  scratch="$work/$name-corpus"
+  mkdir -p "$scratch"
+  log="$work/$name.log"
+  echo "== $name: fuzzing for ${seconds}s (log: $log)" >&2
+  if (cd "$work" && "$bin" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 \
+      -rss_limit_mb=2048 "$scratch" "$OLDPWD/tests/fuzz/corpus/$name" >"$log" 2>&1); then
+    result=ok
+  else
+    result=FAILED
+    status=1
+    grep -E "ERROR|violated|SUMMARY" "$log" | head -20 >&2 || true
+  fi
+  runs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | awk '{print $2}' | tail -1)
+  secs=$(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$log" | awk '{print $5}' | tail -1)
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  cov=$(grep -oE 'cov: [0-9]+' <<<"$last" | awk '{print $2}')
+  ft=$(grep -oE 'ft: [0-9]+' <<<"$last" | awk '{print $2}')
+  corp=$(grep -oE 'corp: [0-9]+/[0-9]+[a-zA-Z]*' <<<"$last" | awk '{print $2}')
+  echo "$name: $result, ${runs:-?} executions in ${secs:-$seconds} s, coverage ${cov:-?} edges, ${ft:-?} features, corpus ${corp:-?} (new inputs in $scratch)"
+done
+exit $status
