@@ -49,8 +49,12 @@ class Call final : public EventLoop::FdHandler, public EventLoop::TimerHandler {
   void Interrupt();
 
   bool done() const { return state_ == State::kDone; }
+  // True once the TCP connection is up (and after, until done).
+  bool connected() const { return state_ == State::kActive || state_ == State::kDraining; }
   const CallResult& result() const { return result_; }
   int64_t frames_due() const { return pacer_.next_frame(); }
+  // Bytes the socket has not taken yet (queued in user space).
+  size_t write_pending() const { return outbox_.size() - outbox_sent_; }
 
   void OnFdEvents(int fd, uint32_t events) override;
   void OnTimer() override;

@@ -1,0 +1,290 @@
+// Unit tests of the parts without sockets: pacer, histogram, echo matching,
+// WAV, sources, option parsing and the summary's JSON.
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tools/audiosocket-call/clock.h"
+#include "tools/audiosocket-call/options.h"
+#include "tools/audiosocket-call/pacer.h"
+#include "tools/audiosocket-call/source.h"
+#include "tools/audiosocket-call/stats.h"
+#include "tools/audiosocket-call/summary.h"
+#include "tools/audiosocket-call/wav.h"
+
+namespace audiosocket::call {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(PacerTest, DeadlinesAreAbsoluteFromTheFrameNumber) {
+  Pacer p(5 * kSecond, 20 * kMillisecond);
+  EXPECT_EQ(p.Deadline(0), 5 * kSecond);
+  EXPECT_EQ(p.Deadline(3'600'000), 5 * kSecond + 72'000 * kSecond);  // 20 hours, exact
+  EXPECT_FALSE(p.Due(5 * kSecond - 1));
+  EXPECT_TRUE(p.Due(5 * kSecond));
+  p.Advance();
+  EXPECT_EQ(p.NextDeadline(), 5 * kSecond + 20 * kMillisecond);
+}
+
+TEST(PacerTest, FramesDueByCountsFromStart) {
+  FakeClock clock(0);
+  Pacer p(clock.Now(), 20 * kMillisecond);
+  EXPECT_EQ(p.FramesDueBy(-1), 0);
+  EXPECT_EQ(p.FramesDueBy(0), 1);
+  EXPECT_EQ(p.FramesDueBy(999 * kMillisecond), 50);
+  EXPECT_EQ(p.FramesDueBy(1000 * kMillisecond), 51);
+}
+
+TEST(PacerTest, LateTicksDoNotShiftLaterDeadlines) {
+  FakeClock clock(0);
+  Pacer p(0, 20 * kMillisecond);
+  int64_t sent = 0;
+  // Wake up at irregular times for ten minutes; send what is due.
+  const Nanos steps[] = {3 * kMillisecond, 29 * kMillisecond, 17 * kMillisecond, 41 * kMillisecond};
+  for (int i = 0; clock.Now() < 600 * kSecond; ++i) {
+    clock.Advance(steps[i % 4]);
+    while (p.Due(clock.Now())) {
+      p.Advance();
+      ++sent;
+    }
+  }
+  EXPECT_EQ(sent, p.FramesDueBy(clock.Now()));
+}
+
+TEST(HistogramTest, PercentilesAreExactToTheMicrosecondBelowFourMilliseconds) {
+  Histogram h;
+  for (int i = 1; i <= 100; ++i) h.Add(i * 10 * kMicrosecond);  // 10 us .. 1000 us
+  EXPECT_EQ(h.count(), 100u);
+  EXPECT_EQ(h.Percentile(0.5), 500 * kMicrosecond);
+  EXPECT_EQ(h.Percentile(0.99), 990 * kMicrosecond);
+  EXPECT_EQ(h.Percentile(1.0), 1000 * kMicrosecond);
+  EXPECT_EQ(h.max(), 1000 * kMicrosecond);
+}
+
+TEST(HistogramTest, LargeValuesKeepThreeSignificantDigits) {
+  Histogram h;
+  h.Add(123456 * kMicrosecond);
+  const Nanos p = h.Percentile(0.5);
+  EXPECT_LE(p, 123456 * kMicrosecond);
+  EXPECT_GT(p, 123456 * kMicrosecond * 995 / 1000);
+}
+
+TEST(HistogramTest, MergeAddsCountsAndKeepsMax) {
+  Histogram a, b;
+  a.Add(kMillisecond);
+  b.Add(3 * kMillisecond);
+  b.Add(-5);  // counts as 0
+  a.Merge(b);
+  EXPECT_EQ(a.count(), 3u);
+  EXPECT_EQ(a.max(), 3 * kMillisecond);
+  EXPECT_EQ(a.Percentile(0.01), 0);
+  EXPECT_EQ(Histogram().Percentile(0.5), 0);
+}
+
+std::vector<uint8_t> Bytes(std::initializer_list<uint8_t> b) { return b; }
+
+TEST(EchoMatcherTest, MatchesUniqueContentOnce) {
+  EchoMatcher m;
+  m.OnSent(Bytes({1, 2}), 100);
+  m.OnSent(Bytes({3, 4}), 200);
+  EXPECT_EQ(m.OnReceived(Bytes({3, 4}), 250), 50);
+  EXPECT_EQ(m.OnReceived(Bytes({3, 4}), 260), std::nullopt);  // a second echo does not count
+  EXPECT_EQ(m.OnReceived(Bytes({9, 9}), 260), std::nullopt);
+  EXPECT_EQ(m.matched(), 1u);
+}
+
+TEST(EchoMatcherTest, RepeatedContentIsAmbiguousNotGuessed) {
+  EchoMatcher m;
+  m.OnSent(Bytes({0, 0}), 100);
+  m.OnSent(Bytes({0, 0}), 120);
+  EXPECT_EQ(m.OnReceived(Bytes({0, 0}), 150), std::nullopt);
+  EXPECT_EQ(m.ambiguous(), 1u);
+}
+
+TEST(EchoMatcherTest, ForgetsFramesOutsideTheWindow) {
+  EchoMatcher m(2);
+  m.OnSent(Bytes({1}), 1);
+  m.OnSent(Bytes({2}), 2);
+  m.OnSent(Bytes({3}), 3);
+  EXPECT_EQ(m.OnReceived(Bytes({1}), 10), std::nullopt);
+  EXPECT_EQ(m.OnReceived(Bytes({2}), 10), 8);
+}
+
+TEST(WavTest, EncodeThenParseRoundTrips) {
+  const std::vector<int16_t> samples = {0, 1, -1, 32767, -32768, 1234};
+  absl::StatusOr<WavAudio> wav = ParseWav(EncodeWav(16000, samples), "x.wav");
+  ASSERT_TRUE(wav.ok()) << wav.status();
+  EXPECT_EQ(wav->sample_rate_hz, 16000);
+  EXPECT_EQ(wav->samples, samples);
+}
+
+TEST(WavTest, RefusesStereoNamingTheFile) {
+  std::string bytes = EncodeWav(8000, {1, 2});
+  bytes[22] = 2;  // channels
+  absl::StatusOr<WavAudio> wav = ParseWav(bytes, "stereo.wav");
+  ASSERT_FALSE(wav.ok());
+  EXPECT_THAT(std::string(wav.status().message()), HasSubstr("stereo.wav: 16-bit 2-channel"));
+}
+
+TEST(WavTest, RefusesNonWav) { EXPECT_FALSE(ParseWav("hello", "a.txt").ok()); }
+
+TEST(WavTest, ResamplesToTheAskedRateKeepingDurationAndPitch) {
+  // One second of 440 Hz at 16 kHz down to 8 kHz.
+  std::vector<int16_t> in(16000);
+  for (size_t i = 0; i < in.size(); ++i) {
+    in[i] = static_cast<int16_t>(10000 * std::sin(2 * M_PI * 440 * static_cast<double>(i) / 16000));
+  }
+  absl::StatusOr<std::vector<int16_t>> out = Resample(in, 16000, 8000);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->size(), 8000u);
+  // Zero crossings of 440 Hz over one second: about 880.
+  int crossings = 0;
+  for (size_t i = 1; i < out->size(); ++i) {
+    if (((*out)[i - 1] < 0) != ((*out)[i] < 0)) ++crossings;
+  }
+  EXPECT_NEAR(crossings, 880, 10);
+}
+
+TEST(WavTest, WriterProducesAFileTheReaderAccepts) {
+  const std::string path = ::testing::TempDir() + "/writer_test.wav";
+  {
+    WavWriter w;
+    ASSERT_TRUE(w.Open(path, 8000).ok());
+    ASSERT_TRUE(w.Append(Bytes({0x01, 0x00, 0xff, 0xff})).ok());
+    ASSERT_TRUE(w.Close().ok());
+  }
+  absl::StatusOr<WavAudio> wav = ReadWavFile(path, 8000);
+  ASSERT_TRUE(wav.ok()) << wav.status();
+  EXPECT_EQ(wav->samples, (std::vector<int16_t>{1, -1}));
+}
+
+TEST(SourceTest, ToneHasTheAskedPeakAndSilenceIsZero) {
+  absl::StatusOr<SourceSpec> spec = ParseSourceSpec("tone:1000:-6");
+  ASSERT_TRUE(spec.ok());
+  std::vector<int16_t> frame(160);
+  spec->Make()->Fill(absl::MakeSpan(frame));
+  const int16_t peak = *std::max_element(frame.begin(), frame.end());
+  EXPECT_NEAR(peak, 16423, 200);  // -6 dBFS
+  std::vector<int16_t> quiet(160, 5);
+  ParseSourceSpec("silence")->Make()->Fill(absl::MakeSpan(quiet));
+  EXPECT_EQ(quiet, std::vector<int16_t>(160, 0));
+}
+
+TEST(SourceTest, WavPlaysOnceOrLoops) {
+  SourceSpec spec;
+  spec.type = SourceSpec::Type::kWav;
+  spec.wav_samples = std::make_shared<const std::vector<int16_t>>(std::vector<int16_t>{1, 2, 3});
+  std::vector<int16_t> out(2);
+  auto once = spec.Make();
+  EXPECT_TRUE(once->Fill(absl::MakeSpan(out)));
+  EXPECT_TRUE(once->Fill(absl::MakeSpan(out)));  // 3, then padding
+  EXPECT_EQ(out, (std::vector<int16_t>{3, 0}));
+  EXPECT_FALSE(once->Fill(absl::MakeSpan(out)));
+  spec.loop = true;
+  auto looped = spec.Make();
+  std::vector<int16_t> five(5);
+  EXPECT_TRUE(looped->Fill(absl::MakeSpan(five)));
+  EXPECT_EQ(five, (std::vector<int16_t>{1, 2, 3, 1, 2}));
+}
+
+TEST(OptionsTest, ParsesSourceSpecs) {
+  EXPECT_EQ(ParseSourceSpec("tone:440")->tone_hz, 440);
+  EXPECT_EQ(ParseSourceSpec("wav:/tmp/a.wav")->wav_path, "/tmp/a.wav");
+  EXPECT_FALSE(ParseSourceSpec("noise").ok());
+  EXPECT_FALSE(ParseSourceSpec("tone:abc").ok());
+}
+
+TEST(OptionsTest, ParsesDtmfSchedulesSortedByTime) {
+  absl::StatusOr<std::vector<TimedDigit>> s = ParseDtmfSchedule("#@2s,1@500ms");
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ(s->size(), 2u);
+  EXPECT_EQ((*s)[0].digit, '1');
+  EXPECT_EQ((*s)[0].at, 500 * kMillisecond);
+  EXPECT_EQ((*s)[1].digit, '#');
+  EXPECT_EQ((*s)[1].at, 2 * kSecond);
+  EXPECT_FALSE(ParseDtmfSchedule("x@1s").ok());
+  EXPECT_FALSE(ParseDtmfSchedule("1").ok());
+  EXPECT_FALSE(ParseDtmfSchedule("1@soon").ok());
+}
+
+TEST(OptionsTest, ParsesByteSchedulesAndNamesTheFlag) {
+  auto s = ParseByteSchedule("4@1s,16@3s", "control");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)[1].value, 16);
+  absl::StatusOr<std::vector<TimedByte>> bad = ParseByteSchedule("300@1s", "send_error");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("--send_error"));
+}
+
+TEST(OptionsTest, ParsesEndModesAndFaults) {
+  EndMode end;
+  EXPECT_TRUE(ParseEndMode("wait", &end));
+  EXPECT_EQ(end, EndMode::kWait);
+  EXPECT_FALSE(ParseEndMode("later", &end));
+  for (absl::string_view name : {"truncated_header", "short_payload", "oversized_length", "garbage",
+                                 "no_uuid", "bad_uuid_length", "odd_audio", "flood"}) {
+    Fault f;
+    EXPECT_TRUE(ParseFault(name, &f)) << name;
+    EXPECT_EQ(FaultName(f), name);
+  }
+}
+
+TEST(OptionsTest, ValidateNamesTheFlagsToChange) {
+  RunConfig c;
+  EXPECT_TRUE(Validate(c).ok());
+  c.call.rate_hz = 11025;
+  EXPECT_THAT(std::string(Validate(c).message()), HasSubstr("--rate=11025"));
+  c.call.rate_hz = 44100;
+  EXPECT_TRUE(Validate(c).ok());
+  c.call.controls = {{4, 0}};
+  EXPECT_THAT(std::string(Validate(c).message()), HasSubstr("--dialect=extended"));
+  c.call.extended_dialect = true;
+  EXPECT_TRUE(Validate(c).ok());
+  c.calls = 2;
+  c.call.record_path = "x.wav";
+  EXPECT_THAT(std::string(Validate(c).message()), HasSubstr("--record"));
+}
+
+TEST(SummaryTest, ReportsTotalsPercentilesAndFailures) {
+  RunStats stats;
+  for (int i = 1; i <= 100; ++i) stats.send_jitter.Add(i * kMicrosecond);
+  stats.rtt.Add(2 * kMillisecond);
+  stats.dtmf_received.push_back("{\"call\":0,\"digit\":\"1\"}");
+  CallResult ok{.index = 0, .uuid = "u0", .ended = "hangup_sent", .ok = true};
+  ok.frames_sent = 50;
+  ok.bytes_sent = 50 * 323 + 22;
+  CallResult bad{.index = 1, .uuid = "u1", .ended = "error", .ok = false};
+  bad.errors = {"connect to 127.0.0.1:1: Connection refused"};
+  const std::string json = SummaryJson(stats, {ok, bad}, 1500 * kMillisecond, {});
+  EXPECT_THAT(json, HasSubstr("{\"calls\":2,\"ok\":1,\"failed\":1,\"wall_time_ms\":1500.000,"));
+  EXPECT_THAT(json, HasSubstr("\"frames_sent\":50,\"frames_received\":0,\"bytes_sent\":16172,"));
+  EXPECT_THAT(
+      json,
+      HasSubstr("\"send_jitter_ms\":{\"p50\":0.050,\"p99\":0.099,\"max\":0.100,\"count\":100}"));
+  EXPECT_THAT(json, HasSubstr("\"recv_jitter_ms\":{\"p50\":0.000,\"p99\":0.000,\"max\":0.000,"
+                              "\"count\":0}"));
+  EXPECT_THAT(json,
+              HasSubstr("\"rtt_ms\":{\"p50\":2.000,\"p99\":2.000,\"max\":2.000,\"count\":1}"));
+  EXPECT_THAT(json, HasSubstr("\"dtmf_received\":[{\"call\":0,\"digit\":\"1\"}]"));
+  EXPECT_THAT(json,
+              HasSubstr("\"ended\":\"mixed\",\"ended_counts\":{\"error\":1,\"hangup_sent\":1}"));
+  EXPECT_THAT(json,
+              HasSubstr("\"errors\":[\"call 1: connect to 127.0.0.1:1: Connection refused\"]"));
+  EXPECT_THAT(json,
+              HasSubstr("\"per_call_failures\":[{\"call\":1,\"uuid\":\"u1\",\"ended\":"
+                        "\"error\",\"error\":\"connect to 127.0.0.1:1: Connection refused\"}]"));
+}
+
+TEST(SummaryTest, RttIsNullWithoutMatchedEchoes) {
+  const std::string json =
+      SummaryJson(RunStats(), {CallResult{.ended = "closed", .ok = true}}, 0, {});
+  EXPECT_THAT(json, HasSubstr("\"rtt_ms\":null,"));
+  EXPECT_THAT(json, HasSubstr("\"ended\":\"closed\""));
+}
+
+}  // namespace
+}  // namespace audiosocket::call
