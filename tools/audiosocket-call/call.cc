@@ -11,7 +11,6 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "server/log.h"
 #include "server/net.h"
 
 namespace audiosocket::call {
@@ -483,12 +482,12 @@ bool Call::HandleMessage(const wire::Message& message, Nanos now) {
   } else if (const auto* e = std::get_if<wire::DtmfEvent>(&message)) {
     fields = absl::StrCat("\"kind\":\"dtmf\",\"state\":\"", e->start ? "start" : "stop",
                           "\",\"digit\":");
-    log::AppendJsonString(std::string(1, e->digit), &fields);
+    AppendJsonString(std::string(1, e->digit), &fields);
     absl::StrAppend(&fields, ",\"duration_ms\":", e->duration_ms);
     list = &stats_->dtmf_received;
   } else if (const auto* d = std::get_if<wire::DtmfDigit>(&message)) {
     fields = "\"kind\":\"dtmf_digit\",\"digit\":";
-    log::AppendJsonString(std::string(1, d->digit), &fields);
+    AppendJsonString(std::string(1, d->digit), &fields);
     list = &stats_->dtmf_received;
   } else if (const auto* c = std::get_if<wire::Control>(&message)) {
     fields = absl::StrCat("\"kind\":\"control\",\"code\":", c->code, ",\"name\":\"",

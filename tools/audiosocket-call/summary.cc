@@ -3,7 +3,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "server/log.h"
 
 namespace audiosocket::call {
 namespace {
@@ -20,10 +19,29 @@ void AppendList(absl::string_view name, const std::vector<std::string>& items, s
 
 }  // namespace
 
+void AppendJsonString(absl::string_view text, std::string* out) {
+  out->push_back('"');
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(c);
+    } else if (u < 0x20) {
+      absl::StrAppend(out, absl::StrFormat("\\u%04x", u));
+    } else {
+      out->push_back(c);
+    }
+  }
+  out->push_back('"');
+}
+
 std::string FormatMillis(Nanos n) { return absl::StrFormat("%.3f", ToMillis(n)); }
 
 std::string SummaryJson(const RunStats& stats, const std::vector<CallResult>& results,
                         Nanos wall_time, const std::vector<std::string>& run_errors) {
+  // Lists stay readable with thousands of failed calls; counts stay exact.
+  constexpr size_t kMaxErrors = 100;
+  uint64_t failed = 0;
   uint64_t ok = 0, frames_sent = 0, frames_received = 0, bytes_sent = 0, bytes_received = 0;
   std::map<std::string, int> ended;
   std::vector<std::string> errors = run_errors;
@@ -37,17 +55,18 @@ std::string SummaryJson(const RunStats& stats, const std::vector<CallResult>& re
     ++ended[r.ended.empty() ? "running" : r.ended];
     const std::string joined = absl::StrJoin(r.errors, "; ");
     for (const std::string& e : r.errors) {
-      if (errors.size() < RunStats::kMaxListed) {
+      if (errors.size() < kMaxErrors) {
         errors.push_back(results.size() > 1 ? absl::StrCat("call ", r.index, ": ", e) : e);
       }
     }
-    if (!r.ok && failures.size() < RunStats::kMaxListed) {
+    if (!r.ok) ++failed;
+    if (!r.ok && failures.size() < kMaxErrors) {
       std::string f = absl::StrCat("{\"call\":", r.index, ",\"uuid\":");
-      log::AppendJsonString(r.uuid, &f);
+      AppendJsonString(r.uuid, &f);
       absl::StrAppend(&f, ",\"ended\":");
-      log::AppendJsonString(r.ended, &f);
+      AppendJsonString(r.ended, &f);
       absl::StrAppend(&f, ",\"error\":");
-      log::AppendJsonString(joined.empty() ? "did not end as asked" : joined, &f);
+      AppendJsonString(joined.empty() ? "did not end as asked" : joined, &f);
       f.push_back('}');
       failures.push_back(std::move(f));
     }
@@ -79,7 +98,7 @@ std::string SummaryJson(const RunStats& stats, const std::vector<CallResult>& re
   AppendList("other_received", stats.other_received, &out);
   out.append(",\"ended\":");
   if (ended.size() == 1) {
-    log::AppendJsonString(ended.begin()->first, &out);
+    AppendJsonString(ended.begin()->first, &out);
   } else {
     out.append("\"mixed\"");
   }
@@ -88,16 +107,17 @@ std::string SummaryJson(const RunStats& stats, const std::vector<CallResult>& re
   for (const auto& [name, count] : ended) {
     if (!first) out.push_back(',');
     first = false;
-    log::AppendJsonString(name, &out);
+    AppendJsonString(name, &out);
     absl::StrAppend(&out, ":", count);
   }
   out.append("},\"errors\":[");
   for (size_t i = 0; i < errors.size(); ++i) {
     if (i > 0) out.push_back(',');
-    log::AppendJsonString(errors[i], &out);
+    AppendJsonString(errors[i], &out);
   }
   out.append("],");
   AppendList("per_call_failures", failures, &out);
+  absl::StrAppend(&out, ",\"failures_not_listed\":", failed - failures.size());
   out.push_back('}');
   return out;
 }

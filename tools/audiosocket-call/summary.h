@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "tools/audiosocket-call/clock.h"
 #include "tools/audiosocket-call/stats.h"
 
@@ -49,6 +50,9 @@ struct RunStats {
 // Renders the summary: one JSON object on one line.
 std::string SummaryJson(const RunStats& stats, const std::vector<CallResult>& results,
                         Nanos wall_time, const std::vector<std::string>& run_errors);
+
+// Appends `text` as a JSON string literal, quotes included.
+void AppendJsonString(absl::string_view text, std::string* out);
 
 // "12.345": milliseconds with three decimals.
 std::string FormatMillis(Nanos n);
