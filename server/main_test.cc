@@ -19,7 +19,7 @@ using ::testing::HasSubstr;
 class ShutdownTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(ShutdownTest, LogsListenAddressAndExitsCleanlyOnSignal) {
-  Subprocess bridge({RunfilePath("server/audiosocket-bridge"), "--audiosocket_listen=127.0.0.1:0",
+  Subprocess bridge({RunfilePath("server/audiosocket-bridge"), "--listen=127.0.0.1:0",
                      "--grpc_listen=127.0.0.1:0"});
   auto listening = bridge.WaitForLine("\"event\":\"listening\"", absl::Seconds(20));
   ASSERT_TRUE(listening.has_value()) << bridge.Output();
@@ -40,13 +40,13 @@ INSTANTIATE_TEST_SUITE_P(Signals, ShutdownTest, ::testing::Values(SIGINT, SIGTER
                          });
 
 TEST(StartupTest, InvalidSettingStopsStartupNamingIt) {
-  Subprocess bridge({RunfilePath("server/audiosocket-bridge"), "--audiosocket_listen=nonsense",
-                     "--grpc_listen=127.0.0.1:0"});
+  Subprocess bridge(
+      {RunfilePath("server/audiosocket-bridge"), "--listen=nonsense", "--grpc_listen=127.0.0.1:0"});
   auto status = bridge.Wait(absl::Seconds(20));
   ASSERT_TRUE(status.has_value());
   ASSERT_TRUE(WIFEXITED(*status));
   EXPECT_NE(WEXITSTATUS(*status), 0);
-  EXPECT_THAT(bridge.Output(), HasSubstr("\"setting\":\"audiosocket_listen\""));
+  EXPECT_THAT(bridge.Output(), HasSubstr("\"setting\":\"listen\""));
 }
 
 }  // namespace

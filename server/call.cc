@@ -1,0 +1,1018 @@
+#include "server/call.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "server/log.h"
+#include "server/push_link.h"
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "PCM on the wire and in the API is little-endian; this code copies it as is");
+
+namespace audiosocket {
+namespace {
+
+using bridge::v1::CallCommand;
+using bridge::v1::CallEndReason;
+using bridge::v1::CallEvent;
+using bridge::v1::ResultCode;
+
+constexpr Nanos kFramePeriod = std::chrono::milliseconds(20);
+
+std::chrono::nanoseconds ToNanos(absl::Duration d) {
+  return std::chrono::nanoseconds(absl::ToInt64Nanoseconds(d));
+}
+
+std::string_view ReasonName(CallEndReason reason) {
+  const std::string& name = bridge::v1::CallEndReason_Name(reason);
+  constexpr std::string_view kPrefix = "CALL_END_REASON_";
+  std::string_view view(name);
+  if (view.substr(0, kPrefix.size()) == kPrefix) view.remove_prefix(kPrefix.size());
+  return view;
+}
+
+bool ValidDtmfDigits(const std::string& digits) {
+  if (digits.empty()) return false;
+  for (char c : digits) {
+    if (!wire::IsDtmfDigit(c)) return false;
+  }
+  return true;
+}
+
+// Reasons after which the caller hears the fallback audio, if configured.
+bool WantsFallback(CallEndReason reason) {
+  switch (reason) {
+    case bridge::v1::CALL_END_REASON_BACKEND_LOST:
+    case bridge::v1::CALL_END_REASON_ACCEPT_TIMEOUT:
+    case bridge::v1::CALL_END_REASON_CLAIM_TIMEOUT:
+    case bridge::v1::CALL_END_REASON_ALL_BACKENDS_REJECTED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Reasons where the socket is already gone or must not be written to.
+bool CallerSideEnd(CallEndReason reason) {
+  return reason == bridge::v1::CALL_END_REASON_CALLER_HUNG_UP ||
+         reason == bridge::v1::CALL_END_REASON_CALLER_UNRESPONSIVE ||
+         reason == bridge::v1::CALL_END_REASON_ASTERISK_ERROR;
+}
+
+}  // namespace
+
+Call::Call(EventLoop* loop, int fd, const ListenerConfig* listener, std::string peer_address,
+           const CallServices* services)
+    : loop_(loop),
+      fd_(fd),
+      listener_(listener),
+      peer_address_(std::move(peer_address)),
+      services_(services),
+      config_(*services->config),
+      decoder_(wire::DecoderOptions{
+          .dialect = listener->dialect,
+          .max_payload = services->config->max_payload,
+          .unknown_kinds = wire::UnknownKindPolicy::kReject,
+          .audio_bytes_per_sample =
+              listener->encoding == bridge::v1::AUDIO_ENCODING_LINEAR16 ? 2 : 1,
+      }),
+      call_rate_hz_(listener->default_sample_rate_hz),
+      detect_inband_dtmf_(listener->detect_inband_dtmf) {}
+
+Call::~Call() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Call::Start() {
+  self_ = shared_from_this();
+  services_->counters->connections_accepted++;
+  if (absl::Status watched = loop_->Watch(fd_, this, false); !watched.ok()) {
+    log::Error("call_watch_failed", {{"error", watched.message()}});
+    CloseSocket(false);
+    return;
+  }
+  std::weak_ptr<Call> weak = self_;
+  uuid_timer_ = loop_->RunAt(loop_->Now() + ToNanos(config_.uuid_timeout), [weak] {
+    auto call = weak.lock();
+    if (!call || call->state_ != State::kAwaitingUuid) return;
+    call->uuid_timer_ = 0;
+    call->services_->counters->connections_rejected_uuid_timeout++;
+    log::Write(log::Level::kWarning, "connection_closed", "",
+               {{"reason", "uuid_timeout"},
+                {"peer", call->peer_address_},
+                {"listener", call->listener_->name},
+                {"detail", absl::StrCat("no UUID (0x01) within ",
+                                        absl::FormatDuration(call->config_.uuid_timeout))}});
+    call->CloseSocket(false);
+  });
+}
+
+void Call::Shutdown() {
+  std::weak_ptr<Call> weak = weak_from_this();
+  loop_->Post([weak] {
+    if (auto call = weak.lock()) {
+      if (call->state_ == State::kAwaitingUuid) {
+        call->CloseSocket(false);
+      } else {
+        call->End(bridge::v1::CALL_END_REASON_SHUTDOWN, "the bridge is shutting down");
+      }
+    }
+  });
+}
+
+void Call::RequestHangup() {
+  std::weak_ptr<Call> weak = weak_from_this();
+  loop_->Post([weak] {
+    if (auto call = weak.lock()) {
+      call->End(bridge::v1::CALL_END_REASON_HANGUP_REQUESTED, "Bridge.HangupCall was called");
+    }
+  });
+}
+
+// ------------------------------------------------------------------ input
+
+void Call::OnReadable() {
+  // Bounded work per wake-up keeps one busy caller from starving the rest.
+  for (int round = 0; round < 8 && state_ != State::kClosed; ++round) {
+    absl::Span<uint8_t> space = decoder_.PrepareWrite(16384);
+    const ssize_t n = ::read(fd_, space.data(), space.size());
+    if (n > 0) {
+      decoder_.Commit(static_cast<size_t>(n));
+      stats_.set_bytes_from_caller(stats_.bytes_from_caller() + static_cast<uint64_t>(n));
+      while (state_ != State::kClosed) {
+        absl::StatusOr<std::optional<wire::Message>> next = decoder_.Next();
+        if (!next.ok()) {
+          ProtocolError(next.status());
+          return;
+        }
+        if (!next->has_value()) break;
+        HandleMessage(**next);
+      }
+      if (static_cast<size_t>(n) < space.size()) return;
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0 && errno == EINTR) continue;
+    // End of stream or reset: the caller hung up. Real Asterisk closes the
+    // socket rather than sending 0x00.
+    const std::string detail =
+        n == 0 ? "Asterisk closed the connection" : absl::StrCat("read: ", std::strerror(errno));
+    if (state_ == State::kAwaitingUuid) {
+      CloseSocket(false);
+    } else if (state_ == State::kFallback) {
+      CloseSocket(false);
+    } else {
+      End(bridge::v1::CALL_END_REASON_CALLER_HUNG_UP, detail);
+    }
+    return;
+  }
+}
+
+void Call::ProtocolError(const absl::Status& status) {
+  services_->counters->protocol_errors++;
+  if (state_ == State::kAwaitingUuid) {
+    log::Write(log::Level::kWarning, "connection_closed", "",
+               {{"reason", "protocol_error"},
+                {"peer", peer_address_},
+                {"listener", listener_->name},
+                {"detail", status.message()}});
+    CloseSocket(true);
+    return;
+  }
+  if (state_ == State::kFallback) {
+    CloseSocket(true);
+    return;
+  }
+  End(bridge::v1::CALL_END_REASON_PROTOCOL_ERROR, std::string(status.message()));
+}
+
+void Call::HandleMessage(const wire::Message& message) {
+  if (state_ == State::kAwaitingUuid) {
+    if (const auto* uuid = std::get_if<wire::CallUuid>(&message)) {
+      HandleUuid(*uuid);
+    } else {
+      ProtocolError(absl::InvalidArgumentError(
+          absl::StrCat("the first message must be the UUID (0x01), got ",
+                       wire::KindName(wire::KindOf(message), listener_->dialect))));
+    }
+    return;
+  }
+  if (state_ == State::kFallback) return;  // the backend side is over
+  CallEvent event;
+  if (std::holds_alternative<wire::CallUuid>(message)) {
+    ProtocolError(absl::InvalidArgumentError("a second UUID (0x01) arrived mid-call"));
+  } else if (const auto* audio = std::get_if<wire::Audio>(&message)) {
+    HandleAudio(*audio);
+  } else if (const auto* digit = std::get_if<wire::DtmfDigit>(&message)) {
+    auto* dtmf = event.mutable_dtmf();
+    dtmf->set_digit(std::string(1, digit->digit));
+    dtmf->set_phase(bridge::v1::DTMF_PHASE_END_ONLY);
+    dtmf->set_source(bridge::v1::DTMF_SOURCE_SIGNALLED);
+    dtmf->set_offset_samples(inbound_offset_);
+    Emit(std::move(event));
+  } else if (const auto* dtmf_in = std::get_if<wire::DtmfEvent>(&message)) {
+    auto* dtmf = event.mutable_dtmf();
+    dtmf->set_digit(std::string(1, dtmf_in->digit));
+    dtmf->set_phase(dtmf_in->start ? bridge::v1::DTMF_PHASE_BEGIN : bridge::v1::DTMF_PHASE_END);
+    dtmf->set_duration_ms(dtmf_in->start ? 0 : dtmf_in->duration_ms);
+    dtmf->set_source(bridge::v1::DTMF_SOURCE_SIGNALLED);
+    dtmf->set_offset_samples(inbound_offset_);
+    Emit(std::move(event));
+  } else if (const auto* control = std::get_if<wire::Control>(&message)) {
+    auto* out = event.mutable_control();
+    out->set_raw_code(control->code);
+    out->set_type(bridge::v1::ControlType_IsValid(control->code)
+                      ? static_cast<bridge::v1::ControlType>(control->code)
+                      : bridge::v1::CONTROL_TYPE_UNSPECIFIED);
+    Emit(std::move(event));
+  } else if (const auto* error = std::get_if<wire::Error>(&message)) {
+    End(bridge::v1::CALL_END_REASON_ASTERISK_ERROR,
+        absl::StrCat("Asterisk reported an error: ", wire::ErrorFlagNames(error->flags())), error);
+  } else if (std::holds_alternative<wire::Hangup>(message)) {
+    End(bridge::v1::CALL_END_REASON_CALLER_HUNG_UP, "Asterisk sent hangup (0x00)");
+  } else {
+    ProtocolError(absl::InvalidArgumentError(
+        absl::StrCat("unexpected ", wire::KindName(wire::KindOf(message), listener_->dialect))));
+  }
+}
+
+void Call::HandleUuid(const wire::CallUuid& uuid) {
+  loop_->CancelTimer(uuid_timer_);
+  uuid_timer_ = 0;
+  call_id_ = uuid.ToString();
+  start_time_ = absl::Now();
+  start_mono_ = loop_->Now();
+  bridge::v1::CallInfo info;
+  info.set_call_id(call_id_);
+  info.set_listener(listener_->name);
+  info.set_dialect(listener_->dialect == wire::Dialect::kAsterisk ? bridge::v1::DIALECT_ASTERISK
+                                                                  : bridge::v1::DIALECT_EXTENDED);
+  info.set_peer_address(peer_address_);
+  info.set_call_sample_rate_hz(call_rate_hz_);
+  info.set_state(bridge::v1::CALL_STATE_WAITING);
+  *info.mutable_start_time() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(start_time_));
+  if (absl::Status added = services_->registry->Add(info, weak_from_this()); !added.ok()) {
+    call_id_.clear();  // not ours to unregister
+    ProtocolError(added);
+    return;
+  }
+  registered_ = true;
+  state_ = State::kAwaitingAudio;
+  services_->counters->calls_started++;
+  services_->counters->active_calls++;
+  log::Write(log::Level::kInfo, "call_started", call_id_,
+             {{"listener", listener_->name},
+              {"dialect", std::string(wire::DialectName(listener_->dialect))},
+              {"peer", peer_address_}});
+  // Silence starts right after the UUID: some Asterisk versions stall their
+  // own audio until the server sends something.
+  StartPlayout();
+  std::weak_ptr<Call> weak = self_;
+  wait_timer_ = loop_->RunAt(loop_->Now() + ToNanos(config_.first_audio_wait), [weak] {
+    auto call = weak.lock();
+    if (!call || call->state_ != State::kAwaitingAudio) return;
+    call->wait_timer_ = 0;
+    call->rate_known_ = true;  // the listener's default stands
+    call->ConnectBackend();
+  });
+}
+
+void Call::LearnRate(int sample_rate_hz) {
+  rate_known_ = true;
+  if (sample_rate_hz == call_rate_hz_) return;
+  call_rate_hz_ = sample_rate_hz;
+  // Only silence has been played so far: restart playout at the real rate.
+  StartPlayout();
+}
+
+void Call::HandleAudio(const wire::Audio& audio) {
+  const int rate = listener_->encoding == bridge::v1::AUDIO_ENCODING_LINEAR16
+                       ? audio.sample_rate_hz
+                       : 8000;  // G.711 is 8 kHz whatever the kind says
+  if (!rate_known_) {
+    LearnRate(rate);
+  } else if (rate != call_rate_hz_) {
+    ProtocolError(absl::InvalidArgumentError(
+        absl::StrCat("audio rate changed mid-call from ", call_rate_hz_, " Hz to ", rate, " Hz")));
+    return;
+  }
+  stats_.set_frames_from_caller(stats_.frames_from_caller() + 1);
+  services_->counters->frames_in++;
+  services_->counters->bytes_in += audio.payload.size() + wire::kHeaderSize;
+  const uint64_t samples =
+      audio.payload.size() / (listener_->encoding == bridge::v1::AUDIO_ENCODING_LINEAR16 ? 2 : 1);
+  CallEvent event;
+  auto* chunk = event.mutable_audio();
+  chunk->set_pcm(audio.payload.data(), audio.payload.size());
+  chunk->set_sample_rate_hz(call_rate_hz_);
+  chunk->set_sequence_number(sequence_++);
+  chunk->set_offset_samples(inbound_offset_);
+  inbound_offset_ += samples;
+  Emit(std::move(event));
+  if (state_ == State::kAwaitingAudio) {
+    loop_->CancelTimer(wait_timer_);
+    wait_timer_ = 0;
+    ConnectBackend();
+  }
+}
+
+// --------------------------------------------------------------- backend
+
+CallEvent Call::StartedEvent() const {
+  CallEvent event;
+  auto* started = event.mutable_started();
+  started->set_call_id(call_id_);
+  started->set_listener(listener_->name);
+  started->set_dialect(listener_->dialect == wire::Dialect::kAsterisk
+                           ? bridge::v1::DIALECT_ASTERISK
+                           : bridge::v1::DIALECT_EXTENDED);
+  started->set_peer_address(peer_address_);
+  started->set_call_sample_rate_hz(call_rate_hz_);
+  started->set_backend_sample_rate_hz(backend_rate_hz_ != 0 ? backend_rate_hz_ : call_rate_hz_);
+  started->set_call_encoding(listener_->encoding);
+  *started->mutable_start_time() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(start_time_));
+  return event;
+}
+
+void Call::ConnectBackend() {
+  state_ = State::kWaitingBackend;
+  services_->registry->SetState(call_id_, bridge::v1::CALL_STATE_WAITING, call_rate_hz_);
+  std::weak_ptr<Call> weak = self_;
+  if (config_.mode == BackendMode::kPush) {
+    wait_timer_ = loop_->RunAt(loop_->Now() + ToNanos(config_.accept_timeout), [weak] {
+      auto call = weak.lock();
+      if (!call || call->state_ != State::kWaitingBackend) return;
+      call->wait_timer_ = 0;
+      call->End(bridge::v1::CALL_END_REASON_ACCEPT_TIMEOUT,
+                absl::StrCat("no backend accepted within ",
+                             absl::FormatDuration(call->config_.accept_timeout),
+                             call->last_attempt_error_.empty()
+                                 ? std::string()
+                                 : absl::StrCat(" (last: ", call->last_attempt_error_, ")")));
+    });
+    DialNextBackend();
+  } else {
+    wait_timer_ = loop_->RunAt(loop_->Now() + ToNanos(config_.claim_timeout), [weak] {
+      auto call = weak.lock();
+      if (!call || call->state_ != State::kWaitingBackend) return;
+      call->wait_timer_ = 0;
+      // A claim already on its way wins over the timeout.
+      if (!call->services_->dispatcher->Withdraw(call.get())) return;
+      call->End(bridge::v1::CALL_END_REASON_CLAIM_TIMEOUT,
+                absl::StrCat("no worker claimed the call within ",
+                             absl::FormatDuration(call->config_.claim_timeout)));
+    });
+    services_->dispatcher->Offer(self_);
+  }
+}
+
+void Call::DialNextBackend() {
+  if (link_ != nullptr) link_->Abort();
+  ++attempts_;
+  PushLink::Options options;
+  options.deadline = config_.max_call_duration;
+  options.max_queued_audio_events = static_cast<size_t>(config_.backend_queue_ms / 20);
+  options.bearer_token = services_->bearer_token;
+  link_ = PushLink::Start(services_->push_stub, ++link_id_, weak_from_this(), options);
+  link_->SendEvent(StartedEvent());
+}
+
+void Call::OnClaimed(std::shared_ptr<ClaimStream> stream) {
+  std::weak_ptr<Call> weak = weak_from_this();
+  ClaimDispatcher* dispatcher = services_->dispatcher;
+  loop_->Post([weak, stream = std::move(stream), dispatcher]() mutable {
+    if (auto call = weak.lock()) {
+      call->HandleClaimed(std::move(stream));
+    } else {
+      dispatcher->ReturnSlot(std::move(stream));
+    }
+  });
+}
+
+void Call::HandleClaimed(std::shared_ptr<ClaimStream> stream) {
+  if (state_ != State::kWaitingBackend) {
+    services_->dispatcher->ReturnSlot(std::move(stream));
+    return;
+  }
+  loop_->CancelTimer(wait_timer_);
+  wait_timer_ = 0;
+  link_ = stream;
+  stream->Attach(++link_id_, weak_from_this());
+  const bridge::v1::MediaOptions media = stream->claim().media();
+  if (absl::Status applied = ApplyMedia(media); !applied.ok()) {
+    CallEvent event = StartedEvent();
+    link_->SendEvent(std::move(event));
+    End(bridge::v1::CALL_END_REASON_BACKEND_LOST,
+        absl::StrCat("the claim's media options were refused: ", applied.message()));
+    return;
+  }
+  // The registry says connected before the worker can see CallStarted.
+  services_->registry->SetState(call_id_, bridge::v1::CALL_STATE_CONNECTED, call_rate_hz_);
+  link_->SendEvent(StartedEvent());
+  OnAccepted(media);
+}
+
+absl::Status Call::ApplyMedia(const bridge::v1::MediaOptions& media) {
+  const int wanted = media.sample_rate_hz() == 0 ? call_rate_hz_ : media.sample_rate_hz();
+  if (wanted != call_rate_hz_) {
+    return absl::UnimplementedError(absl::StrCat(
+        "resampling is not available: ask for the call's rate (", call_rate_hz_, " Hz) or 0"));
+  }
+  backend_rate_hz_ = wanted;
+  if (media.detect_inband_dtmf()) {
+    return absl::UnimplementedError("in-band DTMF detection is not available");
+  }
+  return absl::OkStatus();
+}
+
+void Call::OnAccepted(const bridge::v1::MediaOptions& /*media*/) {
+  state_ = State::kConnected;
+  services_->registry->SetState(call_id_, bridge::v1::CALL_STATE_CONNECTED, call_rate_hz_);
+  log::Write(log::Level::kInfo, "call_connected", call_id_,
+             {{"attempts", attempts_}, {"backend_rate_hz", backend_rate_hz_}});
+  FlushHeld();
+}
+
+void Call::OnBackendCommand(uint64_t link_id, CallCommand command) {
+  std::weak_ptr<Call> weak = weak_from_this();
+  loop_->Post([weak, link_id, command = std::move(command)]() mutable {
+    if (auto call = weak.lock()) call->HandleCommand(link_id, std::move(command));
+  });
+}
+
+void Call::OnBackendClosed(uint64_t link_id, grpc::Status status) {
+  std::weak_ptr<Call> weak = weak_from_this();
+  loop_->Post([weak, link_id, status = std::move(status)] {
+    if (auto call = weak.lock()) call->HandleBackendClosed(link_id, status);
+  });
+}
+
+void Call::HandleBackendClosed(uint64_t link_id, const grpc::Status& status) {
+  if (link_id != link_id_ || ended_) return;
+  if (state_ == State::kWaitingBackend && config_.mode == BackendMode::kPush) {
+    services_->counters->backend_connect_failures++;
+    last_attempt_error_ = absl::StrCat("stream ended before accept: ", status.error_message(),
+                                       " (code ", static_cast<int>(status.error_code()), ")");
+    log::Write(log::Level::kWarning, "backend_attempt_failed", call_id_,
+               {{"attempt", attempts_}, {"error", last_attempt_error_}});
+    if (attempts_ < config_.backend_attempts) {
+      DialNextBackend();
+    } else {
+      End(bridge::v1::CALL_END_REASON_ALL_BACKENDS_REJECTED,
+          absl::StrCat("all ", attempts_, " attempts failed; last: ", last_attempt_error_));
+    }
+    return;
+  }
+  if (backend_hangup_pending_) return;  // hang-up after playout is under way
+  End(bridge::v1::CALL_END_REASON_BACKEND_LOST,
+      status.ok() ? std::string("the backend closed its stream without Hangup")
+                  : absl::StrCat("backend stream failed: ", status.error_message(), " (code ",
+                                 static_cast<int>(status.error_code()), ")"));
+}
+
+void Call::Reply(const CallCommand& command, absl::string_view name, ResultCode code,
+                 std::string message) {
+  if (code != bridge::v1::RESULT_CODE_OK) services_->counters->command_errors++;
+  if (code == bridge::v1::RESULT_CODE_OK && command.command_id().empty()) return;
+  if (link_ == nullptr) return;
+  CallEvent event;
+  auto* result = event.mutable_result();
+  result->set_command_id(command.command_id());
+  result->set_code(code);
+  result->set_message(std::move(message));
+  result->set_command(std::string(name));
+  link_->SendEvent(std::move(event));
+}
+
+void Call::HandleCommand(uint64_t link_id, CallCommand command) {
+  if (link_id != link_id_ || ended_) return;
+  const bool waiting = state_ == State::kWaitingBackend;
+  switch (command.command_case()) {
+    case CallCommand::kAccept: {
+      if (!waiting || config_.mode != BackendMode::kPush) {
+        Reply(command, "accept", bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+              "the call is already accepted (or claimed)");
+        return;
+      }
+      if (absl::Status applied = ApplyMedia(command.accept().media()); !applied.ok()) {
+        Reply(command, "accept", bridge::v1::RESULT_CODE_UNSUPPORTED,
+              std::string(applied.message()));
+        return;
+      }
+      loop_->CancelTimer(wait_timer_);
+      wait_timer_ = 0;
+      Reply(command, "accept", bridge::v1::RESULT_CODE_OK, "");
+      OnAccepted(command.accept().media());
+      return;
+    }
+    case CallCommand::kReject: {
+      if (!waiting || config_.mode != BackendMode::kPush) {
+        Reply(command, "reject", bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+              "only a call waiting for acceptance can be rejected; send Hangup instead");
+        return;
+      }
+      services_->counters->backend_rejects++;
+      const bool busy = command.reject().reason() == bridge::v1::REJECT_REASON_BUSY;
+      last_attempt_error_ =
+          absl::StrCat(busy ? "rejected busy" : "declined",
+                       command.reject().detail().empty() ? "" : ": ", command.reject().detail());
+      log::Write(log::Level::kInfo, "backend_rejected", call_id_,
+                 {{"attempt", attempts_}, {"detail", last_attempt_error_}});
+      if (busy && attempts_ < config_.backend_attempts) {
+        DialNextBackend();
+      } else {
+        End(bridge::v1::CALL_END_REASON_ALL_BACKENDS_REJECTED,
+            absl::StrCat(attempts_, " attempt(s); last: ", last_attempt_error_));
+      }
+      return;
+    }
+    case CallCommand::kClaim:
+      Reply(command, "claim", bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+            "this stream has already claimed its call");
+      return;
+    default:
+      break;
+  }
+  if (state_ != State::kConnected) {
+    Reply(command, "command", bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+          "accept the call before sending other commands");
+    return;
+  }
+  switch (command.command_case()) {
+    case CallCommand::kPlay:
+      DoPlay(command);
+      return;
+    case CallCommand::kMark:
+      playout_->EnqueueMark(command.mark().name());
+      Reply(command, "mark", bridge::v1::RESULT_CODE_OK, "");
+      return;
+    case CallCommand::kClear:
+      DoClear(command);
+      return;
+    case CallCommand::kSendDtmf:
+      DoSendDtmf(command);
+      return;
+    case CallCommand::kSendControl:
+      DoSendControl(command);
+      return;
+    case CallCommand::kHangup:
+      Reply(command, "hangup", bridge::v1::RESULT_CODE_OK, "");
+      if (command.hangup().after_playout()) {
+        backend_hangup_pending_ = true;
+        playout_->EnqueueHangup();
+      } else {
+        End(bridge::v1::CALL_END_REASON_BACKEND_HUNG_UP, "the backend sent Hangup");
+      }
+      return;
+    default:
+      Reply(command, "unknown", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+            "the command is empty or of a kind this bridge does not know");
+      return;
+  }
+}
+
+void Call::DoPlay(const CallCommand& command) {
+  const bridge::v1::PlayAudio& play = command.play();
+  const uint32_t rate = play.sample_rate_hz() == 0 ? backend_rate_hz_ : play.sample_rate_hz();
+  if (play.pcm().size() % 2 != 0) {
+    Reply(command, "play", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+          absl::StrCat("pcm has ", play.pcm().size(),
+                       " bytes; LINEAR16 audio needs an even number of bytes"));
+    return;
+  }
+  if (rate != static_cast<uint32_t>(call_rate_hz_)) {
+    Reply(command, "play",
+          wire::AudioKindForRate(static_cast<int>(rate)).has_value()
+              ? bridge::v1::RESULT_CODE_UNSUPPORTED
+              : bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+          absl::StrCat("sample_rate_hz ", rate, " differs from the call's ", call_rate_hz_,
+                       " Hz and resampling is not available"));
+    return;
+  }
+  std::vector<int16_t> samples(play.pcm().size() / 2);
+  std::memcpy(samples.data(), play.pcm().data(), samples.size() * sizeof(int16_t));
+  absl::Status queued = playout_->EnqueueAudio(samples, play.response_id());
+  if (!queued.ok()) {
+    Reply(command, "play", bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED,
+          std::string(queued.message()));
+    return;
+  }
+  Reply(command, "play", bridge::v1::RESULT_CODE_OK, "");
+  HandleNotices(playout_->TakeNotices(), false);
+}
+
+void Call::DoClear(const CallCommand& command) {
+  ClearReport report = playout_->Clear(command.clear().response_id());
+  CallEvent event;
+  auto* cleared = event.mutable_cleared();
+  cleared->set_command_id(command.command_id());
+  const auto to_ms = [this](uint64_t samples) {
+    return static_cast<uint32_t>(samples * 1000 / static_cast<uint64_t>(call_rate_hz_));
+  };
+  for (const ResponseAccount& account : report.responses) {
+    auto* response = cleared->add_responses();
+    response->set_response_id(account.response_id);
+    response->set_played_ms(to_ms(account.played_samples));
+    response->set_discarded_ms(to_ms(account.discarded_samples));
+  }
+  cleared->set_discarded_ms(to_ms(report.discarded_samples));
+  link_->SendEvent(std::move(event));
+  // Then the marks and DTMF the clear resolved.
+  HandleNotices(playout_->TakeNotices(), false);
+}
+
+void Call::DoSendDtmf(const CallCommand& command) {
+  const bridge::v1::SendDtmf& dtmf = command.send_dtmf();
+  const uint32_t tone_ms = dtmf.tone_ms() == 0 ? 100 : dtmf.tone_ms();
+  const uint32_t gap_ms = dtmf.gap_ms() == 0 ? 50 : dtmf.gap_ms();
+  if (!ValidDtmfDigits(dtmf.digits())) {
+    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+          absl::StrCat("digits \"", dtmf.digits(), "\" must be one or more of 0-9 * # A-D"));
+    return;
+  }
+  if (tone_ms < 40 || gap_ms < 30 || tone_ms > 10000 || gap_ms > 10000) {
+    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+          absl::StrCat("tone_ms must be 40-10000 and gap_ms 30-10000 (got ", tone_ms, " and ",
+                       gap_ms, ")"));
+    return;
+  }
+  if (listener_->dialect == wire::Dialect::kAsterisk) {
+    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_UNSUPPORTED,
+          "stock Asterisk accepts DTMF only as in-band tones, and in-band generation is not "
+          "available yet");
+    return;
+  }
+  // The result is sent when the last tone has played (kDtmfDone).
+  playout_->EnqueueDtmf(dtmf.digits(), tone_ms, gap_ms, command.command_id(), /*inband=*/false);
+}
+
+void Call::DoSendControl(const CallCommand& command) {
+  if (listener_->dialect == wire::Dialect::kAsterisk) {
+    Reply(command, "send_control", bridge::v1::RESULT_CODE_UNSUPPORTED,
+          "stock Asterisk hangs up on control messages; use a listener with dialect=extended");
+    return;
+  }
+  const bridge::v1::SendControl& control = command.send_control();
+  const uint32_t code = control.type() != bridge::v1::CONTROL_TYPE_UNSPECIFIED
+                            ? static_cast<uint32_t>(control.type())
+                            : control.raw_code();
+  if (code == 0 || code > 255) {
+    Reply(command, "send_control", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+          absl::StrCat("control code ", code, " is out of range; set type or raw_code 1-255"));
+    return;
+  }
+  if (!WriteMessage(wire::Control{static_cast<uint8_t>(code)})) {
+    Reply(command, "send_control", bridge::v1::RESULT_CODE_CALL_ENDED, "the caller is gone");
+    return;
+  }
+  Reply(command, "send_control", bridge::v1::RESULT_CODE_OK, "");
+}
+
+// ---------------------------------------------------------------- events
+
+void Call::Emit(CallEvent event) {
+  if (state_ == State::kConnected && link_ != nullptr) {
+    link_->SendEvent(std::move(event));
+    return;
+  }
+  // Held until a backend takes the call; bounded, oldest audio first.
+  if (event.has_audio()) {
+    held_audio_samples_ += event.audio().pcm().size() / 2;
+    const uint64_t limit = static_cast<uint64_t>(config_.hold_audio_ms) * call_rate_hz_ / 1000;
+    while (held_audio_samples_ > limit) {
+      auto it = std::find_if(held_.begin(), held_.end(),
+                             [](const CallEvent& e) { return e.has_audio(); });
+      if (it == held_.end()) break;
+      const uint64_t samples = it->audio().pcm().size() / 2;
+      held_audio_samples_ -= samples;
+      held_dropped_samples_ += samples;
+      held_.erase(it);
+    }
+  }
+  held_.push_back(std::move(event));
+}
+
+void Call::FlushHeld() {
+  while (!held_.empty()) {
+    link_->SendEvent(std::move(held_.front()));
+    held_.pop_front();
+  }
+  held_audio_samples_ = 0;
+}
+
+// --------------------------------------------------------------- playout
+
+void Call::StartPlayout() {
+  PlayoutConfig playout_config;
+  playout_config.sample_rate_hz = call_rate_hz_;
+  playout_config.max_buffer_ms = config_.max_playout_ms;
+  playout_config.high_watermark_ms = config_.playout_high_watermark_ms;
+  playout_config.low_watermark_ms = config_.playout_low_watermark_ms;
+  playout_.emplace(playout_config);
+  frame_.assign(static_cast<size_t>(playout_->samples_per_frame()), 0);
+  if (!pacer_.has_value()) {
+    pacer_.emplace(loop_->Now(), kFramePeriod);
+    OnPlayoutTick();
+  }
+}
+
+void Call::OnPlayoutTick() {
+  playout_timer_ = 0;
+  if (state_ == State::kClosed) return;
+  const MonoTime now = loop_->Now();
+  if (pacer_->Lateness(now) > kFramePeriod) services_->counters->playout_late_ticks++;
+  pacer_->OnTick(now);
+
+  const bool content = playout_->Tick(absl::MakeSpan(frame_));
+  std::vector<PlayoutNotice> notices = playout_->TakeNotices();
+  HandleNotices(notices, /*before_frame=*/true);
+  if (state_ == State::kClosed) return;
+  if (content || config_.send_silence) {
+    if (!content) {
+      stats_.set_silence_frames(stats_.silence_frames() + 1);
+      services_->counters->silence_frames_out++;
+    }
+    wire::Audio audio;
+    audio.sample_rate_hz = call_rate_hz_;
+    audio.payload = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(frame_.data()),
+                                        frame_.size() * sizeof(int16_t));
+    encode_buffer_.clear();
+    if (absl::Status encoded =
+            wire::Encode(audio, listener_->dialect, wire::Peer::kAsterisk, &encode_buffer_);
+        encoded.ok()) {
+      WriteBytes(encode_buffer_.data(), encode_buffer_.size(), /*droppable=*/true);
+      stats_.set_frames_to_caller(stats_.frames_to_caller() + 1);
+    }
+  }
+  if (state_ == State::kClosed) return;
+  HandleNotices(std::move(notices), /*before_frame=*/false);
+  if (state_ == State::kClosed) return;
+  std::weak_ptr<Call> weak = self_;
+  playout_timer_ = loop_->RunAt(pacer_->next_deadline(), [weak] {
+    if (auto call = weak.lock()) call->OnPlayoutTick();
+  });
+}
+
+void Call::HandleNotices(std::vector<PlayoutNotice> notices, bool before_frame) {
+  for (PlayoutNotice& notice : notices) {
+    using Type = PlayoutNotice::Type;
+    if (before_frame != (notice.type == Type::kDtmfStart)) continue;
+    if (state_ == State::kClosed) return;
+    CallEvent event;
+    switch (notice.type) {
+      case Type::kDtmfStart:
+        WriteMessage(wire::DtmfEvent{true, notice.digit, 0});
+        continue;
+      case Type::kDtmfStop:
+        WriteMessage(wire::DtmfEvent{false, notice.digit, notice.duration_ms});
+        continue;
+      case Type::kHangup:
+        if (state_ == State::kFallback) {
+          CloseSocket(true);
+        } else {
+          End(bridge::v1::CALL_END_REASON_BACKEND_HUNG_UP, "the backend sent Hangup after playout");
+        }
+        return;
+      case Type::kMarkPlayed:
+      case Type::kMarkCleared:
+        event.mutable_mark()->set_name(notice.name);
+        event.mutable_mark()->set_resolution(notice.type == Type::kMarkPlayed
+                                                 ? bridge::v1::MARK_RESOLUTION_PLAYED
+                                                 : bridge::v1::MARK_RESOLUTION_CLEARED);
+        break;
+      case Type::kDtmfDone:
+      case Type::kDtmfCancelled: {
+        if (notice.type == Type::kDtmfDone && notice.name.empty()) continue;
+        auto* result = event.mutable_result();
+        result->set_command_id(notice.name);
+        result->set_command("send_dtmf");
+        result->set_code(notice.type == Type::kDtmfDone ? bridge::v1::RESULT_CODE_OK
+                                                        : bridge::v1::RESULT_CODE_CANCELLED);
+        if (notice.type == Type::kDtmfCancelled) result->set_message("removed by a clear");
+        break;
+      }
+      case Type::kUnderrun:
+        services_->counters->playout_underruns++;
+        stats_.set_playout_underruns(stats_.playout_underruns() + 1);
+        [[fallthrough]];
+      case Type::kHighWatermark:
+      case Type::kLowWatermark:
+      case Type::kDrained: {
+        auto* playout = event.mutable_playout();
+        playout->set_type(
+            notice.type == Type::kHighWatermark  ? bridge::v1::PLAYOUT_EVENT_TYPE_HIGH_WATERMARK
+            : notice.type == Type::kLowWatermark ? bridge::v1::PLAYOUT_EVENT_TYPE_LOW_WATERMARK
+            : notice.type == Type::kUnderrun     ? bridge::v1::PLAYOUT_EVENT_TYPE_UNDERRUN
+                                                 : bridge::v1::PLAYOUT_EVENT_TYPE_DRAINED);
+        playout->set_buffered_ms(notice.buffered_ms);
+        playout->set_underruns(playout_->underruns());
+        playout->set_response_id(notice.name);
+        break;
+      }
+    }
+    if (state_ == State::kConnected && link_ != nullptr) link_->SendEvent(std::move(event));
+  }
+}
+
+bool Call::WriteMessage(const wire::Message& message) {
+  if (state_ == State::kClosed) return false;
+  std::vector<uint8_t> bytes;
+  if (absl::Status encoded =
+          wire::Encode(message, listener_->dialect, wire::Peer::kAsterisk, &bytes);
+      !encoded.ok()) {
+    log::Write(log::Level::kError, "encode_failed", call_id_, {{"error", encoded.message()}});
+    return false;
+  }
+  WriteBytes(bytes.data(), bytes.size(), /*droppable=*/false);
+  return state_ != State::kClosed;
+}
+
+void Call::WriteBytes(const uint8_t* data, size_t size, bool droppable) {
+  const size_t unsent = pending_.size() - pending_offset_;
+  if (unsent > 0) {
+    // Asterisk is behind. Audio frames beyond the bound are dropped whole
+    // (never a partial message); a stall past the timeout ends the call.
+    const size_t limit = static_cast<size_t>(config_.max_unsent_ms) * call_rate_hz_ / 1000 * 2;
+    if (droppable && unsent >= limit) {
+      services_->counters->outbound_dropped_frames++;
+      if (loop_->Now() - stalled_since_ > ToNanos(config_.write_stall_timeout)) {
+        End(bridge::v1::CALL_END_REASON_CALLER_UNRESPONSIVE,
+            absl::StrCat("Asterisk has not read for ",
+                         absl::FormatDuration(config_.write_stall_timeout)));
+      }
+      return;
+    }
+    pending_.insert(pending_.end(), data, data + size);
+    return;
+  }
+  // One write per message, header and payload together.
+  ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      End(bridge::v1::CALL_END_REASON_CALLER_HUNG_UP,
+          absl::StrCat("write: ", std::strerror(errno)));
+      return;
+    }
+    n = 0;
+  }
+  services_->counters->bytes_out += static_cast<uint64_t>(n);
+  stats_.set_bytes_to_caller(stats_.bytes_to_caller() + static_cast<uint64_t>(n));
+  if (droppable) services_->counters->frames_out++;
+  if (static_cast<size_t>(n) < size) {
+    pending_.assign(data + n, data + size);
+    pending_offset_ = 0;
+    stalled_since_ = loop_->Now();
+    if (!watching_writable_) {
+      watching_writable_ = true;
+      (void)loop_->SetWritable(fd_, this, true);
+    }
+  }
+}
+
+void Call::FlushPending() {
+  while (pending_offset_ < pending_.size()) {
+    const ssize_t n = ::send(fd_, pending_.data() + pending_offset_,
+                             pending_.size() - pending_offset_, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR) continue;
+      End(bridge::v1::CALL_END_REASON_CALLER_HUNG_UP,
+          absl::StrCat("write: ", std::strerror(errno)));
+      return;
+    }
+    pending_offset_ += static_cast<size_t>(n);
+    services_->counters->bytes_out += static_cast<uint64_t>(n);
+    stats_.set_bytes_to_caller(stats_.bytes_to_caller() + static_cast<uint64_t>(n));
+    stalled_since_ = loop_->Now();
+  }
+  pending_.clear();
+  pending_offset_ = 0;
+  if (watching_writable_) {
+    watching_writable_ = false;
+    (void)loop_->SetWritable(fd_, this, false);
+  }
+}
+
+void Call::OnWritable() {
+  if (state_ == State::kClosed) return;
+  FlushPending();
+}
+
+// ----------------------------------------------------------------- ending
+
+void Call::End(CallEndReason reason, std::string detail, const wire::Error* asterisk_error) {
+  if (ended_ || state_ == State::kClosed) return;
+  ended_ = true;
+  const State previous = state_;
+  loop_->CancelTimer(wait_timer_);
+  wait_timer_ = 0;
+  if (previous == State::kWaitingBackend && config_.mode == BackendMode::kPull) {
+    services_->dispatcher->Withdraw(this);
+  }
+  // Every mark and DTMF still queued resolves now, exactly once.
+  std::vector<PlayoutNotice> leftovers =
+      playout_.has_value() ? playout_->Abandon() : std::vector<PlayoutNotice>{};
+  CallEvent ended;
+  auto* end = ended.mutable_ended();
+  end->set_reason(reason);
+  end->set_detail(detail);
+  if (asterisk_error != nullptr) {
+    auto* error = end->mutable_asterisk_error();
+    const uint8_t flags = asterisk_error->flags();
+    error->set_flags(flags);
+    error->set_caller_hangup(flags & wire::kErrorCallerHangup);
+    error->set_frame_forwarding(flags & wire::kErrorFrameForwarding);
+    error->set_memory(flags & wire::kErrorMemory);
+    error->set_payload(asterisk_error->payload.data(), asterisk_error->payload.size());
+  }
+  const uint64_t dropped =
+      held_dropped_samples_ + (link_ != nullptr ? link_->dropped_audio_samples() : 0);
+  stats_.set_inbound_dropped_ms(dropped * 1000 / static_cast<uint64_t>(call_rate_hz_));
+  services_->counters->inbound_dropped_samples += dropped;
+  *end->mutable_stats() = stats_;
+
+  if (link_ != nullptr && (previous == State::kConnected || previous == State::kWaitingBackend)) {
+    if (previous == State::kConnected) {
+      for (const PlayoutNotice& notice : leftovers) {
+        CallEvent event;
+        if (notice.type == PlayoutNotice::Type::kMarkCleared) {
+          event.mutable_mark()->set_name(notice.name);
+          event.mutable_mark()->set_resolution(bridge::v1::MARK_RESOLUTION_CALL_ENDED);
+        } else if (notice.type == PlayoutNotice::Type::kDtmfCancelled) {
+          event.mutable_result()->set_command_id(notice.name);
+          event.mutable_result()->set_command("send_dtmf");
+          event.mutable_result()->set_code(bridge::v1::RESULT_CODE_CALL_ENDED);
+          event.mutable_result()->set_message("the call ended before the tones played");
+        } else {
+          continue;
+        }
+        link_->SendEvent(std::move(event));
+      }
+    }
+    link_->SendEvent(ended);
+    link_->CloseAfterQueued();
+    // A backend that neither finishes nor reads must not keep the stream
+    // forever: abandon it after a grace period.
+    loop_->RunAt(loop_->Now() + std::chrono::seconds(5), [link = link_] { link->Abort(); });
+  }
+  state_ = State::kFallback;  // until the socket closes below or after the fallback audio
+
+  services_->counters->calls_ended[reason]++;
+  services_->counters->active_calls--;
+  if (registered_) services_->registry->Remove(call_id_, reason, detail);
+  log::Write(reason == bridge::v1::CALL_END_REASON_PROTOCOL_ERROR ? log::Level::kWarning
+                                                                  : log::Level::kInfo,
+             "call_ended", call_id_,
+             {{"reason", std::string(ReasonName(reason))},
+              {"detail", detail},
+              {"frames_in", stats_.frames_from_caller()},
+              {"frames_out", stats_.frames_to_caller()},
+              {"bytes_in", stats_.bytes_from_caller()},
+              {"bytes_out", stats_.bytes_to_caller()},
+              {"inbound_dropped_ms", stats_.inbound_dropped_ms()},
+              {"underruns", stats_.playout_underruns()},
+              {"duration_ms", absl::ToInt64Milliseconds(absl::Now() - start_time_)}});
+
+  if (CallerSideEnd(reason)) {
+    CloseSocket(false);
+    return;
+  }
+  const std::vector<int16_t>* fallback = services_->fallback_audio;
+  if (WantsFallback(reason) && fallback != nullptr && !fallback->empty() &&
+      services_->fallback_sample_rate_hz == call_rate_hz_) {
+    // The caller hears the fallback message, then the hang-up.
+    StartPlayout();
+    (void)playout_->EnqueueAudio(*fallback, "fallback");
+    playout_->EnqueueHangup();
+    return;
+  }
+  CloseSocket(true);
+}
+
+void Call::CloseSocket(bool send_hangup) {
+  if (state_ == State::kClosed) return;
+  if (send_hangup && pending_offset_ == pending_.size()) {
+    const uint8_t hangup[3] = {0x00, 0x00, 0x00};
+    (void)!::send(fd_, hangup, sizeof(hangup), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  state_ = State::kClosed;
+  loop_->CancelTimer(uuid_timer_);
+  loop_->CancelTimer(wait_timer_);
+  loop_->CancelTimer(playout_timer_);
+  loop_->Unwatch(fd_);
+  ::shutdown(fd_, SHUT_RDWR);
+  ::close(fd_);
+  fd_ = -1;
+  // Release ourselves after this event-loop round: the loop may still hold
+  // our handler pointer for this batch of events.
+  loop_->Post([self = std::move(self_)] {});
+}
+
+}  // namespace audiosocket

@@ -1,0 +1,180 @@
+#ifndef AUDIOSOCKET_BRIDGE_SERVER_CALL_H_
+#define AUDIOSOCKET_BRIDGE_SERVER_CALL_H_
+
+// One AudioSocket connection and the call it carries: decodes what
+// Asterisk sends into CallEvents for the backend, plays the backend's audio
+// out in paced 20 ms frames, and ends exactly once with a typed reason.
+//
+// Threads: a Call is confined to its event loop. The LinkObserver,
+// WaitingCall and RegisteredCall methods are the only ones called from other
+// threads; they post to the loop. Ownership: the call keeps itself alive
+// (self_) from Start() until its socket is closed; links and the registry
+// hold weak or shared pointers and find an ended call inert.
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "audiosocket/bridge/v1/bridge.grpc.pb.h"
+#include "lib/wire/wire.h"
+#include "server/backend_link.h"
+#include "server/call_registry.h"
+#include "server/claim_service.h"
+#include "server/clock.h"
+#include "server/config.h"
+#include "server/counters.h"
+#include "server/event_loop.h"
+#include "server/frame_pacer.h"
+#include "server/playout_queue.h"
+
+namespace audiosocket {
+
+// What all calls share. Outlives every call.
+struct CallServices {
+  const BridgeConfig* config = nullptr;
+  CallRegistry* registry = nullptr;
+  ClaimDispatcher* dispatcher = nullptr;               // pull mode
+  bridge::v1::CallHandler::Stub* push_stub = nullptr;  // push mode
+  BridgeCounters* counters = nullptr;
+  // Fallback audio at 8 kHz (empty: none); see BridgeConfig::fallback_wav.
+  const std::vector<int16_t>* fallback_audio = nullptr;
+  int fallback_sample_rate_hz = 8000;
+  std::string bearer_token;  // push mode: sent to backends
+};
+
+class Call final : public FdHandler,
+                   public LinkObserver,
+                   public WaitingCall,
+                   public RegisteredCall,
+                   public std::enable_shared_from_this<Call> {
+ public:
+  Call(EventLoop* loop, int fd, const ListenerConfig* listener, std::string peer_address,
+       const CallServices* services);
+  ~Call() override;
+
+  // Starts reading and the UUID timer. On the loop thread.
+  void Start();
+  // Ends the call with SHUTDOWN (thread-safe).
+  void Shutdown();
+
+  // FdHandler (loop thread).
+  void OnReadable() override;
+  void OnWritable() override;
+
+  // LinkObserver (any thread).
+  void OnBackendCommand(uint64_t link_id, bridge::v1::CallCommand command) override;
+  void OnBackendClosed(uint64_t link_id, grpc::Status status) override;
+
+  // WaitingCall (any thread; the ids are immutable once waiting).
+  const std::string& call_id() const override { return call_id_; }
+  const std::string& listener_name() const override { return listener_->name; }
+  void OnClaimed(std::shared_ptr<ClaimStream> stream) override;
+
+  // RegisteredCall (any thread).
+  void RequestHangup() override;
+
+ private:
+  enum class State {
+    kAwaitingUuid,    // connected, nothing valid received yet
+    kAwaitingAudio,   // UUID received; learning the rate from the first audio
+    kWaitingBackend,  // push: dialled, awaiting accept; pull: awaiting a claim
+    kConnected,       // a backend has the call
+    kFallback,        // ended for the backend; playing the fallback audio
+    kClosed,          // socket closed
+  };
+
+  void HandleMessage(const wire::Message& message);
+  void HandleUuid(const wire::CallUuid& uuid);
+  void HandleAudio(const wire::Audio& audio);
+  void LearnRate(int sample_rate_hz);
+  void ConnectBackend();
+  void DialNextBackend();
+  void HandleCommand(uint64_t link_id, bridge::v1::CallCommand command);
+  void HandleBackendClosed(uint64_t link_id, const grpc::Status& status);
+  void HandleClaimed(std::shared_ptr<ClaimStream> stream);
+  void OnAccepted(const bridge::v1::MediaOptions& media);
+  absl::Status ApplyMedia(const bridge::v1::MediaOptions& media);
+
+  // Commands.
+  void Reply(const bridge::v1::CallCommand& command, absl::string_view name,
+             bridge::v1::ResultCode code, std::string message);
+  void DoPlay(const bridge::v1::CallCommand& command);
+  void DoClear(const bridge::v1::CallCommand& command);
+  void DoSendDtmf(const bridge::v1::CallCommand& command);
+  void DoSendControl(const bridge::v1::CallCommand& command);
+
+  // Events toward the backend: held until a backend takes the call.
+  void Emit(bridge::v1::CallEvent event);
+  void FlushHeld();
+  bridge::v1::CallEvent StartedEvent() const;
+
+  // Outbound audio.
+  void StartPlayout();
+  void OnPlayoutTick();
+  void HandleNotices(std::vector<PlayoutNotice> notices, bool before_frame);
+  bool WriteMessage(const wire::Message& message);
+  void WriteBytes(const uint8_t* data, size_t size, bool droppable);
+  void FlushPending();
+
+  // Ending.
+  void End(bridge::v1::CallEndReason reason, std::string detail,
+           const wire::Error* asterisk_error = nullptr);
+  void CloseSocket(bool send_hangup);
+  void ProtocolError(const absl::Status& status);
+
+  EventLoop* const loop_;
+  int fd_;
+  const ListenerConfig* const listener_;
+  const std::string peer_address_;
+  const CallServices* const services_;
+  const BridgeConfig& config_;
+  std::shared_ptr<Call> self_;
+
+  State state_ = State::kAwaitingUuid;
+  bool ended_ = false;  // End() ran: CallEnded was sent
+  wire::Decoder decoder_;
+  std::string call_id_;
+  absl::Time start_time_;
+  MonoTime start_mono_{};
+  bool registered_ = false;
+
+  int call_rate_hz_;
+  int backend_rate_hz_ = 0;
+  bool rate_known_ = false;
+  bool detect_inband_dtmf_ = false;
+
+  // Toward the backend.
+  std::shared_ptr<BackendLink> link_;
+  uint64_t link_id_ = 0;
+  int attempts_ = 0;
+  std::string last_attempt_error_;
+  std::deque<bridge::v1::CallEvent> held_;
+  uint64_t held_audio_samples_ = 0;
+  uint64_t held_dropped_samples_ = 0;
+  uint64_t sequence_ = 0;
+  uint64_t inbound_offset_ = 0;  // samples at the call rate
+  bool backend_hangup_pending_ = false;
+
+  // Toward the caller.
+  std::optional<PlayoutQueue> playout_;
+  std::optional<FramePacer> pacer_;
+  std::vector<int16_t> frame_;
+  std::vector<uint8_t> encode_buffer_;
+  std::vector<uint8_t> pending_;  // bytes Asterisk has not taken yet
+  size_t pending_offset_ = 0;
+  bool watching_writable_ = false;
+  MonoTime stalled_since_{};
+
+  EventLoop::TimerId uuid_timer_ = 0;
+  EventLoop::TimerId wait_timer_ = 0;  // first audio, accept or claim deadline
+  EventLoop::TimerId playout_timer_ = 0;
+
+  bridge::v1::CallStats stats_;
+};
+
+}  // namespace audiosocket
+
+#endif  // AUDIOSOCKET_BRIDGE_SERVER_CALL_H_

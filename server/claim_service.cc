@@ -1,0 +1,486 @@
+#include "server/claim_service.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/log.h"
+
+namespace audiosocket {
+
+using bridge::v1::CallEvent;
+using bridge::v1::ClaimCallResponse;
+using bridge::v1::WatchCallsResponse;
+
+// ---------------------------------------------------------------- dispatcher
+
+bool ClaimDispatcher::Matches(const ClaimStream& slot, const WaitingCall& call) {
+  const bridge::v1::ClaimCall& claim = slot.claim();
+  switch (claim.target_case()) {
+    case bridge::v1::ClaimCall::kCallId:
+      return claim.call_id() == call.call_id();
+    case bridge::v1::ClaimCall::kListener:
+      return claim.listener().empty() || claim.listener() == call.listener_name();
+    default:
+      return true;
+  }
+}
+
+void ClaimDispatcher::Offer(std::shared_ptr<WaitingCall> call) {
+  std::shared_ptr<ClaimStream> slot;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = slots_.begin(); it != slots_.end(); ++it) {
+      if (Matches(**it, *call)) {
+        slot = std::move(*it);
+        slots_.erase(it);
+        break;
+      }
+    }
+    if (slot == nullptr) {
+      calls_.push_back(call);
+      return;
+    }
+  }
+  call->OnClaimed(std::move(slot));
+}
+
+bool ClaimDispatcher::Withdraw(const WaitingCall* call) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = calls_.begin(); it != calls_.end(); ++it) {
+    if (it->get() == call) {
+      calls_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::Status ClaimDispatcher::AddSlot(std::shared_ptr<ClaimStream> slot) {
+  std::shared_ptr<WaitingCall> call;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = calls_.begin(); it != calls_.end(); ++it) {
+      if (Matches(*slot, **it)) {
+        call = std::move(*it);
+        calls_.erase(it);
+        break;
+      }
+    }
+    if (call == nullptr) {
+      if (slots_.size() >= max_slots_) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "the bridge already has ", max_slots_, " idle ClaimCall streams (--max_pull_streams)"));
+      }
+      slots_.push_back(std::move(slot));
+      return absl::OkStatus();
+    }
+  }
+  call->OnClaimed(std::move(slot));
+  return absl::OkStatus();
+}
+
+void ClaimDispatcher::RemoveSlot(const ClaimStream* slot) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = slots_.begin(); it != slots_.end(); ++it) {
+    if (it->get() == slot) {
+      slots_.erase(it);
+      return;
+    }
+  }
+}
+
+void ClaimDispatcher::ReturnSlot(std::shared_ptr<ClaimStream> slot) {
+  // Same matching as a new claim, but never refused by the limit: the slot
+  // was counted when it first arrived.
+  std::shared_ptr<WaitingCall> call;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = calls_.begin(); it != calls_.end(); ++it) {
+      if (Matches(*slot, **it)) {
+        call = std::move(*it);
+        calls_.erase(it);
+        break;
+      }
+    }
+    if (call == nullptr) {
+      slots_.push_front(std::move(slot));
+      return;
+    }
+  }
+  call->OnClaimed(std::move(slot));
+}
+
+size_t ClaimDispatcher::idle_slots() const {
+  absl::MutexLock lock(&mu_);
+  return slots_.size();
+}
+
+size_t ClaimDispatcher::waiting_calls() const {
+  absl::MutexLock lock(&mu_);
+  return calls_.size();
+}
+
+// -------------------------------------------------------------- claim stream
+
+ClaimStream::ClaimStream(grpc::CallbackServerContext* context, ClaimDispatcher* dispatcher,
+                         size_t max_queued_audio_events)
+    : context_(context), dispatcher_(dispatcher), outbox_(max_queued_audio_events) {}
+
+void ClaimStream::Begin() {
+  // gRPC does not own callback reactors: this shared_ptr does, until OnDone.
+  self_ = std::shared_ptr<ClaimStream>(this);
+  StartRead(&request_);
+}
+
+void ClaimStream::Attach(uint64_t link_id, std::weak_ptr<LinkObserver> observer) {
+  bool closed = false;
+  {
+    absl::MutexLock lock(&mu_);
+    link_id_ = link_id;
+    observer_ = observer;
+    attached_ = true;
+    closed = read_closed_ || finish_requested_ || done_;
+  }
+  if (closed) NotifyClosed(grpc::Status(grpc::StatusCode::CANCELLED, "worker went away"));
+}
+
+void ClaimStream::NotifyClosed(grpc::Status status) {
+  std::shared_ptr<LinkObserver> observer;
+  uint64_t link_id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!attached_ || closed_notified_) return;
+    closed_notified_ = true;
+    observer = observer_.lock();
+    link_id = link_id_;
+  }
+  if (observer) observer->OnBackendClosed(link_id, std::move(status));
+}
+
+void ClaimStream::SendEvent(CallEvent event) {
+  const ClaimCallResponse* to_write = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (finish_requested_ || done_) return;
+    if (outbox_.Push(std::move(event))) to_write = &outbox_.in_flight();
+  }
+  if (to_write != nullptr) StartWrite(to_write);
+}
+
+void ClaimStream::CloseAfterQueued() { FinishOnce(grpc::Status::OK); }
+
+void ClaimStream::Abort() {
+  bool stuck;
+  {
+    absl::MutexLock lock(&mu_);
+    if (done_) return;
+    // A Finish waiting behind a write the worker never reads: cancel, so
+    // the write fails and the stream can end.
+    stuck = finish_requested_ && !finished_;
+  }
+  if (stuck) {
+    context_->TryCancel();
+    return;
+  }
+  FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "the bridge abandoned this call"));
+}
+
+uint64_t ClaimStream::dropped_audio_samples() const {
+  absl::MutexLock lock(&mu_);
+  return outbox_.dropped_audio_samples();
+}
+
+void ClaimStream::FinishOnce(grpc::Status status) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (finish_requested_) return;
+    finish_requested_ = true;
+    if (!outbox_.idle()) {
+      pending_finish_ = std::move(status);
+      return;  // OnWriteDone finishes after the last write
+    }
+    finished_ = true;
+  }
+  Finish(status);
+}
+
+void ClaimStream::OnReadDone(bool ok) {
+  if (!ok) {
+    bool attached;
+    {
+      absl::MutexLock lock(&mu_);
+      read_closed_ = true;
+      attached = attached_;
+    }
+    if (attached) {
+      NotifyClosed(grpc::Status::OK);
+    } else {
+      dispatcher_->RemoveSlot(this);
+      FinishOnce(grpc::Status::OK);
+    }
+    return;
+  }
+  bool first;
+  bool attached;
+  {
+    absl::MutexLock lock(&mu_);
+    first = !claimed_;
+    claimed_ = true;
+    attached = attached_;
+  }
+  if (first) {
+    if (!request_.command().has_claim()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "the first message on a ClaimCall stream must be a claim command"));
+      return;
+    }
+    claim_ = request_.command().claim();
+    absl::Status added = dispatcher_->AddSlot(self_);
+    if (!added.ok()) {
+      FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(added.message())));
+      return;
+    }
+  } else if (attached) {
+    std::shared_ptr<LinkObserver> observer;
+    uint64_t link_id;
+    {
+      absl::MutexLock lock(&mu_);
+      observer = observer_.lock();
+      link_id = link_id_;
+    }
+    if (observer) observer->OnBackendCommand(link_id, std::move(*request_.mutable_command()));
+  } else {
+    CallEvent event;
+    auto* result = event.mutable_result();
+    result->set_command_id(request_.command().command_id());
+    result->set_code(bridge::v1::RESULT_CODE_FAILED_PRECONDITION);
+    result->set_message("no call is bound to this stream yet; wait for CallStarted");
+    SendEvent(std::move(event));
+  }
+  request_.Clear();
+  StartRead(&request_);
+}
+
+void ClaimStream::OnWriteDone(bool ok) {
+  const ClaimCallResponse* next = nullptr;
+  bool finish_now = false;
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (ok && outbox_.WriteDone()) {
+      next = &outbox_.in_flight();
+    } else if (!ok) {
+      // No later write can succeed.
+      outbox_.Discard();
+    }
+    if (next == nullptr && finish_requested_ && !finished_) {
+      finished_ = true;
+      finish_now = true;
+      status = pending_finish_;
+    }
+  }
+  if (next != nullptr) StartWrite(next);
+  if (finish_now) Finish(status);
+  if (!ok) NotifyClosed(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write to worker failed"));
+}
+
+void ClaimStream::OnCancel() {
+  dispatcher_->RemoveSlot(this);
+  NotifyClosed(grpc::Status(grpc::StatusCode::CANCELLED, "worker cancelled the stream"));
+  FinishOnce(grpc::Status::CANCELLED);
+}
+
+void ClaimStream::OnDone() {
+  dispatcher_->RemoveSlot(this);
+  {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+  }
+  NotifyClosed(grpc::Status(grpc::StatusCode::CANCELLED, "stream ended"));
+  std::shared_ptr<ClaimStream> self = std::move(self_);
+}
+
+// -------------------------------------------------------------- watch stream
+
+namespace {
+
+// WatchCalls: a change stream fed by the registry. Slow watchers are cut off
+// rather than buffered without bound.
+// Owned by self_ until OnDone; the registry's watcher holds a weak_ptr, so a
+// change delivered while the stream ends finds it alive (and finished).
+class WatchStream final : public grpc::ServerWriteReactor<WatchCallsResponse> {
+ public:
+  static WatchStream* Create(CallRegistry* registry, std::string listener) {
+    auto* stream = new WatchStream(registry, std::move(listener));
+    stream->self_ = std::shared_ptr<WatchStream>(stream);
+    stream->Begin();
+    return stream;
+  }
+
+  WatchStream(CallRegistry* registry, std::string listener)
+      : registry_(registry), listener_(std::move(listener)) {}
+
+  void Begin() {
+    std::vector<bridge::v1::CallInfo> existing;
+    std::weak_ptr<WatchStream> weak = self_;
+    watcher_id_ = registry_->AddWatcher(
+        [weak](const WatchCallsResponse& change) {
+          if (auto stream = weak.lock()) stream->Enqueue(change);
+        },
+        &existing);
+    for (auto& info : existing) {
+      WatchCallsResponse change;
+      *change.mutable_started() = std::move(info);
+      Enqueue(change);
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    const WatchCallsResponse* next = nullptr;
+    bool finish = false;
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&mu_);
+      queue_.pop_front();
+      writing_ = false;
+      if (!ok) {
+        finish = !finished_;
+        finished_ = true;
+      } else if (!queue_.empty()) {
+        writing_ = true;
+        next = &queue_.front();
+      } else if (finish_pending_ && !finished_) {
+        finish = true;
+        finished_ = true;
+        status = pending_status_;
+      }
+    }
+    if (next) StartWrite(next);
+    if (finish) Finish(status);
+  }
+
+  void OnCancel() override { FinishOnce(grpc::Status::CANCELLED); }
+
+  void OnDone() override {
+    registry_->RemoveWatcher(watcher_id_);
+    std::shared_ptr<WatchStream> self = std::move(self_);
+  }
+
+ private:
+  static constexpr size_t kMaxQueued = 10000;
+
+  bool Relevant(const WatchCallsResponse& change) const {
+    return listener_.empty() || !change.has_started() || change.started().listener() == listener_;
+  }
+
+  void Enqueue(const WatchCallsResponse& change) {
+    if (!Relevant(change)) return;
+    const WatchCallsResponse* to_write = nullptr;
+    bool overflow = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finish_pending_ || finished_) return;
+      if (queue_.size() >= kMaxQueued) {
+        overflow = true;
+      } else {
+        queue_.push_back(change);
+        if (!writing_) {
+          writing_ = true;
+          to_write = &queue_.front();
+        }
+      }
+    }
+    if (to_write) StartWrite(to_write);
+    if (overflow) {
+      FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                              "watcher too slow: more than 10000 changes queued"));
+    }
+  }
+
+  void FinishOnce(grpc::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finish_pending_ || finished_) return;
+      finish_pending_ = true;
+      if (writing_) {
+        pending_status_ = std::move(status);
+        return;
+      }
+      finished_ = true;
+    }
+    Finish(status);
+  }
+
+  CallRegistry* const registry_;
+  const std::string listener_;
+  uint64_t watcher_id_ = 0;
+  std::shared_ptr<WatchStream> self_;
+  absl::Mutex mu_;
+  std::deque<WatchCallsResponse> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status pending_status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------ service
+
+BridgeService::BridgeService(ClaimDispatcher* dispatcher, CallRegistry* registry,
+                             size_t max_queued_audio_events, bool claims_enabled)
+    : dispatcher_(dispatcher),
+      registry_(registry),
+      max_queued_audio_events_(max_queued_audio_events),
+      claims_enabled_(claims_enabled) {}
+
+namespace {
+
+// ClaimCall in push mode: refuse at once.
+class RefusedClaim final
+    : public grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, ClaimCallResponse> {
+ public:
+  RefusedClaim() {
+    Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this bridge runs in push mode (--backend is set); calls are not "
+                        "available for claiming"));
+  }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, ClaimCallResponse>* BridgeService::ClaimCall(
+    grpc::CallbackServerContext* context) {
+  if (!claims_enabled_) return new RefusedClaim();
+  auto* stream = new ClaimStream(context, dispatcher_, max_queued_audio_events_);
+  stream->Begin();
+  return stream;
+}
+
+grpc::ServerUnaryReactor* BridgeService::ListCalls(grpc::CallbackServerContext* context,
+                                                   const bridge::v1::ListCallsRequest* request,
+                                                   bridge::v1::ListCallsResponse* response) {
+  for (auto& info : registry_->List(request->listener())) *response->add_calls() = std::move(info);
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerWriteReactor<WatchCallsResponse>* BridgeService::WatchCalls(
+    grpc::CallbackServerContext* /*context*/, const bridge::v1::WatchCallsRequest* request) {
+  return WatchStream::Create(registry_, request->listener());
+}
+
+grpc::ServerUnaryReactor* BridgeService::HangupCall(grpc::CallbackServerContext* context,
+                                                    const bridge::v1::HangupCallRequest* request,
+                                                    bridge::v1::HangupCallResponse* /*response*/) {
+  auto* reactor = context->DefaultReactor();
+  absl::Status status = registry_->Hangup(request->call_id());
+  reactor->Finish(status.ok()
+                      ? grpc::Status::OK
+                      : grpc::Status(grpc::StatusCode::NOT_FOUND, std::string(status.message())));
+  return reactor;
+}
+
+}  // namespace audiosocket

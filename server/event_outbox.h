@@ -1,0 +1,97 @@
+#ifndef AUDIOSOCKET_BRIDGE_SERVER_EVENT_OUTBOX_H_
+#define AUDIOSOCKET_BRIDGE_SERVER_EVENT_OUTBOX_H_
+
+// The queue of CallEvents waiting to be written to a backend's gRPC stream,
+// with one write in flight (gRPC allows only one) and a bound: when the
+// backend does not keep up, the oldest queued audio is dropped (never other
+// events) and counted. The dropped audio shows as a gap in offset_samples.
+//
+// `Message` is the stream's message type wrapping one CallEvent in a field
+// named `event` (HandleCallRequest in push mode, ClaimCallResponse in pull).
+// The message in flight is held apart from the queue: gRPC borrows it until
+// the write completes, and dropping queued audio must never move it.
+//
+// Not thread-safe: the owning reactor guards it with its mutex.
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+
+#include "audiosocket/bridge/v1/bridge.pb.h"
+
+namespace audiosocket {
+
+template <typename Message>
+class EventOutbox {
+ public:
+  explicit EventOutbox(size_t max_audio_events) : max_audio_events_(max_audio_events) {}
+
+  // Queues `event`. Returns true when no write was in flight: the caller
+  // must start writing in_flight() now.
+  bool Push(audiosocket::bridge::v1::CallEvent event) {
+    Message message;
+    *message.mutable_event() = std::move(event);
+    if (!in_flight_.has_value()) {
+      in_flight_ = std::move(message);
+      return true;
+    }
+    if (message.event().has_audio()) {
+      ++queued_audio_;
+      while (queued_audio_ > max_audio_events_ && DropOldestAudio()) {
+      }
+    }
+    queue_.push_back(std::move(message));
+    return false;
+  }
+
+  // The message being written; valid until WriteDone().
+  const Message& in_flight() const { return *in_flight_; }
+
+  // The write of in_flight() finished. Returns true when another message
+  // became in flight and must be written.
+  bool WriteDone() {
+    in_flight_.reset();
+    if (queue_.empty()) return false;
+    if (queue_.front().event().has_audio()) --queued_audio_;
+    in_flight_ = std::move(queue_.front());
+    queue_.pop_front();
+    return true;
+  }
+
+  // Drops everything not yet written (the stream can take no more).
+  void Discard() {
+    queue_.clear();
+    queued_audio_ = 0;
+    in_flight_.reset();
+  }
+
+  bool idle() const { return !in_flight_.has_value(); }
+  size_t size() const { return queue_.size() + (in_flight_.has_value() ? 1 : 0); }
+  uint64_t dropped_audio_events() const { return dropped_events_; }
+  uint64_t dropped_audio_samples() const { return dropped_samples_; }
+
+ private:
+  bool DropOldestAudio() {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+      if (it->event().has_audio()) {
+        dropped_samples_ += it->event().audio().pcm().size() / 2;
+        ++dropped_events_;
+        --queued_audio_;
+        queue_.erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  size_t max_audio_events_;
+  std::optional<Message> in_flight_;
+  std::deque<Message> queue_;
+  size_t queued_audio_ = 0;
+  uint64_t dropped_events_ = 0;
+  uint64_t dropped_samples_ = 0;
+};
+
+}  // namespace audiosocket
+
+#endif  // AUDIOSOCKET_BRIDGE_SERVER_EVENT_OUTBOX_H_

@@ -1,0 +1,64 @@
+#include "server/event_outbox.h"
+
+#include "gtest/gtest.h"
+
+namespace audiosocket {
+namespace {
+
+using bridge::v1::CallEvent;
+using bridge::v1::HandleCallRequest;
+
+CallEvent Audio(uint64_t sequence) {
+  CallEvent event;
+  event.mutable_audio()->set_sequence_number(sequence);
+  event.mutable_audio()->set_pcm(std::string(320, '\0'));
+  return event;
+}
+
+CallEvent Dtmf() {
+  CallEvent event;
+  event.mutable_dtmf()->set_digit("5");
+  return event;
+}
+
+TEST(EventOutboxTest, FirstPushStartsAWriteLaterOnesQueue) {
+  EventOutbox<HandleCallRequest> outbox(10);
+  EXPECT_TRUE(outbox.Push(Audio(0)));
+  EXPECT_FALSE(outbox.Push(Audio(1)));
+  EXPECT_EQ(outbox.in_flight().event().audio().sequence_number(), 0u);
+  EXPECT_TRUE(outbox.WriteDone());
+  EXPECT_EQ(outbox.in_flight().event().audio().sequence_number(), 1u);
+  EXPECT_FALSE(outbox.WriteDone());
+  EXPECT_TRUE(outbox.idle());
+}
+
+TEST(EventOutboxTest, DropsOldestQueuedAudioButNeverOtherEventsOrTheWriteInFlight) {
+  EventOutbox<HandleCallRequest> outbox(3);
+  ASSERT_TRUE(outbox.Push(Audio(0)));  // in flight
+  const HandleCallRequest* in_flight = &outbox.in_flight();
+  outbox.Push(Dtmf());
+  for (uint64_t i = 1; i <= 10; ++i) outbox.Push(Audio(i));
+  // The borrowed message did not move while queued audio was dropped.
+  EXPECT_EQ(in_flight, &outbox.in_flight());
+  EXPECT_EQ(outbox.in_flight().event().audio().sequence_number(), 0u);
+  EXPECT_EQ(outbox.dropped_audio_events(), 7u);
+  EXPECT_EQ(outbox.dropped_audio_samples(), 7u * 160);
+  std::vector<std::string> order;
+  while (outbox.WriteDone()) {
+    const CallEvent& e = outbox.in_flight().event();
+    order.push_back(e.has_dtmf() ? "dtmf" : std::to_string(e.audio().sequence_number()));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"dtmf", "8", "9", "10"}));
+}
+
+TEST(EventOutboxTest, DiscardEmptiesEverything) {
+  EventOutbox<HandleCallRequest> outbox(3);
+  outbox.Push(Audio(0));
+  outbox.Push(Audio(1));
+  outbox.Discard();
+  EXPECT_TRUE(outbox.idle());
+  EXPECT_EQ(outbox.size(), 0u);
+}
+
+}  // namespace
+}  // namespace audiosocket

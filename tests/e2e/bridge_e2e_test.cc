@@ -1,0 +1,914 @@
+// End-to-end: the real bridge binary between a scripted Asterisk and
+// scripted backends, in push and in pull mode.
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/bridge_process.h"
+#include "tests/support/fake_asterisk.h"
+#include "tests/support/test_backends.h"
+
+namespace audiosocket::testing {
+namespace {
+
+using ::testing::HasSubstr;
+namespace v1 = ::audiosocket::bridge::v1;
+
+constexpr char kUuid[] = "40325ec2-5efd-4bd3-805f-53576e581d13";
+constexpr absl::Duration kWait = absl::Seconds(10);
+
+enum class Mode { kPush, kPull };
+
+std::string ModeName(const ::testing::TestParamInfo<Mode>& info) {
+  return info.param == Mode::kPush ? "Push" : "Pull";
+}
+
+// One bridge with a backend for each test, in the test's mode.
+class BridgeTest : public ::testing::TestWithParam<Mode> {
+ protected:
+  void StartBridge(std::vector<std::string> flags = {}, const std::string& listen = "127.0.0.1:0") {
+    flags.push_back("--listen=" + listen);
+    flags.push_back("--first_audio_wait=100ms");
+    if (GetParam() == Mode::kPush) {
+      push_ = std::make_unique<PushBackend>();
+      flags.push_back("--backend=" + push_->target());
+    } else {
+      flags.push_back("--mode=pull");
+    }
+    bridge_ = std::make_unique<BridgeProcess>(flags);
+    ASSERT_TRUE(bridge_->ok()) << bridge_->Output();
+  }
+
+  // Connects a caller, sends the UUID and one audio frame, and returns the
+  // backend's side of the call after CallStarted (accepted in push mode).
+  std::shared_ptr<BackendCall> Connect(FakeAsterisk& asterisk, size_t listener = 0,
+                                       const std::string& uuid = kUuid) {
+    if (GetParam() == Mode::kPull) {
+      worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), ClaimAny());
+    }
+    EXPECT_TRUE(asterisk.Connect(bridge_->audiosocket_port(listener)));
+    asterisk.SendUuid(uuid);
+    asterisk.SendAudio(NumberedFrame(0));
+    std::shared_ptr<BackendCall> call;
+    if (GetParam() == Mode::kPush) {
+      call = push_->NextCall(kWait);
+      if (call == nullptr) return nullptr;
+    } else {
+      call = std::shared_ptr<BackendCall>(worker_.get(), [](BackendCall*) {});
+    }
+    auto started = call->Next(kWait);
+    EXPECT_TRUE(started.has_value() && started->has_started());
+    if (started.has_value()) started_ = started->started();
+    if (GetParam() == Mode::kPush) {
+      EXPECT_TRUE(call->Accept());
+    }
+    return call;
+  }
+
+  std::unique_ptr<PushBackend> push_;
+  std::unique_ptr<PullWorker> worker_;
+  std::unique_ptr<BridgeProcess> bridge_;
+  v1::CallStarted started_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Modes, BridgeTest, ::testing::Values(Mode::kPush, Mode::kPull), ModeName);
+
+// Messages that arrive within `duration` (silence flows continuously, so
+// "until quiet" would never end).
+std::vector<Received> ReadFor(FakeAsterisk& asterisk, absl::Duration duration) {
+  std::vector<Received> out;
+  const absl::Time deadline = absl::Now() + duration;
+  while (absl::Now() < deadline) {
+    auto message = asterisk.Read(deadline - absl::Now());
+    if (!message.has_value()) break;
+    out.push_back(std::move(*message));
+  }
+  return out;
+}
+
+std::vector<int16_t> Samples(const std::string& pcm) {
+  std::vector<int16_t> out(pcm.size() / 2);
+  std::memcpy(out.data(), pcm.data(), out.size() * 2);
+  return out;
+}
+
+TEST_P(BridgeTest, CallStartedDescribesTheCall) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  EXPECT_EQ(started_.call_id(), kUuid);
+  EXPECT_EQ(started_.listener(), "default");
+  EXPECT_EQ(started_.dialect(), v1::DIALECT_ASTERISK);
+  EXPECT_EQ(started_.call_sample_rate_hz(), 8000u);
+  EXPECT_EQ(started_.backend_sample_rate_hz(), 8000u);
+  EXPECT_THAT(started_.peer_address(), HasSubstr("127.0.0.1:"));
+}
+
+TEST_P(BridgeTest, CallerAudioReachesBackendInOrderWithOffsets) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  for (int i = 1; i < 10; ++i) asterisk.SendAudio(NumberedFrame(i));
+  for (int i = 0; i < 10; ++i) {
+    auto event = call->NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait);
+    ASSERT_TRUE(event.has_value()) << "frame " << i;
+    EXPECT_EQ(event->audio().sequence_number(), static_cast<uint64_t>(i));
+    EXPECT_EQ(event->audio().offset_samples(), static_cast<uint64_t>(i) * 160);
+    EXPECT_EQ(event->audio().sample_rate_hz(), 8000u);
+    EXPECT_EQ(Samples(event->audio().pcm()), NumberedFrame(i));
+  }
+}
+
+TEST_P(BridgeTest, EchoedAudioComesBackByteExactIn20MsFrames) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  std::vector<int16_t> sent = NumberedFrame(0);
+  for (int i = 1; i < 25; ++i) {
+    const std::vector<int16_t> frame = NumberedFrame(i);
+    sent.insert(sent.end(), frame.begin(), frame.end());
+    asterisk.SendAudio(frame);
+  }
+  // Echo every chunk back as it arrives.
+  for (int i = 0; i < 25; ++i) {
+    auto event = call->NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait);
+    ASSERT_TRUE(event.has_value());
+    ASSERT_TRUE(call->Play(Samples(event->audio().pcm()), "echo"));
+  }
+  // Read until the echoed audio has arrived after the leading silence.
+  std::vector<int16_t> heard;
+  const absl::Time deadline = absl::Now() + kWait;
+  while (absl::Now() < deadline) {
+    auto message = asterisk.Read(absl::Seconds(2));
+    ASSERT_TRUE(message.has_value());
+    if (!message->is_audio()) continue;
+    EXPECT_EQ(message->kind, 0x10);
+    EXPECT_EQ(message->payload.size(), 320u) << "every frame is 20 ms at 8 kHz";
+    const std::vector<int16_t> samples = message->samples();
+    const bool silent =
+        std::all_of(samples.begin(), samples.end(), [](int16_t s) { return s == 0; });
+    if (silent && heard.empty()) continue;
+    heard.insert(heard.end(), samples.begin(), samples.end());
+    if (heard.size() >= sent.size()) break;
+  }
+  ASSERT_GE(heard.size(), sent.size());
+  heard.resize(sent.size());
+  EXPECT_EQ(heard, sent);
+}
+
+TEST_P(BridgeTest, SilenceStartsRightAfterTheUuid) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
+  asterisk.SendUuid(kUuid);
+  // No audio from the caller and no backend: silence still flows.
+  for (int i = 0; i < 3; ++i) {
+    auto message = asterisk.Read(kWait);
+    ASSERT_TRUE(message.has_value());
+    EXPECT_EQ(message->kind, 0x10);
+    ASSERT_EQ(message->payload.size(), 320u);
+    EXPECT_THAT(message->samples(), ::testing::Each(0));
+  }
+}
+
+TEST_P(BridgeTest, BackendAudioIsReframedInto20MsFrames) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  // One odd-sized chunk of 0.25 s: 2000 samples = 12.5 frames.
+  std::vector<int16_t> chunk(2000);
+  for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<int16_t>(i + 1);
+  ASSERT_TRUE(call->Play(chunk, "r1", "p1"));
+  auto result = call->NextResult("p1", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_OK);
+  std::vector<int16_t> heard;
+  while (heard.size() < 2080) {
+    auto message = asterisk.Read(kWait);
+    ASSERT_TRUE(message.has_value());
+    if (!message->is_audio()) continue;
+    ASSERT_EQ(message->payload.size(), 320u);
+    const auto samples = message->samples();
+    if (heard.empty() && samples[0] == 0) continue;  // leading silence
+    heard.insert(heard.end(), samples.begin(), samples.end());
+  }
+  EXPECT_EQ(std::vector<int16_t>(heard.begin(), heard.begin() + 2000), chunk);
+  // The last frame is padded with silence, never cut short.
+  EXPECT_THAT(std::vector<int16_t>(heard.begin() + 2000, heard.begin() + 2080), ::testing::Each(0));
+}
+
+TEST_P(BridgeTest, MarkResolvesPlayedAfterItsAudio) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(800, 1000), "r1"));  // 100 ms
+  CallCommand mark;
+  mark.mutable_mark()->set_name("m1");
+  ASSERT_TRUE(call->Send(mark));
+  auto resolved = call->NextMatching([](const CallEvent& e) { return e.has_mark(); }, kWait);
+  ASSERT_TRUE(resolved.has_value());
+  EXPECT_EQ(resolved->mark().name(), "m1");
+  EXPECT_EQ(resolved->mark().resolution(), v1::MARK_RESOLUTION_PLAYED);
+  // By then all 100 ms have been written to the socket.
+  size_t loud = 0;
+  for (const Received& m : ReadFor(asterisk, absl::Milliseconds(300))) {
+    const Received* message = &m;
+    if (!message->is_audio()) continue;
+    for (int16_t s : message->samples()) loud += s == 1000;
+  }
+  EXPECT_EQ(loud, 800u);
+}
+
+TEST_P(BridgeTest, ClearReportsPlayedAndDiscardedPerResponseAndClearsMarks) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(8000 * 2, 500), "r1"));  // 2 s
+  CallCommand mark;
+  mark.mutable_mark()->set_name("after-r1");
+  ASSERT_TRUE(call->Send(mark));
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(8000, 700), "r2"));  // 1 s
+  // Let some of r1 play.
+  size_t heard_r1 = 0;
+  while (heard_r1 < 8 * 160) {
+    auto message = asterisk.Read(kWait);
+    ASSERT_TRUE(message.has_value());
+    if (!message->is_audio()) continue;
+    for (int16_t s : message->samples()) heard_r1 += s == 500;
+  }
+  CallCommand clear;
+  clear.set_command_id("c1");
+  clear.mutable_clear();
+  ASSERT_TRUE(call->Send(clear));
+  auto cleared = call->NextMatching([](const CallEvent& e) { return e.has_cleared(); }, kWait);
+  ASSERT_TRUE(cleared.has_value());
+  EXPECT_EQ(cleared->cleared().command_id(), "c1");
+  ASSERT_EQ(cleared->cleared().responses_size(), 2);
+  const auto& r1 = cleared->cleared().responses(0);
+  const auto& r2 = cleared->cleared().responses(1);
+  EXPECT_EQ(r1.response_id(), "r1");
+  EXPECT_EQ(r1.played_ms() + r1.discarded_ms(), 2000u);
+  EXPECT_GE(r1.played_ms(), 160u);
+  EXPECT_EQ(r2.response_id(), "r2");
+  EXPECT_EQ(r2.played_ms(), 0u);
+  EXPECT_EQ(r2.discarded_ms(), 1000u);
+  EXPECT_EQ(cleared->cleared().discarded_ms(), r1.discarded_ms() + 1000u);
+  // What the caller heard matches the account exactly.
+  for (const Received& m : ReadFor(asterisk, absl::Milliseconds(300))) {
+    const Received* message = &m;
+    if (!message->is_audio()) continue;
+    for (int16_t s : message->samples()) {
+      heard_r1 += s == 500;
+      EXPECT_NE(s, 700) << "r2 was cleared before it started";
+    }
+  }
+  EXPECT_EQ(heard_r1, r1.played_ms() * 8u);
+  auto mark_event = call->NextMatching([](const CallEvent& e) { return e.has_mark(); }, kWait);
+  ASSERT_TRUE(mark_event.has_value());
+  EXPECT_EQ(mark_event->mark().resolution(), v1::MARK_RESOLUTION_CLEARED);
+}
+
+TEST_P(BridgeTest, ClearOfOneResponseKeepsTheOthers) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(1600, 500), "keep"));
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(1600, 700), "drop"));
+  CallCommand clear;
+  clear.mutable_clear()->set_response_id("drop");
+  ASSERT_TRUE(call->Send(clear));
+  auto cleared = call->NextMatching([](const CallEvent& e) { return e.has_cleared(); }, kWait);
+  ASSERT_TRUE(cleared.has_value());
+  ASSERT_EQ(cleared->cleared().responses_size(), 1);
+  EXPECT_EQ(cleared->cleared().responses(0).response_id(), "drop");
+  EXPECT_EQ(cleared->cleared().responses(0).discarded_ms(), 200u);
+  size_t kept = 0;
+  for (const Received& m : ReadFor(asterisk, absl::Milliseconds(400))) {
+    const Received* message = &m;
+    if (!message->is_audio()) continue;
+    for (int16_t s : message->samples()) {
+      kept += s == 500;
+      EXPECT_NE(s, 700);
+    }
+  }
+  EXPECT_EQ(kept, 1600u);
+}
+
+TEST_P(BridgeTest, AsteriskDtmfDigitBecomesEndOnlyEvent) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  asterisk.SendDtmfDigit('7');
+  auto dtmf = call->NextMatching([](const CallEvent& e) { return e.has_dtmf(); }, kWait);
+  ASSERT_TRUE(dtmf.has_value());
+  EXPECT_EQ(dtmf->dtmf().digit(), "7");
+  EXPECT_EQ(dtmf->dtmf().phase(), v1::DTMF_PHASE_END_ONLY);
+  EXPECT_EQ(dtmf->dtmf().source(), v1::DTMF_SOURCE_SIGNALLED);
+  EXPECT_EQ(dtmf->dtmf().offset_samples(), 160u);
+}
+
+TEST_P(BridgeTest, ExtendedDtmfStartStopBecomeBeginAndEnd) {
+  StartBridge({}, "127.0.0.1:0,dialect=extended,name=ext");
+  FakeAsterisk asterisk(wire::Dialect::kExtended);
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  EXPECT_EQ(started_.dialect(), v1::DIALECT_EXTENDED);
+  EXPECT_EQ(started_.listener(), "ext");
+  asterisk.SendDtmfEvent(true, '#', 0);
+  asterisk.SendDtmfEvent(false, '#', 120);
+  auto begin = call->NextMatching([](const CallEvent& e) { return e.has_dtmf(); }, kWait);
+  auto end = call->NextMatching([](const CallEvent& e) { return e.has_dtmf(); }, kWait);
+  ASSERT_TRUE(begin.has_value() && end.has_value());
+  EXPECT_EQ(begin->dtmf().digit(), "#");
+  EXPECT_EQ(begin->dtmf().phase(), v1::DTMF_PHASE_BEGIN);
+  EXPECT_EQ(end->dtmf().phase(), v1::DTMF_PHASE_END);
+  EXPECT_EQ(end->dtmf().duration_ms(), 120u);
+}
+
+TEST_P(BridgeTest, ExtendedControlBothWays) {
+  StartBridge({}, "127.0.0.1:0,dialect=extended");
+  FakeAsterisk asterisk(wire::Dialect::kExtended);
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  asterisk.SendControl(16);   // hold
+  asterisk.SendControl(200);  // not a known AST_CONTROL value
+  auto hold = call->NextMatching([](const CallEvent& e) { return e.has_control(); }, kWait);
+  auto unknown = call->NextMatching([](const CallEvent& e) { return e.has_control(); }, kWait);
+  ASSERT_TRUE(hold.has_value() && unknown.has_value());
+  EXPECT_EQ(hold->control().type(), v1::CONTROL_TYPE_HOLD);
+  EXPECT_EQ(hold->control().raw_code(), 16u);
+  EXPECT_EQ(unknown->control().type(), v1::CONTROL_TYPE_UNSPECIFIED);
+  EXPECT_EQ(unknown->control().raw_code(), 200u);
+
+  CallCommand control;
+  control.set_command_id("ctl");
+  control.mutable_send_control()->set_type(v1::CONTROL_TYPE_ANSWER);
+  ASSERT_TRUE(call->Send(control));
+  auto result = call->NextResult("ctl", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_OK);
+  auto message = asterisk.ReadNonAudio(kWait);
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(message->kind, 0x03);
+  EXPECT_EQ(message->payload, std::vector<uint8_t>{4});
+}
+
+TEST_P(BridgeTest, ExtendedSendDtmfIsPacedStartStopMessages) {
+  StartBridge({}, "127.0.0.1:0,dialect=extended");
+  FakeAsterisk asterisk(wire::Dialect::kExtended);
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  CallCommand dtmf;
+  dtmf.set_command_id("d1");
+  dtmf.mutable_send_dtmf()->set_digits("12");
+  dtmf.mutable_send_dtmf()->set_tone_ms(80);
+  dtmf.mutable_send_dtmf()->set_gap_ms(60);
+  ASSERT_TRUE(call->Send(dtmf));
+  std::vector<std::pair<std::vector<uint8_t>, size_t>> seen;  // payload, frames before it
+  size_t frames = 0;
+  while (seen.size() < 4) {
+    auto message = asterisk.Read(kWait);
+    ASSERT_TRUE(message.has_value());
+    if (message->is_audio()) {
+      ++frames;
+      continue;
+    }
+    ASSERT_EQ(message->kind, 0x02);
+    seen.emplace_back(message->payload, frames);
+  }
+  EXPECT_EQ(seen[0].first, (std::vector<uint8_t>{1, '1', 0, 0, 0, 0}));
+  EXPECT_EQ(seen[1].first, (std::vector<uint8_t>{0, '1', 80, 0, 0, 0}));
+  EXPECT_EQ(seen[2].first, (std::vector<uint8_t>{1, '2', 0, 0, 0, 0}));
+  EXPECT_EQ(seen[3].first, (std::vector<uint8_t>{0, '2', 80, 0, 0, 0}));
+  // 80 ms of tone = 4 frames between start and stop; 140 ms per digit.
+  EXPECT_EQ(seen[1].second - seen[0].second, 4u);
+  EXPECT_EQ(seen[2].second - seen[0].second, 7u);
+  auto result = call->NextResult("d1", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_OK);
+}
+
+TEST_P(BridgeTest, AsteriskDialectRefusesControlAndSignalledDtmf) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  CallCommand control;
+  control.set_command_id("ctl");
+  control.mutable_send_control()->set_type(v1::CONTROL_TYPE_ANSWER);
+  ASSERT_TRUE(call->Send(control));
+  auto result = call->NextResult("ctl", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_UNSUPPORTED);
+  EXPECT_THAT(result->result().message(), HasSubstr("extended"));
+  // Nothing but audio ever reaches stock Asterisk.
+  for (const Received& m : ReadFor(asterisk, absl::Milliseconds(200))) {
+    const Received* message = &m;
+    EXPECT_TRUE(message->is_audio()) << "kind " << int{message->kind};
+  }
+}
+
+TEST_P(BridgeTest, InvalidCommandsAnswerClearErrors) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  CallCommand odd;
+  odd.set_command_id("odd");
+  odd.mutable_play()->set_pcm(std::string(3, '\0'));
+  ASSERT_TRUE(call->Send(odd));
+  auto result = call->NextResult("odd", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
+  EXPECT_THAT(result->result().message(), HasSubstr("even"));
+
+  CallCommand digits;
+  digits.set_command_id("dig");
+  digits.mutable_send_dtmf()->set_digits("1x");
+  ASSERT_TRUE(call->Send(digits));
+  result = call->NextResult("dig", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
+
+  CallCommand empty;
+  empty.set_command_id("empty");
+  ASSERT_TRUE(call->Send(empty));
+  result = call->NextResult("empty", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
+  // Errors never end the call.
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(160, 9), "", "after"));
+  result = call->NextResult("after", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_OK);
+}
+
+TEST_P(BridgeTest, BackendHangupSendsHangupAndCloses) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  ASSERT_TRUE(call->Hangup());
+  auto ended = call->NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_BACKEND_HUNG_UP);
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+  bool hangup = false;
+  for (const Received& m : asterisk.others()) hangup |= m.kind == 0x00 && m.payload.empty();
+  EXPECT_TRUE(hangup) << "the bridge sends 0x00 before closing";
+}
+
+TEST_P(BridgeTest, HangupAfterPlayoutPlaysQueuedAudioFirst) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(1600, 321), "bye"));
+  ASSERT_TRUE(call->Hangup(/*after_playout=*/true));
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+  EXPECT_EQ(std::count(asterisk.audio().begin(), asterisk.audio().end(), 321), 1600);
+  ASSERT_FALSE(asterisk.others().empty());
+  EXPECT_EQ(asterisk.others().back().kind, 0x00);
+  auto ended = call->NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_BACKEND_HUNG_UP);
+}
+
+TEST_P(BridgeTest, CallerClosingIsCallerHungUp) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(8000, 1), "r"));
+  CallCommand mark;
+  mark.set_command_id("m");
+  mark.mutable_mark()->set_name("never");
+  ASSERT_TRUE(call->Send(mark));
+  ASSERT_TRUE(call->NextResult("m", kWait).has_value());
+  asterisk.Close();
+  auto resolved = call->NextMatching([](const CallEvent& e) { return e.has_mark(); }, kWait);
+  ASSERT_TRUE(resolved.has_value());
+  EXPECT_EQ(resolved->mark().resolution(), v1::MARK_RESOLUTION_CALL_ENDED);
+  auto ended = call->NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_CALLER_HUNG_UP);
+  EXPECT_EQ(ended->ended().stats().frames_from_caller(), 1u);
+  EXPECT_TRUE(bridge_->WaitForEvent("call_ended", "CALLER_HUNG_UP").has_value());
+}
+
+TEST_P(BridgeTest, CallerHangupMessageIsCallerHungUp) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  asterisk.SendHangup();
+  auto ended = call->NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_CALLER_HUNG_UP);
+}
+
+TEST_P(BridgeTest, AsteriskErrorEndsCallWithDecodedFlags) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  asterisk.SendError(0x05);
+  auto ended = call->NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_ASTERISK_ERROR);
+  EXPECT_EQ(ended->ended().asterisk_error().flags(), 5u);
+  EXPECT_TRUE(ended->ended().asterisk_error().caller_hangup());
+  EXPECT_FALSE(ended->ended().asterisk_error().frame_forwarding());
+  EXPECT_TRUE(ended->ended().asterisk_error().memory());
+}
+
+TEST_P(BridgeTest, MalformedInputIsProtocolErrorNamingTheProblem) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  asterisk.SendRaw({0x10, 0x00, 0x03, 1, 2, 3});  // odd-length audio
+  auto ended = call->NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_PROTOCOL_ERROR);
+  EXPECT_THAT(ended->ended().detail(), HasSubstr("odd"));
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+}
+
+TEST_P(BridgeTest, BackendGoingAwayIsBackendLost) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  call->Cancel();
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+  EXPECT_TRUE(bridge_->WaitForEvent("call_ended", "BACKEND_LOST").has_value()) << bridge_->Output();
+}
+
+TEST_P(BridgeTest, FirstMessageMustBeTheUuid) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
+  asterisk.SendAudio(NumberedFrame(0));
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+  auto line = bridge_->WaitForEvent("connection_closed", "protocol_error");
+  ASSERT_TRUE(line.has_value()) << bridge_->Output();
+  EXPECT_THAT(*line, HasSubstr("first message must be the UUID"));
+}
+
+TEST_P(BridgeTest, NoUuidInTimeClosesTheConnection) {
+  StartBridge({"--uuid_timeout=300ms"});
+  FakeAsterisk asterisk;
+  ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+  EXPECT_TRUE(bridge_->WaitForEvent("connection_closed", "uuid_timeout").has_value());
+}
+
+TEST_P(BridgeTest, ShutdownEndsCallsWithReasonShutdown) {
+  StartBridge({"--drain_timeout=200ms"});
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  bridge_->process().Signal(SIGTERM);
+  auto ended = call->NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_SHUTDOWN);
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+  auto status = bridge_->process().Wait(kWait);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << bridge_->Output();
+}
+
+TEST_P(BridgeTest, ResamplingRequestAnswersAClearError) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  if (GetParam() == Mode::kPull) {
+    bridge::v1::ClaimCall claim = ClaimAny();
+    claim.mutable_media()->set_sample_rate_hz(16000);
+    worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), claim);
+    ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
+    asterisk.SendUuid(kUuid);
+    asterisk.SendAudio(NumberedFrame(0));
+    auto ended = worker_->NextEnded(kWait);
+    ASSERT_TRUE(ended.has_value());
+    EXPECT_THAT(ended->ended().detail(), HasSubstr("resampling"));
+    return;
+  }
+  ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
+  asterisk.SendUuid(kUuid);
+  asterisk.SendAudio(NumberedFrame(0));
+  auto call = push_->NextCall(kWait);
+  ASSERT_NE(call, nullptr);
+  CallCommand accept;
+  accept.set_command_id("a");
+  accept.mutable_accept()->mutable_media()->set_sample_rate_hz(16000);
+  ASSERT_TRUE(call->Send(accept));
+  auto result = call->NextResult("a", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_UNSUPPORTED);
+  EXPECT_THAT(result->result().message(), HasSubstr("resampling"));
+}
+
+TEST_P(BridgeTest, AudioBeforeAcceptIsHeldAndDeliveredFirst) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  if (GetParam() == Mode::kPull) {
+    // The call arrives before any worker: its audio waits for the claim.
+    ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
+    asterisk.SendUuid(kUuid);
+    for (int i = 0; i < 5; ++i) asterisk.SendAudio(NumberedFrame(i));
+    ASSERT_TRUE(bridge_->WaitForEvent("call_started").has_value());
+    absl::SleepFor(absl::Milliseconds(300));
+    worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), ClaimById(kUuid));
+    ASSERT_TRUE(worker_->Next(kWait).has_value());
+    for (int i = 0; i < 5; ++i) {
+      auto audio = worker_->NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait);
+      ASSERT_TRUE(audio.has_value());
+      EXPECT_EQ(Samples(audio->audio().pcm()), NumberedFrame(i));
+    }
+    return;
+  }
+  ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
+  asterisk.SendUuid(kUuid);
+  for (int i = 0; i < 5; ++i) asterisk.SendAudio(NumberedFrame(i));
+  auto call = push_->NextCall(kWait);
+  ASSERT_NE(call, nullptr);
+  ASSERT_TRUE(call->Next(kWait).has_value());  // started
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_TRUE(call->History().size() == 1) << "no audio before accept";
+  ASSERT_TRUE(call->Accept());
+  for (int i = 0; i < 5; ++i) {
+    auto audio = call->NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait);
+    ASSERT_TRUE(audio.has_value());
+    EXPECT_EQ(Samples(audio->audio().pcm()), NumberedFrame(i));
+  }
+}
+
+TEST_P(BridgeTest, SlowBackendLosesOldestAudioAndSeesTheGap) {
+  StartBridge({"--backend_queue_ms=100"});
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  call->PauseReading();
+  // Far more than gRPC's flow-control windows hold: 60 s of audio at once.
+  for (int i = 1; i <= 3000; ++i) asterisk.SendAudio(NumberedFrame(i));
+  // The bridge still serves the caller while the backend is stuck.
+  auto message = asterisk.Read(kWait);
+  ASSERT_TRUE(message.has_value());
+  absl::SleepFor(absl::Milliseconds(500));
+  call->ResumeReading();
+  uint64_t expected_offset = 0;
+  uint64_t missed = 0;
+  uint64_t last_sequence = 0;
+  while (true) {
+    auto event =
+        call->NextMatching([](const CallEvent& e) { return e.has_audio(); }, absl::Seconds(2));
+    if (!event.has_value()) break;
+    missed += event->audio().offset_samples() - expected_offset;
+    expected_offset = event->audio().offset_samples() + event->audio().pcm().size() / 2;
+    last_sequence = event->audio().sequence_number();
+    if (last_sequence == 3000) break;
+  }
+  EXPECT_EQ(last_sequence, 3000u) << "the newest audio is kept\n" << bridge_->Output();
+  EXPECT_GT(missed, 0u) << "audio was dropped and shows as a gap in offsets";
+  asterisk.Close();
+  auto ended = call->NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().stats().inbound_dropped_ms(), missed / 8);
+}
+
+TEST_P(BridgeTest, ListAndHangupCallOverGrpc) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge_->grpc_port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Bridge::NewStub(channel);
+  v1::ListCallsResponse list;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->ListCalls(&context, v1::ListCallsRequest(), &list).ok());
+  }
+  ASSERT_EQ(list.calls_size(), 1);
+  EXPECT_EQ(list.calls(0).call_id(), kUuid);
+  EXPECT_EQ(list.calls(0).state(), v1::CALL_STATE_CONNECTED);
+  {
+    grpc::ClientContext context;
+    v1::HangupCallRequest request;
+    request.set_call_id("00000000-0000-0000-0000-000000000000");
+    v1::HangupCallResponse response;
+    EXPECT_EQ(stub->HangupCall(&context, request, &response).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext context;
+    v1::HangupCallRequest request;
+    request.set_call_id(kUuid);
+    v1::HangupCallResponse response;
+    ASSERT_TRUE(stub->HangupCall(&context, request, &response).ok());
+  }
+  auto ended = call->NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_HANGUP_REQUESTED);
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+}
+
+TEST_P(BridgeTest, WatchCallsStreamsStartAndEnd) {
+  StartBridge();
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge_->grpc_port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Bridge::NewStub(channel);
+  grpc::ClientContext context;
+  auto reader = stub->WatchCalls(&context, v1::WatchCallsRequest());
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  v1::WatchCallsResponse change;
+  ASSERT_TRUE(reader->Read(&change));
+  ASSERT_TRUE(change.has_started());
+  EXPECT_EQ(change.started().call_id(), kUuid);
+  asterisk.Close();
+  ASSERT_TRUE(reader->Read(&change));
+  ASSERT_TRUE(change.has_ended());
+  EXPECT_EQ(change.ended().reason(), v1::CALL_END_REASON_CALLER_HUNG_UP);
+  context.TryCancel();
+}
+
+TEST_P(BridgeTest, DuplicateCallIdIsRefused) {
+  StartBridge();
+  FakeAsterisk first;
+  auto call = Connect(first);
+  ASSERT_NE(call, nullptr);
+  FakeAsterisk second;
+  ASSERT_TRUE(second.Connect(bridge_->audiosocket_port()));
+  second.SendUuid(kUuid);
+  EXPECT_TRUE(second.WaitClosed(kWait));
+  EXPECT_TRUE(bridge_->WaitForEvent("connection_closed", "already active").has_value());
+  EXPECT_FALSE(first.closed());
+}
+
+// ---------------------------------------------------- mode-specific cases
+
+TEST(PushModeTest, AcceptTimeoutEndsTheCall) {
+  PushBackend backend;
+  BridgeProcess bridge(
+      {"--backend=" + backend.target(), "--accept_timeout=300ms", "--first_audio_wait=50ms"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  FakeAsterisk asterisk;
+  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
+  asterisk.SendUuid(kUuid);
+  auto call = backend.NextCall(kWait);
+  ASSERT_NE(call, nullptr);  // never answers
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+  EXPECT_TRUE(bridge.WaitForEvent("call_ended", "ACCEPT_TIMEOUT").has_value()) << bridge.Output();
+  auto ended = call->NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_ACCEPT_TIMEOUT);
+}
+
+TEST(PushModeTest, BusyBackendFailsOverToTheNextAddress) {
+  PushBackend busy;
+  PushBackend ready;
+  BridgeProcess bridge(
+      {absl::StrCat("--backend=ipv4:127.0.0.1:", busy.port(), ",127.0.0.1:", ready.port()),
+       "--first_audio_wait=50ms"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  // Either may be tried first (round-robin); the busy one rejects.
+  FakeAsterisk asterisk;
+  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
+  asterisk.SendUuid(kUuid);
+  asterisk.SendAudio(NumberedFrame(0));
+  std::shared_ptr<BackendCall> accepted;
+  for (int attempt = 0; attempt < 2 && accepted == nullptr; ++attempt) {
+    if (auto call = busy.NextCall(absl::Milliseconds(attempt == 0 ? 1500 : 10))) {
+      ASSERT_TRUE(call->Next(kWait).has_value());
+      CallCommand reject;
+      reject.mutable_reject()->set_reason(v1::REJECT_REASON_BUSY);
+      ASSERT_TRUE(call->Send(reject));
+    }
+    if (auto call = ready.NextCall(absl::Seconds(2))) {
+      ASSERT_TRUE(call->Next(kWait).has_value());
+      ASSERT_TRUE(call->Accept());
+      accepted = call;
+    }
+  }
+  ASSERT_NE(accepted, nullptr) << bridge.Output();
+  auto audio = accepted->NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait);
+  ASSERT_TRUE(audio.has_value());
+  EXPECT_EQ(Samples(audio->audio().pcm()), NumberedFrame(0));
+}
+
+TEST(PushModeTest, AllBackendsRejectingEndsTheCall) {
+  PushBackend backend;
+  BridgeProcess bridge(
+      {"--backend=" + backend.target(), "--backend_attempts=2", "--first_audio_wait=50ms"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  FakeAsterisk asterisk;
+  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
+  asterisk.SendUuid(kUuid);
+  for (int i = 0; i < 2; ++i) {
+    auto call = backend.NextCall(kWait);
+    ASSERT_NE(call, nullptr) << "attempt " << i;
+    ASSERT_TRUE(call->Next(kWait).has_value());
+    CallCommand reject;
+    reject.mutable_reject()->set_reason(v1::REJECT_REASON_BUSY);
+    reject.mutable_reject()->set_detail("all agents busy");
+    ASSERT_TRUE(call->Send(reject));
+  }
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+  auto line = bridge.WaitForEvent("call_ended", "ALL_BACKENDS_REJECTED");
+  ASSERT_TRUE(line.has_value()) << bridge.Output();
+  EXPECT_THAT(*line, HasSubstr("all agents busy"));
+}
+
+TEST(PushModeTest, UnreachableBackendEndsTheCallAllBackendsRejected) {
+  // A port nothing listens on.
+  int dead_port;
+  {
+    PushBackend gone;
+    dead_port = gone.port();
+  }
+  BridgeProcess bridge({absl::StrCat("--backend=ipv4:127.0.0.1:", dead_port),
+                        "--first_audio_wait=50ms", "--accept_timeout=5s"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  FakeAsterisk asterisk;
+  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
+  asterisk.SendUuid(kUuid);
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+  EXPECT_TRUE(bridge.WaitForEvent("call_ended", "ALL_BACKENDS_REJECTED").has_value())
+      << bridge.Output();
+}
+
+TEST(PullModeTest, ClaimTimeoutEndsTheCall) {
+  BridgeProcess bridge({"--mode=pull", "--claim_timeout=300ms", "--first_audio_wait=50ms"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  FakeAsterisk asterisk;
+  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
+  asterisk.SendUuid(kUuid);
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+  EXPECT_TRUE(bridge.WaitForEvent("call_ended", "CLAIM_TIMEOUT").has_value()) << bridge.Output();
+}
+
+TEST(PullModeTest, ClaimByListenerTakesOnlyThatListenersCalls) {
+  BridgeProcess bridge(
+      {"--mode=pull", "--first_audio_wait=50ms", "--listen=127.0.0.1:0,name=a;127.0.0.1:0,name=b"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  bridge::v1::ClaimCall claim_b;
+  claim_b.set_listener("b");
+  PullWorker worker_b(bridge.grpc_port(), claim_b);
+  FakeAsterisk on_a;
+  ASSERT_TRUE(on_a.Connect(bridge.audiosocket_port(0)));
+  on_a.SendUuid("11111111-1111-4111-8111-111111111111");
+  FakeAsterisk on_b;
+  ASSERT_TRUE(on_b.Connect(bridge.audiosocket_port(1)));
+  on_b.SendUuid("22222222-2222-4222-8222-222222222222");
+  auto started = worker_b.Next(kWait);
+  ASSERT_TRUE(started.has_value() && started->has_started());
+  EXPECT_EQ(started->started().call_id(), "22222222-2222-4222-8222-222222222222");
+  EXPECT_EQ(started->started().listener(), "b");
+}
+
+TEST(PullModeTest, FirstMessageMustBeAClaim) {
+  BridgeProcess bridge({"--mode=pull"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge.grpc_port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Bridge::NewStub(channel);
+  grpc::ClientContext context;
+  auto stream = stub->ClaimCall(&context);
+  v1::ClaimCallRequest request;
+  request.mutable_command()->mutable_hangup();
+  stream->Write(request);
+  v1::ClaimCallResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("claim"));
+}
+
+TEST(PushModeTest, ClaimCallIsRefusedInPushMode) {
+  PushBackend backend;
+  BridgeProcess bridge({"--backend=" + backend.target()});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  PullWorker worker(bridge.grpc_port(), ClaimAny());
+  EXPECT_EQ(worker.status().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+}  // namespace
+}  // namespace audiosocket::testing
