@@ -3,8 +3,13 @@
 # (", N skipped" when any were skipped). Exits non-zero if any test failed.
 # Installs what is missing first (Debian packages; SDK toolchains' packages).
 #
-#   ./test.sh              everything
-#   SUITES="cpp format" ./test.sh   only some suites (cpp format fuzz sanitizers sdk)
+#   ./test.sh                          everything
+#   SUITES="format cpp" ./test.sh      only some suites
+#
+# Suites: format (clang-format), cpp (every Bazel test), sdk-go, sdk-python,
+# sdk-java, sdk-node (clients/<lang>/run-tests.sh), deploy (deploy/validate.sh).
+# A script suite gets a file path as its argument and writes
+# "PASSED FAILED SKIPPED" there, counted from its runner's real results.
 set -uo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
@@ -13,7 +18,7 @@ bash tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
-suites=${SUITES:-"format cpp"}
+suites=${SUITES:-"format cpp sdk-go sdk-python sdk-java sdk-node deploy"}
 
 # Records a suite's counts: record NAME PASSED FAILED SKIPPED
 mkdir -p "$results/counts"
@@ -51,10 +56,32 @@ bazel_suite() {
   record "$name" "$p" "$f" "$s"
 }
 
+# script_suite NAME SCRIPT: runs SCRIPT COUNTS_FILE; a script that fails
+# without writing its counts counts as one failure.
+script_suite() {
+  local name=$1 script=$2 counts="$results/$1.counts"
+  if [[ ! -f $script ]]; then
+    echo "== $name: $script is missing" >&2
+    record "$name" 0 1 0
+    return
+  fi
+  bash "$script" "$counts" >&2
+  local rc=$?
+  if [[ -s $counts ]]; then
+    read -r p f s <"$counts"
+    if ((rc != 0 && f == 0)); then f=1; fi
+    record "$name" "${p:-0}" "${f:-1}" "${s:-0}"
+  else
+    record "$name" 0 1 0
+  fi
+}
+
 for suite in $suites; do
   case $suite in
     format) run_format ;;
     cpp) bazel_suite cpp -- //... ;;
+    sdk-*) script_suite "$suite" "clients/${suite#sdk-}/run-tests.sh" ;;
+    deploy) script_suite deploy deploy/validate.sh ;;
     *) echo "unknown suite $suite" >&2; record "$suite" 0 1 0 ;;
   esac
 done
