@@ -81,8 +81,29 @@ Call::Call(EventLoop* loop, int fd, const ListenerConfig* listener, std::string 
           .audio_bytes_per_sample =
               listener->encoding == bridge::v1::AUDIO_ENCODING_LINEAR16 ? 2 : 1,
       }),
-      call_rate_hz_(listener->default_sample_rate_hz),
-      detect_inband_dtmf_(listener->detect_inband_dtmf) {}
+      call_rate_hz_(listener->encoding == bridge::v1::AUDIO_ENCODING_LINEAR16
+                        ? listener->default_sample_rate_hz
+                        : 8000),
+      detect_inband_dtmf_(listener->detect_inband_dtmf),
+      encoding_(listener->encoding == bridge::v1::AUDIO_ENCODING_MULAW ? dsp::AudioEncoding::kUlaw
+                : listener->encoding == bridge::v1::AUDIO_ENCODING_ALAW
+                    ? dsp::AudioEncoding::kAlaw
+                    : dsp::AudioEncoding::kSlin16) {}
+
+void InbandToneRenderer::Render(char digit, uint64_t offset, uint64_t tone_samples,
+                                absl::Span<int16_t> out) {
+  if (offset == 0 || !generator_.has_value()) {
+    dsp::DtmfGenerator::Options options;
+    options.tone_ms = static_cast<int>(tone_samples * 1000 / static_cast<uint64_t>(rate_));
+    auto generator = dsp::DtmfGenerator::Create(rate_, options);
+    if (!generator.ok() || !generator->Queue(absl::string_view(&digit, 1)).ok()) {
+      std::fill(out.begin(), out.end(), 0);
+      return;
+    }
+    generator_.emplace(std::move(*generator));
+  }
+  generator_->Generate(out);
+}
 
 Call::~Call() {
   if (fd_ >= 0) ::close(fd_);
@@ -209,20 +230,13 @@ void Call::HandleMessage(const wire::Message& message) {
   } else if (const auto* audio = std::get_if<wire::Audio>(&message)) {
     HandleAudio(*audio);
   } else if (const auto* digit = std::get_if<wire::DtmfDigit>(&message)) {
-    auto* dtmf = event.mutable_dtmf();
-    dtmf->set_digit(std::string(1, digit->digit));
-    dtmf->set_phase(bridge::v1::DTMF_PHASE_END_ONLY);
-    dtmf->set_source(bridge::v1::DTMF_SOURCE_SIGNALLED);
-    dtmf->set_offset_samples(inbound_offset_);
-    Emit(std::move(event));
+    EmitDtmf(digit->digit, bridge::v1::DTMF_PHASE_END_ONLY, 0, bridge::v1::DTMF_SOURCE_SIGNALLED,
+             inbound_offset_);
   } else if (const auto* dtmf_in = std::get_if<wire::DtmfEvent>(&message)) {
-    auto* dtmf = event.mutable_dtmf();
-    dtmf->set_digit(std::string(1, dtmf_in->digit));
-    dtmf->set_phase(dtmf_in->start ? bridge::v1::DTMF_PHASE_BEGIN : bridge::v1::DTMF_PHASE_END);
-    dtmf->set_duration_ms(dtmf_in->start ? 0 : dtmf_in->duration_ms);
-    dtmf->set_source(bridge::v1::DTMF_SOURCE_SIGNALLED);
-    dtmf->set_offset_samples(inbound_offset_);
-    Emit(std::move(event));
+    EmitDtmf(dtmf_in->digit,
+             dtmf_in->start ? bridge::v1::DTMF_PHASE_BEGIN : bridge::v1::DTMF_PHASE_END,
+             dtmf_in->start ? 0 : dtmf_in->duration_ms, bridge::v1::DTMF_SOURCE_SIGNALLED,
+             inbound_offset_);
   } else if (const auto* control = std::get_if<wire::Control>(&message)) {
     auto* out = event.mutable_control();
     out->set_raw_code(control->code);
@@ -305,11 +319,30 @@ void Call::HandleAudio(const wire::Audio& audio) {
   stats_.set_frames_from_caller(stats_.frames_from_caller() + 1);
   services_->counters->frames_in++;
   services_->counters->bytes_in += audio.payload.size() + wire::kHeaderSize;
-  const uint64_t samples =
-      audio.payload.size() / (listener_->encoding == bridge::v1::AUDIO_ENCODING_LINEAR16 ? 2 : 1);
+  // Backends always get LINEAR16: G.711 is decoded here.
+  const size_t samples = audio.payload.size() / static_cast<size_t>(dsp::BytesPerSample(encoding_));
+  linear_.resize(samples);
+  if (encoding_ == dsp::AudioEncoding::kSlin16) {
+    std::memcpy(linear_.data(), audio.payload.data(), samples * sizeof(int16_t));
+  } else {
+    dsp::DecodeToLinear(encoding_, audio.payload, absl::MakeSpan(linear_));
+  }
+  // The detector runs from the first audio whether or not the backend wants
+  // in-band DTMF yet: a backend may ask for it at accept, and the audio held
+  // until then must have been listened to. Delivery filters (Deliver).
+  if (!detector_.has_value() && !detector_unavailable_) {
+    auto detector = dsp::DtmfDetector::Create(call_rate_hz_);
+    if (detector.ok()) {
+      detector_.emplace(std::move(*detector));
+      detector_base_ = inbound_offset_;
+    } else {
+      detector_unavailable_ = true;  // rates above what the detector supports
+    }
+  }
+  if (detector_.has_value()) DetectInband(linear_);
   CallEvent event;
   auto* chunk = event.mutable_audio();
-  chunk->set_pcm(audio.payload.data(), audio.payload.size());
+  chunk->set_pcm(reinterpret_cast<const char*>(linear_.data()), samples * sizeof(int16_t));
   chunk->set_sample_rate_hz(call_rate_hz_);
   chunk->set_sequence_number(sequence_++);
   chunk->set_offset_samples(inbound_offset_);
@@ -420,15 +453,25 @@ void Call::HandleClaimed(std::shared_ptr<ClaimStream> stream) {
 }
 
 absl::Status Call::ApplyMedia(const bridge::v1::MediaOptions& media) {
-  const int wanted = media.sample_rate_hz() == 0 ? call_rate_hz_ : media.sample_rate_hz();
+  const int wanted =
+      media.sample_rate_hz() == 0 ? call_rate_hz_ : static_cast<int>(media.sample_rate_hz());
+  if (!wire::AudioKindForRate(wanted).has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sample_rate_hz ", media.sample_rate_hz(),
+        " is not supported; use 0 (the call's rate) or one of 8000, 12000, 16000, 24000, "
+        "32000, 44100, 48000, 96000, 192000"));
+  }
   if (wanted != call_rate_hz_) {
-    return absl::UnimplementedError(absl::StrCat(
-        "resampling is not available: ask for the call's rate (", call_rate_hz_, " Hz) or 0"));
+    auto resampler = dsp::Resampler::Create(call_rate_hz_, wanted);
+    if (!resampler.ok()) return resampler.status();
+    inbound_resampler_.emplace(std::move(*resampler));
   }
   backend_rate_hz_ = wanted;
-  if (media.detect_inband_dtmf()) {
-    return absl::UnimplementedError("in-band DTMF detection is not available");
+  if (media.detect_inband_dtmf() && detector_unavailable_) {
+    return absl::InvalidArgumentError(absl::StrCat("in-band DTMF detection is not available at ",
+                                                   call_rate_hz_, " Hz (at most 48000)"));
   }
+  if (media.detect_inband_dtmf()) detect_inband_dtmf_ = true;
   return absl::OkStatus();
 }
 
@@ -587,18 +630,32 @@ void Call::DoPlay(const CallCommand& command) {
                        " bytes; LINEAR16 audio needs an even number of bytes"));
     return;
   }
-  if (rate != static_cast<uint32_t>(call_rate_hz_)) {
-    Reply(command, "play",
-          wire::AudioKindForRate(static_cast<int>(rate)).has_value()
-              ? bridge::v1::RESULT_CODE_UNSUPPORTED
-              : bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
-          absl::StrCat("sample_rate_hz ", rate, " differs from the call's ", call_rate_hz_,
-                       " Hz and resampling is not available"));
+  if (!wire::AudioKindForRate(static_cast<int>(rate)).has_value()) {
+    Reply(command, "play", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+          absl::StrCat("sample_rate_hz ", rate,
+                       " is not supported; use 0 (the backend rate) or an AudioSocket rate "
+                       "(8000 ... 192000 Hz)"));
     return;
   }
   std::vector<int16_t> samples(play.pcm().size() / 2);
   std::memcpy(samples.data(), play.pcm().data(), samples.size() * sizeof(int16_t));
-  absl::Status queued = playout_->EnqueueAudio(samples, play.response_id());
+  absl::Span<const int16_t> to_queue = samples;
+  if (rate != static_cast<uint32_t>(call_rate_hz_)) {
+    auto it = outbound_resamplers_.find(static_cast<int>(rate));
+    if (it == outbound_resamplers_.end()) {
+      auto resampler = dsp::Resampler::Create(static_cast<int>(rate), call_rate_hz_);
+      if (!resampler.ok()) {
+        Reply(command, "play", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+              std::string(resampler.status().message()));
+        return;
+      }
+      it = outbound_resamplers_.emplace(static_cast<int>(rate), std::move(*resampler)).first;
+    }
+    converted_.resize(it->second.MaxOutputSamples(samples.size()));
+    const size_t produced = it->second.Process(samples, absl::MakeSpan(converted_));
+    to_queue = absl::MakeConstSpan(converted_.data(), produced);
+  }
+  absl::Status queued = playout_->EnqueueAudio(to_queue, play.response_id());
   if (!queued.ok()) {
     Reply(command, "play", bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED,
           std::string(queued.message()));
@@ -643,14 +700,11 @@ void Call::DoSendDtmf(const CallCommand& command) {
                        gap_ms, ")"));
     return;
   }
-  if (listener_->dialect == wire::Dialect::kAsterisk) {
-    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_UNSUPPORTED,
-          "stock Asterisk accepts DTMF only as in-band tones, and in-band generation is not "
-          "available yet");
-    return;
-  }
-  // The result is sent when the last tone has played (kDtmfDone).
-  playout_->EnqueueDtmf(dtmf.digits(), tone_ms, gap_ms, command.command_id(), /*inband=*/false);
+  // Stock Asterisk takes DTMF only as tones in the audio; the extended
+  // dialect signals it with 0x02 start/stop. Either way the result is sent
+  // when the last tone has played (kDtmfDone).
+  playout_->EnqueueDtmf(dtmf.digits(), tone_ms, gap_ms, command.command_id(),
+                        /*inband=*/listener_->dialect == wire::Dialect::kAsterisk);
 }
 
 void Call::DoSendControl(const CallCommand& command) {
@@ -677,9 +731,72 @@ void Call::DoSendControl(const CallCommand& command) {
 
 // ---------------------------------------------------------------- events
 
+void Call::EmitDtmf(char digit, bridge::v1::DtmfPhase phase, uint32_t duration_ms,
+                    bridge::v1::DtmfSource source, uint64_t call_offset) {
+  CallEvent event;
+  auto* dtmf = event.mutable_dtmf();
+  dtmf->set_digit(std::string(1, digit));
+  dtmf->set_phase(phase);
+  dtmf->set_duration_ms(duration_ms);
+  dtmf->set_source(source);
+  dtmf->set_offset_samples(call_offset);  // converted on delivery
+  Emit(std::move(event));
+}
+
+void Call::DetectInband(absl::Span<const int16_t> samples) {
+  detected_.clear();
+  detector_->Process(samples, &detected_);
+  for (const dsp::DtmfEvent& detected : detected_) {
+    const bool begin = detected.kind == dsp::DtmfEvent::Kind::kBegin;
+    const int64_t position =
+        static_cast<int64_t>(detector_base_) +
+        (begin ? detected.start_sample : detected.start_sample + detected.duration_samples);
+    EmitDtmf(detected.digit, begin ? bridge::v1::DTMF_PHASE_BEGIN : bridge::v1::DTMF_PHASE_END,
+             begin ? 0 : static_cast<uint32_t>(detected.duration_ms),
+             bridge::v1::DTMF_SOURCE_INBAND, static_cast<uint64_t>(std::max<int64_t>(0, position)));
+  }
+}
+
+uint64_t Call::ToBackendOffset(uint64_t call_offset) const {
+  if (backend_rate_hz_ == 0 || backend_rate_hz_ == call_rate_hz_) return call_offset;
+  return call_offset * static_cast<uint64_t>(backend_rate_hz_) /
+         static_cast<uint64_t>(call_rate_hz_);
+}
+
+void Call::Deliver(CallEvent event) {
+  if (event.has_dtmf()) {
+    // Filtering happens here, in delivery order, so held events are judged
+    // by what the backend asked for at accept or claim.
+    const bridge::v1::DtmfEvent& dtmf = event.dtmf();
+    if (dtmf.source() == bridge::v1::DTMF_SOURCE_INBAND && !detect_inband_dtmf_) return;
+    const int64_t at_ms =
+        static_cast<int64_t>(dtmf.offset_samples() * 1000 / static_cast<uint64_t>(call_rate_hz_));
+    if (!dedup_.Admit(dtmf.source(), dtmf.digit()[0], dtmf.phase(), at_ms)) return;
+    event.mutable_dtmf()->set_offset_samples(ToBackendOffset(event.dtmf().offset_samples()));
+  } else if (event.has_audio() && inbound_resampler_.has_value()) {
+    auto* chunk = event.mutable_audio();
+    const size_t in_samples = chunk->pcm().size() / 2;
+    // A jump in call-rate offsets is audio dropped while held: keep the
+    // gap visible at the backend's rate.
+    if (chunk->offset_samples() > expected_call_offset_) {
+      backend_offset_ += ToBackendOffset(chunk->offset_samples() - expected_call_offset_);
+    }
+    expected_call_offset_ = chunk->offset_samples() + in_samples;
+    linear_.resize(in_samples);
+    std::memcpy(linear_.data(), chunk->pcm().data(), in_samples * sizeof(int16_t));
+    converted_.resize(inbound_resampler_->MaxOutputSamples(in_samples));
+    const size_t produced = inbound_resampler_->Process(linear_, absl::MakeSpan(converted_));
+    chunk->set_pcm(reinterpret_cast<const char*>(converted_.data()), produced * sizeof(int16_t));
+    chunk->set_sample_rate_hz(static_cast<uint32_t>(backend_rate_hz_));
+    chunk->set_offset_samples(backend_offset_);
+    backend_offset_ += produced;
+  }
+  link_->SendEvent(std::move(event));
+}
+
 void Call::Emit(CallEvent event) {
   if (state_ == State::kConnected && link_ != nullptr) {
-    link_->SendEvent(std::move(event));
+    Deliver(std::move(event));
     return;
   }
   // Held until a backend takes the call; bounded, oldest audio first.
@@ -701,7 +818,7 @@ void Call::Emit(CallEvent event) {
 
 void Call::FlushHeld() {
   while (!held_.empty()) {
-    link_->SendEvent(std::move(held_.front()));
+    Deliver(std::move(held_.front()));
     held_.pop_front();
   }
   held_audio_samples_ = 0;
@@ -716,6 +833,8 @@ void Call::StartPlayout() {
   playout_config.high_watermark_ms = config_.playout_high_watermark_ms;
   playout_config.low_watermark_ms = config_.playout_low_watermark_ms;
   playout_.emplace(playout_config);
+  tone_renderer_.emplace(call_rate_hz_);
+  playout_->set_tone_renderer(&*tone_renderer_);
   frame_.assign(static_cast<size_t>(playout_->samples_per_frame()), 0);
   if (!pacer_.has_value()) {
     pacer_.emplace(loop_->Now(), kFramePeriod);
@@ -739,17 +858,21 @@ void Call::OnPlayoutTick() {
       stats_.set_silence_frames(stats_.silence_frames() + 1);
       services_->counters->silence_frames_out++;
     }
-    wire::Audio audio;
-    audio.sample_rate_hz = call_rate_hz_;
-    audio.payload = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(frame_.data()),
-                                        frame_.size() * sizeof(int16_t));
     encode_buffer_.clear();
-    if (absl::Status encoded =
-            wire::Encode(audio, listener_->dialect, wire::Peer::kAsterisk, &encode_buffer_);
-        encoded.ok()) {
-      WriteBytes(encode_buffer_.data(), encode_buffer_.size(), /*droppable=*/true);
-      stats_.set_frames_to_caller(stats_.frames_to_caller() + 1);
+    if (encoding_ == dsp::AudioEncoding::kSlin16) {
+      wire::Audio audio;
+      audio.sample_rate_hz = call_rate_hz_;
+      audio.payload = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(frame_.data()),
+                                          frame_.size() * sizeof(int16_t));
+      (void)wire::Encode(audio, listener_->dialect, wire::Peer::kAsterisk, &encode_buffer_);
+    } else {
+      // G.711 goes out as Asterisk labels it: kind 0x10, one byte a sample.
+      g711_.resize(frame_.size());
+      dsp::EncodeFromLinear(encoding_, frame_, absl::MakeSpan(g711_));
+      wire::EncodeRaw(static_cast<uint8_t>(wire::Kind::kAudio8k), g711_, &encode_buffer_);
     }
+    WriteBytes(encode_buffer_.data(), encode_buffer_.size(), /*droppable=*/true);
+    stats_.set_frames_to_caller(stats_.frames_to_caller() + 1);
   }
   if (state_ == State::kClosed) return;
   HandleNotices(std::move(notices), /*before_frame=*/false);
@@ -768,10 +891,14 @@ void Call::HandleNotices(std::vector<PlayoutNotice> notices, bool before_frame) 
     CallEvent event;
     switch (notice.type) {
       case Type::kDtmfStart:
-        WriteMessage(wire::DtmfEvent{true, notice.digit, 0});
+        if (listener_->dialect == wire::Dialect::kExtended) {
+          WriteMessage(wire::DtmfEvent{true, notice.digit, 0});
+        }
         continue;
       case Type::kDtmfStop:
-        WriteMessage(wire::DtmfEvent{false, notice.digit, notice.duration_ms});
+        if (listener_->dialect == wire::Dialect::kExtended) {
+          WriteMessage(wire::DtmfEvent{false, notice.digit, notice.duration_ms});
+        }
         continue;
       case Type::kHangup:
         if (state_ == State::kFallback) {

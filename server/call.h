@@ -18,7 +18,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "audiosocket/bridge/v1/bridge.grpc.pb.h"
+#include "lib/dsp/dtmf_detector.h"
+#include "lib/dsp/dtmf_generator.h"
+#include "lib/dsp/g711.h"
+#include "lib/dsp/resampler.h"
 #include "lib/wire/wire.h"
 #include "server/backend_link.h"
 #include "server/call_registry.h"
@@ -26,6 +31,7 @@
 #include "server/clock.h"
 #include "server/config.h"
 #include "server/counters.h"
+#include "server/dtmf_dedup.h"
 #include "server/event_loop.h"
 #include "server/frame_pacer.h"
 #include "server/playout_queue.h"
@@ -43,6 +49,18 @@ struct CallServices {
   const std::vector<int16_t>* fallback_audio = nullptr;
   int fallback_sample_rate_hz = 8000;
   std::string bearer_token;  // push mode: sent to backends
+};
+
+// In-band DTMF toward the caller (asterisk dialect): renders each digit's
+// tone with lib/dsp's generator as the playout queue reaches it.
+class InbandToneRenderer final : public ToneRenderer {
+ public:
+  explicit InbandToneRenderer(int sample_rate_hz) : rate_(sample_rate_hz) {}
+  void Render(char digit, uint64_t offset, uint64_t tone_samples, absl::Span<int16_t> out) override;
+
+ private:
+  const int rate_;
+  std::optional<dsp::DtmfGenerator> generator_;
 };
 
 class Call final : public FdHandler,
@@ -106,9 +124,15 @@ class Call final : public FdHandler,
   void DoSendDtmf(const bridge::v1::CallCommand& command);
   void DoSendControl(const bridge::v1::CallCommand& command);
 
-  // Events toward the backend: held until a backend takes the call.
+  // Events toward the backend: held until a backend takes the call, then
+  // converted to the backend's rate as they are delivered.
   void Emit(bridge::v1::CallEvent event);
+  void Deliver(bridge::v1::CallEvent event);
   void FlushHeld();
+  void EmitDtmf(char digit, bridge::v1::DtmfPhase phase, uint32_t duration_ms,
+                bridge::v1::DtmfSource source, uint64_t call_offset);
+  void DetectInband(absl::Span<const int16_t> samples);
+  uint64_t ToBackendOffset(uint64_t call_offset) const;
   bridge::v1::CallEvent StartedEvent() const;
 
   // Outbound audio.
@@ -145,6 +169,21 @@ class Call final : public FdHandler,
   int backend_rate_hz_ = 0;
   bool rate_known_ = false;
   bool detect_inband_dtmf_ = false;
+  dsp::AudioEncoding encoding_ = dsp::AudioEncoding::kSlin16;
+
+  // Audio conversion and DTMF detection.
+  std::optional<dsp::Resampler> inbound_resampler_;               // call rate -> backend rate
+  absl::flat_hash_map<int, dsp::Resampler> outbound_resamplers_;  // by input rate
+  uint64_t backend_offset_ = 0;                                   // backend-rate samples delivered
+  uint64_t expected_call_offset_ = 0;  // call-rate offset of the next chunk
+  std::vector<int16_t> linear_;        // scratch: inbound audio as PCM
+  std::vector<int16_t> converted_;     // scratch: resampler output
+  std::optional<dsp::DtmfDetector> detector_;
+  bool detector_unavailable_ = false;
+  uint64_t detector_base_ = 0;  // call offset of the detector's sample 0
+  std::vector<dsp::DtmfEvent> detected_;
+  DtmfDeduplicator dedup_;
+  std::optional<InbandToneRenderer> tone_renderer_;
 
   // Toward the backend.
   std::shared_ptr<BackendLink> link_;
@@ -163,6 +202,7 @@ class Call final : public FdHandler,
   std::optional<FramePacer> pacer_;
   std::vector<int16_t> frame_;
   std::vector<uint8_t> encode_buffer_;
+  std::vector<uint8_t> g711_;
   std::vector<uint8_t> pending_;  // bytes Asterisk has not taken yet
   size_t pending_offset_ = 0;
   bool watching_writable_ = false;

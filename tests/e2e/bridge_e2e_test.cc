@@ -11,6 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/dsp/dtmf_detector.h"
+#include "lib/dsp/dtmf_generator.h"
+#include "lib/dsp/g711.h"
 #include "tests/support/bridge_process.h"
 #include "tests/support/fake_asterisk.h"
 #include "tests/support/test_backends.h"
@@ -403,7 +406,7 @@ TEST_P(BridgeTest, ExtendedSendDtmfIsPacedStartStopMessages) {
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_OK);
 }
 
-TEST_P(BridgeTest, AsteriskDialectRefusesControlAndSignalledDtmf) {
+TEST_P(BridgeTest, AsteriskDialectRefusesControl) {
   StartBridge();
   FakeAsterisk asterisk;
   auto call = Connect(asterisk);
@@ -594,34 +597,178 @@ TEST_P(BridgeTest, ShutdownEndsCallsWithReasonShutdown) {
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << bridge_->Output();
 }
 
-TEST_P(BridgeTest, ResamplingRequestAnswersAClearError) {
+// A 16 kHz backend on an 8 kHz call: audio is converted both ways.
+TEST_P(BridgeTest, BackendRateIsConvertedBothWays) {
   StartBridge();
   FakeAsterisk asterisk;
+  std::shared_ptr<BackendCall> call;
   if (GetParam() == Mode::kPull) {
     bridge::v1::ClaimCall claim = ClaimAny();
     claim.mutable_media()->set_sample_rate_hz(16000);
     worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), claim);
+    call = std::shared_ptr<BackendCall>(worker_.get(), [](BackendCall*) {});
     ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
     asterisk.SendUuid(kUuid);
     asterisk.SendAudio(NumberedFrame(0));
-    auto ended = worker_->NextEnded(kWait);
-    ASSERT_TRUE(ended.has_value());
-    EXPECT_THAT(ended->ended().detail(), HasSubstr("resampling"));
-    return;
+    auto started = call->Next(kWait);
+    ASSERT_TRUE(started.has_value() && started->has_started());
+    EXPECT_EQ(started->started().backend_sample_rate_hz(), 16000u);
+  } else {
+    ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
+    asterisk.SendUuid(kUuid);
+    asterisk.SendAudio(NumberedFrame(0));
+    call = push_->NextCall(kWait);
+    ASSERT_NE(call, nullptr);
+    ASSERT_TRUE(call->Next(kWait).has_value());
+    ASSERT_TRUE(call->Accept(16000));
+  }
+  for (int i = 1; i < 50; ++i) asterisk.SendAudio(NumberedFrame(i));
+  uint64_t next_offset = 0;
+  size_t received = 0;
+  while (received < 50 * 320 - 400) {
+    auto audio = call->NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait);
+    ASSERT_TRUE(audio.has_value()) << received;
+    EXPECT_EQ(audio->audio().sample_rate_hz(), 16000u);
+    EXPECT_EQ(audio->audio().offset_samples(), next_offset) << "offsets stay contiguous";
+    next_offset += audio->audio().pcm().size() / 2;
+    received += audio->audio().pcm().size() / 2;
+  }
+  // 16 kHz from the backend: 0.5 s of a constant level becomes 4000 samples at 8 kHz.
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(8000, 4000), "r", "p"));
+  auto result = call->NextResult("p", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_OK);
+  size_t loud = 0;
+  for (const Received& m : ReadFor(asterisk, absl::Seconds(1))) {
+    if (!m.is_audio()) continue;
+    EXPECT_EQ(m.payload.size(), 320u);
+    for (int16_t sample : m.samples()) loud += std::abs(sample - 4000) < 200;
+  }
+  // All but the resampler's edges and the filter delay still inside it.
+  EXPECT_NEAR(static_cast<double>(loud), 4000, 100);
+}
+
+TEST_P(BridgeTest, UnsupportedRateAnswersAClearError) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(160, 1), "r", "bad", 11025));
+  auto result = call->NextResult("bad", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
+  EXPECT_THAT(result->result().message(), HasSubstr("11025"));
+}
+
+// Stock Asterisk takes DTMF only in the audio: the bridge generates tones.
+TEST_P(BridgeTest, AsteriskDialectSendDtmfIsInbandTones) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  CallCommand dtmf;
+  dtmf.set_command_id("d");
+  dtmf.mutable_send_dtmf()->set_digits("59#");
+  ASSERT_TRUE(call->Send(dtmf));
+  auto result = call->NextResult("d", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_OK) << result->result().message();
+  // Everything up to the result has been written; read it and listen.
+  for (const Received& m : ReadFor(asterisk, absl::Milliseconds(300))) {
+    EXPECT_TRUE(m.is_audio()) << "only audio ever goes to stock Asterisk";
+  }
+  auto detector = dsp::DtmfDetector::Create(8000);
+  ASSERT_TRUE(detector.ok());
+  std::vector<dsp::DtmfEvent> events;
+  detector->Process(asterisk.audio(), &events);
+  detector->Flush(&events);
+  std::string digits;
+  for (const auto& e : events) {
+    if (e.kind == dsp::DtmfEvent::Kind::kEnd) {
+      digits.push_back(e.digit);
+      EXPECT_NEAR(e.duration_ms, 100, 10);
+    }
+  }
+  EXPECT_EQ(digits, "59#");
+}
+
+// A tone in the caller's audio is reported as in-band DTMF, once, even when
+// Asterisk also signals it.
+TEST_P(BridgeTest, InbandDtmfIsDetectedAndReportedOnce) {
+  StartBridge({}, "127.0.0.1:0,inband_dtmf=true");
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  dsp::DtmfGenerator::Options options;
+  options.tone_ms = 120;
+  options.gap_ms = 200;
+  auto generator = dsp::DtmfGenerator::Create(8000, options);
+  ASSERT_TRUE(generator.ok());
+  ASSERT_TRUE(generator->Queue("4").ok());
+  for (int i = 0; i < 20; ++i) {
+    std::vector<int16_t> frame(160);
+    generator->Generate(absl::MakeSpan(frame));
+    asterisk.SendAudio(frame);
+    if (i == 7) asterisk.SendDtmfDigit('4');  // Asterisk's 0x03 at the digit's end
+  }
+  std::vector<CallEvent> dtmf;
+  while (auto event = call->NextMatching([](const CallEvent& e) { return e.has_dtmf(); },
+                                         absl::Seconds(2))) {
+    dtmf.push_back(*event);
+  }
+  ASSERT_EQ(dtmf.size(), 2u);
+  EXPECT_EQ(dtmf[0].dtmf().phase(), v1::DTMF_PHASE_BEGIN);
+  EXPECT_EQ(dtmf[0].dtmf().source(), v1::DTMF_SOURCE_INBAND);
+  EXPECT_EQ(dtmf[0].dtmf().digit(), "4");
+  EXPECT_NEAR(static_cast<double>(dtmf[0].dtmf().offset_samples()), 160, 80);
+  EXPECT_EQ(dtmf[1].dtmf().phase(), v1::DTMF_PHASE_END);
+  EXPECT_NEAR(dtmf[1].dtmf().duration_ms(), 120, 10);
+}
+
+TEST_P(BridgeTest, MulawListenerConvertsToAndFromLinear) {
+  StartBridge({}, "127.0.0.1:0,encoding=ulaw");
+  FakeAsterisk asterisk;
+  if (GetParam() == Mode::kPull) {
+    worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), ClaimAny());
   }
   ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
   asterisk.SendUuid(kUuid);
-  asterisk.SendAudio(NumberedFrame(0));
-  auto call = push_->NextCall(kWait);
-  ASSERT_NE(call, nullptr);
-  CallCommand accept;
-  accept.set_command_id("a");
-  accept.mutable_accept()->mutable_media()->set_sample_rate_hz(16000);
-  ASSERT_TRUE(call->Send(accept));
-  auto result = call->NextResult("a", kWait);
-  ASSERT_TRUE(result.has_value());
-  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_UNSUPPORTED);
-  EXPECT_THAT(result->result().message(), HasSubstr("resampling"));
+  // μ-law bytes labelled 0x10, as Asterisk sends them with c(ulaw).
+  std::vector<uint8_t> ulaw(160);
+  for (size_t i = 0; i < ulaw.size(); ++i) ulaw[i] = static_cast<uint8_t>(i);
+  std::vector<uint8_t> bytes;
+  wire::EncodeRaw(0x10, ulaw, &bytes);
+  asterisk.SendRaw(bytes);
+  std::shared_ptr<BackendCall> call;
+  if (GetParam() == Mode::kPush) {
+    call = push_->NextCall(kWait);
+    ASSERT_NE(call, nullptr);
+  } else {
+    call = std::shared_ptr<BackendCall>(worker_.get(), [](BackendCall*) {});
+  }
+  auto started = call->Next(kWait);
+  ASSERT_TRUE(started.has_value());
+  EXPECT_EQ(started->started().call_encoding(), v1::AUDIO_ENCODING_MULAW);
+  EXPECT_EQ(started->started().call_sample_rate_hz(), 8000u);
+  if (GetParam() == Mode::kPush) {
+    ASSERT_TRUE(call->Accept());
+  }
+  auto audio = call->NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait);
+  ASSERT_TRUE(audio.has_value());
+  const std::vector<int16_t> linear = Samples(audio->audio().pcm());
+  ASSERT_EQ(linear.size(), 160u);
+  for (size_t i = 0; i < linear.size(); ++i) {
+    EXPECT_EQ(linear[i], dsp::UlawToLinear(static_cast<uint8_t>(i)));
+  }
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(160, 1000), "r"));
+  bool heard = false;
+  for (const Received& m : ReadFor(asterisk, absl::Seconds(1))) {
+    if (!m.is_audio()) continue;
+    EXPECT_EQ(m.kind, 0x10);
+    EXPECT_EQ(m.payload.size(), 160u) << "20 ms of μ-law is 160 bytes";
+    heard |= m.payload[0] == dsp::LinearToUlaw(1000);
+  }
+  EXPECT_TRUE(heard);
 }
 
 TEST_P(BridgeTest, AudioBeforeAcceptIsHeldAndDeliveredFirst) {
