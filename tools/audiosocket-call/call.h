@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/audio/wav.h"
 #include "lib/wire/wire.h"
 #include "tools/audiosocket-call/clock.h"
 #include "tools/audiosocket-call/event_loop.h"
@@ -27,9 +28,15 @@
 #include "tools/audiosocket-call/source.h"
 #include "tools/audiosocket-call/stats.h"
 #include "tools/audiosocket-call/summary.h"
-#include "tools/audiosocket-call/wav.h"
 
 namespace audiosocket::call {
+
+using audio::EncodeWav;
+using audio::ParseWav;
+using audio::ReadWavFile;
+using audio::Resample;
+using audio::WavAudio;
+using audio::WavWriter;
 
 inline constexpr Nanos kFramePeriod = 20 * kMillisecond;
 

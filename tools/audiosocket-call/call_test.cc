@@ -22,6 +22,13 @@
 #include "tools/audiosocket-call/runner.h"
 
 namespace audiosocket::call {
+
+using audio::EncodeWav;
+using audio::ParseWav;
+using audio::ReadWavFile;
+using audio::Resample;
+using audio::WavAudio;
+using audio::WavWriter;
 namespace {
 
 using ::testing::ElementsAre;

@@ -8,9 +8,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "tools/audiosocket-call/wav.h"
+#include "lib/audio/wav.h"
 
 namespace audiosocket::call {
+
+using audio::EncodeWav;
+using audio::ParseWav;
+using audio::ReadWavFile;
+using audio::Resample;
+using audio::WavAudio;
+using audio::WavWriter;
 namespace {
 
 class SilenceSource final : public AudioSource {

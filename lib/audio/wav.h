@@ -1,5 +1,5 @@
-#ifndef AUDIOSOCKET_BRIDGE_TOOLS_AUDIOSOCKET_CALL_WAV_H_
-#define AUDIOSOCKET_BRIDGE_TOOLS_AUDIOSOCKET_CALL_WAV_H_
+#ifndef AUDIOSOCKET_BRIDGE_LIB_AUDIO_WAV_H_
+#define AUDIOSOCKET_BRIDGE_LIB_AUDIO_WAV_H_
 
 // RIFF/WAVE files of 16-bit PCM mono: a reader that resamples to the asked
 // rate with libspeexdsp, and a streaming writer for recordings.
@@ -16,7 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
-namespace audiosocket::call {
+namespace audiosocket::audio {
 
 struct WavAudio {
   int sample_rate_hz = 0;
@@ -63,6 +63,6 @@ class WavWriter {
   uint64_t data_bytes_ = 0;
 };
 
-}  // namespace audiosocket::call
+}  // namespace audiosocket::audio
 
-#endif  // AUDIOSOCKET_BRIDGE_TOOLS_AUDIOSOCKET_CALL_WAV_H_
+#endif  // AUDIOSOCKET_BRIDGE_LIB_AUDIO_WAV_H_

@@ -1,4 +1,4 @@
-#include "tools/audiosocket-call/wav.h"
+#include "lib/audio/wav.h"
 
 #include <speex/speex_resampler.h>
 
@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace audiosocket::call {
+namespace audiosocket::audio {
 namespace {
 
 uint16_t Le16(absl::string_view b, size_t at) {
@@ -204,4 +204,4 @@ absl::Status WavWriter::Close() {
   return absl::OkStatus();
 }
 
-}  // namespace audiosocket::call
+}  // namespace audiosocket::audio
