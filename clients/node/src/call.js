@@ -1,0 +1,311 @@
+'use strict';
+// BridgeCall: one call's side of the bridge's gRPC stream, in either mode.
+const { EventEmitter } = require('node:events');
+
+// Event names emitted (and `event` values of the objects the async iterator
+// yields), by CallEvent member.
+const EVENT_NAMES = {
+  audio: 'audio',
+  dtmf: 'dtmf',
+  control: 'control',
+  asteriskError: 'asteriskError',
+  result: 'result',
+  mark: 'mark',
+  cleared: 'cleared',
+  playout: 'playout',
+  ended: 'ended',
+};
+
+class CommandError extends Error {
+  constructor(result) {
+    super(`${result.command || 'command'} failed: ${result.code}${result.message ? `: ${result.message}` : ''}`);
+    this.result = result;
+    this.code = result.code;
+  }
+}
+
+function withOk(result) {
+  return { ...result, ok: result.code === 'RESULT_CODE_OK' };
+}
+
+function callEndedResult(commandId, command) {
+  return withOk({ commandId, code: 'RESULT_CODE_CALL_ENDED', message: 'the call ended before the command completed', command });
+}
+
+function toBuffer(pcm) {
+  if (Buffer.isBuffer(pcm)) return pcm;
+  if (ArrayBuffer.isView(pcm)) return Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+  if (pcm instanceof ArrayBuffer) return Buffer.from(pcm);
+  throw new TypeError('pcm must be a Buffer, a typed array (e.g. Int16Array) or an ArrayBuffer');
+}
+
+// Events: 'audio' (AudioChunk), 'dtmf' (DtmfEvent), 'control' (ControlEvent),
+// 'asteriskError', 'result' (every CommandResult), 'mark' (MarkResolved),
+// 'cleared' (ClearResult), 'playout' (PlayoutEvent), 'ended' (CallEnded,
+// always last and exactly once). Also an async iterator over the same
+// events as CallEvent objects ({ event: 'audio', audio: {...} }), ending
+// after 'ended'.
+class BridgeCall extends EventEmitter {
+  // stream: a gRPC duplex stream; wrap(command) builds the message to write;
+  // unwrap(message) returns the CallEvent in a message read.
+  constructor({ mode, stream, started, wrap }) {
+    super();
+    this.mode = mode; // 'push' | 'pull'
+    this.started = started;
+    this.callId = started.callId;
+    this.listener = started.listener;
+    this.dialect = started.dialect;
+    this.peerAddress = started.peerAddress;
+    this.callSampleRateHz = started.callSampleRateHz;
+    this.sampleRateHz = started.backendSampleRateHz;
+    this.encoding = started.callEncoding;
+    this.startTime = started.startTime
+      ? new Date(Number(started.startTime.seconds) * 1000 + Math.floor(Number(started.startTime.nanos) / 1e6))
+      : null;
+    this.isEnded = false;
+    this.endedEvent = null;
+    this._stream = stream;
+    this._wrap = wrap;
+    this._nextId = 1;
+    this._results = new Map(); // command id -> { resolve, reject, command, kind }
+    this._marks = new Map(); // mark name -> [resolve]
+    this._queue = []; // events waiting for dispatch (setImmediate), in order
+    this._scheduled = false;
+    this._iterators = new Set();
+    this.done = new Promise((resolve) => {
+      this._resolveDone = resolve;
+    });
+  }
+
+  // --------------------------------------------------------------- commands
+
+  // Queues LINEAR16 audio (Buffer or Int16Array) for the caller. Resolves
+  // with the CommandResult (result.ok tells whether it was queued).
+  play(pcm, { responseId = '', sampleRateHz = 0 } = {}) {
+    return this._command('play', { play: { pcm: toBuffer(pcm), responseId, sampleRateHz } });
+  }
+
+  // Resolves with the MarkResolved ({ name, resolution }) once the audio
+  // queued before it has played, been cleared, or the call ended. Rejects
+  // with CommandError if the bridge refused the mark.
+  mark(name) {
+    return new Promise((resolve, reject) => {
+      const waiters = this._marks.get(name) || [];
+      waiters.push(resolve);
+      this._marks.set(name, waiters);
+      this._command('mark', { mark: { name } }).then((result) => {
+        if (!result.ok) {
+          this._marks.set(name, (this._marks.get(name) || []).filter((w) => w !== resolve));
+          if (result.code === 'RESULT_CODE_CALL_ENDED') resolve({ name, resolution: 'MARK_RESOLUTION_CALL_ENDED' });
+          else reject(new CommandError(result));
+        }
+      });
+    });
+  }
+
+  // Barge-in: discards queued audio (only responseId's when given).
+  // Resolves with the ClearResult: { commandId, responses: [{ responseId,
+  // playedMs, discardedMs }], discardedMs }. It arrives before the 'mark'
+  // events of the marks it cleared.
+  clear({ responseId = '' } = {}) {
+    return this._command('clear', { clear: { responseId } }, 'cleared').then((r) => {
+      if (r.ok === false) throw new CommandError(r);
+      return r;
+    });
+  }
+
+  // DTMF toward the caller; resolves when the last tone has played.
+  sendDtmf(digits, { toneMs = 0, gapMs = 0 } = {}) {
+    return this._command('send_dtmf', { sendDtmf: { digits, toneMs, gapMs } });
+  }
+
+  // A control signal toward Asterisk (extended dialect): a ControlType name
+  // ('CONTROL_TYPE_ANSWER') or a raw AST_CONTROL_* number.
+  sendControl(type) {
+    const control = typeof type === 'number' ? { type: 'CONTROL_TYPE_UNSPECIFIED', rawCode: type } : { type, rawCode: 0 };
+    return this._command('send_control', { sendControl: control });
+  }
+
+  // Ends the call (after the queued audio when afterPlayout). Resolves with
+  // the CommandResult; 'ended' follows.
+  hangup({ afterPlayout = false } = {}) {
+    return this._command('hangup', { hangup: { afterPlayout } });
+  }
+
+  // Push mode, before the call is accepted: done for you when the onCall
+  // handler returns, unless it accepted or rejected itself.
+  accept({ sampleRateHz = 0, detectInbandDtmf = false } = {}) {
+    this._answered = true;
+    return this._command('accept', { accept: { media: { sampleRateHz, detectInbandDtmf } } });
+  }
+
+  // Push mode: refuse the call. reason 'REJECT_REASON_BUSY' (try another
+  // backend) or 'REJECT_REASON_DECLINED' (end the call).
+  reject({ reason = 'REJECT_REASON_BUSY', detail = '' } = {}) {
+    this._answered = true;
+    this._write({ reject: { reason, detail } });
+    this._finishStream();
+  }
+
+  // Sends any CallCommand (plain object, e.g. { mark: { name } }); resolves
+  // with the result keyed by its command id (assigned when missing).
+  send(command) {
+    const kind = Object.keys(command).find((k) => k !== 'commandId');
+    return this._command(kind, command);
+  }
+
+  _command(name, body, answeredBy = 'result') {
+    const commandId = body.commandId || `${name}-${this._nextId++}`;
+    if (this.isEnded) return Promise.resolve(callEndedResult(commandId, name));
+    return new Promise((resolve, reject) => {
+      this._results.set(commandId, { resolve, reject, command: name, answeredBy });
+      if (!this._write({ ...body, commandId })) {
+        this._results.delete(commandId);
+        resolve(callEndedResult(commandId, name));
+      }
+    });
+  }
+
+  _write(command) {
+    if (this._closed) return false;
+    try {
+      this._stream.write(this._wrap(command));
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  _finishStream() {
+    if (this._closed) return;
+    this._closed = true;
+    try {
+      this._stream.end();
+    } catch (e) {
+      // already closed
+    }
+  }
+
+  // ----------------------------------------------------------------- events
+
+  // Called by the transport with each CallEvent, in order.
+  _receive(event) {
+    if (this.isEnded) return;
+    const kind = event.event;
+    const data = event[kind];
+    if (kind === 'result') {
+      const pending = this._results.get(data.commandId);
+      if (pending) {
+        this._results.delete(data.commandId);
+        pending.resolve(withOk(data));
+      }
+    } else if (kind === 'cleared') {
+      const pending = this._results.get(data.commandId);
+      if (pending) {
+        this._results.delete(data.commandId);
+        pending.resolve(data);
+      }
+    }
+    if (kind === 'ended') this._end(data, event);
+    else this._enqueue(kind, data, event);
+  }
+
+  // The stream ended or failed without CallEnded.
+  _lost(detail) {
+    if (this.isEnded) return;
+    const ended = { reason: 'CALL_END_REASON_UNSPECIFIED', detail, asteriskError: null, stats: null };
+    this._end(ended, { event: 'ended', ended });
+  }
+
+  _end(data, event) {
+    this.isEnded = true;
+    this.endedEvent = data;
+    for (const [id, pending] of this._results) pending.resolve(callEndedResult(id, pending.command));
+    this._results.clear();
+    this._enqueue('ended', data, event);
+    this._finishStream();
+  }
+
+  _enqueue(kind, data, event) {
+    this._queue.push([kind, data, event]);
+    for (const it of this._iterators) it.push(event);
+    if (!this._scheduled) {
+      this._scheduled = true;
+      setImmediate(() => this._dispatch());
+    }
+  }
+
+  // Emits queued events a tick later, so listeners attached right after the
+  // call is handed over miss nothing.
+  _dispatch() {
+    this._scheduled = false;
+    const queue = this._queue;
+    this._queue = [];
+    for (const [kind, data] of queue) {
+      if (kind === 'mark') {
+        const waiters = this._marks.get(data.name);
+        if (waiters && waiters.length) {
+          waiters.shift()(data);
+          if (!waiters.length) this._marks.delete(data.name);
+        }
+      }
+      if (kind === 'ended') {
+        for (const [name, waiters] of this._marks) {
+          for (const w of waiters) w({ name, resolution: 'MARK_RESOLUTION_CALL_ENDED' });
+        }
+        this._marks.clear();
+      }
+      this.emit(EVENT_NAMES[kind] || kind, data);
+      if (kind === 'ended') this._resolveDone(data);
+    }
+  }
+
+  // for await (const event of call) { ... }: events from the moment the
+  // iterator is created, as CallEvent objects; ends after 'ended'.
+  [Symbol.asyncIterator]() {
+    return this.events();
+  }
+
+  events() {
+    const buffered = [];
+    const waiting = [];
+    let finished = false;
+    const sink = {
+      push: (event) => {
+        if (finished) return;
+        if (event.event === 'ended') finished = true;
+        if (waiting.length) waiting.shift()({ value: event, done: false });
+        else buffered.push(event);
+        if (finished) {
+          this._iterators.delete(sink);
+        }
+      },
+    };
+    if (this.isEnded && this.endedEvent) {
+      buffered.push({ event: 'ended', ended: this.endedEvent });
+      finished = true;
+    } else {
+      this._iterators.add(sink);
+    }
+    const self = this;
+    return {
+      next() {
+        if (buffered.length) return Promise.resolve({ value: buffered.shift(), done: false });
+        if (finished) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => waiting.push(resolve));
+      },
+      return() {
+        finished = true;
+        self._iterators.delete(sink);
+        buffered.length = 0;
+        for (const w of waiting.splice(0)) w({ value: undefined, done: true });
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+}
+
+module.exports = { BridgeCall, CommandError };
