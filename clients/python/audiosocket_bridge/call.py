@@ -1,0 +1,303 @@
+"""One call: its metadata, its events as an async iterator, and its commands."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import AsyncIterator, Awaitable, Callable, Optional, Union
+
+import grpc
+
+from .v1 import bridge_pb2 as pb
+
+# What iterating a Call yields: the CallEvent payloads, as protobuf messages.
+Event = Union[
+    pb.AudioChunk,
+    pb.DtmfEvent,
+    pb.ControlEvent,
+    pb.AsteriskError,
+    pb.CommandResult,
+    pb.MarkResolved,
+    pb.ClearResult,
+    pb.PlayoutEvent,
+    pb.CallEnded,
+]
+
+
+class CommandError(Exception):
+    """A command's CommandResult was not OK. .result is the CommandResult."""
+
+    def __init__(self, result: pb.CommandResult):
+        self.result = result
+        self.code = result.code
+        super().__init__(
+            f"{result.command or 'command'} {result.command_id}: "
+            f"{pb.ResultCode.Name(result.code)}: {result.message}"
+        )
+
+
+class _Link:
+    """The two ends a Call talks through: push (server stream) or pull (client stream)."""
+
+    async def send(self, command: pb.CallCommand) -> None: ...
+    async def recv(self) -> Optional[pb.CallEvent]: ...  # None at the end of the stream
+    async def close(self) -> None: ...
+
+
+class _PushLink(_Link):
+    def __init__(self, context: grpc.aio.ServicerContext):
+        self._context = context
+
+    async def send(self, command):
+        await self._context.write(pb.HandleCallResponse(command=command))
+
+    async def recv(self):
+        request = await self._context.read()
+        if request is grpc.aio.EOF:
+            return None
+        return request.event
+
+    async def close(self):
+        pass  # returning from the handler finishes the RPC
+
+
+class _PullLink(_Link):
+    def __init__(self, stream):
+        self._stream = stream
+
+    async def send(self, command):
+        await self._stream.write(pb.ClaimCallRequest(command=command))
+
+    async def recv(self):
+        response = await self._stream.read()
+        if response is grpc.aio.EOF:
+            return None
+        return response.event
+
+    async def close(self):
+        try:
+            await self._stream.done_writing()
+        except Exception:  # already finished
+            pass
+
+
+class Call:
+    """A call the backend holds (accepted in push mode, claimed in pull mode).
+
+    Metadata: .started (the CallStarted message) and shortcuts .call_id,
+    .listener, .dialect, .sample_rate_hz. Events: ``async for event in call``
+    yields AudioChunk, DtmfEvent, ControlEvent, MarkResolved, PlayoutEvent,
+    AsteriskError, ... and finally CallEnded, then stops. Answers to this
+    object's own commands are returned by the command methods, not yielded.
+
+    Every command method sends the command with a fresh command_id, waits for
+    its answer and returns it (CommandResult, or ClearResult for clear); it
+    raises CommandError when the answer is not OK.
+    """
+
+    def __init__(self, started: pb.CallStarted, link: _Link):
+        self.started = started
+        self.ended: Optional[pb.CallEnded] = None
+        self._link = link
+        self._ids = itertools.count(1)
+        self._pending: dict[str, asyncio.Future] = {}
+        self._events: asyncio.Queue = asyncio.Queue()
+        self._send_lock = asyncio.Lock()
+        self._done = asyncio.Event()
+        self._reader: Optional[asyncio.Task] = None
+
+    # -------------------------------------------------------------- metadata
+
+    @property
+    def call_id(self) -> str:
+        return self.started.call_id
+
+    @property
+    def listener(self) -> str:
+        return self.started.listener
+
+    @property
+    def dialect(self) -> str:
+        """ "asterisk" or "extended"."""
+        return "extended" if self.started.dialect == pb.DIALECT_EXTENDED else "asterisk"
+
+    @property
+    def sample_rate_hz(self) -> int:
+        """The rate of audio exchanged with this backend."""
+        return self.started.backend_sample_rate_hz or self.started.call_sample_rate_hz
+
+    def __repr__(self) -> str:
+        return f"Call({self.call_id}, listener={self.listener!r}, {self.dialect}, {self.sample_rate_hz} Hz)"
+
+    # -------------------------------------------------------------- events
+
+    def _start(self) -> None:
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                event = await self._link.recv()
+                if event is None:
+                    break
+                self._dispatch(event)
+                if self.ended is not None:
+                    break
+        except (grpc.aio.AioRpcError, asyncio.CancelledError) as e:
+            if self.ended is None:
+                detail = e.details() if isinstance(e, grpc.aio.AioRpcError) else "cancelled"
+                self._end(pb.CallEnded(reason=pb.CALL_END_REASON_BACKEND_LOST, detail=f"stream failed: {detail}"))
+            if isinstance(e, asyncio.CancelledError):
+                raise
+        finally:
+            if self.ended is None:
+                self._end(pb.CallEnded(reason=pb.CALL_END_REASON_BACKEND_LOST, detail="the stream ended without CallEnded"))
+
+    def _dispatch(self, event: pb.CallEvent) -> None:
+        which = event.WhichOneof("event")
+        if which is None:
+            return
+        payload = getattr(event, which)
+        if which == "result" and payload.command_id in self._pending:
+            future = self._pending.pop(payload.command_id)
+            if not future.done():
+                future.set_result(payload)
+            return
+        if which == "cleared" and payload.command_id in self._pending:
+            future = self._pending.pop(payload.command_id)
+            if not future.done():
+                future.set_result(payload)
+            return
+        if which == "ended":
+            self._end(payload)
+            return
+        self._events.put_nowait(payload)
+
+    def _end(self, ended: pb.CallEnded) -> None:
+        self.ended = ended
+        for command_id, future in self._pending.items():
+            if not future.done():
+                future.set_result(
+                    pb.CommandResult(
+                        command_id=command_id,
+                        code=pb.RESULT_CODE_CALL_ENDED,
+                        message=f"the call ended ({pb.CallEndReason.Name(ended.reason)}) before an answer",
+                        command=getattr(future, "command", ""),
+                    )
+                )
+        self._pending.clear()
+        self._events.put_nowait(ended)
+        self._events.put_nowait(None)
+        self._done.set()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self._events.get()
+            if event is None:
+                self._events.put_nowait(None)  # later iterations end at once
+                return
+            yield event
+
+    async def next_event(self, timeout: Optional[float] = None) -> Optional[Event]:
+        """The next event (None after CallEnded); asyncio.TimeoutError after timeout."""
+        event = await asyncio.wait_for(self._events.get(), timeout)
+        if event is None:
+            self._events.put_nowait(None)
+        return event
+
+    async def wait_ended(self, timeout: Optional[float] = None) -> pb.CallEnded:
+        """Waits for CallEnded (without consuming events) and returns it."""
+        await asyncio.wait_for(self._done.wait(), timeout)
+        return self.ended
+
+    # -------------------------------------------------------------- commands
+
+    async def send(self, command: pb.CallCommand) -> Union[pb.CommandResult, pb.ClearResult]:
+        """Sends any CallCommand with a fresh command_id and returns its answer
+        without raising on a failed code."""
+        command_id = f"c{next(self._ids)}"
+        command.command_id = command_id
+        which = command.WhichOneof("command") or ""
+        if self.ended is not None:
+            return pb.CommandResult(
+                command_id=command_id, code=pb.RESULT_CODE_CALL_ENDED, message="the call has ended", command=which
+            )
+        future = asyncio.get_running_loop().create_future()
+        future.command = which
+        self._pending[command_id] = future
+        try:
+            async with self._send_lock:
+                await self._link.send(command)
+        except Exception as e:  # the stream is gone
+            self._pending.pop(command_id, None)
+            return pb.CommandResult(
+                command_id=command_id, code=pb.RESULT_CODE_CALL_ENDED, message=f"cannot send: {e}", command=which
+            )
+        return await future
+
+    async def _checked(self, command: pb.CallCommand):
+        answer = await self.send(command)
+        if isinstance(answer, pb.CommandResult) and answer.code != pb.RESULT_CODE_OK:
+            raise CommandError(answer)
+        return answer
+
+    async def play(self, pcm: bytes, response_id: str = "", sample_rate_hz: int = 0) -> pb.CommandResult:
+        """Queues LINEAR16 audio for the caller (any length, even bytes)."""
+        return await self._checked(
+            pb.CallCommand(play=pb.PlayAudio(pcm=pcm, response_id=response_id, sample_rate_hz=sample_rate_hz))
+        )
+
+    async def mark(self, name: str) -> pb.CommandResult:
+        """Queues a mark; a MarkResolved event follows once the audio before it played."""
+        return await self._checked(pb.CallCommand(mark=pb.Mark(name=name)))
+
+    async def clear(self, response_id: str = "") -> pb.ClearResult:
+        """Discards queued audio (one response's, or all); returns what was played
+        and discarded per response. MarkResolved(CLEARED) events follow."""
+        return await self._checked(pb.CallCommand(clear=pb.ClearAudio(response_id=response_id)))
+
+    async def send_dtmf(self, digits: str, tone_ms: int = 0, gap_ms: int = 0) -> pb.CommandResult:
+        """DTMF toward the caller; returns when the last tone has played."""
+        return await self._checked(pb.CallCommand(send_dtmf=pb.SendDtmf(digits=digits, tone_ms=tone_ms, gap_ms=gap_ms)))
+
+    async def send_control(self, control_type: int = 0, raw_code: int = 0) -> pb.CommandResult:
+        """A control signal toward Asterisk (extended dialect only)."""
+        return await self._checked(pb.CallCommand(send_control=pb.SendControl(type=control_type, raw_code=raw_code)))
+
+    async def hangup(self, after_playout: bool = False) -> pb.CommandResult:
+        """Ends the call (after the queued audio when after_playout). Returns OK
+        once the bridge answered or the call ended because of it."""
+        answer = await self.send(pb.CallCommand(hangup=pb.Hangup(after_playout=after_playout)))
+        if answer.code == pb.RESULT_CODE_CALL_ENDED and self.ended is not None:
+            if self.ended.reason == pb.CALL_END_REASON_BACKEND_HUNG_UP:
+                return pb.CommandResult(command_id=answer.command_id, code=pb.RESULT_CODE_OK, command="hangup")
+        if answer.code != pb.RESULT_CODE_OK:
+            raise CommandError(answer)
+        return answer
+
+    # -------------------------------------------------------------- ending
+
+    async def _finish(self, timeout: float = 5.0) -> None:
+        """After the handler: hang up if the call is still up, then close."""
+        if self.ended is None:
+            try:
+                await asyncio.wait_for(self.hangup(), timeout)
+            except (CommandError, asyncio.TimeoutError):
+                pass
+            try:
+                await asyncio.wait_for(self._done.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        await self._link.close()
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):
+                pass
+
+
+Handler = Callable[[Call], Awaitable[None]]
