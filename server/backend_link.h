@@ -27,6 +27,7 @@ class BackendLink {
   virtual void Abort() = 0;
   // Caller audio dropped because the backend did not keep up, in samples.
   virtual uint64_t dropped_audio_samples() const = 0;
+  virtual uint64_t dropped_audio_events() const = 0;
 };
 
 // What a link reports to its call. Implementations must be thread-safe and

@@ -7,9 +7,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "lib/audio/wav.h"
 #include "server/log.h"
 #include "server/net.h"
 
@@ -63,11 +66,28 @@ class Listener final : public FdHandler {
       net::SocketAddress address;
       std::memcpy(&address.storage, &peer, sizeof(peer));
       address.length = length;
+      if (!Allowed(address)) {
+        // AudioSocket has no authentication: the network is the only check.
+        ::close(fd);
+        bridge_->counters_.connections_rejected_allowlist++;
+        log::Warning(
+            "connection_refused",
+            {{"reason", "allowlist"}, {"listener", config_.name}, {"peer", address.ToString()}});
+        continue;
+      }
       (void)net::SetNoDelay(fd);
       bridge_->Accept(fd, &config_, address.ToString());
     }
   }
   void OnWritable() override {}
+
+  bool Allowed(const net::SocketAddress& peer) const {
+    if (config_.allow.empty()) return true;
+    for (const net::Cidr& cidr : config_.allow) {
+      if (net::CidrContains(cidr, peer)) return true;
+    }
+    return false;
+  }
 
   const std::string& bound() const { return bound_; }
   const ListenerConfig& config() const { return config_; }
@@ -84,11 +104,37 @@ Bridge::Bridge(BridgeConfig config, int io_threads) : config_(std::move(config))
   for (int i = 0; i < std::max(1, io_threads); ++i) {
     loops_.push_back(std::make_unique<EventLoop>());
   }
-  dispatcher_ = std::make_unique<ClaimDispatcher>(100000);
-  service_ = std::make_unique<BridgeService>(dispatcher_.get(), &registry_,
-                                             static_cast<size_t>(config_.backend_queue_ms / 20),
-                                             config_.mode == BackendMode::kPull);
+  dispatcher_ = std::make_unique<ClaimDispatcher>(static_cast<size_t>(config_.max_pull_streams));
+  metrics_ = std::make_unique<Metrics>(&counters_, dispatcher_.get());
+  BridgeService::Options options;
+  options.max_queued_audio_events = static_cast<size_t>(config_.backend_queue_ms / 20);
+  options.claims_enabled = config_.mode == BackendMode::kPull;
+  options.max_pull_streams = config_.max_pull_streams;
+  options.auth_token = config_.auth_token;
+  options.counters = &counters_;
+  options.inbound_latency = &metrics_->inbound_latency();
+  service_ = std::make_unique<BridgeService>(dispatcher_.get(), &registry_, options);
 }
+
+namespace {
+
+// The contents of `path`; the error names `setting`.
+absl::StatusOr<std::string> ReadSettingFile(absl::string_view setting, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, ": cannot read \"", path, "\": ", std::strerror(errno)));
+  }
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+absl::Status Prefixed(absl::string_view setting, const absl::Status& status) {
+  return absl::Status(status.code(), absl::StrCat(setting, ": ", status.message()));
+}
+
+}  // namespace
 
 Bridge::~Bridge() { Shutdown(absl::ZeroDuration()); }
 
@@ -98,16 +144,70 @@ absl::Status Bridge::Start() {
   services_.dispatcher = dispatcher_.get();
   services_.counters = &counters_;
   services_.fallback_audio = &fallback_audio_;
+  services_.metrics = metrics_.get();
+  services_.bearer_token = config_.auth_token;
+
+  if (!config_.fallback_wav.empty()) {
+    absl::StatusOr<audio::WavAudio> wav = audio::ReadWavFile(config_.fallback_wav, 8000);
+    if (!wav.ok()) return Prefixed("fallback_wav", wav.status());
+    fallback_audio_ = std::move(wav->samples);
+    services_.fallback_sample_rate_hz = 8000;
+  }
+
+  std::shared_ptr<grpc::ServerCredentials> server_credentials = grpc::InsecureServerCredentials();
+  if (!config_.tls_cert_file.empty() || !config_.tls_key_file.empty()) {
+    if (config_.tls_cert_file.empty() || config_.tls_key_file.empty()) {
+      return absl::InvalidArgumentError(
+          "tls_cert_file: TLS needs both --tls_cert_file and --tls_key_file");
+    }
+    auto cert = ReadSettingFile("tls_cert_file", config_.tls_cert_file);
+    if (!cert.ok()) return cert.status();
+    auto key = ReadSettingFile("tls_key_file", config_.tls_key_file);
+    if (!key.ok()) return key.status();
+    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    if (!config_.tls_client_ca_file.empty()) {
+      auto ca = ReadSettingFile("tls_client_ca_file", config_.tls_client_ca_file);
+      if (!ca.ok()) return ca.status();
+      ssl.pem_root_certs = *ca;
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    }
+    server_credentials = grpc::SslServerCredentials(ssl);
+  } else if (!config_.tls_client_ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_client_ca_file: mutual TLS needs --tls_cert_file and --tls_key_file too");
+  }
 
   if (config_.mode == BackendMode::kPush) {
     if (config_.backend_target.empty()) {
-      return absl::InvalidArgumentError("push mode needs a backend target (--backend)");
+      return absl::InvalidArgumentError("backend: push mode needs a backend target (--backend)");
+    }
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (!config_.backend_tls_ca_file.empty() || !config_.backend_tls_cert_file.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      if (!config_.backend_tls_ca_file.empty()) {
+        auto ca = ReadSettingFile("backend_tls_ca_file", config_.backend_tls_ca_file);
+        if (!ca.ok()) return ca.status();
+        ssl.pem_root_certs = *ca;
+      }
+      if (!config_.backend_tls_cert_file.empty()) {
+        if (config_.backend_tls_key_file.empty()) {
+          return absl::InvalidArgumentError(
+              "backend_tls_key_file: a client certificate needs its key");
+        }
+        auto cert = ReadSettingFile("backend_tls_cert_file", config_.backend_tls_cert_file);
+        if (!cert.ok()) return cert.status();
+        auto key = ReadSettingFile("backend_tls_key_file", config_.backend_tls_key_file);
+        if (!key.ok()) return key.status();
+        ssl.pem_cert_chain = *cert;
+        ssl.pem_private_key = *key;
+      }
+      credentials = grpc::SslCredentials(ssl);
     }
     grpc::ChannelArguments args;
     // Each call's stream goes to the next backend address.
     args.SetLoadBalancingPolicyName("round_robin");
-    backend_channel_ =
-        grpc::CreateCustomChannel(config_.backend_target, grpc::InsecureChannelCredentials(), args);
+    backend_channel_ = grpc::CreateCustomChannel(config_.backend_target, credentials, args);
     backend_stub_ = bridge::v1::CallHandler::NewStub(backend_channel_);
     services_.push_stub = backend_stub_.get();
   }
@@ -115,8 +215,8 @@ absl::Status Bridge::Start() {
   for (const ListenerConfig& listener_config : config_.listeners) {
     auto listener = std::make_unique<Listener>(this, loops_[0].get(), listener_config);
     if (absl::Status bound = listener->Bind(); !bound.ok()) {
-      return absl::Status(
-          bound.code(), absl::StrCat("listener \"", listener_config.name, "\": ", bound.message()));
+      return absl::Status(bound.code(), absl::StrCat("listen: listener \"", listener_config.name,
+                                                     "\": ", bound.message()));
     }
     listeners_.push_back(std::move(listener));
   }
@@ -124,11 +224,17 @@ absl::Status Bridge::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.grpc_listen, grpc::InsecureServerCredentials(), &grpc_port_);
+  builder.AddListeningPort(config_.grpc_listen, server_credentials, &grpc_port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || grpc_port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot serve gRPC on ", config_.grpc_listen));
+    return absl::UnavailableError(
+        absl::StrCat("grpc_listen: cannot serve gRPC on ", config_.grpc_listen));
+  }
+  if (!config_.metrics_listen.empty()) {
+    if (absl::Status served = metrics_->Serve(config_.metrics_listen); !served.ok()) {
+      return Prefixed("metrics_listen", served);
+    }
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
 
@@ -150,8 +256,20 @@ std::vector<std::string> Bridge::audiosocket_addresses() const {
 void Bridge::Accept(int fd, const ListenerConfig* listener, std::string peer) {
   if (!accepting_) {
     ::close(fd);
+    counters_.connections_rejected_draining++;
     return;
   }
+  if (counters_.open_connections.load() >= config_.max_calls) {
+    // Over the limit: close at once rather than queue a call nobody serves.
+    ::close(fd);
+    counters_.connections_rejected_limit++;
+    log::Warning("connection_refused", {{"reason", "call_limit"},
+                                        {"listener", listener->name},
+                                        {"peer", peer},
+                                        {"max_calls", config_.max_calls}});
+    return;
+  }
+  counters_.open_connections++;  // released when the call closes its socket
   EventLoop* loop = loops_[next_loop_++ % loops_.size()].get();
   auto call = std::make_shared<Call>(loop, fd, listener, std::move(peer), &services_);
   {

@@ -24,6 +24,7 @@
 #include "server/config.h"
 #include "server/counters.h"
 #include "server/event_loop.h"
+#include "server/metrics.h"
 
 namespace audiosocket {
 
@@ -34,12 +35,15 @@ class Bridge {
   Bridge(BridgeConfig config, int io_threads = 1);
   ~Bridge();
 
-  // Binds every listener and the gRPC port, and starts serving.
+  // Binds every listener and the gRPC and metrics ports, and starts
+  // serving. Errors start with the name of the setting at fault
+  // ("tls_cert_file: ...").
   absl::Status Start();
 
   // Where listener i actually listens ("host:port"), and the gRPC port.
   std::vector<std::string> audiosocket_addresses() const;
   int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_ != nullptr ? metrics_->port() : 0; }
 
   // Stops accepting new connections and reports NOT_SERVING.
   void StopAccepting();
@@ -63,6 +67,7 @@ class Bridge {
   BridgeCounters counters_;
   CallRegistry registry_;
   std::unique_ptr<ClaimDispatcher> dispatcher_;
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<BridgeService> service_;
   std::shared_ptr<grpc::Channel> backend_channel_;
   std::unique_ptr<bridge::v1::CallHandler::Stub> backend_stub_;

@@ -197,6 +197,7 @@ void Call::OnReadable() {
 void Call::ProtocolError(const absl::Status& status) {
   services_->counters->protocol_errors++;
   if (state_ == State::kAwaitingUuid) {
+    services_->counters->connections_rejected_protocol++;
     log::Write(log::Level::kWarning, "connection_closed", "",
                {{"reason", "protocol_error"},
                 {"peer", peer_address_},
@@ -413,6 +414,8 @@ void Call::DialNextBackend() {
   options.deadline = config_.max_call_duration;
   options.max_queued_audio_events = static_cast<size_t>(config_.backend_queue_ms / 20);
   options.bearer_token = services_->bearer_token;
+  options.inbound_latency =
+      services_->metrics != nullptr ? &services_->metrics->inbound_latency() : nullptr;
   link_ = PushLink::Start(services_->push_stub, ++link_id_, weak_from_this(), options);
   link_->SendEvent(StartedEvent());
 }
@@ -477,6 +480,10 @@ absl::Status Call::ApplyMedia(const bridge::v1::MediaOptions& media) {
 
 void Call::OnAccepted(const bridge::v1::MediaOptions& /*media*/) {
   state_ = State::kConnected;
+  if (services_->metrics != nullptr) {
+    services_->metrics->accept_latency().Observe(
+        std::chrono::duration<double>(loop_->Now() - start_mono_).count());
+  }
   services_->registry->SetState(call_id_, bridge::v1::CALL_STATE_CONNECTED, call_rate_hz_);
   log::Write(log::Level::kInfo, "call_connected", call_id_,
              {{"attempts", attempts_}, {"backend_rate_hz", backend_rate_hz_}});
@@ -810,6 +817,7 @@ void Call::Emit(CallEvent event) {
       const uint64_t samples = it->audio().pcm().size() / 2;
       held_audio_samples_ -= samples;
       held_dropped_samples_ += samples;
+      ++held_dropped_events_;
       held_.erase(it);
     }
   }
@@ -1063,6 +1071,8 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
       held_dropped_samples_ + (link_ != nullptr ? link_->dropped_audio_samples() : 0);
   stats_.set_inbound_dropped_ms(dropped * 1000 / static_cast<uint64_t>(call_rate_hz_));
   services_->counters->inbound_dropped_samples += dropped;
+  services_->counters->inbound_dropped_frames +=
+      held_dropped_events_ + (link_ != nullptr ? link_->dropped_audio_events() : 0);
   *end->mutable_stats() = stats_;
 
   if (link_ != nullptr && (previous == State::kConnected || previous == State::kWaitingBackend)) {
@@ -1112,11 +1122,18 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
     return;
   }
   const std::vector<int16_t>* fallback = services_->fallback_audio;
-  if (WantsFallback(reason) && fallback != nullptr && !fallback->empty() &&
-      services_->fallback_sample_rate_hz == call_rate_hz_) {
+  if (WantsFallback(reason) && fallback != nullptr && !fallback->empty()) {
     // The caller hears the fallback message, then the hang-up.
+    std::vector<int16_t> audio = *fallback;
+    if (services_->fallback_sample_rate_hz != call_rate_hz_) {
+      auto resampler = dsp::Resampler::Create(services_->fallback_sample_rate_hz, call_rate_hz_);
+      if (resampler.ok()) {
+        audio.resize(resampler->MaxOutputSamples(fallback->size()));
+        audio.resize(resampler->Process(*fallback, absl::MakeSpan(audio)));
+      }
+    }
     StartPlayout();
-    (void)playout_->EnqueueAudio(*fallback, "fallback");
+    (void)playout_->EnqueueAudio(audio, "fallback");
     playout_->EnqueueHangup();
     return;
   }
@@ -1130,6 +1147,7 @@ void Call::CloseSocket(bool send_hangup) {
     (void)!::send(fd_, hangup, sizeof(hangup), MSG_NOSIGNAL | MSG_DONTWAIT);
   }
   state_ = State::kClosed;
+  services_->counters->open_connections--;
   loop_->CancelTimer(uuid_timer_);
   loop_->CancelTimer(wait_timer_);
   loop_->CancelTimer(playout_timer_);

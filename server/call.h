@@ -34,6 +34,7 @@
 #include "server/dtmf_dedup.h"
 #include "server/event_loop.h"
 #include "server/frame_pacer.h"
+#include "server/metrics.h"
 #include "server/playout_queue.h"
 
 namespace audiosocket {
@@ -49,6 +50,7 @@ struct CallServices {
   const std::vector<int16_t>* fallback_audio = nullptr;
   int fallback_sample_rate_hz = 8000;
   std::string bearer_token;  // push mode: sent to backends
+  Metrics* metrics = nullptr;
 };
 
 // In-band DTMF toward the caller (asterisk dialect): renders each digit's
@@ -193,6 +195,7 @@ class Call final : public FdHandler,
   std::deque<bridge::v1::CallEvent> held_;
   uint64_t held_audio_samples_ = 0;
   uint64_t held_dropped_samples_ = 0;
+  uint64_t held_dropped_events_ = 0;
   uint64_t sequence_ = 0;
   uint64_t inbound_offset_ = 0;  // samples at the call rate
   bool backend_hangup_pending_ = false;

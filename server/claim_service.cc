@@ -123,8 +123,15 @@ size_t ClaimDispatcher::waiting_calls() const {
 // -------------------------------------------------------------- claim stream
 
 ClaimStream::ClaimStream(grpc::CallbackServerContext* context, ClaimDispatcher* dispatcher,
-                         size_t max_queued_audio_events)
-    : context_(context), dispatcher_(dispatcher), outbox_(max_queued_audio_events) {}
+                         size_t max_queued_audio_events, BridgeCounters* counters,
+                         prometheus::Histogram* inbound_latency)
+    : context_(context),
+      dispatcher_(dispatcher),
+      counters_(counters),
+      inbound_latency_(inbound_latency),
+      outbox_(max_queued_audio_events) {
+  if (counters_ != nullptr) counters_->pull_streams++;
+}
 
 void ClaimStream::Begin() {
   // gRPC does not own callback reactors: this shared_ptr does, until OnDone.
@@ -162,7 +169,7 @@ void ClaimStream::SendEvent(CallEvent event) {
   {
     absl::MutexLock lock(&mu_);
     if (finish_requested_ || done_) return;
-    if (outbox_.Push(std::move(event))) to_write = &outbox_.in_flight();
+    if (outbox_.Push(std::move(event), MonoClock::now())) to_write = &outbox_.in_flight();
   }
   if (to_write != nullptr) StartWrite(to_write);
 }
@@ -188,6 +195,11 @@ void ClaimStream::Abort() {
 uint64_t ClaimStream::dropped_audio_samples() const {
   absl::MutexLock lock(&mu_);
   return outbox_.dropped_audio_samples();
+}
+
+uint64_t ClaimStream::dropped_audio_events() const {
+  absl::MutexLock lock(&mu_);
+  return outbox_.dropped_audio_events();
 }
 
 void ClaimStream::FinishOnce(grpc::Status status) {
@@ -267,6 +279,10 @@ void ClaimStream::OnWriteDone(bool ok) {
   grpc::Status status;
   {
     absl::MutexLock lock(&mu_);
+    if (ok && inbound_latency_ != nullptr && outbox_.in_flight().event().has_audio()) {
+      inbound_latency_->Observe(
+          std::chrono::duration<double>(MonoClock::now() - outbox_.in_flight_since()).count());
+    }
     if (ok && outbox_.WriteDone()) {
       next = &outbox_.in_flight();
     } else if (!ok) {
@@ -292,6 +308,7 @@ void ClaimStream::OnCancel() {
 
 void ClaimStream::OnDone() {
   dispatcher_->RemoveSlot(this);
+  if (counters_ != nullptr) counters_->pull_streams--;
   {
     absl::MutexLock lock(&mu_);
     done_ = true;
@@ -427,24 +444,35 @@ class WatchStream final : public grpc::ServerWriteReactor<WatchCallsResponse> {
 
 // ------------------------------------------------------------------ service
 
-BridgeService::BridgeService(ClaimDispatcher* dispatcher, CallRegistry* registry,
-                             size_t max_queued_audio_events, bool claims_enabled)
-    : dispatcher_(dispatcher),
-      registry_(registry),
-      max_queued_audio_events_(max_queued_audio_events),
-      claims_enabled_(claims_enabled) {}
+BridgeService::BridgeService(ClaimDispatcher* dispatcher, CallRegistry* registry, Options options)
+    : dispatcher_(dispatcher), registry_(registry), options_(std::move(options)) {}
+
+grpc::Status BridgeService::Authenticate(const grpc::CallbackServerContext* context) const {
+  if (options_.auth_token.empty()) return grpc::Status::OK;
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "missing \"authorization: Bearer <token>\" metadata");
+  }
+  const std::string expected = "Bearer " + options_.auth_token;
+  const grpc::string_ref& got = it->second;
+  // Compare in constant time: the token is a secret.
+  unsigned char diff = got.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    diff |= static_cast<unsigned char>(expected[i] ^ (i < got.size() ? got.data()[i] : 0));
+  }
+  if (diff != 0) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong bearer token");
+  return grpc::Status::OK;
+}
 
 namespace {
 
-// ClaimCall in push mode: refuse at once.
+// A ClaimCall refused at once (push mode, limit, authentication).
 class RefusedClaim final
     : public grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, ClaimCallResponse> {
  public:
-  RefusedClaim() {
-    Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                        "this bridge runs in push mode (--backend is set); calls are not "
-                        "available for claiming"));
-  }
+  explicit RefusedClaim(grpc::Status status) { Finish(std::move(status)); }
   void OnDone() override { delete this; }
 };
 
@@ -452,8 +480,25 @@ class RefusedClaim final
 
 grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, ClaimCallResponse>* BridgeService::ClaimCall(
     grpc::CallbackServerContext* context) {
-  if (!claims_enabled_) return new RefusedClaim();
-  auto* stream = new ClaimStream(context, dispatcher_, max_queued_audio_events_);
+  if (grpc::Status auth = Authenticate(context); !auth.ok()) {
+    if (options_.counters != nullptr) options_.counters->pull_streams_rejected++;
+    return new RefusedClaim(auth);
+  }
+  if (!options_.claims_enabled) {
+    return new RefusedClaim(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                         "this bridge runs in push mode (--backend is set); calls "
+                                         "are not available for claiming"));
+  }
+  if (options_.counters != nullptr &&
+      options_.counters->pull_streams.load() >= options_.max_pull_streams) {
+    options_.counters->pull_streams_rejected++;
+    return new RefusedClaim(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     absl::StrCat("the bridge already has ", options_.max_pull_streams,
+                                  " ClaimCall streams open (--max_pull_streams)")));
+  }
+  auto* stream = new ClaimStream(context, dispatcher_, options_.max_queued_audio_events,
+                                 options_.counters, options_.inbound_latency);
   stream->Begin();
   return stream;
 }
@@ -461,14 +506,26 @@ grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, ClaimCallResponse>* Bridge
 grpc::ServerUnaryReactor* BridgeService::ListCalls(grpc::CallbackServerContext* context,
                                                    const bridge::v1::ListCallsRequest* request,
                                                    bridge::v1::ListCallsResponse* response) {
-  for (auto& info : registry_->List(request->listener())) *response->add_calls() = std::move(info);
   auto* reactor = context->DefaultReactor();
+  if (grpc::Status auth = Authenticate(context); !auth.ok()) {
+    reactor->Finish(auth);
+    return reactor;
+  }
+  for (auto& info : registry_->List(request->listener())) *response->add_calls() = std::move(info);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 
 grpc::ServerWriteReactor<WatchCallsResponse>* BridgeService::WatchCalls(
-    grpc::CallbackServerContext* /*context*/, const bridge::v1::WatchCallsRequest* request) {
+    grpc::CallbackServerContext* context, const bridge::v1::WatchCallsRequest* request) {
+  if (grpc::Status auth = Authenticate(context); !auth.ok()) {
+    class Refused final : public grpc::ServerWriteReactor<WatchCallsResponse> {
+     public:
+      explicit Refused(grpc::Status status) { Finish(std::move(status)); }
+      void OnDone() override { delete this; }
+    };
+    return new Refused(auth);
+  }
   return WatchStream::Create(registry_, request->listener());
 }
 
@@ -476,6 +533,10 @@ grpc::ServerUnaryReactor* BridgeService::HangupCall(grpc::CallbackServerContext*
                                                     const bridge::v1::HangupCallRequest* request,
                                                     bridge::v1::HangupCallResponse* /*response*/) {
   auto* reactor = context->DefaultReactor();
+  if (grpc::Status auth = Authenticate(context); !auth.ok()) {
+    reactor->Finish(auth);
+    return reactor;
+  }
   absl::Status status = registry_->Hangup(request->call_id());
   reactor->Finish(status.ok()
                       ? grpc::Status::OK

@@ -10,6 +10,7 @@
 // and never call out (gRPC, calls) while holding it.
 
 #include <grpcpp/grpcpp.h>
+#include <prometheus/histogram.h>
 
 #include <deque>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "audiosocket/bridge/v1/bridge.grpc.pb.h"
 #include "server/backend_link.h"
 #include "server/call_registry.h"
+#include "server/counters.h"
 #include "server/event_outbox.h"
 
 namespace audiosocket {
@@ -71,7 +73,8 @@ class ClaimStream final
       public grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, bridge::v1::ClaimCallResponse> {
  public:
   ClaimStream(grpc::CallbackServerContext* context, ClaimDispatcher* dispatcher,
-              size_t max_queued_audio_events);
+              size_t max_queued_audio_events, BridgeCounters* counters,
+              prometheus::Histogram* inbound_latency);
   // Begins reading; keeps itself alive until OnDone.
   void Begin();
 
@@ -84,6 +87,7 @@ class ClaimStream final
   void CloseAfterQueued() override;
   void Abort() override;
   uint64_t dropped_audio_samples() const override;
+  uint64_t dropped_audio_events() const override;
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -97,6 +101,8 @@ class ClaimStream final
 
   grpc::CallbackServerContext* const context_;
   ClaimDispatcher* const dispatcher_;
+  BridgeCounters* const counters_;
+  prometheus::Histogram* const inbound_latency_;
   bridge::v1::ClaimCallRequest request_;  // read buffer
   bridge::v1::ClaimCall claim_;
   std::shared_ptr<ClaimStream> self_;
@@ -119,10 +125,18 @@ class ClaimStream final
 // The Bridge service.
 class BridgeService final : public bridge::v1::Bridge::CallbackService {
  public:
-  // `claims_enabled` is false in push mode: ClaimCall then fails with
-  // FAILED_PRECONDITION instead of waiting for calls that never come.
-  BridgeService(ClaimDispatcher* dispatcher, CallRegistry* registry, size_t max_queued_audio_events,
-                bool claims_enabled);
+  struct Options {
+    size_t max_queued_audio_events = 50;
+    // False in push mode: ClaimCall then fails with FAILED_PRECONDITION
+    // instead of waiting for calls that never come.
+    bool claims_enabled = true;
+    int64_t max_pull_streams = 10000;
+    // When set, every RPC must carry "authorization: Bearer <token>".
+    std::string auth_token;
+    BridgeCounters* counters = nullptr;
+    prometheus::Histogram* inbound_latency = nullptr;
+  };
+  BridgeService(ClaimDispatcher* dispatcher, CallRegistry* registry, Options options);
 
   grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, bridge::v1::ClaimCallResponse>* ClaimCall(
       grpc::CallbackServerContext* context) override;
@@ -136,10 +150,12 @@ class BridgeService final : public bridge::v1::Bridge::CallbackService {
                                        bridge::v1::HangupCallResponse* response) override;
 
  private:
+  // OK, or UNAUTHENTICATED naming what is wrong.
+  grpc::Status Authenticate(const grpc::CallbackServerContext* context) const;
+
   ClaimDispatcher* const dispatcher_;
   CallRegistry* const registry_;
-  const size_t max_queued_audio_events_;
-  const bool claims_enabled_;
+  const Options options_;
 };
 
 }  // namespace audiosocket

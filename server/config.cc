@@ -56,10 +56,19 @@ absl::StatusOr<ListenerConfig> ParseListener(absl::string_view text, int index) 
         return absl::InvalidArgumentError(
             absl::StrCat("listener \"", text, "\": inband_dtmf must be true or false"));
       }
+    } else if (key == "allow") {
+      for (absl::string_view network : absl::StrSplit(value, '|', absl::SkipEmpty())) {
+        absl::StatusOr<net::Cidr> cidr = net::ParseCidr(network);
+        if (!cidr.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("listener \"", text, "\": ", cidr.status().message()));
+        }
+        listener.allow.push_back(*cidr);
+      }
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat("listener \"", text, "\": unknown option \"", kv.first,
-                       "\" (known: dialect, name, encoding, rate, inband_dtmf)"));
+                       "\" (known: dialect, name, encoding, rate, inband_dtmf, allow)"));
     }
   }
   return listener;

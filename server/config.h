@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "audiosocket/bridge/v1/bridge.pb.h"
 #include "lib/wire/wire.h"
+#include "server/net.h"
 
 namespace audiosocket {
 
@@ -25,10 +26,13 @@ struct ListenerConfig {
   // The call's rate until its first audio message says otherwise.
   int default_sample_rate_hz = 8000;
   bool detect_inband_dtmf = false;
+  // Client networks allowed to connect; empty allows every address.
+  std::vector<net::Cidr> allow;
 };
 
 // Parses one --listen entry: "ADDRESS[,dialect=asterisk|extended][,name=N]
-// [,encoding=slin|ulaw|alaw][,rate=HZ][,inband_dtmf=true|false]".
+// [,encoding=slin|ulaw|alaw][,rate=HZ][,inband_dtmf=true|false]
+// [,allow=CIDR|CIDR...]".
 absl::StatusOr<ListenerConfig> ParseListener(absl::string_view text, int index);
 
 enum class BackendMode { kPush, kPull };
@@ -36,6 +40,7 @@ enum class BackendMode { kPush, kPull };
 struct BridgeConfig {
   std::vector<ListenerConfig> listeners = {ListenerConfig{}};
   std::string grpc_listen = "0.0.0.0:50051";
+  std::string metrics_listen = "0.0.0.0:9090";  // empty: no metrics endpoint
   BackendMode mode = BackendMode::kPull;
 
   // Push mode.
@@ -66,6 +71,23 @@ struct BridgeConfig {
   int max_playout_ms = 120000;  // backend audio queued for the caller
   int playout_high_watermark_ms = 5000;
   int playout_low_watermark_ms = 1000;
+
+  // Limits.
+  int max_calls = 10000;         // open AudioSocket connections
+  int max_pull_streams = 10000;  // open ClaimCall streams
+
+  // Security. TLS for the gRPC server (pull mode and the Bridge service):
+  // certificate and key; a client CA makes it mutual TLS.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  // TLS toward push backends: the CA that signs them; a certificate and key
+  // make it mutual TLS.
+  std::string backend_tls_ca_file;
+  std::string backend_tls_cert_file;
+  std::string backend_tls_key_file;
+  // Bearer token checked on Bridge RPCs and sent on push streams.
+  std::string auth_token;
 
   // What the caller hears when no backend takes the call or it is lost:
   // this WAV (16-bit mono PCM), then hang-up. Empty: hang up at once.

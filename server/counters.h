@@ -21,6 +21,11 @@ struct BridgeCounters {
   std::atomic<uint64_t> connections_rejected_uuid_timeout{0};
   std::atomic<uint64_t> connections_rejected_limit{0};
   std::atomic<uint64_t> connections_rejected_allowlist{0};
+  std::atomic<uint64_t> connections_rejected_protocol{0};
+  std::atomic<uint64_t> connections_rejected_draining{0};
+  std::atomic<int64_t> open_connections{0};
+  std::atomic<int64_t> pull_streams{0};
+  std::atomic<uint64_t> pull_streams_rejected{0};
   std::atomic<uint64_t> calls_started{0};
   std::atomic<uint64_t> calls_ended[kReasons] = {};
   std::atomic<uint64_t> protocol_errors{0};
@@ -30,6 +35,7 @@ struct BridgeCounters {
   std::atomic<uint64_t> bytes_out{0};
   std::atomic<uint64_t> silence_frames_out{0};
   std::atomic<uint64_t> inbound_dropped_samples{0};
+  std::atomic<uint64_t> inbound_dropped_frames{0};
   std::atomic<uint64_t> outbound_dropped_frames{0};
   std::atomic<uint64_t> playout_underruns{0};
   std::atomic<uint64_t> playout_late_ticks{0};

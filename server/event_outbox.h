@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "audiosocket/bridge/v1/bridge.pb.h"
+#include "server/clock.h"
 
 namespace audiosocket {
 
@@ -28,11 +29,12 @@ class EventOutbox {
 
   // Queues `event`. Returns true when no write was in flight: the caller
   // must start writing in_flight() now.
-  bool Push(audiosocket::bridge::v1::CallEvent event) {
+  bool Push(audiosocket::bridge::v1::CallEvent event, MonoTime now = MonoTime()) {
     Message message;
     *message.mutable_event() = std::move(event);
     if (!in_flight_.has_value()) {
       in_flight_ = std::move(message);
+      in_flight_since_ = now;
       return true;
     }
     if (message.event().has_audio()) {
@@ -40,20 +42,23 @@ class EventOutbox {
       while (queued_audio_ > max_audio_events_ && DropOldestAudio()) {
       }
     }
-    queue_.push_back(std::move(message));
+    queue_.push_back(Entry{std::move(message), now});
     return false;
   }
 
   // The message being written; valid until WriteDone().
   const Message& in_flight() const { return *in_flight_; }
+  // When the message being written was pushed.
+  MonoTime in_flight_since() const { return in_flight_since_; }
 
   // The write of in_flight() finished. Returns true when another message
   // became in flight and must be written.
   bool WriteDone() {
     in_flight_.reset();
     if (queue_.empty()) return false;
-    if (queue_.front().event().has_audio()) --queued_audio_;
-    in_flight_ = std::move(queue_.front());
+    if (queue_.front().message.event().has_audio()) --queued_audio_;
+    in_flight_ = std::move(queue_.front().message);
+    in_flight_since_ = queue_.front().pushed;
     queue_.pop_front();
     return true;
   }
@@ -73,8 +78,8 @@ class EventOutbox {
  private:
   bool DropOldestAudio() {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-      if (it->event().has_audio()) {
-        dropped_samples_ += it->event().audio().pcm().size() / 2;
+      if (it->message.event().has_audio()) {
+        dropped_samples_ += it->message.event().audio().pcm().size() / 2;
         ++dropped_events_;
         --queued_audio_;
         queue_.erase(it);
@@ -85,8 +90,13 @@ class EventOutbox {
   }
 
   size_t max_audio_events_;
+  struct Entry {
+    Message message;
+    MonoTime pushed;
+  };
   std::optional<Message> in_flight_;
-  std::deque<Message> queue_;
+  MonoTime in_flight_since_;
+  std::deque<Entry> queue_;
   size_t queued_audio_ = 0;
   uint64_t dropped_events_ = 0;
   uint64_t dropped_samples_ = 0;

@@ -7,12 +7,19 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -61,6 +68,31 @@ ABSL_FLAG(absl::Duration, write_stall_timeout, absl::Seconds(5),
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM: time active calls get to finish before they end with reason SHUTDOWN.");
 ABSL_FLAG(int, io_threads, 1, "Event-loop threads that run AudioSocket calls.");
+ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9090",
+          "Address of the Prometheus /metrics endpoint (HTTP); empty turns it off.");
+ABSL_FLAG(int, max_calls, 10000,
+          "Most AudioSocket connections open at once; more are closed at once and counted.");
+ABSL_FLAG(int, max_pull_streams, 10000,
+          "Most ClaimCall streams open at once; more are refused with RESOURCE_EXHAUSTED.");
+ABSL_FLAG(std::string, fallback_wav, "",
+          "WAV file (16-bit mono PCM) played to the caller when no backend takes the call or the "
+          "backend is lost, before the hang-up. Empty: hang up at once.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate for the gRPC server (TLS); needs --tls_key_file.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for --tls_cert_file.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA that must sign clients' certificates: mutual TLS on the gRPC server.");
+ABSL_FLAG(std::string, backend_tls_ca_file, "",
+          "Push mode: PEM CA that signs the backends' certificates (TLS toward backends).");
+ABSL_FLAG(std::string, backend_tls_cert_file, "",
+          "Push mode: PEM client certificate presented to backends (mutual TLS).");
+ABSL_FLAG(std::string, backend_tls_key_file, "", "Push mode: key for --backend_tls_cert_file.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding a bearer token: required on every Bridge RPC (pull mode) and sent on "
+          "every push stream as \"authorization: Bearer <token>\".");
+ABSL_FLAG(std::string, config_file, "",
+          "File of settings, one flag=value per line (# comments). Precedence: command line, "
+          "then AUDIOSOCKET_BRIDGE_<FLAG> environment variables, then this file.");
 ABSL_FLAG(std::string, log_level, "info", "Lowest log level written: debug, info, warning, error.");
 
 namespace {
@@ -171,6 +203,128 @@ bool ConfigFromFlags(BridgeConfig* config, std::string* setting, std::string* er
     *d.out = d.value;
   }
   config->send_silence = absl::GetFlag(FLAGS_send_silence);
+  config->metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (absl::GetFlag(FLAGS_max_calls) < 1) {
+    *setting = "max_calls";
+    *error = "must be at least 1";
+    return false;
+  }
+  config->max_calls = absl::GetFlag(FLAGS_max_calls);
+  if (absl::GetFlag(FLAGS_max_pull_streams) < 1) {
+    *setting = "max_pull_streams";
+    *error = "must be at least 1";
+    return false;
+  }
+  config->max_pull_streams = absl::GetFlag(FLAGS_max_pull_streams);
+  config->fallback_wav = absl::GetFlag(FLAGS_fallback_wav);
+  config->tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  config->tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  config->tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  config->backend_tls_ca_file = absl::GetFlag(FLAGS_backend_tls_ca_file);
+  config->backend_tls_cert_file = absl::GetFlag(FLAGS_backend_tls_cert_file);
+  config->backend_tls_key_file = absl::GetFlag(FLAGS_backend_tls_key_file);
+  if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
+    std::ifstream in(path);
+    std::string token;
+    if (!in || !std::getline(in, token)) {
+      *setting = "auth_token_file";
+      *error = absl::StrCat("cannot read a token from \"", path, "\"");
+      return false;
+    }
+    token = std::string(absl::StripAsciiWhitespace(token));
+    if (token.empty()) {
+      *setting = "auth_token_file";
+      *error = absl::StrCat("\"", path, "\" holds an empty token");
+      return false;
+    }
+    config->auth_token = token;
+  }
+  return true;
+}
+
+// Names of the flags given on the command line (recorded before parsing:
+// this Abseil release keeps CommandLineFlag::IsSpecifiedOnCommandLine private).
+absl::flat_hash_set<std::string>& CommandLineNames() {
+  static auto* names = new absl::flat_hash_set<std::string>();
+  return *names;
+}
+
+void RecordCommandLineNames(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (!absl::ConsumePrefix(&arg, "--")) {
+      if (!absl::ConsumePrefix(&arg, "-")) continue;
+    }
+    const absl::string_view name = arg.substr(0, arg.find('='));
+    CommandLineNames().insert(std::string(name));
+    if (absl::StartsWith(name, "no")) CommandLineNames().insert(std::string(name.substr(2)));
+  }
+}
+
+// This binary's own flags (not those of libraries linked in).
+bool IsOwnFlag(const absl::CommandLineFlag& flag) {
+  return absl::StrContains(flag.Filename(), "server/main.cc");
+}
+
+// Sets flags not given on the command line from `source` ("config file
+// F line N" or "environment"); on error names the setting.
+bool ApplySetting(absl::string_view name, absl::string_view value, absl::string_view source,
+                  std::string* setting, std::string* error) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+  if (flag == nullptr || !IsOwnFlag(*flag) || name == "config_file") {
+    *setting = std::string(name);
+    *error = absl::StrCat("unknown setting in ", source, "; see --help");
+    return false;
+  }
+  if (CommandLineNames().contains(name)) return true;  // the command line wins
+  std::string parse_error;
+  if (!flag->ParseFrom(value, &parse_error)) {
+    *setting = std::string(name);
+    *error = absl::StrCat("invalid value \"", value, "\" from ", source, ": ", parse_error);
+    return false;
+  }
+  return true;
+}
+
+// Applies the config file, then the environment over it.
+bool ApplyFileAndEnvironment(std::string* setting, std::string* error) {
+  if (const std::string path = absl::GetFlag(FLAGS_config_file); !path.empty()) {
+    std::ifstream in(path);
+    if (!in) {
+      *setting = "config_file";
+      *error = absl::StrCat("cannot read \"", path, "\"");
+      return false;
+    }
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+      absl::string_view text = absl::StripAsciiWhitespace(line);
+      if (text.empty() || text[0] == '#') continue;
+      if (absl::StartsWith(text, "--")) text.remove_prefix(2);
+      const size_t equals = text.find('=');
+      if (equals == absl::string_view::npos) {
+        *setting = "config_file";
+        *error = absl::StrCat(path, " line ", number, ": expected flag=value");
+        return false;
+      }
+      const std::string source = absl::StrCat("config file ", path, " line ", number);
+      if (!ApplySetting(absl::StripAsciiWhitespace(text.substr(0, equals)),
+                        absl::StripAsciiWhitespace(text.substr(equals + 1)), source, setting,
+                        error)) {
+        return false;
+      }
+    }
+  }
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!IsOwnFlag(*flag) || name == "config_file") continue;
+    const std::string variable = absl::StrCat("AUDIOSOCKET_BRIDGE_", absl::AsciiStrToUpper(name));
+    if (const char* value = std::getenv(variable.c_str()); value != nullptr) {
+      if (!ApplySetting(name, value, absl::StrCat("environment variable ", variable), setting,
+                        error)) {
+        return false;
+      }
+    }
+  }
   return true;
 }
 
@@ -180,7 +334,21 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Bridges Asterisk AudioSocket calls to gRPC streams.\n"
       "Usage: audiosocket-bridge [--flag=value ...]; every setting is listed below.");
+  // --help lists this file's flags (Abseil would look for a file named
+  // after the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view path) {
+    return absl::EndsWith(path, "server/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  RecordCommandLineNames(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  {
+    std::string setting;
+    std::string error;
+    if (!ApplyFileAndEnvironment(&setting, &error)) return Fail(setting, error);
+  }
 
   audiosocket::log::Level level;
   if (!audiosocket::log::ParseLevel(absl::GetFlag(FLAGS_log_level), &level)) {
@@ -204,12 +372,16 @@ int main(int argc, char** argv) {
 
   audiosocket::Bridge bridge(config, io_threads);
   if (absl::Status started = bridge.Start(); !started.ok()) {
-    return Fail(absl::StrContains(started.message(), "listener") ? "listen" : "grpc_listen",
-                started.message());
+    // Start's errors begin with the setting at fault: "tls_cert_file: ...".
+    const absl::string_view message = started.message();
+    const size_t colon = message.find(": ");
+    return Fail(colon == absl::string_view::npos ? "" : message.substr(0, colon),
+                colon == absl::string_view::npos ? message : message.substr(colon + 2));
   }
   audiosocket::log::Info("listening",
                          {{"audiosocket", absl::StrJoin(bridge.audiosocket_addresses(), ",")},
                           {"grpc_port", bridge.grpc_port()},
+                          {"metrics_port", bridge.metrics_port()},
                           {"mode", config.mode == BackendMode::kPush ? "push" : "pull"},
                           {"pid", static_cast<int64_t>(getpid())}});
 

@@ -20,7 +20,7 @@ class ShutdownTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(ShutdownTest, LogsListenAddressAndExitsCleanlyOnSignal) {
   Subprocess bridge({RunfilePath("server/audiosocket-bridge"), "--listen=127.0.0.1:0",
-                     "--grpc_listen=127.0.0.1:0"});
+                     "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0"});
   auto listening = bridge.WaitForLine("\"event\":\"listening\"", absl::Seconds(20));
   ASSERT_TRUE(listening.has_value()) << bridge.Output();
   EXPECT_THAT(*listening, HasSubstr("\"audiosocket\":\"127.0.0.1:"));
@@ -40,8 +40,8 @@ INSTANTIATE_TEST_SUITE_P(Signals, ShutdownTest, ::testing::Values(SIGINT, SIGTER
                          });
 
 TEST(StartupTest, InvalidSettingStopsStartupNamingIt) {
-  Subprocess bridge(
-      {RunfilePath("server/audiosocket-bridge"), "--listen=nonsense", "--grpc_listen=127.0.0.1:0"});
+  Subprocess bridge({RunfilePath("server/audiosocket-bridge"), "--listen=nonsense",
+                     "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0"});
   auto status = bridge.Wait(absl::Seconds(20));
   ASSERT_TRUE(status.has_value());
   ASSERT_TRUE(WIFEXITED(*status));

@@ -133,6 +133,62 @@ absl::StatusOr<SocketAddress> PeerAddress(int fd) {
   return address;
 }
 
+absl::StatusOr<Cidr> ParseCidr(absl::string_view text) {
+  Cidr cidr;
+  absl::string_view address = text;
+  int prefix = -1;
+  if (const size_t slash = text.find('/'); slash != absl::string_view::npos) {
+    address = text.substr(0, slash);
+    if (!absl::SimpleAtoi(text.substr(slash + 1), &prefix)) prefix = -2;
+  }
+  const std::string host(address);
+  if (inet_pton(AF_INET, host.c_str(), cidr.address) == 1) {
+    cidr.family = AF_INET;
+    cidr.prefix_bits = prefix == -1 ? 32 : prefix;
+    if (cidr.prefix_bits < 0 || cidr.prefix_bits > 32) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("network \"", text, "\" has an invalid prefix length (0-32)"));
+    }
+  } else if (inet_pton(AF_INET6, host.c_str(), cidr.address) == 1) {
+    cidr.family = AF_INET6;
+    cidr.prefix_bits = prefix == -1 ? 128 : prefix;
+    if (cidr.prefix_bits < 0 || cidr.prefix_bits > 128) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("network \"", text, "\" has an invalid prefix length (0-128)"));
+    }
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", text, "\" is not a network; write e.g. 10.0.0.0/8 or fd00::/8"));
+  }
+  return cidr;
+}
+
+bool CidrContains(const Cidr& cidr, const SocketAddress& address) {
+  const uint8_t* bytes = nullptr;
+  int family = address.storage.ss_family;
+  if (family == AF_INET) {
+    bytes = reinterpret_cast<const uint8_t*>(
+        &reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_addr);
+  } else if (family == AF_INET6) {
+    bytes = reinterpret_cast<const uint8_t*>(
+        &reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_addr);
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (cidr.family == AF_INET && std::memcmp(bytes, kMapped, 12) == 0) {
+      bytes += 12;
+      family = AF_INET;
+    }
+  } else {
+    return false;
+  }
+  if (family != cidr.family) return false;
+  const int full = cidr.prefix_bits / 8;
+  if (std::memcmp(bytes, cidr.address, static_cast<size_t>(full)) != 0) return false;
+  const int rest = cidr.prefix_bits % 8;
+  if (rest == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (bytes[full] & mask) == (cidr.address[full] & mask);
+}
+
 absl::Status SetNonBlocking(int fd) {
   const int flags = fcntl(fd, F_GETFL, 0);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -39,6 +40,16 @@ absl::StatusOr<int> ListenTcp(const SocketAddress& address, int backlog = 1024);
 // The address a bound socket actually listens on (resolves port 0).
 absl::StatusOr<SocketAddress> LocalAddress(int fd);
 absl::StatusOr<SocketAddress> PeerAddress(int fd);
+
+// A client network, e.g. 10.0.0.0/8 or fd00::/8 (a bare address is /32 or
+// /128). IPv4-mapped IPv6 peers (::ffff:a.b.c.d) match IPv4 networks.
+struct Cidr {
+  int family = AF_INET;
+  uint8_t address[16] = {};
+  int prefix_bits = 32;
+};
+absl::StatusOr<Cidr> ParseCidr(absl::string_view text);
+bool CidrContains(const Cidr& cidr, const SocketAddress& address);
 
 // Sets O_NONBLOCK / TCP_NODELAY on `fd`.
 absl::Status SetNonBlocking(int fd);

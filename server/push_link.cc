@@ -7,7 +7,10 @@ namespace audiosocket {
 using bridge::v1::CallEvent;
 
 PushLink::PushLink(uint64_t link_id, std::weak_ptr<LinkObserver> observer, const Options& options)
-    : link_id_(link_id), observer_(std::move(observer)), outbox_(options.max_queued_audio_events) {
+    : link_id_(link_id),
+      inbound_latency_(options.inbound_latency),
+      observer_(std::move(observer)),
+      outbox_(options.max_queued_audio_events) {
   context_.set_deadline(absl::ToChronoTime(absl::Now() + options.deadline));
   if (!options.bearer_token.empty()) {
     context_.AddMetadata("authorization", absl::StrCat("Bearer ", options.bearer_token));
@@ -33,7 +36,7 @@ void PushLink::SendEvent(CallEvent event) {
   {
     absl::MutexLock lock(&mu_);
     if (closing_ || broken_ || done_) return;
-    if (outbox_.Push(std::move(event))) to_write = &outbox_.in_flight();
+    if (outbox_.Push(std::move(event), MonoClock::now())) to_write = &outbox_.in_flight();
   }
   if (to_write != nullptr) StartWrite(to_write);
 }
@@ -72,6 +75,11 @@ uint64_t PushLink::dropped_audio_samples() const {
   return outbox_.dropped_audio_samples();
 }
 
+uint64_t PushLink::dropped_audio_events() const {
+  absl::MutexLock lock(&mu_);
+  return outbox_.dropped_audio_events();
+}
+
 void PushLink::ReleaseHoldOnce() {
   {
     absl::MutexLock lock(&mu_);
@@ -106,15 +114,22 @@ void PushLink::OnWriteDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     if (!ok) {
+      // No later write can succeed.
       broken_ = true;
       release = true;
       outbox_.Discard();
-    } else if (outbox_.WriteDone()) {
-      next = &outbox_.in_flight();
-    } else if (closing_ && !writes_done_) {
-      writes_done_ = true;
-      writes_done_now = true;
-      release = true;
+    } else {
+      if (inbound_latency_ != nullptr && outbox_.in_flight().event().has_audio()) {
+        inbound_latency_->Observe(
+            std::chrono::duration<double>(MonoClock::now() - outbox_.in_flight_since()).count());
+      }
+      if (outbox_.WriteDone()) {
+        next = &outbox_.in_flight();
+      } else if (closing_ && !writes_done_) {
+        writes_done_ = true;
+        writes_done_now = true;
+        release = true;
+      }
     }
   }
   if (next != nullptr) StartWrite(next);

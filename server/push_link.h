@@ -10,6 +10,7 @@
 // RemoveHold are called after releasing it.
 
 #include <grpcpp/grpcpp.h>
+#include <prometheus/histogram.h>
 
 #include <memory>
 #include <string>
@@ -31,6 +32,7 @@ class PushLink final : public BackendLink,
     absl::Duration deadline = absl::Hours(24);
     size_t max_queued_audio_events = 50;
     std::string bearer_token;  // sent as "authorization: Bearer ..." when set
+    prometheus::Histogram* inbound_latency = nullptr;
   };
 
   // Opens the stream. `observer` is told of commands and the end.
@@ -42,6 +44,7 @@ class PushLink final : public BackendLink,
   void CloseAfterQueued() override;
   void Abort() override;
   uint64_t dropped_audio_samples() const override;
+  uint64_t dropped_audio_events() const override;
 
   // gRPC reactions.
   void OnReadDone(bool ok) override;
@@ -55,6 +58,7 @@ class PushLink final : public BackendLink,
   void ReleaseHoldOnce();
 
   const uint64_t link_id_;
+  prometheus::Histogram* const inbound_latency_;
   const std::weak_ptr<LinkObserver> observer_;
   grpc::ClientContext context_;
   bridge::v1::HandleCallResponse response_;  // read buffer, owned by the in-flight read

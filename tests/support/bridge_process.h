@@ -21,6 +21,9 @@ class BridgeProcess {
   // Port of listener `index`.
   int audiosocket_port(size_t index = 0) const { return ports_.at(index); }
   int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_port_; }
+  // GET /metrics; the value of one sample line ("name{labels}"), or -1.
+  double Metric(const std::string& sample);
   Subprocess& process() { return *process_; }
   std::string Output() const { return process_->Output(); }
 
@@ -33,7 +36,11 @@ class BridgeProcess {
   bool ok_ = false;
   std::vector<int> ports_;
   int grpc_port_ = 0;
+  int metrics_port_ = 0;
 };
+
+// An HTTP GET on 127.0.0.1:`port`; the body, or "" on failure.
+std::string HttpGet(int port, const std::string& path);
 
 }  // namespace audiosocket::testing
 

@@ -109,7 +109,13 @@ class PushCall : public BackendCall {
  public:
   PushCall(grpc::ServerContext* context,
            grpc::ServerReaderWriter<HandleCallResponse, HandleCallRequest>* stream)
-      : context_(context), stream_(stream) {}
+      : context_(context), stream_(stream) {
+    auto it = context->client_metadata().find("authorization");
+    if (it != context->client_metadata().end()) {
+      absl::MutexLock lock(&mu_);
+      authorization_ = std::string(it->second.data(), it->second.size());
+    }
+  }
 
   bool Send(const CallCommand& command) override {
     absl::MutexLock lock(&write_mu_);
@@ -218,9 +224,10 @@ class PushBackend::Service final : public bridge::v1::CallHandler::Service {
   std::vector<std::weak_ptr<BackendCall>> all_ ABSL_GUARDED_BY(mu_);
 };
 
-PushBackend::PushBackend() : service_(std::make_unique<Service>()) {
+PushBackend::PushBackend(std::shared_ptr<grpc::ServerCredentials> credentials)
+    : service_(std::make_unique<Service>()) {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort("127.0.0.1:0", credentials, &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
 }

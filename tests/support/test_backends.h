@@ -56,6 +56,11 @@ class BackendCall {
 
   // Every event received so far.
   std::vector<CallEvent> History() const;
+  // The "authorization" metadata the bridge sent (push mode).
+  std::string authorization() const {
+    absl::MutexLock lock(&mu_);
+    return authorization_;
+  }
   bool stream_ended() const;
 
   // Convenience commands.
@@ -76,12 +81,14 @@ class BackendCall {
   std::vector<CallEvent> history_ ABSL_GUARDED_BY(mu_);
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  std::string authorization_ ABSL_GUARDED_BY(mu_);
 };
 
 // A CallHandler server on 127.0.0.1:0.
 class PushBackend {
  public:
-  PushBackend();
+  explicit PushBackend(
+      std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials());
   ~PushBackend();
   int port() const { return port_; }
   std::string target() const;

@@ -1,0 +1,523 @@
+// Operations: settings from flags, environment and file; health through a
+// drain; metrics over HTTP; limits; allowlists; TLS, mutual TLS and tokens;
+// the fallback WAV. Each runs the real bridge binary.
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "lib/audio/wav.h"
+#include "tests/support/bridge_process.h"
+#include "tests/support/fake_asterisk.h"
+#include "tests/support/test_backends.h"
+
+namespace audiosocket::testing {
+namespace {
+
+using ::testing::HasSubstr;
+namespace v1 = ::audiosocket::bridge::v1;
+
+constexpr char kUuid[] = "40325ec2-5efd-4bd3-805f-53576e581d13";
+constexpr absl::Duration kWait = absl::Seconds(10);
+
+std::string TempPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
+}
+
+void WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary);
+  out << contents;
+}
+
+// Runs the binary to completion and returns its output and exit code.
+std::pair<std::string, int> RunToExit(std::vector<std::string> args) {
+  args.insert(args.begin(), RunfilePath("server/audiosocket-bridge"));
+  Subprocess process(args);
+  auto status = process.Wait(absl::Seconds(20));
+  const int code = status.has_value() && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
+  return {process.Output(), code};
+}
+
+grpc::health::v1::HealthCheckResponse::ServingStatus Health(int port) {
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = stub->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
+  if (!status.ok()) return grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  return response.status();
+}
+
+// ------------------------------------------------------------- settings
+
+TEST(SettingsTest, HelpDocumentsEverySetting) {
+  auto [output, code] = RunToExit({"--help"});
+  for (const char* flag : {"listen",
+                           "grpc_listen",
+                           "metrics_listen",
+                           "mode",
+                           "backend",
+                           "backend_attempts",
+                           "accept_timeout",
+                           "claim_timeout",
+                           "uuid_timeout",
+                           "first_audio_wait",
+                           "send_silence",
+                           "max_payload",
+                           "hold_audio_ms",
+                           "backend_queue_ms",
+                           "max_playout_ms",
+                           "playout_high_watermark_ms",
+                           "playout_low_watermark_ms",
+                           "max_unsent_ms",
+                           "write_stall_timeout",
+                           "drain_timeout",
+                           "io_threads",
+                           "log_level",
+                           "max_calls",
+                           "max_pull_streams",
+                           "fallback_wav",
+                           "tls_cert_file",
+                           "tls_key_file",
+                           "tls_client_ca_file",
+                           "backend_tls_ca_file",
+                           "backend_tls_cert_file",
+                           "backend_tls_key_file",
+                           "auth_token_file",
+                           "config_file"}) {
+    EXPECT_THAT(output, HasSubstr(absl::StrCat("--", flag, " ("))) << flag;
+  }
+}
+
+TEST(SettingsTest, InvalidValuesStopStartupNamingTheSetting) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--max_calls=0"}, "max_calls"},
+      {{"--mode=sideways"}, "mode"},
+      {{"--mode=push"}, "backend"},
+      {{"--listen=127.0.0.1:0,dialect=klingon"}, "listen"},
+      {{"--listen=127.0.0.1:0,allow=10.0.0.0/99"}, "listen"},
+      {{"--playout_low_watermark_ms=6000"}, "playout_low_watermark_ms"},
+      {{"--tls_cert_file=/nonexistent/cert.pem", "--tls_key_file=/nonexistent/key.pem"},
+       "tls_cert_file"},
+      {{"--auth_token_file=/nonexistent/token"}, "auth_token_file"},
+      {{"--fallback_wav=/nonexistent/x.wav"}, "fallback_wav"},
+  };
+  for (const auto& [flags, setting] : cases) {
+    std::vector<std::string> args = {"--listen=127.0.0.1:0", "--grpc_listen=127.0.0.1:0",
+                                     "--metrics_listen=127.0.0.1:0"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto [output, code] = RunToExit(args);
+    EXPECT_NE(code, 0) << flags[0];
+    EXPECT_THAT(output, HasSubstr(absl::StrCat("\"setting\":\"", setting, "\""))) << flags[0];
+  }
+}
+
+TEST(SettingsTest, ConfigFileEnvironmentAndCommandLineInThatPrecedence) {
+  const std::string file = TempPath("bridge.conf");
+  WriteFile(file,
+            "# settings\n"
+            "listen=127.0.0.1:0,name=from-file\n"
+            "grpc_listen=127.0.0.1:0\n"
+            "metrics_listen=127.0.0.1:0\n"
+            "uuid_timeout=250ms\n"
+            "claim_timeout=1s\n");
+  setenv("AUDIOSOCKET_BRIDGE_LISTEN", "127.0.0.1:0,name=from-env", 1);
+  setenv("AUDIOSOCKET_BRIDGE_CLAIM_TIMEOUT", "300ms", 1);
+  BridgeProcess bridge(
+      {"--config_file=" + file, "--first_audio_wait=50ms", "--claim_timeout=200ms"});
+  unsetenv("AUDIOSOCKET_BRIDGE_LISTEN");
+  unsetenv("AUDIOSOCKET_BRIDGE_CLAIM_TIMEOUT");
+  // BridgeProcess adds --listen only when the flags lack one; here the
+  // environment must win over the file, and the command line over both.
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  // uuid_timeout from the file: a silent connection is closed.
+  FakeAsterisk silent;
+  ASSERT_TRUE(silent.Connect(bridge.audiosocket_port()));
+  EXPECT_TRUE(silent.WaitClosed(absl::Seconds(5)));
+  // The call's listener name tells which listen setting won.
+  FakeAsterisk caller;
+  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+  caller.SendUuid(kUuid);
+  auto started = bridge.WaitForEvent("call_started");
+  ASSERT_TRUE(started.has_value()) << bridge.Output();
+  auto ended = bridge.WaitForEvent("call_ended", "CLAIM_TIMEOUT");
+  ASSERT_TRUE(ended.has_value()) << bridge.Output();
+  EXPECT_THAT(*ended, HasSubstr("200ms")) << "the command line's claim_timeout wins";
+}
+
+TEST(SettingsTest, UnknownSettingInTheConfigFileIsNamed) {
+  const std::string file = TempPath("bad.conf");
+  WriteFile(file, "listen=127.0.0.1:0\nvolume=11\n");
+  auto [output, code] = RunToExit({"--config_file=" + file});
+  EXPECT_NE(code, 0);
+  EXPECT_THAT(output, HasSubstr("\"setting\":\"volume\""));
+  EXPECT_THAT(output, HasSubstr("line 2"));
+}
+
+TEST(SettingsTest, BadEnvironmentValueIsNamed) {
+  setenv("AUDIOSOCKET_BRIDGE_MAX_CALLS", "lots", 1);
+  auto [output, code] = RunToExit({"--listen=127.0.0.1:0"});
+  unsetenv("AUDIOSOCKET_BRIDGE_MAX_CALLS");
+  EXPECT_NE(code, 0);
+  EXPECT_THAT(output, HasSubstr("\"setting\":\"max_calls\""));
+  EXPECT_THAT(output, HasSubstr("AUDIOSOCKET_BRIDGE_MAX_CALLS"));
+}
+
+// ------------------------------------------------------- health and drain
+
+TEST(DrainTest, HealthIsNotServingWhileActiveCallsFinish) {
+  BridgeProcess bridge({"--mode=pull", "--drain_timeout=3s", "--first_audio_wait=50ms"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  EXPECT_EQ(Health(bridge.grpc_port()), grpc::health::v1::HealthCheckResponse::SERVING);
+  PullWorker worker(bridge.grpc_port(), ClaimAny());
+  FakeAsterisk caller;
+  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+  caller.SendUuid(kUuid);
+  caller.SendAudio(NumberedFrame(0));
+  ASSERT_TRUE(worker.Next(kWait).has_value());
+  bridge.process().Signal(SIGTERM);
+  ASSERT_TRUE(bridge.WaitForEvent("draining").has_value());
+  EXPECT_EQ(Health(bridge.grpc_port()), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  // New callers are turned away; the active call goes on.
+  FakeAsterisk late;
+  EXPECT_FALSE(late.Connect(bridge.audiosocket_port()) && [&] {
+    late.SendUuid("11111111-1111-4111-8111-111111111111");
+    return !late.WaitClosed(absl::Seconds(2));
+  }());
+  caller.SendAudio(NumberedFrame(1));
+  auto audio = worker.NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait);
+  ASSERT_TRUE(audio.has_value());
+  // After the drain timeout the call ends with SHUTDOWN and the bridge exits 0.
+  auto ended = worker.NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_SHUTDOWN);
+  EXPECT_TRUE(caller.WaitClosed(kWait));
+  auto status = bridge.process().Wait(kWait);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << bridge.Output();
+}
+
+TEST(DrainTest, DrainEndsEarlyWhenCallsFinishAndASecondSignalExitsAtOnce) {
+  {
+    BridgeProcess bridge({"--mode=pull", "--drain_timeout=60s"});
+    ASSERT_TRUE(bridge.ok());
+    bridge.process().Signal(SIGTERM);
+    auto status = bridge.process().Wait(kWait);
+    ASSERT_TRUE(status.has_value()) << "no calls: the drain ends at once";
+    EXPECT_EQ(WEXITSTATUS(*status), 0);
+  }
+  BridgeProcess bridge({"--mode=pull", "--drain_timeout=60s", "--first_audio_wait=50ms"});
+  ASSERT_TRUE(bridge.ok());
+  PullWorker worker(bridge.grpc_port(), ClaimAny());
+  FakeAsterisk caller;
+  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+  caller.SendUuid(kUuid);
+  ASSERT_TRUE(worker.Next(kWait).has_value());
+  bridge.process().Signal(SIGTERM);
+  ASSERT_TRUE(bridge.WaitForEvent("draining").has_value());
+  bridge.process().Signal(SIGTERM);
+  auto status = bridge.process().Wait(kWait);
+  ASSERT_TRUE(status.has_value()) << "the second signal must not wait for the drain";
+  EXPECT_THAT(bridge.Output(), HasSubstr("exiting_now"));
+}
+
+// ---------------------------------------------------------------- metrics
+
+TEST(MetricsTest, EventsAreCountedAndScrapedOverHttp) {
+  BridgeProcess bridge({"--mode=pull", "--first_audio_wait=50ms", "--uuid_timeout=200ms"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_calls_started_total"), 0);
+  {
+    PullWorker worker(bridge.grpc_port(), ClaimAny());
+    FakeAsterisk caller;
+    ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+    caller.SendUuid(kUuid);
+    for (int i = 0; i < 5; ++i) caller.SendAudio(NumberedFrame(i));
+    ASSERT_TRUE(worker.Next(kWait).has_value());
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(
+          worker.NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait).has_value());
+    }
+    EXPECT_EQ(bridge.Metric("audiosocket_bridge_active_calls"), 1);
+    EXPECT_EQ(bridge.Metric("audiosocket_bridge_pull_streams"), 1);
+    EXPECT_EQ(bridge.Metric("audiosocket_bridge_accept_latency_seconds_count"), 1);
+    caller.Close();
+    ASSERT_TRUE(worker.NextEnded(kWait).has_value());
+  }
+  FakeAsterisk silent;
+  ASSERT_TRUE(silent.Connect(bridge.audiosocket_port()));
+  EXPECT_TRUE(silent.WaitClosed(kWait));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_calls_started_total"), 1);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_calls_ended_total{reason=\"caller_hung_up\"}"), 1);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_active_calls"), 0);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_frames_total{direction=\"in\"}"), 5);
+  EXPECT_GT(bridge.Metric("audiosocket_bridge_frames_total{direction=\"out\"}"), 0);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_bytes_total{direction=\"in\"}"), 5 * 323);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_connections_rejected_total{reason=\"uuid_timeout\"}"),
+            1);
+  EXPECT_GE(bridge.Metric("audiosocket_bridge_inbound_to_backend_latency_seconds_count"), 5);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_idle_pull_slots"), 0);
+}
+
+// ----------------------------------------------------------------- limits
+
+TEST(LimitsTest, ConnectionsBeyondMaxCallsAreClosedAndCounted) {
+  BridgeProcess bridge({"--mode=pull", "--max_calls=1"});
+  ASSERT_TRUE(bridge.ok());
+  FakeAsterisk first;
+  ASSERT_TRUE(first.Connect(bridge.audiosocket_port()));
+  first.SendUuid(kUuid);
+  ASSERT_TRUE(bridge.WaitForEvent("call_started").has_value());
+  FakeAsterisk second;
+  ASSERT_TRUE(second.Connect(bridge.audiosocket_port()));
+  EXPECT_TRUE(second.WaitClosed(kWait));
+  EXPECT_FALSE(first.closed());
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_connections_rejected_total{reason=\"call_limit\"}"),
+            1);
+}
+
+TEST(LimitsTest, PullStreamsBeyondTheLimitAreRefused) {
+  BridgeProcess bridge({"--mode=pull", "--max_pull_streams=1"});
+  ASSERT_TRUE(bridge.ok());
+  PullWorker first(bridge.grpc_port(), ClaimAny());
+  absl::SleepFor(absl::Milliseconds(200));
+  PullWorker second(bridge.grpc_port(), ClaimAny());
+  EXPECT_EQ(second.status().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(second.status().error_message(), HasSubstr("max_pull_streams"));
+}
+
+TEST(LimitsTest, OversizedPayloadIsAProtocolError) {
+  BridgeProcess bridge({"--mode=pull", "--max_payload=640", "--first_audio_wait=50ms"});
+  ASSERT_TRUE(bridge.ok());
+  FakeAsterisk caller;
+  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+  caller.SendUuid(kUuid);
+  caller.SendAudio(std::vector<int16_t>(400));  // 800 bytes
+  EXPECT_TRUE(caller.WaitClosed(kWait));
+  auto ended = bridge.WaitForEvent("call_ended", "PROTOCOL_ERROR");
+  ASSERT_TRUE(ended.has_value()) << bridge.Output();
+  EXPECT_THAT(*ended, HasSubstr("640"));
+}
+
+// --------------------------------------------------------------- security
+
+TEST(AllowlistTest, OtherNetworksAreRefusedAndCounted) {
+  BridgeProcess bridge({"--mode=pull",
+                        "--listen=127.0.0.1:0,allow=10.0.0.0/8|192.168.0.0/16;"
+                        "127.0.0.1:0,allow=127.0.0.0/8"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  FakeAsterisk refused;
+  ASSERT_TRUE(refused.Connect(bridge.audiosocket_port(0)));
+  refused.SendUuid(kUuid);
+  EXPECT_TRUE(refused.WaitClosed(kWait));
+  EXPECT_TRUE(bridge.WaitForEvent("connection_refused", "allowlist").has_value());
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_connections_rejected_total{reason=\"allowlist\"}"),
+            1);
+  FakeAsterisk allowed;
+  ASSERT_TRUE(allowed.Connect(bridge.audiosocket_port(1)));
+  allowed.SendUuid(kUuid);
+  EXPECT_TRUE(bridge.WaitForEvent("call_started").has_value());
+}
+
+// Certificates made by openssl for one test run.
+class Certificates {
+ public:
+  Certificates() {
+    dir_ = TempPath("certs");
+    const std::string script = absl::StrCat(
+        "set -e; mkdir -p ", dir_, "; cd ", dir_,
+        "; key() { openssl ecparam -name prime256v1 -genkey -noout -out $1.key; }"
+        "; ca() { key $1; openssl req -x509 -new -key $1.key -out $1.pem -days 2 -subj /CN=$1; }"
+        "; leaf() { key $1; openssl req -new -key $1.key -out $1.csr -subj /CN=$1;"
+        " printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > $1.ext;"
+        " openssl x509 -req -in $1.csr -CA $2.pem -CAkey $2.key -CAcreateserial -out $1.pem"
+        " -days 2 -extfile $1.ext; }"
+        "; ca ca; ca other-ca; leaf server ca; leaf client ca; leaf stranger other-ca",
+        " >/dev/null 2>&1");
+    ok_ = std::system(script.c_str()) == 0;
+  }
+  bool ok() const { return ok_; }
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string read(const std::string& name) const {
+    std::ifstream in(path(name));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+ private:
+  std::string dir_;
+  bool ok_ = false;
+};
+
+grpc::Status ListCalls(int port, std::shared_ptr<grpc::ChannelCredentials> credentials,
+                       const std::string& token = "") {
+  grpc::ChannelArguments args;
+  args.SetSslTargetNameOverride("localhost");
+  auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), credentials, args);
+  auto stub = v1::Bridge::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+  v1::ListCallsResponse response;
+  return stub->ListCalls(&context, v1::ListCallsRequest(), &response);
+}
+
+TEST(TlsTest, PullServerTlsAndMutualTls) {
+  Certificates certs;
+  ASSERT_TRUE(certs.ok()) << "openssl failed";
+  {
+    BridgeProcess bridge({"--mode=pull", "--tls_cert_file=" + certs.path("server.pem"),
+                          "--tls_key_file=" + certs.path("server.key")});
+    ASSERT_TRUE(bridge.ok()) << bridge.Output();
+    grpc::SslCredentialsOptions right;
+    right.pem_root_certs = certs.read("ca.pem");
+    EXPECT_TRUE(ListCalls(bridge.grpc_port(), grpc::SslCredentials(right)).ok());
+    grpc::SslCredentialsOptions wrong;
+    wrong.pem_root_certs = certs.read("other-ca.pem");
+    EXPECT_FALSE(ListCalls(bridge.grpc_port(), grpc::SslCredentials(wrong)).ok());
+    EXPECT_FALSE(ListCalls(bridge.grpc_port(), grpc::InsecureChannelCredentials()).ok());
+  }
+  BridgeProcess bridge({"--mode=pull", "--tls_cert_file=" + certs.path("server.pem"),
+                        "--tls_key_file=" + certs.path("server.key"),
+                        "--tls_client_ca_file=" + certs.path("ca.pem")});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  grpc::SslCredentialsOptions with_cert;
+  with_cert.pem_root_certs = certs.read("ca.pem");
+  with_cert.pem_cert_chain = certs.read("client.pem");
+  with_cert.pem_private_key = certs.read("client.key");
+  EXPECT_TRUE(ListCalls(bridge.grpc_port(), grpc::SslCredentials(with_cert)).ok());
+  grpc::SslCredentialsOptions without_cert;
+  without_cert.pem_root_certs = certs.read("ca.pem");
+  EXPECT_FALSE(ListCalls(bridge.grpc_port(), grpc::SslCredentials(without_cert)).ok());
+  grpc::SslCredentialsOptions stranger;
+  stranger.pem_root_certs = certs.read("ca.pem");
+  stranger.pem_cert_chain = certs.read("stranger.pem");
+  stranger.pem_private_key = certs.read("stranger.key");
+  EXPECT_FALSE(ListCalls(bridge.grpc_port(), grpc::SslCredentials(stranger)).ok());
+}
+
+// Push mode over mutual TLS; a backend the bridge cannot verify is refused.
+TEST(TlsTest, PushBackendMutualTls) {
+  Certificates certs;
+  ASSERT_TRUE(certs.ok()) << "openssl failed";
+  grpc::SslServerCredentialsOptions server(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  server.pem_key_cert_pairs.push_back({certs.read("server.key"), certs.read("server.pem")});
+  server.pem_root_certs = certs.read("ca.pem");
+  PushBackend backend(grpc::SslServerCredentials(server));
+  {
+    BridgeProcess bridge({"--backend=" + backend.target(), "--first_audio_wait=50ms",
+                          "--backend_tls_ca_file=" + certs.path("ca.pem"),
+                          "--backend_tls_cert_file=" + certs.path("client.pem"),
+                          "--backend_tls_key_file=" + certs.path("client.key")});
+    ASSERT_TRUE(bridge.ok()) << bridge.Output();
+    FakeAsterisk caller;
+    ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+    caller.SendUuid(kUuid);
+    auto call = backend.NextCall(kWait);
+    ASSERT_NE(call, nullptr) << bridge.Output();
+    ASSERT_TRUE(call->Next(kWait).has_value());
+    ASSERT_TRUE(call->Accept());
+    EXPECT_TRUE(bridge.WaitForEvent("call_connected").has_value());
+  }
+  // Without a client certificate the backend refuses the bridge.
+  BridgeProcess bridge({"--backend=" + backend.target(), "--first_audio_wait=50ms",
+                        "--backend_tls_ca_file=" + certs.path("ca.pem")});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  FakeAsterisk caller;
+  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+  caller.SendUuid(kUuid);
+  EXPECT_TRUE(bridge.WaitForEvent("call_ended", "ALL_BACKENDS_REJECTED").has_value())
+      << bridge.Output();
+}
+
+TEST(TokenTest, PullRequiresTheTokenAndPushSendsIt) {
+  const std::string token_file = TempPath("token");
+  WriteFile(token_file, "s3cret-token\n");
+  {
+    BridgeProcess bridge({"--mode=pull", "--auth_token_file=" + token_file});
+    ASSERT_TRUE(bridge.ok()) << bridge.Output();
+    const auto insecure = grpc::InsecureChannelCredentials();
+    EXPECT_EQ(ListCalls(bridge.grpc_port(), insecure).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(ListCalls(bridge.grpc_port(), insecure, "wrong").error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_TRUE(ListCalls(bridge.grpc_port(), insecure, "s3cret-token").ok());
+    PullWorker no_token(bridge.grpc_port(), ClaimAny());
+    EXPECT_EQ(no_token.status().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  PushBackend backend;
+  BridgeProcess bridge({"--backend=" + backend.target(), "--first_audio_wait=50ms",
+                        "--auth_token_file=" + token_file});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  FakeAsterisk caller;
+  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+  caller.SendUuid(kUuid);
+  auto call = backend.NextCall(kWait);
+  ASSERT_NE(call, nullptr);
+  EXPECT_EQ(call->authorization(), "Bearer s3cret-token");
+}
+
+// --------------------------------------------------------------- fallback
+
+TEST(FallbackTest, CallerHearsTheFallbackWavThenTheHangup) {
+  int dead_port;
+  {
+    PushBackend gone;
+    dead_port = gone.port();
+  }
+  const std::string wav = TempPath("sorry.wav");
+  WriteFile(wav, audio::EncodeWav(8000, std::vector<int16_t>(4000, 1234)));  // 0.5 s
+  BridgeProcess bridge({absl::StrCat("--backend=ipv4:127.0.0.1:", dead_port),
+                        "--first_audio_wait=50ms", "--fallback_wav=" + wav});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  FakeAsterisk caller;
+  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+  caller.SendUuid(kUuid);
+  EXPECT_TRUE(caller.WaitClosed(kWait));
+  EXPECT_EQ(std::count(caller.audio().begin(), caller.audio().end(), 1234), 4000);
+  ASSERT_FALSE(caller.others().empty());
+  EXPECT_EQ(caller.others().back().kind, 0x00);
+  EXPECT_TRUE(bridge.WaitForEvent("call_ended", "ALL_BACKENDS_REJECTED").has_value());
+}
+
+// ------------------------------------------------------------------- logs
+
+TEST(LogsTest, EveryCallLogsItsStartAndItsEndWithReasonAndCounters) {
+  BridgeProcess bridge({"--mode=pull", "--first_audio_wait=50ms"});
+  ASSERT_TRUE(bridge.ok());
+  PullWorker worker(bridge.grpc_port(), ClaimAny());
+  FakeAsterisk caller;
+  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+  caller.SendUuid(kUuid);
+  caller.SendAudio(NumberedFrame(0));
+  ASSERT_TRUE(worker.Next(kWait).has_value());
+  caller.Close();
+  auto start = bridge.WaitForEvent("call_started");
+  auto end = bridge.WaitForEvent("call_ended");
+  ASSERT_TRUE(start.has_value() && end.has_value());
+  for (const std::string* line : {&*start, &*end}) {
+    EXPECT_THAT(*line, ::testing::StartsWith("{\"time\":\""));
+    EXPECT_THAT(*line, HasSubstr(absl::StrCat("\"call_id\":\"", kUuid, "\"")));
+  }
+  for (const char* field : {"\"reason\":\"CALLER_HUNG_UP\"", "\"frames_in\":1",
+                            "\"frames_out\":", "\"bytes_in\":", "\"duration_ms\":"}) {
+    EXPECT_THAT(*end, HasSubstr(field));
+  }
+}
+
+}  // namespace
+}  // namespace audiosocket::testing
