@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -47,6 +48,22 @@ void EncodeFramePayload(absl::Span<const int16_t> samples, int64_t n, bool mark,
     p[2 * i] = static_cast<uint8_t>(s & 0xff);
     p[2 * i + 1] = static_cast<uint8_t>(s >> 8);
   }
+}
+
+void StampFramePayload(Nanos at, std::vector<uint8_t>* payload) {
+  if (payload->size() < 2 * 96) return;
+  const uint64_t bits = static_cast<uint64_t>(at);
+  for (size_t i = 0; i < 64; ++i) {
+    uint8_t& low = (*payload)[2 * (32 + i)];
+    low = static_cast<uint8_t>((low & ~1u) | ((bits >> i) & 1));
+  }
+}
+
+Nanos ReadFrameStamp(absl::Span<const uint8_t> payload) {
+  if (payload.size() < 2 * 96) return 0;
+  uint64_t bits = 0;
+  for (size_t i = 0; i < 64; ++i) bits |= static_cast<uint64_t>(payload[2 * (32 + i)] & 1) << i;
+  return static_cast<Nanos>(bits);
 }
 
 std::vector<uint8_t> FaultPrologue(Fault fault, const wire::CallUuid& uuid, int rate_hz) {
@@ -310,6 +327,7 @@ bool Call::SendFrame(Nanos now) {
   }
   if (suppressed_) return true;
   EncodeFramePayload(samples_, n, config_.mark_frames, &payload_);
+  if (config_.stamp_frames) StampFramePayload(clock_->Now(), &payload_);
   out_.clear();
   if (config_.fault == Fault::kOddAudio) {
     wire::EncodeRaw(wire::AudioKindForRate(config_.rate_hz).value_or(0x10),
@@ -460,6 +478,7 @@ bool Call::HandleMessage(const wire::Message& message, Nanos now) {
       stats_->recv_jitter.Add(interval > kFramePeriod ? interval - kFramePeriod
                                                       : kFramePeriod - interval);
     }
+    if (first_rx_ < 0) first_rx_ = now;
     last_rx_ = now;
     if (std::optional<Nanos> rtt = echo_.OnReceived(audio->payload, now)) stats_->rtt.Add(*rtt);
     if (recorder_ != nullptr) {
@@ -565,6 +584,16 @@ void Call::Finish(absl::string_view ended, absl::string_view error) {
         was_connected ? FormatMillis(now - start_) : "0", " ms, before --duration ended"));
   }
   result_.ok = result_.errors.empty() && ended != "error" && ended != "timeout";
+  if (result_.frames_received >= 2) {
+    // Drift: time the received frames spanned vs. 20 ms per frame interval.
+    const Nanos span = last_rx_ - first_rx_;
+    const Nanos expected = static_cast<Nanos>(result_.frames_received - 1) * kFramePeriod;
+    stats_->drift_span += span;
+    stats_->drift_expected += expected;
+    const double ppm = 1e6 * static_cast<double>(span - expected) / static_cast<double>(expected);
+    if (std::abs(ppm) > std::abs(stats_->drift_worst_ppm)) stats_->drift_worst_ppm = ppm;
+    ++stats_->drift_calls;
+  }
   if (on_done_) on_done_();
 }
 

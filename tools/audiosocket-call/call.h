@@ -119,6 +119,7 @@ class Call final : public EventLoop::FdHandler, public EventLoop::TimerHandler {
   bool suppressed_ = false;  // asterisk dialect: voice frames dropped during a digit
   std::vector<Action> actions_;
   size_t next_action_ = 0;
+  Nanos first_rx_ = -1;
   Nanos last_rx_ = -1;
   EchoMatcher echo_;
   wire::Decoder decoder_;
@@ -134,6 +135,13 @@ class Call final : public EventLoop::FdHandler, public EventLoop::TimerHandler {
 // The frame payload for frame `n`: `samples` as little-endian bytes, with the
 // frame number in the least significant bit of the first 32 samples when
 // `mark`. Exposed for tests.
+// Writes `at` (64 bits, least significant first) into the lowest bit of
+// samples 32..95 of an encoded payload of at least 96 samples; shorter
+// payloads are left as they are.
+void StampFramePayload(Nanos at, std::vector<uint8_t>* payload);
+// Reads back what StampFramePayload wrote (no check that it did).
+Nanos ReadFrameStamp(absl::Span<const uint8_t> payload);
+
 void EncodeFramePayload(absl::Span<const int16_t> samples, int64_t n, bool mark,
                         std::vector<uint8_t>* payload);
 

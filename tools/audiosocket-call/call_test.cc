@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -487,6 +488,24 @@ TEST(ConnectTest, RefusedConnectionIsAFailedCallNamingTheAddress) {
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_THAT(r.errors[0], HasSubstr(absl::StrCat("connect to ", address.ToString())));
   EXPECT_THAT(runner.SummaryJson({}), HasSubstr("\"per_call_failures\":[{\"call\":0"));
+}
+
+TEST(StampTest, SendTimeRoundTripsAndLeavesTheFrameNumberAlone) {
+  std::vector<int16_t> tone(160, 1000);
+  std::vector<uint8_t> payload;
+  EncodeFramePayload(tone, 77, true, &payload);
+  const std::vector<uint8_t> marked = payload;
+  const Nanos at = 123456789012345;
+  StampFramePayload(at, &payload);
+  EXPECT_EQ(ReadFrameStamp(payload), at);
+  // Samples 0..31 (the frame number) and 96.. are untouched; the others
+  // differ from the tone by at most their lowest bit.
+  EXPECT_TRUE(std::equal(payload.begin(), payload.begin() + 64, marked.begin()));
+  EXPECT_TRUE(std::equal(payload.begin() + 192, payload.end(), marked.begin() + 192));
+  for (size_t i = 64; i < 192; ++i) EXPECT_LE(payload[i] ^ marked[i], 1) << i;
+  std::vector<uint8_t> short_payload(100, 0);
+  StampFramePayload(at, &short_payload);
+  EXPECT_EQ(short_payload, std::vector<uint8_t>(100, 0));
 }
 
 }  // namespace

@@ -42,6 +42,9 @@ ABSL_FLAG(bool, loop, false, "loop the WAV file; without it the call ends when t
 ABSL_FLAG(bool, mark_frames, true,
           "put the frame number in the lowest bit of the first 32 samples of each frame, so "
           "echoed frames match for RTT; --nomark_frames sends the source bit-exact");
+ABSL_FLAG(bool, stamp_frames, false,
+          "put the send time (CLOCK_MONOTONIC ns) in the lowest bit of samples 32..95 of each "
+          "frame, for one-way latency measured by a far end on the same host");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10),
           "how long each call sends audio before it ends as --end says (with --end=wait: the "
           "longest wait; 0 = no limit)");
@@ -103,6 +106,7 @@ absl::StatusOr<RunConfig> ConfigFromFlags() {
   c.source.loop = absl::GetFlag(FLAGS_loop);
   c.source.rate_hz = c.rate_hz;
   c.mark_frames = absl::GetFlag(FLAGS_mark_frames);
+  c.stamp_frames = absl::GetFlag(FLAGS_stamp_frames);
   c.duration = ToNanos(absl::GetFlag(FLAGS_duration));
   if (!ParseEndMode(absl::GetFlag(FLAGS_end), &c.end)) {
     return absl::InvalidArgumentError(

@@ -71,6 +71,10 @@ struct CallConfig {
   // Embed the frame number in the least significant bit of the first 32
   // samples of each frame, so every frame is unique and echoes match (RTT).
   bool mark_frames = true;
+  // Write the send time (CLOCK_MONOTONIC, ns) in the least significant bit
+  // of samples 32..95 of each frame, so a far end on the same host can
+  // measure one-way latency (bench/echo_backend does).
+  bool stamp_frames = false;
   Nanos duration = 10 * kSecond;
   EndMode end = EndMode::kHangup;
   std::vector<TimedDigit> dtmf;

@@ -88,7 +88,17 @@ std::string SummaryJson(const RunStats& stats, const std::vector<CallResult>& re
                     ",\"max\":", FormatMillis(stats.rtt.max()), ",\"count\":", stats.rtt.count(),
                     "}");
   }
-  absl::StrAppend(&out, ",\"rtt_ambiguous\":", stats.rtt_ambiguous, ",");
+  absl::StrAppend(&out, ",\"rtt_ambiguous\":", stats.rtt_ambiguous, ",\"recv_drift_ppm\":");
+  if (stats.drift_calls == 0) {
+    out.append("null,");
+  } else {
+    absl::StrAppend(
+        &out, "{\"mean\":",
+        absl::StrFormat("%.1f", 1e6 * static_cast<double>(stats.drift_span - stats.drift_expected) /
+                                    static_cast<double>(stats.drift_expected)),
+        ",\"worst_call\":", absl::StrFormat("%.1f", stats.drift_worst_ppm),
+        ",\"calls\":", stats.drift_calls, "},");
+  }
   AppendList("dtmf_received", stats.dtmf_received, &out);
   out.push_back(',');
   AppendList("controls_received", stats.controls_received, &out);

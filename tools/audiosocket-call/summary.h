@@ -39,6 +39,12 @@ struct RunStats {
   Histogram recv_jitter;  // |inter-arrival interval - 20 ms|
   Histogram rtt;          // echoed frames matched by content
   uint64_t rtt_ambiguous = 0;
+  // Received audio: per call (>= 2 frames), the time from the first to the
+  // last frame vs. 20 ms per interval; summed over calls for the mean.
+  Nanos drift_span = 0;
+  Nanos drift_expected = 0;
+  double drift_worst_ppm = 0;  // the call furthest from 0, signed
+  uint64_t drift_calls = 0;
   // JSON objects, one per message received (capped at kMaxListed each).
   std::vector<std::string> dtmf_received;
   std::vector<std::string> controls_received;

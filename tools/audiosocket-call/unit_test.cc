@@ -290,7 +290,19 @@ TEST(SummaryTest, RttIsNullWithoutMatchedEchoes) {
   const std::string json =
       SummaryJson(RunStats(), {CallResult{.ended = "closed", .ok = true}}, 0, {});
   EXPECT_THAT(json, HasSubstr("\"rtt_ms\":null,"));
+  EXPECT_THAT(json, HasSubstr("\"recv_drift_ppm\":null,"));
   EXPECT_THAT(json, HasSubstr("\"ended\":\"closed\""));
+}
+
+TEST(SummaryTest, DriftIsTheSpanOverTheExpectedTimeInPpm) {
+  RunStats stats;
+  // Two calls: 1000 intervals 2 us long (+100 ppm), 1000 intervals exact.
+  stats.drift_span = 2 * 20 * kSecond + 2 * kMicrosecond;
+  stats.drift_expected = 2 * 20 * kSecond;
+  stats.drift_worst_ppm = 0.1;
+  stats.drift_calls = 2;
+  const std::string json = SummaryJson(stats, {CallResult{.ended = "closed", .ok = true}}, 0, {});
+  EXPECT_THAT(json, HasSubstr("\"recv_drift_ppm\":{\"mean\":0.1,\"worst_call\":0.1,\"calls\":2},"));
 }
 
 }  // namespace
