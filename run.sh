@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 bash tools/install-deps.sh
-bazel build -c opt //server:audiosocket-bridge >&2
+bazel build -c opt //server:audiosocket-bridge //tools/audiosocket-call //tools/audiosocket-dump >&2
 exec bazel-bin/server/audiosocket-bridge "$@"

@@ -1,0 +1,685 @@
+// Reliability under faults and bad input (docs/RELIABILITY.md, issue 9): the
+// real bridge binary, the real audiosocket-call emulator for healthy and
+// faulty callers, scripted backends in both modes. Every case asserts the
+// faulty call's reason and counters and that calls beside it lose nothing.
+// Outcomes and counts are asserted, never timings (the machine is loaded).
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/audio/wav.h"
+#include "tests/support/bridge_process.h"
+#include "tests/support/fake_asterisk.h"
+#include "tests/support/test_backends.h"
+
+namespace audiosocket::testing {
+namespace {
+
+using ::testing::HasSubstr;
+namespace v1 = ::audiosocket::bridge::v1;
+
+constexpr char kUuid[] = "40325ec2-5efd-4bd3-805f-53576e581d13";
+constexpr char kUuid2[] = "9b2f1c3e-7d4a-4e5b-8c6d-0123456789ab";
+constexpr absl::Duration kWait = absl::Seconds(10);
+
+std::string TempPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+}
+
+// A number field of audiosocket-call's JSON summary, or -1.
+int64_t Field(const std::string& json, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(json, m, std::regex("\"" + name + "\":(\\d+)"))) return -1;
+  return std::stoll(m[1]);
+}
+
+std::string StringField(const std::string& json, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(json, m, std::regex("\"" + name + "\":\"([^\"]*)\""))) return "";
+  return m[1];
+}
+
+// Resident set size of a process in kB (VmRSS), or -1.
+int64_t RssKb(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+int CountLines(const BridgeProcess& bridge, const std::string& a, const std::string& b) {
+  int n = 0;
+  std::istringstream in(bridge.Output());
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(a) != std::string::npos && line.find(b) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+// audiosocket-call as a child process; the summary goes to a file.
+class Caller {
+ public:
+  Caller(int port, const std::string& name, std::vector<std::string> flags)
+      : summary_(TempPath(name + ".json")) {
+    std::vector<std::string> argv = {RunfilePath("tools/audiosocket-call/audiosocket-call"),
+                                     absl::StrCat("--target=127.0.0.1:", port),
+                                     "--summary=" + summary_, "--log_messages=false"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    process_ = std::make_unique<Subprocess>(argv);
+  }
+  // Waits for the exit; the summary ("" on timeout).
+  std::string Finish(absl::Duration timeout) {
+    if (!process_->Wait(timeout).has_value()) return "";
+    return ReadFile(summary_);
+  }
+  std::string Output() const { return process_->Output(); }
+
+ private:
+  std::string summary_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+// A push backend that accepts every call, reads everything and counts the
+// caller audio per call and the reasons calls ended with.
+class CountingBackend {
+ public:
+  CountingBackend() : acceptor_([this] { Run(); }) {}
+  ~CountingBackend() {
+    stop_ = true;
+    acceptor_.join();
+    for (auto& t : workers_) t.join();
+  }
+  std::string target() const { return backend_.target(); }
+  int accepted() const { return accepted_.load(); }
+  int ended() const {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(reasons_.size());
+  }
+  uint64_t samples() const { return samples_.load(); }
+  int ended_with(v1::CallEndReason reason) const {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(std::count(reasons_.begin(), reasons_.end(), reason));
+  }
+  bool WaitAccepted(int n, absl::Duration timeout) const {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (accepted() < n && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+    return accepted() >= n;
+  }
+  bool WaitEnded(int n, absl::Duration timeout) const {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (ended() < n && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+    return ended() >= n;
+  }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      auto call = backend_.NextCall(absl::Milliseconds(100));
+      if (call != nullptr) workers_.emplace_back([this, call] { Serve(call); });
+    }
+  }
+  void Serve(std::shared_ptr<BackendCall> call) {
+    auto started = call->Next(kWait);
+    if (!started.has_value() || !started->has_started() || !call->Accept()) return;
+    accepted_++;
+    while (true) {
+      auto event = call->Next(absl::Milliseconds(200));
+      if (!event.has_value()) {
+        if (stop_ || call->stream_ended()) return;
+        continue;
+      }
+      if (event->has_audio()) samples_ += event->audio().pcm().size() / 2;
+      if (event->has_ended()) {
+        absl::MutexLock lock(&mu_);
+        reasons_.push_back(event->ended().reason());
+        return;
+      }
+    }
+  }
+
+  PushBackend backend_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::atomic<uint64_t> samples_{0};
+  mutable absl::Mutex mu_;
+  std::vector<v1::CallEndReason> reasons_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> workers_;  // acceptor thread only, then the destructor
+  std::thread acceptor_;
+};
+
+// Healthy calls beside a fault: every call ended as asked, every frame sent
+// reached the backend, and the caller received one frame per 20 ms (the
+// bridge's silence), within a few frames at the start and end of each call.
+void ExpectHealthy(const std::string& summary, int calls, const CountingBackend& backend,
+                   int healthy_ended_before) {
+  ASSERT_FALSE(summary.empty()) << "healthy callers did not finish";
+  EXPECT_EQ(Field(summary, "calls"), calls) << summary;
+  EXPECT_EQ(Field(summary, "ok"), calls) << summary;
+  EXPECT_EQ(Field(summary, "failed"), 0) << summary;
+  EXPECT_EQ(StringField(summary, "ended"), "hangup_sent") << summary;
+  const int64_t sent = Field(summary, "frames_sent");
+  const int64_t received = Field(summary, "frames_received");
+  EXPECT_GT(sent, calls * 50) << summary;  // at least a second each
+  EXPECT_LE(std::abs(received - sent), calls * 5) << summary;
+  EXPECT_TRUE(backend.WaitEnded(healthy_ended_before + calls, kWait));
+  EXPECT_EQ(backend.ended_with(v1::CALL_END_REASON_CALLER_HUNG_UP), calls);
+}
+
+// ------------------------------------------------------ AudioSocket faults
+
+struct FaultCase {
+  std::string fault;   // audiosocket-call --fault, or "abrupt_close"
+  std::string event;   // bridge log event of the faulty connection
+  std::string needle;  // what the log line names
+  std::string metric;  // the counter that moves by one
+};
+
+class AudioSocketFaultTest : public ::testing::TestWithParam<FaultCase> {};
+
+std::string CaseName(const ::testing::TestParamInfo<FaultCase>& info) {
+  std::string name = info.param.fault;
+  name.erase(std::remove(name.begin(), name.end(), '_'), name.end());
+  return name;
+}
+
+constexpr char kProtocolErrors[] = "audiosocket_bridge_protocol_errors_total";
+constexpr char kRejectedProtocol[] =
+    "audiosocket_bridge_connections_rejected_total{reason=\"protocol_error\"}";
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, AudioSocketFaultTest,
+    ::testing::Values(
+        FaultCase{"truncated_header", "call_ended", "PROTOCOL_ERROR", kProtocolErrors},
+        FaultCase{"short_payload", "call_ended", "PROTOCOL_ERROR", kProtocolErrors},
+        FaultCase{"oversized_length", "call_ended", "PROTOCOL_ERROR", kProtocolErrors},
+        FaultCase{"garbage", "call_ended", "PROTOCOL_ERROR", kProtocolErrors},
+        FaultCase{"no_uuid", "connection_closed", "uuid_timeout",
+                  "audiosocket_bridge_connections_rejected_total{reason=\"uuid_timeout\"}"},
+        FaultCase{"bad_uuid_length", "connection_closed", "protocol_error", kRejectedProtocol},
+        FaultCase{"odd_audio", "call_ended", "PROTOCOL_ERROR", kProtocolErrors},
+        FaultCase{"flood", "call_ended", "PROTOCOL_ERROR", kProtocolErrors},
+        FaultCase{"abrupt_close", "call_ended", "CALLER_HUNG_UP",
+                  "audiosocket_bridge_calls_ended_total{reason=\"caller_hung_up\"}"}),
+    CaseName);
+
+TEST_P(AudioSocketFaultTest, FaultyCallEndsAndFiftyHealthyCallsLoseNothing) {
+  const FaultCase& c = GetParam();
+  constexpr int kHealthy = 50;
+  CountingBackend backend;
+  BridgeProcess bridge({"--backend=" + backend.target(), "--listen=127.0.0.1:0",
+                        "--first_audio_wait=100ms", "--uuid_timeout=1s"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  Caller healthy(bridge.audiosocket_port(), "healthy",
+                 {absl::StrCat("--calls=", kHealthy), "--ramp=100", "--duration=4s"});
+  ASSERT_TRUE(backend.WaitAccepted(kHealthy, kWait)) << bridge.Output();
+  const double before = std::max(0.0, bridge.Metric(c.metric));
+  std::vector<std::string> flags = {"--duration=2s", "--linger=3s"};
+  if (c.fault == "abrupt_close") {
+    flags.push_back("--end=close");
+    flags.push_back("--duration=500ms");
+  } else {
+    flags.push_back("--fault=" + c.fault);
+  }
+  Caller faulty(bridge.audiosocket_port(), "faulty", flags);
+  const std::string fault_summary = faulty.Finish(absl::Seconds(20));
+  ASSERT_FALSE(fault_summary.empty()) << faulty.Output();
+  auto line = bridge.WaitForEvent(c.event, c.needle);
+  ASSERT_TRUE(line.has_value()) << bridge.Output();
+  if (c.needle == "PROTOCOL_ERROR") {
+    EXPECT_THAT(*line, HasSubstr("\"detail\"")) << *line;
+  }
+  // The connection was closed by the bridge (or by the caller, abrupt_close).
+  const std::string ended = StringField(fault_summary, "ended");
+  if (c.fault == "abrupt_close") {
+    EXPECT_EQ(ended, "closed") << fault_summary;
+  } else {
+    EXPECT_TRUE(ended == "remote_closed" || ended == "remote_hangup") << fault_summary;
+  }
+  EXPECT_EQ(bridge.Metric(c.metric), before + 1) << c.metric;
+
+  ExpectHealthy(healthy.Finish(absl::Seconds(30)), kHealthy, backend,
+                c.event == "call_ended" ? 1 : 0);
+  // The faulty call's reason, not the healthy ones', is the only other end.
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_dropped_frames_total"), 0);
+}
+
+// ---------------------------------------------------------- backend faults
+
+enum class Mode { kPush, kPull };
+
+std::string ModeName(const ::testing::TestParamInfo<Mode>& info) {
+  return info.param == Mode::kPush ? "Push" : "Pull";
+}
+
+// One bridge; a faulty call and a bystander call on the same bridge.
+class BackendFaultTest : public ::testing::TestWithParam<Mode> {
+ protected:
+  void StartBridge(std::vector<std::string> flags = {}) {
+    flags.push_back("--listen=127.0.0.1:0");
+    flags.push_back("--first_audio_wait=100ms");
+    if (GetParam() == Mode::kPush) {
+      push_ = std::make_unique<PushBackend>();
+      flags.push_back("--backend=" + push_->target());
+    } else {
+      flags.push_back("--mode=pull");
+    }
+    bridge_ = std::make_unique<BridgeProcess>(flags);
+    ASSERT_TRUE(bridge_->ok()) << bridge_->Output();
+  }
+
+  // Connects a caller; returns the backend side after CallStarted,
+  // accepted (push) when `accept`.
+  std::shared_ptr<BackendCall> Connect(FakeAsterisk& asterisk, const std::string& uuid,
+                                       bool accept = true) {
+    std::shared_ptr<BackendCall> call;
+    if (GetParam() == Mode::kPull) {
+      workers_.push_back(std::make_shared<PullWorker>(bridge_->grpc_port(), ClaimAny()));
+      call = workers_.back();
+    }
+    EXPECT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
+    asterisk.SendUuid(uuid);
+    asterisk.SendAudio(NumberedFrame(0));
+    if (GetParam() == Mode::kPush) {
+      call = push_->NextCall(kWait);
+      if (call == nullptr) return nullptr;
+    }
+    auto started = call->Next(kWait);
+    EXPECT_TRUE(started.has_value() && started->has_started());
+    if (accept && GetParam() == Mode::kPush) {
+      EXPECT_TRUE(call->Accept());
+    }
+    return call;
+  }
+
+  // The bystander: a second call that must not notice the fault.
+  void StartBystander() {
+    bystander_ = Connect(bystander_caller_, kUuid2);
+    ASSERT_NE(bystander_, nullptr);
+  }
+  void ExpectBystanderUntouched() {
+    ASSERT_NE(bystander_, nullptr);
+    for (int i = 1; i <= 10; ++i) bystander_caller_.SendAudio(NumberedFrame(i));
+    int frames = 0;
+    while (frames < 10) {
+      auto audio =
+          bystander_->NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait);
+      ASSERT_TRUE(audio.has_value()) << "bystander lost audio after " << frames;
+      frames += static_cast<int>(audio->audio().pcm().size() / 320);
+    }
+    ASSERT_TRUE(bystander_->Play(std::vector<int16_t>(800, 777)));
+    int heard = 0;
+    const absl::Time deadline = absl::Now() + kWait;
+    while (heard < 800 && absl::Now() < deadline) {
+      auto message = bystander_caller_.Read(deadline - absl::Now());
+      ASSERT_TRUE(message.has_value()) << "bystander closed";
+      if (message->is_audio()) {
+        for (int16_t s : message->samples()) heard += s == 777;
+      }
+    }
+    EXPECT_EQ(heard, 800);
+    EXPECT_FALSE(bystander_caller_.closed());
+    for (const CallEvent& e : bystander_->History()) EXPECT_FALSE(e.has_ended());
+  }
+
+  std::unique_ptr<PushBackend> push_;
+  std::vector<std::shared_ptr<PullWorker>> workers_;
+  std::unique_ptr<BridgeProcess> bridge_;
+  FakeAsterisk bystander_caller_;
+  std::shared_ptr<BackendCall> bystander_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Modes, BackendFaultTest, ::testing::Values(Mode::kPush, Mode::kPull),
+                         ModeName);
+
+std::string FallbackWav() {
+  const std::string wav = TempPath("fallback.wav");
+  WriteFile(wav, audio::EncodeWav(8000, std::vector<int16_t>(1600, 1234)));  // 0.2 s
+  return wav;
+}
+
+// Expects the caller to hear the fallback (when configured) then the hangup.
+void ExpectFallbackThenHangup(FakeAsterisk& caller, bool fallback) {
+  EXPECT_TRUE(caller.WaitClosed(kWait));
+  EXPECT_EQ(std::count(caller.audio().begin(), caller.audio().end(), 1234), fallback ? 1600 : 0);
+  ASSERT_FALSE(caller.others().empty());
+  EXPECT_EQ(caller.others().back().kind, 0x00);
+}
+
+TEST_P(BackendFaultTest, UnreachableAtCallStart) {
+  for (bool fallback : {false, true}) {
+    SCOPED_TRACE(fallback ? "fallback" : "hangup");
+    std::vector<std::string> flags = {"--first_audio_wait=50ms", "--claim_timeout=300ms"};
+    if (fallback) flags.push_back("--fallback_wav=" + FallbackWav());
+    std::string reason;
+    if (GetParam() == Mode::kPush) {
+      int dead_port;
+      {
+        PushBackend gone;
+        dead_port = gone.port();
+      }
+      flags.push_back(absl::StrCat("--backend=ipv4:127.0.0.1:", dead_port));
+      reason = "ALL_BACKENDS_REJECTED";
+    } else {
+      flags.push_back("--mode=pull");  // no worker: nobody claims
+      reason = "CLAIM_TIMEOUT";
+    }
+    flags.push_back("--listen=127.0.0.1:0");
+    BridgeProcess bridge(flags);
+    ASSERT_TRUE(bridge.ok()) << bridge.Output();
+    FakeAsterisk caller;
+    ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+    caller.SendUuid(kUuid);
+    ExpectFallbackThenHangup(caller, fallback);
+    EXPECT_TRUE(bridge.WaitForEvent("call_ended", reason).has_value()) << bridge.Output();
+  }
+}
+
+TEST_P(BackendFaultTest, RejectEndsTheCallOthersUntouched) {
+  StartBridge({"--backend_attempts=1", "--fallback_wav=" + FallbackWav()});
+  FakeAsterisk caller;
+  auto call = Connect(caller, kUuid, /*accept=*/false);
+  ASSERT_NE(call, nullptr);
+  StartBystander();
+  CallCommand reject;
+  reject.set_command_id("r1");
+  reject.mutable_reject()->set_reason(v1::REJECT_REASON_BUSY);
+  ASSERT_TRUE(call->Send(reject));
+  if (GetParam() == Mode::kPush) {
+    ExpectFallbackThenHangup(caller, true);
+    EXPECT_TRUE(bridge_->WaitForEvent("call_ended", "ALL_BACKENDS_REJECTED").has_value());
+  } else {
+    // A claimed call cannot be rejected: the worker is told to hang up.
+    auto result = call->NextResult("r1", kWait);
+    ASSERT_TRUE(result.has_value());
+    EXPECT_EQ(result->result().code(), v1::RESULT_CODE_FAILED_PRECONDITION);
+    EXPECT_FALSE(caller.closed());
+  }
+  ExpectBystanderUntouched();
+}
+
+TEST_P(BackendFaultTest, StalledBackendKeepsMemoryBoundedAndOthersUntouched) {
+  StartBridge({"--backend_queue_ms=200"});
+  FakeAsterisk caller;
+  auto call = Connect(caller, kUuid);
+  ASSERT_NE(call, nullptr);
+  StartBystander();
+  call->PauseReading();
+  const pid_t pid = bridge_->process().pid();
+  // 60 s of audio as fast as the socket takes it, in two halves: RSS after
+  // the second half is no more than after the first (plus slack).
+  int64_t rss_half = 0;
+  for (int half = 0; half < 2; ++half) {
+    for (int i = 0; i < 1500; ++i) caller.SendAudio(NumberedFrame(i));
+    absl::SleepFor(absl::Milliseconds(300));
+    if (half == 0) rss_half = RssKb(pid);
+  }
+  const int64_t rss_end = RssKb(pid);
+  EXPECT_LT(rss_end, rss_half + 8 * 1024) << "grew from " << rss_half << " kB";
+  ExpectBystanderUntouched();
+  EXPECT_FALSE(caller.closed());
+  call->ResumeReading();
+  // The backend sees the loss as a jump in the offsets.
+  uint64_t expected = 0;
+  bool gap = false;
+  for (int i = 0; i < 200 && !gap; ++i) {
+    auto audio = call->NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait);
+    ASSERT_TRUE(audio.has_value());
+    gap = audio->audio().offset_samples() > expected;
+    expected = audio->audio().offset_samples() + audio->audio().pcm().size() / 2;
+  }
+  EXPECT_TRUE(gap) << "the backend is told what it lost";
+  caller.SendHangup();
+  auto ended = call->NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_CALLER_HUNG_UP);
+}
+
+TEST_P(BackendFaultTest, GarbageCommandsAreAnsweredAndTheCallGoesOn) {
+  StartBridge();
+  FakeAsterisk caller;
+  auto call = Connect(caller, kUuid, /*accept=*/false);
+  ASSERT_NE(call, nullptr);
+  StartBystander();
+  if (GetParam() == Mode::kPush) {
+    // A command before accept.
+    CallCommand early;
+    early.set_command_id("early");
+    early.mutable_play()->set_pcm(std::string(320, '\0'));
+    ASSERT_TRUE(call->Send(early));
+    auto result = call->NextResult("early", kWait);
+    ASSERT_TRUE(result.has_value());
+    EXPECT_EQ(result->result().code(), v1::RESULT_CODE_FAILED_PRECONDITION);
+    ASSERT_TRUE(call->Accept());
+  }
+  // An unknown oneof member (a field number this version does not know).
+  CallCommand unknown;
+  unknown.set_command_id("unknown");
+  unknown.GetReflection()->MutableUnknownFields(&unknown)->AddLengthDelimited(999, "future");
+  ASSERT_TRUE(call->Send(unknown));
+  auto result = call->NextResult("unknown", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
+  // Audio of odd length.
+  CallCommand odd;
+  odd.set_command_id("odd");
+  odd.mutable_play()->set_pcm(std::string(321, '\1'));
+  ASSERT_TRUE(call->Send(odd));
+  result = call->NextResult("odd", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
+  // Absurd sample rates.
+  for (uint32_t rate : {1u, 7u, 4000000000u}) {
+    CallCommand absurd;
+    absurd.set_command_id(absl::StrCat("rate", rate));
+    absurd.mutable_play()->set_pcm(std::string(320, '\0'));
+    absurd.mutable_play()->set_sample_rate_hz(rate);
+    ASSERT_TRUE(call->Send(absurd));
+    result = call->NextResult(absurd.command_id(), kWait);
+    ASSERT_TRUE(result.has_value()) << rate;
+    EXPECT_NE(result->result().code(), v1::RESULT_CODE_OK) << rate;
+  }
+  // The faulty call itself still works.
+  caller.SendAudio(NumberedFrame(7));
+  auto audio = call->NextMatching(
+      [](const CallEvent& e) {
+        return e.has_audio() && e.audio().pcm().size() >= 2 &&
+               std::memcmp(e.audio().pcm().data(), NumberedFrame(7).data(), 2) == 0;
+      },
+      kWait);
+  EXPECT_TRUE(audio.has_value());
+  EXPECT_FALSE(caller.closed());
+  for (const CallEvent& e : call->History()) EXPECT_FALSE(e.has_ended());
+  EXPECT_GE(bridge_->Metric("audiosocket_bridge_command_errors_total"), 5);
+  ExpectBystanderUntouched();
+}
+
+TEST_P(BackendFaultTest, StreamResetMidCallIsBackendLostWithFallback) {
+  StartBridge({"--fallback_wav=" + FallbackWav()});
+  FakeAsterisk caller;
+  auto call = Connect(caller, kUuid);
+  ASSERT_NE(call, nullptr);
+  StartBystander();
+  call->Cancel();
+  ExpectFallbackThenHangup(caller, true);
+  EXPECT_TRUE(bridge_->WaitForEvent("call_ended", "BACKEND_LOST").has_value());
+  ExpectBystanderUntouched();
+}
+
+TEST_P(BackendFaultTest, BackendExitingMidCallIsBackendLost) {
+  StartBridge();
+  FakeAsterisk caller;
+  auto call = Connect(caller, kUuid);
+  ASSERT_NE(call, nullptr);
+  if (GetParam() == Mode::kPush) {
+    call.reset();
+    push_.reset();  // the backend's server goes away with its streams
+  } else {
+    StartBystander();
+    call.reset();
+    workers_.erase(workers_.begin());  // the worker's stream and channel go away
+  }
+  EXPECT_TRUE(caller.WaitClosed(kWait));
+  EXPECT_TRUE(bridge_->WaitForEvent("call_ended", "BACKEND_LOST").has_value()) << bridge_->Output();
+  if (GetParam() == Mode::kPull) ExpectBystanderUntouched();
+}
+
+// ------------------------------------------------------ Asterisk-side faults
+
+// A raw client socket with a tiny receive buffer that sends the UUID and
+// one frame and then never reads: the half-open caller.
+int HalfOpenCaller(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 2048;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  std::vector<uint8_t> bytes = {0x01, 0x00, 0x10};
+  for (int i = 0; i < 16; ++i) bytes.push_back(static_cast<uint8_t>(0x40 + i));
+  bytes[3 + 6] = 0x4a;  // version nibble 4
+  bytes[3 + 8] = 0x8b;  // variant
+  bytes.push_back(0x10);
+  bytes.push_back(0x01);
+  bytes.push_back(0x40);
+  bytes.resize(bytes.size() + 320, 0);
+  EXPECT_EQ(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+  return fd;
+}
+
+TEST(AsteriskFaultTest, HalfOpenCallerEndsUnresponsiveWithoutBlockingOthers) {
+  constexpr int kHealthy = 20;
+  CountingBackend backend;
+  BridgeProcess bridge({"--backend=" + backend.target(), "--listen=127.0.0.1:0",
+                        "--first_audio_wait=50ms", "--write_stall_timeout=1s",
+                        "--max_unsent_ms=500"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  std::vector<int> stuck;
+  for (int i = 0; i < 3; ++i) stuck.push_back(HalfOpenCaller(bridge.audiosocket_port()));
+  ASSERT_TRUE(backend.WaitAccepted(3, kWait));
+  Caller healthy(bridge.audiosocket_port(), "healthy",
+                 {absl::StrCat("--calls=", kHealthy), "--ramp=100", "--duration=5s"});
+  // Each half-open call ends within a bound: buffers fill at 16 kB/s of
+  // silence, then the stall limit applies.
+  EXPECT_TRUE(bridge.process().WaitForLines("CALLER_UNRESPONSIVE", 3, absl::Seconds(60)))
+      << bridge.Output();
+  ExpectHealthy(healthy.Finish(absl::Seconds(60)), kHealthy, backend, 3);
+  EXPECT_EQ(backend.ended_with(v1::CALL_END_REASON_CALLER_UNRESPONSIVE), 3);
+  for (int fd : stuck) close(fd);
+}
+
+TEST(AsteriskFaultTest, ConnectionFloodBeyondTheLimitIsRefusedAndCounted) {
+  constexpr int kHealthy = 15;
+  constexpr int kLimit = 20;
+  constexpr int kFlood = 40;
+  CountingBackend backend;
+  BridgeProcess bridge({"--backend=" + backend.target(), "--listen=127.0.0.1:0",
+                        "--first_audio_wait=50ms", absl::StrCat("--max_calls=", kLimit),
+                        "--uuid_timeout=30s"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  Caller healthy(bridge.audiosocket_port(), "healthy",
+                 {absl::StrCat("--calls=", kHealthy), "--ramp=100", "--duration=4s"});
+  ASSERT_TRUE(backend.WaitAccepted(kHealthy, kWait));
+  std::vector<std::unique_ptr<FakeAsterisk>> flood;
+  for (int i = 0; i < kFlood; ++i) {
+    flood.push_back(std::make_unique<FakeAsterisk>());
+    ASSERT_TRUE(flood.back()->Connect(bridge.audiosocket_port()));
+  }
+  int closed = 0;
+  for (auto& f : flood) closed += f->WaitClosed(absl::Milliseconds(200));
+  EXPECT_EQ(closed, kFlood - (kLimit - kHealthy));
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_connections_rejected_total{reason=\"call_limit\"}"),
+            kFlood - (kLimit - kHealthy));
+  ExpectHealthy(healthy.Finish(absl::Seconds(30)), kHealthy, backend, 0);
+}
+
+TEST(AsteriskFaultTest, SlowlorisWithoutUuidIsClosedAtTheUuidTimeout) {
+  constexpr int kHealthy = 20;
+  constexpr int kSlow = 20;
+  CountingBackend backend;
+  BridgeProcess bridge({"--backend=" + backend.target(), "--listen=127.0.0.1:0",
+                        "--first_audio_wait=50ms", "--uuid_timeout=1s"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  Caller healthy(bridge.audiosocket_port(), "healthy",
+                 {absl::StrCat("--calls=", kHealthy), "--ramp=100", "--duration=4s"});
+  std::vector<std::unique_ptr<FakeAsterisk>> slow;
+  for (int i = 0; i < kSlow; ++i) {
+    slow.push_back(std::make_unique<FakeAsterisk>());
+    ASSERT_TRUE(slow.back()->Connect(bridge.audiosocket_port()));
+  }
+  // One byte of a UUID header every 300 ms: never a whole message in time.
+  for (int step = 0; step < 2; ++step) {
+    for (auto& s : slow) s->SendRaw({static_cast<uint8_t>(step == 0 ? 0x01 : 0x00)});
+    absl::SleepFor(absl::Milliseconds(300));
+  }
+  int closed = 0;
+  for (auto& s : slow) closed += s->WaitClosed(kWait);
+  EXPECT_EQ(closed, kSlow);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_connections_rejected_total{reason=\"uuid_timeout\"}"),
+            kSlow);
+  ExpectHealthy(healthy.Finish(absl::Seconds(30)), kHealthy, backend, 0);
+}
+
+// ------------------------------------------------------- shutdown under load
+
+TEST(ShutdownTest, SigtermWithTwoHundredCallsDrainsAndEndsEveryCall) {
+  constexpr int kCalls = 200;
+  CountingBackend backend;
+  BridgeProcess bridge({"--backend=" + backend.target(), "--listen=127.0.0.1:0",
+                        "--first_audio_wait=50ms", "--drain_timeout=2s"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  Caller callers(bridge.audiosocket_port(), "load",
+                 {absl::StrCat("--calls=", kCalls), "--ramp=200", "--end=wait", "--duration=60s"});
+  ASSERT_TRUE(backend.WaitAccepted(kCalls, absl::Seconds(30))) << backend.accepted();
+  bridge.process().Signal(SIGTERM);
+  auto status = bridge.process().Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value()) << "the bridge hung in shutdown";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << bridge.Output();
+  EXPECT_EQ(CountLines(bridge, "\"call_ended\"", "SHUTDOWN"), kCalls);
+  EXPECT_TRUE(backend.WaitEnded(kCalls, kWait));
+  EXPECT_EQ(backend.ended_with(v1::CALL_END_REASON_SHUTDOWN), kCalls);
+  const std::string summary = callers.Finish(absl::Seconds(30));
+  ASSERT_FALSE(summary.empty()) << "callers hung";
+  EXPECT_EQ(Field(summary, "calls"), kCalls);
+  EXPECT_EQ(StringField(summary, "ended"), "remote_hangup") << summary;
+}
+
+}  // namespace
+}  // namespace audiosocket::testing
