@@ -726,6 +726,64 @@ TEST_P(BridgeTest, InbandDtmfIsDetectedAndReportedOnce) {
   EXPECT_NEAR(dtmf[1].dtmf().duration_ms(), 120, 10);
 }
 
+// In-band detection asked for at accept / claim; the tone started while the
+// call was still waiting, and is reported all the same.
+TEST_P(BridgeTest, InbandDetectionRequestedByTheBackend) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto generator = dsp::DtmfGenerator::Create(8000);
+  ASSERT_TRUE(generator.ok());
+  ASSERT_TRUE(generator->Queue("7").ok());
+  std::shared_ptr<BackendCall> call;
+  ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
+  asterisk.SendUuid(kUuid);
+  for (int i = 0; i < 10; ++i) {
+    std::vector<int16_t> frame(160);
+    generator->Generate(absl::MakeSpan(frame));
+    asterisk.SendAudio(frame);
+  }
+  ASSERT_TRUE(bridge_->WaitForEvent("call_started").has_value());
+  if (GetParam() == Mode::kPull) {
+    bridge::v1::ClaimCall claim = ClaimAny();
+    claim.mutable_media()->set_detect_inband_dtmf(true);
+    worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), claim);
+    call = std::shared_ptr<BackendCall>(worker_.get(), [](BackendCall*) {});
+    ASSERT_TRUE(call->Next(kWait).has_value());
+  } else {
+    call = push_->NextCall(kWait);
+    ASSERT_NE(call, nullptr);
+    ASSERT_TRUE(call->Next(kWait).has_value());
+    CallCommand accept;
+    accept.mutable_accept()->mutable_media()->set_detect_inband_dtmf(true);
+    ASSERT_TRUE(call->Send(accept));
+  }
+  auto begin = call->NextMatching([](const CallEvent& e) { return e.has_dtmf(); }, kWait);
+  auto end = call->NextMatching([](const CallEvent& e) { return e.has_dtmf(); }, kWait);
+  ASSERT_TRUE(begin.has_value() && end.has_value());
+  EXPECT_EQ(begin->dtmf().digit(), "7");
+  EXPECT_EQ(begin->dtmf().source(), v1::DTMF_SOURCE_INBAND);
+  EXPECT_EQ(end->dtmf().phase(), v1::DTMF_PHASE_END);
+  EXPECT_NEAR(end->dtmf().duration_ms(), 100, 10);
+}
+
+TEST_P(BridgeTest, NoInbandEventsUnlessAskedFor) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  auto generator = dsp::DtmfGenerator::Create(8000);
+  ASSERT_TRUE(generator.ok());
+  ASSERT_TRUE(generator->Queue("7").ok());
+  for (int i = 0; i < 10; ++i) {
+    std::vector<int16_t> frame(160);
+    generator->Generate(absl::MakeSpan(frame));
+    asterisk.SendAudio(frame);
+  }
+  EXPECT_FALSE(
+      call->NextMatching([](const CallEvent& e) { return e.has_dtmf(); }, absl::Milliseconds(800))
+          .has_value());
+}
+
 TEST_P(BridgeTest, MulawListenerConvertsToAndFromLinear) {
   StartBridge({}, "127.0.0.1:0,encoding=ulaw");
   FakeAsterisk asterisk;
@@ -808,7 +866,8 @@ TEST_P(BridgeTest, AudioBeforeAcceptIsHeldAndDeliveredFirst) {
 }
 
 TEST_P(BridgeTest, SlowBackendLosesOldestAudioAndSeesTheGap) {
-  StartBridge({"--backend_queue_ms=100"});
+  // 60 s of audio in a burst: the flood limit is off for this test.
+  StartBridge({"--backend_queue_ms=100", "--max_audio_ahead_ms=0"});
   FakeAsterisk asterisk;
   auto call = Connect(asterisk);
   ASSERT_NE(call, nullptr);

@@ -83,6 +83,7 @@ TEST(SettingsTest, HelpDocumentsEverySetting) {
                            "playout_high_watermark_ms",
                            "playout_low_watermark_ms",
                            "max_unsent_ms",
+                           "max_audio_ahead_ms",
                            "write_stall_timeout",
                            "drain_timeout",
                            "io_threads",
