@@ -36,6 +36,9 @@ else
     tar --null -T - -c) | tar -x -C "$context"
 fi
 
+revision=$(git -C "$root" rev-parse HEAD)
+[[ $source_mode == head ]] || [[ -z $(git -C "$root" status --porcelain) ]] || revision="$revision-dirty"
+
 read -r full slim < <(choose_base_images)
 configure_podman "$full"
 
@@ -44,5 +47,6 @@ start=$(date +%s)
 # --network=host: the builder stage reaches Debian's mirror as the host does.
 podman build --network=host --layers \
   --build-arg DEBIAN_IMAGE="$full" --build-arg DEBIAN_SLIM_IMAGE="$slim" \
+  --label org.opencontainers.image.revision="$revision" \
   -f "$deploy_dir/Containerfile" -t "$tag" "$context"
 say "built $tag in $(($(date +%s) - start)) s: $(podman image inspect --format '{{.Size}}' "$tag") bytes"

@@ -40,7 +40,7 @@ ensure_container_tools() {
 }
 
 # Runs a trivial container from image $1 with the current settings.
-probe_run() { podman run --rm --network=none "$1" true >/dev/null 2>&1; }
+probe_run() { podman run --rm --network=none --entrypoint /bin/true "$1" >/dev/null 2>&1; }
 
 # Chooses podman settings that can run containers here; exports CONTAINERS_CONF
 # when the defaults do not work. Needs an image to probe with ($1).
@@ -66,7 +66,7 @@ CONF
     return 0
   fi
   say "podman cannot run a container here, even with runc and lowered ulimits:"
-  podman run --rm --network=none "$image" true >&2 || true
+  podman run --rm --network=none --entrypoint /bin/true "$image" >&2 || true
   return 1
 }
 
