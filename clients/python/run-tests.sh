@@ -38,11 +38,16 @@ if ! bazel build //server:audiosocket-bridge //tools/audiosocket-call:audiosocke
   fi
 fi
 
+# Private copies: others rebuild bazel-bin while the tests run.
+bindir=$(mktemp -d)
+cp "${bins[0]}" "${bins[1]}" "$bindir"/ || exit 1
+export BRIDGE_BIN=$bindir/audiosocket-bridge AUDIOSOCKET_CALL_BIN=$bindir/audiosocket-call
+
 extra_failed=0
 PYTHON=$venv/bin/python bash "$here/gen.sh" --check || extra_failed=1
 
 results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
+trap 'rm -rf "$results" "$bindir"' EXIT
 (cd "$here" && "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$results/junit.xml")
 rc=$?
 if [[ ! -s $results/junit.xml ]]; then

@@ -37,6 +37,16 @@ var (
 	callBin   = binPath("AUDIOSOCKET_CALL_BIN", "bazel-bin/tools/audiosocket-call/audiosocket-call")
 )
 
+// optionalFlags are flags newer bridges have: the metrics endpoint is turned
+// off (its fixed default port would collide between bridges side by side).
+var optionalFlags = sync.OnceValue(func() []string {
+	out, _ := exec.Command(bridgeBin, "--helpfull").CombinedOutput()
+	if strings.Contains(string(out), "--metrics_listen") {
+		return []string{"--metrics_listen="}
+	}
+	return nil
+})
+
 // bridgeProcess is the real bridge on loopback with ephemeral ports.
 type bridgeProcess struct {
 	cmd       *exec.Cmd
@@ -49,7 +59,7 @@ type bridgeProcess struct {
 
 func startBridge(t *testing.T, listen string, flags ...string) *bridgeProcess {
 	t.Helper()
-	args := append([]string{"--listen=" + listen, "--grpc_listen=127.0.0.1:0", "--first_audio_wait=100ms", "--drain_timeout=200ms"}, flags...)
+	args := append([]string{"--listen=" + listen, "--grpc_listen=127.0.0.1:0", "--first_audio_wait=100ms", "--drain_timeout=200ms"}, append(optionalFlags(), flags...)...)
 	b := &bridgeProcess{cmd: exec.Command(bridgeBin, args...), listening: make(chan struct{})}
 	stderr, err := b.cmd.StderrPipe()
 	if err != nil {

@@ -16,10 +16,10 @@ import (
 // The golden vectors in tests/testdata/wire/ (format: its README.md).
 type vector struct {
 	name, where, dialect, peer, policy, encode, errCode string
-	maxPayload, bytesPerSample                       int
-	errOffset                                        uint64
-	data                                             []byte
-	messages                                         []string
+	maxPayload, bytesPerSample                          int
+	errOffset                                           uint64
+	data                                                []byte
+	messages                                            []string
 }
 
 func vectorDir(t *testing.T) string {

@@ -21,12 +21,25 @@ WIRE_VECTORS = REPO / "tests/testdata/wire"
 WAIT = 15.0  # generous: a loaded 2-core machine
 
 
+def _optional_flags() -> list[str]:
+    """Flags that newer bridges have: turn off the metrics endpoint (its fixed
+    default port would collide between bridges running side by side)."""
+    try:
+        help_text = subprocess.run([str(BRIDGE_BIN), "--helpfull"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return ["--metrics_listen="] if "--metrics_listen" in help_text.stdout + help_text.stderr else []
+
+
+OPTIONAL_FLAGS = _optional_flags()
+
+
 class BridgeProcess:
     """audiosocket-bridge on loopback with ephemeral ports; reads its JSON log."""
 
     def __init__(self, *flags: str, listen: str = "127.0.0.1:0"):
         args = [str(BRIDGE_BIN), f"--listen={listen}", "--grpc_listen=127.0.0.1:0",
-                "--first_audio_wait=100ms", *flags]
+                "--first_audio_wait=100ms", *OPTIONAL_FLAGS, *flags]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
