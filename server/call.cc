@@ -179,6 +179,14 @@ void Call::OnReadable() {
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n < 0 && errno == EINTR) continue;
+    // End of stream in the middle of a message: the bytes were not
+    // AudioSocket (a truncated header or payload), not a hang-up.
+    if (n == 0 && decoder_.buffered() > 0) {
+      ProtocolError(absl::InvalidArgumentError(
+          absl::StrCat("truncated message: the connection closed ", decoder_.buffered(),
+                       " byte(s) into a message at offset ", decoder_.consumed())));
+      return;
+    }
     // End of stream or reset: the caller hung up. Real Asterisk closes the
     // socket rather than sending 0x00.
     const std::string detail =
