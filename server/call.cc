@@ -325,6 +325,23 @@ void Call::HandleAudio(const wire::Audio& audio) {
         absl::StrCat("audio rate changed mid-call from ", call_rate_hz_, " Hz to ", rate, " Hz")));
     return;
   }
+  // Asterisk sends in real time; far ahead of the clock is a flood that
+  // would take the event loop from the other calls.
+  const uint64_t incoming =
+      audio.payload.size() / static_cast<size_t>(dsp::BytesPerSample(encoding_));
+  if (config_.max_audio_ahead_ms > 0) {
+    const int64_t elapsed_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(loop_->Now() - start_mono_).count();
+    const uint64_t allowed = static_cast<uint64_t>(elapsed_ms + config_.max_audio_ahead_ms) *
+                             static_cast<uint64_t>(call_rate_hz_) / 1000;
+    if (inbound_offset_ + incoming > allowed) {
+      ProtocolError(absl::InvalidArgumentError(
+          absl::StrCat("audio flood: ", (inbound_offset_ + incoming) * 1000 / call_rate_hz_,
+                       " ms of audio arrived in ", elapsed_ms, " ms (more than ",
+                       config_.max_audio_ahead_ms, " ms ahead of real time)")));
+      return;
+    }
+  }
   stats_.set_frames_from_caller(stats_.frames_from_caller() + 1);
   services_->counters->frames_in++;
   services_->counters->bytes_in += audio.payload.size() + wire::kHeaderSize;

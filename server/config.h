@@ -63,6 +63,9 @@ struct BridgeConfig {
   // When Asterisk stops reading: this much unsent audio, or this long
   // without progress, ends the call (CALLER_UNRESPONSIVE).
   int max_unsent_ms = 1000;
+  // Asterisk sends audio in real time: a caller whose audio runs this far
+  // ahead of the clock is flooding, a protocol error. 0: no limit.
+  int max_audio_ahead_ms = 5000;
   absl::Duration write_stall_timeout = absl::Seconds(5);
 
   // Buffers.

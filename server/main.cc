@@ -63,6 +63,9 @@ ABSL_FLAG(int, playout_high_watermark_ms, 5000, "Playout level that sends HIGH_W
 ABSL_FLAG(int, playout_low_watermark_ms, 1000, "Playout level that sends LOW_WATERMARK (XON).");
 ABSL_FLAG(int, max_unsent_ms, 1000,
           "Audio Asterisk has not read before further frames are dropped, in ms.");
+ABSL_FLAG(int, max_audio_ahead_ms, 5000,
+          "Caller audio ahead of real time that ends the call as a flood (PROTOCOL_ERROR), in "
+          "ms; 0: no limit.");
 ABSL_FLAG(absl::Duration, write_stall_timeout, absl::Seconds(5),
           "Time Asterisk may stop reading before the call ends CALLER_UNRESPONSIVE.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
@@ -160,6 +163,8 @@ bool ConfigFromFlags(BridgeConfig* config, std::string* setting, std::string* er
       {"playout_low_watermark_ms", absl::GetFlag(FLAGS_playout_low_watermark_ms), 0, 3600000,
        &config->playout_low_watermark_ms},
       {"max_unsent_ms", absl::GetFlag(FLAGS_max_unsent_ms), 20, 60000, &config->max_unsent_ms},
+      {"max_audio_ahead_ms", absl::GetFlag(FLAGS_max_audio_ahead_ms), 0, 3600000,
+       &config->max_audio_ahead_ms},
   };
   for (const IntSetting& s : ints) {
     if (s.value < s.min || s.value > s.max) {
