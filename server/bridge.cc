@@ -76,6 +76,11 @@ class Listener final : public FdHandler {
         continue;
       }
       (void)net::SetNoDelay(fd);
+      // A bounded kernel send buffer (Linux otherwise autotunes it to MBs,
+      // minutes of audio) so a caller that stops reading meets the
+      // write-stall limit within seconds.
+      constexpr int kSendBuffer = 64 * 1024;
+      (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof(kSendBuffer));
       bridge_->Accept(fd, &config_, address.ToString());
     }
   }
