@@ -441,7 +441,9 @@ void Call::DialNextBackend() {
   options.bearer_token = services_->bearer_token;
   options.inbound_latency =
       services_->metrics != nullptr ? &services_->metrics->inbound_latency() : nullptr;
-  link_ = PushLink::Start(services_->push_stub, ++link_id_, weak_from_this(), options);
+  link_ = services_->push_link_factory
+              ? services_->push_link_factory(++link_id_, weak_from_this(), options)
+              : PushLink::Start(services_->push_stub, ++link_id_, weak_from_this(), options);
   link_->SendEvent(StartedEvent());
 }
 

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,7 @@
 #include "server/frame_pacer.h"
 #include "server/metrics.h"
 #include "server/playout_queue.h"
+#include "server/push_link.h"
 
 namespace audiosocket {
 
@@ -51,6 +53,11 @@ struct CallServices {
   int fallback_sample_rate_hz = 8000;
   std::string bearer_token;  // push mode: sent to backends
   Metrics* metrics = nullptr;
+  // Push mode: opens a call's backend stream. Empty: PushLink::Start on
+  // push_stub. A seam for tests and fuzzing (tests/fuzz/call_harness.h).
+  std::function<std::shared_ptr<BackendLink>(uint64_t link_id, std::weak_ptr<LinkObserver>,
+                                             const PushLink::Options&)>
+      push_link_factory;
 };
 
 // In-band DTMF toward the caller (asterisk dialect): renders each digit's
