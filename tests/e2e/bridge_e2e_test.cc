@@ -904,6 +904,8 @@ TEST_P(BridgeTest, ListAndHangupCallOverGrpc) {
   FakeAsterisk asterisk;
   auto call = Connect(asterisk);
   ASSERT_NE(call, nullptr);
+  // Held audio is delivered right after the accept took effect.
+  ASSERT_TRUE(call->NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait));
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge_->grpc_port()),
                                      grpc::InsecureChannelCredentials());
   auto stub = v1::Bridge::NewStub(channel);
