@@ -55,7 +55,11 @@ bool ClaimDispatcher::Withdraw(const WaitingCall* call) {
   return false;
 }
 
-absl::Status ClaimDispatcher::AddSlot(std::shared_ptr<ClaimStream> slot) {
+void ClaimDispatcher::AddSlot(std::shared_ptr<ClaimStream> slot) {
+  PairOrPark(std::move(slot), /*front=*/false);
+}
+
+void ClaimDispatcher::PairOrPark(std::shared_ptr<ClaimStream> slot, bool front) {
   std::shared_ptr<WaitingCall> call;
   {
     absl::MutexLock lock(&mu_);
@@ -67,16 +71,15 @@ absl::Status ClaimDispatcher::AddSlot(std::shared_ptr<ClaimStream> slot) {
       }
     }
     if (call == nullptr) {
-      if (slots_.size() >= max_slots_) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "the bridge already has ", max_slots_, " idle ClaimCall streams (--max_pull_streams)"));
+      if (front) {
+        slots_.push_front(std::move(slot));
+      } else {
+        slots_.push_back(std::move(slot));
       }
-      slots_.push_back(std::move(slot));
-      return absl::OkStatus();
+      return;
     }
   }
   call->OnClaimed(std::move(slot));
-  return absl::OkStatus();
 }
 
 void ClaimDispatcher::RemoveSlot(const ClaimStream* slot) {
@@ -90,24 +93,8 @@ void ClaimDispatcher::RemoveSlot(const ClaimStream* slot) {
 }
 
 void ClaimDispatcher::ReturnSlot(std::shared_ptr<ClaimStream> slot) {
-  // Same matching as a new claim, but never refused by the limit: the slot
-  // was counted when it first arrived.
-  std::shared_ptr<WaitingCall> call;
-  {
-    absl::MutexLock lock(&mu_);
-    for (auto it = calls_.begin(); it != calls_.end(); ++it) {
-      if (Matches(*slot, **it)) {
-        call = std::move(*it);
-        calls_.erase(it);
-        break;
-      }
-    }
-    if (call == nullptr) {
-      slots_.push_front(std::move(slot));
-      return;
-    }
-  }
-  call->OnClaimed(std::move(slot));
+  // It waited longest: first in line for the next call.
+  PairOrPark(std::move(slot), /*front=*/true);
 }
 
 size_t ClaimDispatcher::idle_slots() const {
@@ -247,11 +234,7 @@ void ClaimStream::OnReadDone(bool ok) {
       return;
     }
     claim_ = request_.command().claim();
-    absl::Status added = dispatcher_->AddSlot(self_);
-    if (!added.ok()) {
-      FinishOnce(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(added.message())));
-      return;
-    }
+    dispatcher_->AddSlot(self_);
   } else if (attached) {
     std::shared_ptr<LinkObserver> observer;
     uint64_t link_id;

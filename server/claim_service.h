@@ -38,17 +38,16 @@ class WaitingCall {
   virtual void OnClaimed(std::shared_ptr<ClaimStream> stream) = 0;
 };
 
+// Streams are counted and limited by BridgeService (--max_pull_streams).
 class ClaimDispatcher {
  public:
-  explicit ClaimDispatcher(size_t max_slots) : max_slots_(max_slots) {}
-
   // A call starts waiting; bound at once when a slot matches.
   void Offer(std::shared_ptr<WaitingCall> call);
   // The call stops waiting. False when it was already paired (its
   // OnClaimed is on its way).
   bool Withdraw(const WaitingCall* call);
-  // A worker's claim. RESOURCE_EXHAUSTED beyond the slot limit.
-  absl::Status AddSlot(std::shared_ptr<ClaimStream> slot);
+  // A worker's claim: paired with a waiting call, or parked as idle.
+  void AddSlot(std::shared_ptr<ClaimStream> slot);
   // A slot went away while idle (no-op when it was paired).
   void RemoveSlot(const ClaimStream* slot);
   // A paired call could not take its slot (it ended meanwhile): the slot
@@ -60,8 +59,10 @@ class ClaimDispatcher {
 
  private:
   static bool Matches(const ClaimStream& slot, const WaitingCall& call);
+  // Pairs `slot` with the oldest matching call, or parks it (at the front
+  // of the line when `front`).
+  void PairOrPark(std::shared_ptr<ClaimStream> slot, bool front);
 
-  const size_t max_slots_;
   mutable absl::Mutex mu_;
   std::deque<std::shared_ptr<ClaimStream>> slots_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<WaitingCall>> calls_ ABSL_GUARDED_BY(mu_);
