@@ -109,7 +109,7 @@ Bridge::Bridge(BridgeConfig config, int io_threads) : config_(std::move(config))
   for (int i = 0; i < std::max(1, io_threads); ++i) {
     loops_.push_back(std::make_unique<EventLoop>());
   }
-    dispatcher_ = std::make_unique<ClaimDispatcher>();
+  dispatcher_ = std::make_unique<ClaimDispatcher>();
   metrics_ = std::make_unique<Metrics>(&counters_, dispatcher_.get());
   BridgeService::Options options;
   options.max_queued_audio_events = static_cast<size_t>(config_.backend_queue_ms / 20);
