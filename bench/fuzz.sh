@@ -19,9 +19,21 @@ only=${2:-}
 
 # The targets: name | sources (the fuzz file first) | Abseil pkg-config modules.
 # The seed corpus of NAME is tests/fuzz/corpus/NAME/.
+# "@call" stands for the real Call and what it needs (server/, lib/,
+# the generated gRPC code), compiled once per run and shared.
 targets=(
   "wire_decoder|tests/fuzz/wire_decoder_fuzz.cc lib/wire/wire.cc|absl_status absl_statusor absl_strings absl_str_format"
+  "call_session|tests/fuzz/call_session_fuzz.cc @call|@call"
+  "backend_commands|tests/fuzz/backend_commands_fuzz.cc @call|@call"
 )
+call_sources="tests/fuzz/call_harness.cc server/call.cc server/call_registry.cc
+  server/claim_service.cc server/config.cc server/dtmf_dedup.cc server/metrics.cc
+  server/push_link.cc server/event_loop.cc server/log.cc server/net.cc server/playout_queue.cc
+  lib/wire/wire.cc lib/dsp/g711.cc lib/dsp/resampler.cc lib/dsp/dtmf_detector.cc
+  lib/dsp/dtmf_generator.cc lib/audio/wav.cc"
+call_modules="grpc++ protobuf speexdsp prometheus-cpp-pull prometheus-cpp-core
+  $(pkg-config --list-all | awk '/^absl_/ {print $1}' | tr '\n' ' ')"
+sanitize="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 
 work=${FUZZ_WORKDIR:-${TMPDIR:-/tmp}/audiosocket-bridge-fuzz}
 mkdir -p "$work"
@@ -32,8 +44,30 @@ for entry in "${targets[@]}"; do
   [[ -z $only || $only == "$name" ]] || continue
   bin="$work/$name"
   echo "== $name: building with clang++ (fuzzer, address, undefined)" >&2
+  if [[ $modules == @call ]]; then
+    modules=$call_modules
+    gen="$work/gen"
+    if [[ ! -f $gen/audiosocket/bridge/v1/bridge.grpc.pb.cc ]]; then
+      mkdir -p "$gen"
+      protoc -Iproto --cpp_out="$gen" --grpc_out="$gen" \
+        --plugin=protoc-gen-grpc="$(command -v grpc_cpp_plugin)" audiosocket/bridge/v1/bridge.proto
+    fi
+    objects=()
+    for src in $call_sources "$gen/audiosocket/bridge/v1/bridge.pb.cc" \
+               "$gen/audiosocket/bridge/v1/bridge.grpc.pb.cc"; do
+      obj="$work/obj/${src//\//_}.o"
+      if [[ ! -f $obj || $src -nt $obj ]]; then
+        mkdir -p "$work/obj"
+        # shellcheck disable=SC2086
+        clang++ -std=c++20 -O1 -g -fno-omit-frame-pointer -I. -I"$gen" $sanitize \
+          $(pkg-config --cflags $modules) -c "$src" -o "$obj"
+      fi
+      objects+=("$obj")
+    done
+    sources=${sources/@call/${objects[*]}}
+  fi
   # shellcheck disable=SC2086
-  clang++ -std=c++20 -O1 -g -fno-omit-frame-pointer -I. \
+  clang++ -std=c++20 -O1 -g -fno-omit-frame-pointer -I. -I"$work/gen" \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     $(pkg-config --cflags $modules) $sources -o "$bin" $(pkg-config --libs $modules)
   scratch="$work/$name-corpus"

@@ -14,7 +14,7 @@ namespace audiosocket::fuzz {
 // call_session. Byte 0: harness options (CallHarness). Byte 1: bit 0 send a
 // valid UUID first; bit 1 accept as soon as the call dials its backend;
 // bit 2 then play 40 ms. The rest: chunks of one length byte and that many
-// bytes written as Asterisk (length 0: 20 ms of timers run).
+// bytes written as Asterisk (length 0: 5 ms of timers run).
 std::string CheckCallSession(const uint8_t* data, size_t size);
 
 // backend_commands. Byte 0: harness options. Byte 1: bit 0 accept first.

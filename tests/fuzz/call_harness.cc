@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -55,7 +57,7 @@ struct HarnessServices {
   BridgeConfig config;
   ListenerConfig listener;
   CallRegistry registry;
-  ClaimDispatcher dispatcher{16};
+  std::optional<ClaimDispatcher> dispatcher;
   BridgeCounters counters;
   CallServices services;
   // Written on the loop thread by the link factory, read after RunOnLoop.
@@ -64,6 +66,17 @@ struct HarnessServices {
 };
 
 namespace {
+
+// The dispatcher with or without a slot limit in its constructor (the limit
+// is moving to the claim service).
+template <typename D>
+void MakeDispatcher(std::optional<D>& dispatcher) {
+  if constexpr (std::is_constructible_v<D, size_t>) {
+    dispatcher.emplace(size_t{16});
+  } else {
+    dispatcher.emplace();
+  }
+}
 
 // One loop for every input: a thread per input would dominate the cost.
 EventLoop* SharedLoop() {
@@ -102,7 +115,8 @@ CallHarness::CallHarness(uint8_t options) : services_(std::make_unique<HarnessSe
   s.config.listeners = {s.listener};
   s.services.config = &s.config;
   s.services.registry = &s.registry;
-  s.services.dispatcher = &s.dispatcher;
+  MakeDispatcher(s.dispatcher);
+  s.services.dispatcher = &*s.dispatcher;
   s.services.counters = &s.counters;
   HarnessServices* raw = &s;
   s.services.push_link_factory = [raw](uint64_t link_id, std::weak_ptr<LinkObserver>,

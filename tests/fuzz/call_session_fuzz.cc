@@ -18,11 +18,11 @@ std::string CheckCallSession(const uint8_t* data, size_t size) {
   size_t offset = 2;
   bool accepted = false;
   // Chunks: one length byte, then that many stream bytes (length 0: let
-  // 20 ms of timers run).
+  // 5 ms of timers run).
   while (offset < size && harness.Failure().empty()) {
     const size_t length = data[offset++];
     if (length == 0) {
-      harness.Wait(20);
+      harness.Wait(5);
     } else {
       const size_t n = std::min(length, size - offset);
       harness.SendFromCaller(absl::MakeConstSpan(data + offset, n));
