@@ -128,6 +128,8 @@ class Step:
         out = open(os.path.join(self.dir, name + ".out"), "w")
         err = open(os.path.join(self.dir, name + ".err"), "w")
         prefix = ["nice", "-n", str(self.args.nice)] if self.args.nice else []
+        if self.args.rt:
+            prefix = ["chrt", "--rr", "10"]
         p = subprocess.Popen(prefix + ["taskset", "-c", str(core)] + argv, stdout=out, stderr=err)
         self.procs.append(p)
         return p
@@ -311,6 +313,30 @@ def fmt(v):
     return str(v)
 
 
+def write_outputs(out, rows, systems):
+    """results.json, capacity.json and the gnuplot series, from `rows`."""
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+    # Capacity: largest 8 kHz call count held (no loss, jitter p99 < 2 ms).
+    capacity = {}
+    for r in rows:
+        if r["rate_hz"] == 8000 and r.get("held"):
+            capacity[r["system"]] = max(capacity.get(r["system"], 0), r["calls"])
+    with open(os.path.join(out, "capacity.json"), "w") as f:
+        json.dump(capacity, f)
+    print(json.dumps({"capacity": capacity}))
+    # Per-system 8 kHz series for gnuplot (bench/bridge/plot.gp).
+    for system in systems:
+        with open(os.path.join(out, f"plot-{system}.dat"), "w") as f:
+            f.write("# calls server_cpu_pct cpu_pct_per_call rss_kib_per_call jitter_p99_ms "
+                    "lat_p99_ms rtt_p99_ms\n")
+            for r in rows:
+                if r["system"] == system and r["rate_hz"] == 8000 and "error" not in r:
+                    f.write(" ".join(fmt(r.get(c)) or "NaN" for c in (
+                        "calls", "server_cpu_pct", "cpu_pct_per_call", "rss_kib_per_call",
+                        "jitter_p99_ms", "lat_p99_ms", "rtt_p99_ms")) + "\n")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bin", required=True, help="bazel-bin of the -c opt build")
@@ -324,8 +350,26 @@ def main():
     p.add_argument("--steps", default="100,200,500,1000,2000", help="8 kHz call counts")
     p.add_argument("--wide", default="500", help="16 kHz call counts ('' for none)")
     p.add_argument("--systems", default="baseline,bridge-push,bridge-pull")
+    p.add_argument("--rt", action="store_true",
+                   help="run every benchmark process SCHED_RR (chrt --rr 10): wake-ups beat "
+                        "other work; only for steps that leave the cores idle part of the time")
+    p.add_argument("--from_results", default="",
+                   help="DIR1,DIR2,...: run nothing; merge their results.json into --out "
+                        "(table, capacity, plot series)")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
+    if a.from_results:
+        rows = []
+        for d in a.from_results.split(","):
+            with open(os.path.join(d, "results.json")) as f:
+                rows += json.load(f)
+        rows.sort(key=lambda r: (r["rate_hz"], r["calls"]))
+        with open(os.path.join(a.out, "results.csv"), "w") as csv:
+            csv.write(",".join(COLUMNS) + "\n")
+            for row in rows:
+                csv.write(",".join(fmt(row.get(c)) for c in COLUMNS) + "\n")
+        write_outputs(a.out, rows, a.systems.split(","))
+        return
     if a.nice:
         # With kernel.sched_autogroup_enabled, CPU is shared between sessions
         # first and nice only counts inside a session: run.sh starts this
@@ -350,27 +394,7 @@ def main():
                 print(json.dumps(row), flush=True)
                 print(f"# {system} {calls} calls {rate} Hz: {time.time() - t:.0f} s",
                       file=sys.stderr, flush=True)
-    with open(os.path.join(a.out, "results.json"), "w") as f:
-        json.dump(rows, f, indent=1)
-    # Capacity: largest 8 kHz call count held (no loss, jitter p99 < 2 ms).
-    capacity = {}
-    for r in rows:
-        if r["rate_hz"] == 8000 and r.get("held"):
-            capacity[r["system"]] = max(capacity.get(r["system"], 0), r["calls"])
-    with open(os.path.join(a.out, "capacity.json"), "w") as f:
-        json.dump(capacity, f)
-    print(json.dumps({"capacity": capacity}))
-    # Per-system 8 kHz series for gnuplot (bench/bridge/plot.gp).
-    for system in a.systems.split(","):
-        with open(os.path.join(a.out, f"plot-{system}.dat"), "w") as f:
-            f.write("# calls server_cpu_pct cpu_pct_per_call rss_kib_per_call jitter_p99_ms "
-                    "lat_p99_ms rtt_p99_ms\n")
-            for r in rows:
-                if r["system"] == system and r["rate_hz"] == 8000 and "error" not in r:
-                    f.write(" ".join(fmt(r.get(c)) or "NaN" for c in (
-                        "calls", "server_cpu_pct", "cpu_pct_per_call", "rss_kib_per_call",
-                        "jitter_p99_ms", "lat_p99_ms", "rtt_p99_ms")) + "\n")
-
+    write_outputs(a.out, rows, a.systems.split(","))
 
 if __name__ == "__main__":
     main()

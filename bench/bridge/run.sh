@@ -12,6 +12,7 @@
 #
 #   bench/bridge/run.sh [--quick] [--out=DIR] [--plots=DIR] [--seconds=N]
 #       [--steps=100,500,...] [--wide=500] [--systems=baseline,bridge-push,bridge-pull] [--nice=-10]
+#       [--rt]   (SCHED_RR for every benchmark process; only below saturation)
 #
 # Every process runs at nice -10 (--nice=0: none) and the driver in its own
 # session whose autogroup gets the same nice: on a machine shared with other
@@ -30,7 +31,7 @@ for arg in "$@"; do
     --quick) extra+=(--steps=100,500 --wide= --seconds=20) ;;
     --out=*) out=${arg#--out=} ;;
     --plots=*) plots=${arg#--plots=} ;;
-    --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --nice=*) extra+=("$arg") ;;
+    --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --nice=* | --rt) extra+=("$arg") ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done

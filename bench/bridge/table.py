@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Renders bridge_bench.py's results.json as the Markdown tables of
+docs/BENCHMARKS.md: python3 bench/bridge/table.py RESULTS_DIR"""
+
+import json
+import os
+import sys
+
+
+def f(v, digits=2):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def main():
+    rows = json.load(open(os.path.join(sys.argv[1], "results.json")))
+    base = {(r["calls"], r["rate_hz"]): r for r in rows if r["system"] == "baseline"}
+    print("| system | calls | kHz | load | server CPU (% core) | CPU/call (%) | x baseline "
+          "| RSS/call (KiB) | ctx sw/frame | jitter p50 / p99 / max (ms) | drift mean / worst call (ppm) "
+          "| emu→backend p50 / p99 (ms) | bridge queue p99 (ms, /metrics) | RTT p50 / p99 (ms) | lost frames | failed calls | held |")
+    print("|" + "---|" * 17)
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['system']} | {r['calls']} | {r['rate_hz'] // 1000} | error: {r['error']} |")
+            continue
+        b = base.get((r["calls"], r["rate_hz"]))
+        ratio = "–"
+        if b and r["system"] != "baseline" and b.get("cpu_pct_per_call"):
+            ratio = f"{r['cpu_pct_per_call'] / b['cpu_pct_per_call']:.1f}"
+        lat = (f"{f(r.get('lat_p50_ms'))} / {f(r.get('lat_p99_ms'))}"
+               if r.get("lat_p50_ms") is not None else "–")
+        q = r.get("bridge_queue_p99_le_ms")
+        queue = "–" if q is None else ("> 10000" if q == float("inf") else f"≤ {q:g}")
+        print(f"| {r['system']} | {r['calls']} | {r['rate_hz'] // 1000} | {f(r['load_during'], 1)} "
+              f"| {f(r['server_cpu_pct'], 1)} | {f(r['cpu_pct_per_call'], 3)} | {ratio} "
+              f"| {f(r['rss_kib_per_call'], 0)} | {f(r.get('ctx_per_frame'))} "
+              f"| {f(r['jitter_p50_ms'])} / {f(r['jitter_p99_ms'])} / {f(r['jitter_max_ms'], 1)} "
+              f"| {f(r.get('drift_ppm'), 1)} / {f(r.get('drift_worst_call_ppm'), 0)} | {lat} "
+              f"| {queue} "
+              f"| {f(r.get('rtt_p50_ms'), 1)} / {f(r.get('rtt_p99_ms'), 1)} | {r['lost_total']} "
+              f"| {r['failed_calls']} | {'yes' if r['held'] else 'no'} |")
+
+
+if __name__ == "__main__":
+    main()
