@@ -20,8 +20,8 @@ def main():
     base = {(r["calls"], r["rate_hz"]): r for r in rows if r["system"] == "baseline"}
     print("| system | calls | kHz | load | server CPU (% core) | CPU/call (%) | x baseline "
           "| RSS/call (KiB) | ctx sw/frame | jitter p50 / p99 / max (ms) | drift mean / worst call (ppm) "
-          "| emu→backend p50 / p99 (ms) | bridge queue p99 (ms, /metrics) | RTT p50 / p99 (ms) | lost frames | failed calls | held |")
-    print("|" + "---|" * 17)
+          "| emu→backend p50 / p99 (ms) | bridge queue p99 (ms, /metrics) | RTT p50 / p99 (ms) | lost frames | late ticks | failed calls | held |")
+    print("|" + "---|" * 18)
     for r in rows:
         if "error" in r:
             print(f"| {r['system']} | {r['calls']} | {r['rate_hz'] // 1000} | error: {r['error']} |")
@@ -30,7 +30,10 @@ def main():
         ratio = "–"
         if b and r["system"] != "baseline" and b.get("cpu_pct_per_call"):
             ratio = f"{r['cpu_pct_per_call'] / b['cpu_pct_per_call']:.1f}"
-        lat = (f"{f(r.get('lat_p50_ms'))} / {f(r.get('lat_p99_ms'))}"
+        def ms(v):  # the backend's histogram ends at 100 ms
+            return "> 100" if v is not None and v >= 100 else f(v)
+
+        lat = (f"{ms(r.get('lat_p50_ms'))} / {ms(r.get('lat_p99_ms'))}"
                if r.get("lat_p50_ms") is not None else "–")
         q = r.get("bridge_queue_p99_le_ms")
         queue = "–" if q is None else ("> 10000" if q == float("inf") else f"≤ {q:g}")
@@ -41,6 +44,7 @@ def main():
               f"| {f(r.get('drift_ppm'), 1)} / {f(r.get('drift_worst_call_ppm'), 0)} | {lat} "
               f"| {queue} "
               f"| {f(r.get('rtt_p50_ms'), 1)} / {f(r.get('rtt_p99_ms'), 1)} | {r['lost_total']} "
+              f"| {f(r.get('late_ticks'))} "
               f"| {r['failed_calls']} | {'yes' if r['held'] else 'no'} |")
 
 
