@@ -11,7 +11,8 @@
 #   VERBOSE=1 deploy/validate.sh         also lists the passing tests
 #   DEPLOY_IMAGE_TESTS=1 deploy/validate.sh
 #                                        also builds the image and runs
-#                                        deploy/smoke-test.sh in it (minutes)
+#                                        deploy/smoke-test.sh in it (minutes;
+#                                        DEPLOY_IMAGE_SOURCE=head builds HEAD)
 #
 # Installs its tools on first use into deploy/.tools (gitignored), from the
 # Go module proxy (kustomize; k8s-strict, built from deploy/validate/strict)
@@ -79,7 +80,7 @@ fi
 
 # Image build and smoke test: minutes, so only on request.
 if [[ ${DEPLOY_IMAGE_TESTS:-} == 1 ]]; then
-  if bash "$deploy/build-image.sh" >&2; then
+  if bash "$deploy/build-image.sh" ${DEPLOY_IMAGE_SOURCE:+--$DEPLOY_IMAGE_SOURCE} >&2; then
     smoke=$(bash "$deploy/smoke-test.sh" 2>&1); echo "$smoke" | grep -E '^(FAIL|---)' -A100
     passed=$((passed + 1 + $(grep -c '^ok ' <<<"$smoke")))
     failed=$((failed + $(grep -c '^FAIL ' <<<"$smoke")))
