@@ -13,7 +13,13 @@
 
 deploy_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache_dir=${AUDIOSOCKET_BRIDGE_DEPLOY_CACHE:-$deploy_dir/.cache}
-debian_mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# Debian's mirror: DEBIAN_MIRROR, else the one this host's apt uses.
+host_mirror() {
+  { grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}'
+    grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}'; } |
+    grep -v -- '-security' | grep -E '/debian/?$' | head -1 | sed 's:/$::' || true
+}
+debian_mirror=${DEBIAN_MIRROR:-$(host_mirror)}
 local_base=localhost/audiosocket-bridge-base:debian12
 
 say() { echo "[$(basename "$0")] $*" >&2; }
@@ -92,6 +98,7 @@ choose_base_images() {
 make_local_base() {
   if podman image exists "$local_base"; then return 0; fi
   [[ $(id -u) -eq 0 ]] || { say "debootstrap needs root"; return 1; }
+  [[ -n $debian_mirror ]] || { say "no Debian mirror found in apt's sources; set DEBIAN_MIRROR"; return 1; }
   local rootfs=$cache_dir/rootfs-bookworm
   rm -rf "$rootfs"; mkdir -p "$cache_dir"
   say "debootstrap --variant=minbase bookworm from $debian_mirror (about a minute)"
