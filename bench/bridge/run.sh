@@ -13,6 +13,8 @@
 #   bench/bridge/run.sh [--quick] [--out=DIR] [--plots=DIR] [--seconds=N]
 #       [--steps=100,500,...] [--wide=500] [--systems=baseline,bridge-push,bridge-pull] [--nice=-10]
 #       [--rt]   (SCHED_RR for every benchmark process; only below saturation)
+#       [--bin=DIR]  (use binaries already built with -c opt there; no bazel
+#                     call, e.g. while another command holds the Bazel lock)
 #
 # Every process runs at nice -10 (--nice=0: none) and the driver in its own
 # session whose autogroup gets the same nice: on a machine shared with other
@@ -25,19 +27,23 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=/tmp/audiosocket-bench-$(date +%Y%m%d-%H%M%S)
 plots=""
+bin=""
 extra=()
 for arg in "$@"; do
   case "$arg" in
     --quick) extra+=(--steps=100,500 --wide= --seconds=20) ;;
     --out=*) out=${arg#--out=} ;;
     --plots=*) plots=${arg#--plots=} ;;
+    --bin=*) bin=${arg#--bin=} ;;
     --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --nice=* | --rt) extra+=("$arg") ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
-bazel build -c opt //server:audiosocket-bridge //bench/echo_backend:echo-backend \
-  //bench/echo_server:audiosocket-echo //tools/audiosocket-call:audiosocket-call >&2
-bin=$(bazel info -c opt bazel-bin 2>/dev/null)
+if [[ -z "$bin" ]]; then
+  bazel build -c opt //server:audiosocket-bridge //bench/echo_backend:echo-backend \
+    //bench/echo_server:audiosocket-echo //tools/audiosocket-call:audiosocket-call >&2
+  bin=$(bazel info -c opt bazel-bin 2>/dev/null)
+fi
 ulimit -n "$(ulimit -Hn)" || true
 mkdir -p "$out"
 {
