@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <regex>
 #include <sstream>
@@ -133,6 +134,13 @@ class CountingBackend {
     absl::MutexLock lock(&mu_);
     return static_cast<int>(std::count(reasons_.begin(), reasons_.end(), reason));
   }
+  // Caller audio samples of the calls that ended with this detail.
+  uint64_t samples_of_calls_ended(const std::string& detail) const {
+    absl::MutexLock lock(&mu_);
+    uint64_t total = 0;
+    for (const auto& [d, n] : samples_by_detail_) total += d == detail ? n : 0;
+    return total;
+  }
   bool WaitAccepted(int n, absl::Duration timeout) const {
     const absl::Time deadline = absl::Now() + timeout;
     while (accepted() < n && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
@@ -155,16 +163,21 @@ class CountingBackend {
     auto started = call->Next(kWait);
     if (!started.has_value() || !started->has_started() || !call->Accept()) return;
     accepted_++;
+    uint64_t call_samples = 0;
     while (true) {
       auto event = call->Next(absl::Milliseconds(200));
       if (!event.has_value()) {
         if (stop_ || call->stream_ended()) return;
         continue;
       }
-      if (event->has_audio()) samples_ += event->audio().pcm().size() / 2;
+      if (event->has_audio()) {
+        samples_ += event->audio().pcm().size() / 2;
+        call_samples += event->audio().pcm().size() / 2;
+      }
       if (event->has_ended()) {
         absl::MutexLock lock(&mu_);
         reasons_.push_back(event->ended().reason());
+        samples_by_detail_.emplace_back(event->ended().detail(), call_samples);
         return;
       }
     }
@@ -176,6 +189,7 @@ class CountingBackend {
   std::atomic<uint64_t> samples_{0};
   mutable absl::Mutex mu_;
   std::vector<v1::CallEndReason> reasons_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, uint64_t>> samples_by_detail_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> workers_;  // acceptor thread only, then the destructor
   std::thread acceptor_;
 };
@@ -183,8 +197,25 @@ class CountingBackend {
 // Healthy calls beside a fault: every call ended as asked, every frame sent
 // reached the backend, and the caller received one frame per 20 ms (the
 // bridge's silence), within a few frames at the start and end of each call.
+constexpr char kHangupDetail[] = "Asterisk sent hangup (0x00)";
+
+// Sum of frames_in over the bridge's call_ended lines with this detail.
+int64_t FramesInOfCallsEnded(const BridgeProcess& bridge, const std::string& detail) {
+  int64_t total = 0;
+  std::istringstream in(bridge.Output());
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find("\"call_ended\"") == std::string::npos ||
+        line.find("\"detail\":\"" + detail + "\"") == std::string::npos) {
+      continue;
+    }
+    total += std::max<int64_t>(0, Field(line, "frames_in"));
+  }
+  return total;
+}
+
 void ExpectHealthy(const std::string& summary, int calls, const CountingBackend& backend,
-                   int other_hung_up = 0) {
+                   const BridgeProcess& bridge, int other_hung_up = 0) {
   ASSERT_FALSE(summary.empty()) << "healthy callers did not finish";
   EXPECT_EQ(Field(summary, "calls"), calls) << summary;
   EXPECT_EQ(Field(summary, "ok"), calls) << summary;
@@ -200,6 +231,13 @@ void ExpectHealthy(const std::string& summary, int calls, const CountingBackend&
     absl::SleepFor(absl::Milliseconds(20));
   }
   EXPECT_EQ(backend.ended_with(v1::CALL_END_REASON_CALLER_HUNG_UP), calls + other_hung_up);
+  // Not a frame lost: every frame the healthy callers sent reached the
+  // bridge and, as 160 samples, the backend.
+  EXPECT_EQ(FramesInOfCallsEnded(bridge, kHangupDetail), sent);
+  EXPECT_EQ(backend.samples_of_calls_ended(kHangupDetail), static_cast<uint64_t>(sent) * 160);
+  std::cout << "figures: healthy calls " << calls << ", frames sent " << sent << ", received "
+            << received << ", at the backend "
+            << backend.samples_of_calls_ended(kHangupDetail) / 160 << "\n";
 }
 
 // ------------------------------------------------------ AudioSocket faults
@@ -281,7 +319,7 @@ TEST_P(AudioSocketFaultTest, FaultyCallEndsAndFiftyHealthyCallsLoseNothing) {
   }
   EXPECT_EQ(bridge.Metric(c.metric), before + 1) << c.metric;
 
-  ExpectHealthy(healthy.Finish(absl::Seconds(30)), kHealthy, backend,
+  ExpectHealthy(healthy.Finish(absl::Seconds(30)), kHealthy, backend, bridge,
                 c.fault == "abrupt_close" ? 1 : 0);
   // Nothing was dropped toward the healthy callers (the flood's own audio
   // may have been dropped inbound before it was cut off).
@@ -463,6 +501,8 @@ TEST_P(BackendFaultTest, StalledBackendKeepsMemoryBoundedAndOthersUntouched) {
     if (half == 0) rss_half = RssKb(pid);
   }
   const int64_t rss_end = RssKb(pid);
+  std::cout << "figures: bridge RSS " << rss_half
+            << " kB after 30 s of audio to a stalled backend, " << rss_end << " kB after 60 s\n";
   EXPECT_LT(rss_end, rss_half + 8 * 1024) << "grew from " << rss_half << " kB";
   ExpectBystanderUntouched();
   EXPECT_FALSE(caller.closed());
@@ -614,9 +654,12 @@ TEST(AsteriskFaultTest, HalfOpenCallerEndsUnresponsiveWithoutBlockingOthers) {
                  {absl::StrCat("--calls=", kHealthy), "--ramp=100", "--duration=5s"});
   // Each half-open call ends within a bound: buffers fill at 16 kB/s of
   // silence, then the stall limit applies.
+  const absl::Time stuck_at = absl::Now();
   EXPECT_TRUE(bridge.process().WaitForLines("CALLER_UNRESPONSIVE", 3, absl::Seconds(60)))
       << bridge.Output();
-  ExpectHealthy(healthy.Finish(absl::Seconds(60)), kHealthy, backend);
+  std::cout << "figures: 3 half-open calls ended CALLER_UNRESPONSIVE within "
+            << absl::FormatDuration(absl::Now() - stuck_at) << "\n";
+  ExpectHealthy(healthy.Finish(absl::Seconds(60)), kHealthy, backend, bridge);
   EXPECT_EQ(backend.ended_with(v1::CALL_END_REASON_CALLER_UNRESPONSIVE), 3);
   for (int fd : stuck) close(fd);
 }
@@ -643,7 +686,7 @@ TEST(AsteriskFaultTest, ConnectionFloodBeyondTheLimitIsRefusedAndCounted) {
   EXPECT_EQ(closed, kFlood - (kLimit - kHealthy));
   EXPECT_EQ(bridge.Metric("audiosocket_bridge_connections_rejected_total{reason=\"call_limit\"}"),
             kFlood - (kLimit - kHealthy));
-  ExpectHealthy(healthy.Finish(absl::Seconds(30)), kHealthy, backend);
+  ExpectHealthy(healthy.Finish(absl::Seconds(30)), kHealthy, backend, bridge);
 }
 
 TEST(AsteriskFaultTest, SlowlorisWithoutUuidIsClosedAtTheUuidTimeout) {
@@ -670,7 +713,7 @@ TEST(AsteriskFaultTest, SlowlorisWithoutUuidIsClosedAtTheUuidTimeout) {
   EXPECT_EQ(closed, kSlow);
   EXPECT_EQ(bridge.Metric("audiosocket_bridge_connections_rejected_total{reason=\"uuid_timeout\"}"),
             kSlow);
-  ExpectHealthy(healthy.Finish(absl::Seconds(30)), kHealthy, backend);
+  ExpectHealthy(healthy.Finish(absl::Seconds(30)), kHealthy, backend, bridge);
 }
 
 // ------------------------------------------------------- shutdown under load
@@ -684,8 +727,11 @@ TEST(ShutdownTest, SigtermWithTwoHundredCallsDrainsAndEndsEveryCall) {
   Caller callers(bridge.audiosocket_port(), "load",
                  {absl::StrCat("--calls=", kCalls), "--ramp=200", "--end=wait", "--duration=60s"});
   ASSERT_TRUE(backend.WaitAccepted(kCalls, absl::Seconds(30))) << backend.accepted();
+  const absl::Time signalled = absl::Now();
   bridge.process().Signal(SIGTERM);
   auto status = bridge.process().Wait(absl::Seconds(30));
+  std::cout << "figures: SIGTERM with " << kCalls << " calls, drain_timeout 2s, exited after "
+            << absl::FormatDuration(absl::Now() - signalled) << "\n";
   ASSERT_TRUE(status.has_value()) << "the bridge hung in shutdown";
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << bridge.Output();
   EXPECT_EQ(CountLines(bridge, "\"call_ended\"", "SHUTDOWN"), kCalls);
