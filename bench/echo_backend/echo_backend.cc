@@ -38,6 +38,9 @@ ABSL_FLAG(std::string, mode, "push", "push (serve CallHandler) or pull (ClaimCal
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "push: address to serve CallHandler on");
 ABSL_FLAG(std::string, bridge, "", "pull: the bridge's gRPC address, e.g. 127.0.0.1:50051");
 ABSL_FLAG(int, slots, 100, "pull: ClaimCall streams kept open");
+ABSL_FLAG(int, clear_every_ms, 0,
+          "push: also send ClearAudio each time a call's audio passes a multiple of this many ms "
+          "(0: never); bench/soak.sh uses it");
 
 namespace {
 
@@ -144,8 +147,15 @@ class PushReactor final
       Enqueue(std::move(response));
     } else if (event.has_audio()) {
       v1::HandleCallResponse response;
+      const uint64_t before = next_offset_;
       OnAudio(event.audio(), &next_offset_, response.mutable_command());
       Enqueue(std::move(response));
+      const uint64_t every = static_cast<uint64_t>(clear_every_ms_) * 8;  // samples at 8 kHz
+      if (every > 0 && before / every != next_offset_ / every) {
+        v1::HandleCallResponse clear;
+        clear.mutable_command()->mutable_clear();
+        Enqueue(std::move(clear));
+      }
     } else if (event.has_ended()) {
       g_stats.calls_ended.fetch_add(1, std::memory_order_relaxed);
     }
@@ -189,6 +199,7 @@ class PushReactor final
   }
 
   v1::HandleCallRequest request_;
+  const int clear_every_ms_ = absl::GetFlag(FLAGS_clear_every_ms);
   uint64_t next_offset_ = 0;  // only touched by OnReadDone, one at a time
   std::mutex mu_;
   std::deque<v1::HandleCallResponse> queue_;  // front is being written
