@@ -19,12 +19,19 @@ if [[ ! -f $here/node_modules/.package-lock.json || $here/package-lock.json -nt 
 fi
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+bindir=$(mktemp -d)
+trap 'rm -rf "$log" "$bindir"' EXIT
 (cd "$root" && bazel build //server:audiosocket-bridge //tools/audiosocket-call:audiosocket-call) >"$log" 2>&1 \
   || { cat "$log" >&2; fail "bazel build failed"; }
-
-export BRIDGE_BIN="$root/bazel-bin/server/audiosocket-bridge"
-export CALL_BIN="$root/bazel-bin/tools/audiosocket-call/audiosocket-call"
+# Private copies: bazel-bin follows whichever configuration was built last
+# (another build with --config=asan in this checkout would swap it).
+for target in server/audiosocket-bridge tools/audiosocket-call/audiosocket-call; do
+  src=$root/bazel-bin/$target
+  [[ -x $src ]] || src=$root/bazel-out/k8-fastbuild/bin/$target
+  cp "$src" "$bindir/" || fail "cannot find the built $target"
+done
+export BRIDGE_BIN="$bindir/audiosocket-bridge"
+export CALL_BIN="$bindir/audiosocket-call"
 (cd "$here" && node --test --test-reporter=tap --test-timeout=120000 test/) >"$log" 2>&1
 rc=$?
 # Failures in full; the TAP summary's counts.

@@ -28,7 +28,7 @@ class Bridge {
   static async start(flags) {
     const b = new Bridge();
     b.lines = [];
-    b.proc = spawn(BRIDGE_BIN, ['--grpc_listen=127.0.0.1:0', '--first_audio_wait=100ms', ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
+    b.proc = spawn(BRIDGE_BIN, ['--grpc_listen=127.0.0.1:0', '--metrics_listen=', '--first_audio_wait=100ms', ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
     const rl = readline.createInterface({ input: b.proc.stderr });
     b.exited = new Promise((resolve) => b.proc.on('exit', resolve));
     const listening = new Promise((resolve, reject) => {
