@@ -5,9 +5,13 @@
 #
 #   ./test.sh                          everything
 #   SUITES="format cpp" ./test.sh      only some suites
+#   SUITES="asan tsan" ./test.sh       the sanitizer suites (CI runs them too)
 #
 # Suites: format (clang-format), cpp (every Bazel test), sdk-go, sdk-python,
-# sdk-java, sdk-node (clients/<lang>/run-tests.sh), deploy (deploy/validate.sh).
+# sdk-java, sdk-node (clients/<lang>/run-tests.sh), deploy (deploy/validate.sh);
+# not by default (they would take the run past 15 minutes on 2 cores; see
+# docs/RELIABILITY.md): asan (every Bazel test under --config=asan), tsan
+# (//server/... and //tests/e2e/... under --config=tsan).
 # A script suite gets a file path as its argument and writes
 # "PASSED FAILED SKIPPED" there, counted from its runner's real results.
 set -uo pipefail
@@ -80,6 +84,8 @@ for suite in $suites; do
   case $suite in
     format) run_format ;;
     cpp) bazel_suite cpp -- //... ;;
+    asan) bazel_suite asan --config=asan -- //... ;;
+    tsan) bazel_suite tsan --config=tsan -- //server/... //tests/e2e/... ;;
     sdk-*) script_suite "$suite" "clients/${suite#sdk-}/run-tests.sh" ;;
     deploy) script_suite deploy deploy/validate.sh ;;
     *) echo "unknown suite $suite" >&2; record "$suite" 0 1 0 ;;
