@@ -62,7 +62,7 @@ fds() { ls "/proc/$bridge/fd" | wc -l; }
 
 # One short call first: the gRPC connection to the backend opens lazily.
 "$bin/tools/audiosocket-call/audiosocket-call" --target="127.0.0.1:$as_port" --duration=1s \
-  --log_messages=false >/dev/null 2>&1 || true
+  --log_messages=false --summary="$work/group0-warmup.json" >/dev/null 2>&1 || true
 sleep 1
 fds_before=$(fds)
 echo "== soak: $calls calls ($groups groups of $per) for ${seconds}s; bridge pid $bridge; work $work" >&2
