@@ -365,7 +365,11 @@ void Call::HandleAudio(const wire::Audio& audio) {
       detector_unavailable_ = true;  // rates above what the detector supports
     }
   }
-  if (detector_.has_value()) DetectInband(linear_);
+  // Once a backend has the call without asking for in-band DTMF, nobody
+  // will: stop spending the detector's time on it.
+  if (detector_.has_value() && (detect_inband_dtmf_ || state_ != State::kConnected)) {
+    DetectInband(linear_);
+  }
   CallEvent event;
   auto* chunk = event.mutable_audio();
   chunk->set_pcm(reinterpret_cast<const char*>(linear_.data()), samples * sizeof(int16_t));
