@@ -35,7 +35,7 @@ export CALL_BIN="$bindir/audiosocket-call"
 (cd "$here" && node --test --test-reporter=tap --test-timeout=120000 test/) >"$log" 2>&1
 rc=$?
 # Failures in full; the TAP summary's counts.
-grep -E '^\s*not ok' "$log" >&2 && grep -vE '^\s*(ok|# Subtest)' "$log" | head -200 >&2
+grep -E '^\s*not ok' "$log" >&2 && grep -vE '^\s*(ok|# Subtest)' "$log" | cut -c1-300 | head -200 >&2
 pass=$(awk '/^# pass /{print $3}' "$log" | tail -1)
 failed=$(awk '/^# fail /{print $3}' "$log" | tail -1)
 cancelled=$(awk '/^# cancelled /{print $3}' "$log" | tail -1)

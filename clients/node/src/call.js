@@ -168,6 +168,21 @@ class BridgeCall extends EventEmitter {
 
   _write(command) {
     if (this._closed) return false;
+    // Push mode: commands sent before the accept wait for it (the bridge refuses them earlier).
+    if (this.mode === 'push' && !this._answered && !command.accept && !command.reject) {
+      (this._held = this._held || []).push(command);
+      return true;
+    }
+    if (command.accept) {
+      const ok = this._writeNow(command);
+      for (const held of this._held || []) this._writeNow(held);
+      this._held = [];
+      return ok;
+    }
+    return this._writeNow(command);
+  }
+
+  _writeNow(command) {
     try {
       this._stream.write(this._wrap(command));
       return true;

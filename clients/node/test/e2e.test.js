@@ -60,7 +60,7 @@ for (const mode of ['push', 'pull']) {
         assert.equal(m.type, 0x10);
         assert.equal(m.payload.length, 320);
         const samples = samplesOf(m.payload);
-        if (!heard.length && samples.every((s) => s === 0)) continue;
+        if (samples.every((s) => s === 0)) continue; // silence before the echo, or an underrun gap
         heard.push(...samples);
       }
       assert.deepEqual(heard.slice(0, sent.length), sent);

@@ -1,0 +1,335 @@
+package io.audiosocketbridge.client;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.audiosocketbridge.client.Support.BridgeProcess;
+import io.audiosocketbridge.client.Support.FakeAsterisk;
+import io.audiosocketbridge.client.Support.Recorder;
+import io.audiosocketbridge.v1.AudioChunk;
+import io.audiosocketbridge.v1.CallEnded;
+import io.audiosocketbridge.v1.CallEndReason;
+import io.audiosocketbridge.v1.CallEvent;
+import io.audiosocketbridge.v1.ClearResult;
+import io.audiosocketbridge.v1.CommandResult;
+import io.audiosocketbridge.v1.ControlType;
+import io.audiosocketbridge.v1.Dialect;
+import io.audiosocketbridge.v1.DtmfEvent;
+import io.audiosocketbridge.v1.DtmfPhase;
+import io.audiosocketbridge.v1.DtmfSource;
+import io.audiosocketbridge.v1.MarkResolution;
+import io.audiosocketbridge.v1.MarkResolved;
+import io.audiosocketbridge.v1.ResultCode;
+import io.audiosocketbridge.wire.Wire;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** The real bridge binary between a scripted Asterisk and this SDK, in push and pull mode. */
+class BridgeEndToEndTest {
+  private static final long WAIT = Support.WAIT_MS;
+  private final List<AutoCloseable> cleanup = new ArrayList<>();
+  private FakeAsterisk asterisk;
+  private final Recorder events = new Recorder();
+
+  @AfterEach
+  void tearDown() throws Exception {
+    for (int i = cleanup.size() - 1; i >= 0; i--) cleanup.get(i).close();
+  }
+
+  private static <T> T get(CompletableFuture<T> f) throws Exception {
+    return f.get(WAIT, TimeUnit.MILLISECONDS);
+  }
+
+  /** A bridge in the mode, a call from a scripted Asterisk (UUID and frame 0), accepted or claimed. */
+  private BridgeCall connect(BridgeCall.Mode mode, boolean extended) throws Exception {
+    String listen = "--listen=127.0.0.1:0" + (extended ? ",dialect=extended,name=ext" : "");
+    LinkedBlockingQueue<BridgeCall> pushed = new LinkedBlockingQueue<>();
+    CompletableFuture<BridgeCall> claimed = null;
+    BridgeProcess bridge;
+    if (mode == BridgeCall.Mode.PUSH) {
+      BackendServer server = BackendServer.start("127.0.0.1", 0, call -> {
+        pushed.add(call);
+        return events;
+      });
+      cleanup.add(server);
+      bridge = new BridgeProcess(List.of(listen, "--backend=ipv4:127.0.0.1:" + server.port()));
+      cleanup.add(bridge);
+    } else {
+      bridge = new BridgeProcess(List.of(listen, "--mode=pull"));
+      cleanup.add(bridge);
+      BridgeClient client = new BridgeClient("127.0.0.1:" + bridge.grpcPort);
+      cleanup.add(client);
+      claimed = client.claim(events);
+    }
+    asterisk = new FakeAsterisk(extended ? Wire.Dialect.EXTENDED : Wire.Dialect.ASTERISK);
+    cleanup.add(asterisk);
+    asterisk.connect(bridge.audiosocketPort);
+    asterisk.send(Wire.Message.uuid(Support.UUID));
+    asterisk.sendAudio(Support.numberedFrame(0));
+    BridgeCall call = mode == BridgeCall.Mode.PUSH ? pushed.poll(WAIT, TimeUnit.MILLISECONDS) : get(claimed);
+    assertNotNull(call, "the call reached the backend");
+    return call;
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void callMetadataDescribesTheCall(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, false);
+    assertEquals(mode, call.mode());
+    assertEquals(Support.UUID, call.callId());
+    assertEquals("default", call.listenerName());
+    assertEquals(Dialect.DIALECT_ASTERISK, call.dialect());
+    assertEquals(8000, call.callSampleRateHz());
+    assertEquals(8000, call.sampleRateHz());
+    assertTrue(call.peerAddress().startsWith("127.0.0.1:"), call.peerAddress());
+    assertTrue(call.startTime().getEpochSecond() > 0);
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void echoComesBackByteExact(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, false);
+    List<Short> sent = new ArrayList<>();
+    for (short s : Support.numberedFrame(0)) sent.add(s);
+    for (int i = 1; i < 25; i++) {
+      asterisk.sendAudio(Support.numberedFrame(i));
+      for (short s : Support.numberedFrame(i)) sent.add(s);
+    }
+    for (int i = 0; i < 25; i++) {
+      AudioChunk chunk = events.next(CallEvent::hasAudio).getAudio();
+      assertEquals(i, chunk.getSequenceNumber());
+      assertEquals(i * 160L, chunk.getOffsetSamples());
+      assertArrayEquals(Support.numberedFrame(i), Pcm.toSamples(chunk.getPcm().toByteArray()));
+      CommandResult result = get(call.play(chunk.getPcm(), "echo"));
+      assertEquals(ResultCode.RESULT_CODE_OK, result.getCode());
+    }
+    List<Short> heard = new ArrayList<>();
+    while (heard.size() < sent.size()) {
+      Wire.Message m = asterisk.read();
+      assertNotNull(m, "the bridge closed the socket");
+      if (m.kind() != Wire.Kind.AUDIO) continue;
+      assertEquals(0x10, m.type());
+      assertEquals(320, m.payload().length);
+      short[] samples = Pcm.toSamples(m.payload());
+      boolean silent = true;
+      for (short s : samples) silent &= s == 0;
+      if (silent) continue; // silence before the echo, or an underrun gap on a loaded machine
+      for (short s : samples) heard.add(s);
+    }
+    assertEquals(sent, heard.subList(0, sent.size()));
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void stockAsteriskDigitIsEndOnly(BridgeCall.Mode mode) throws Exception {
+    connect(mode, false);
+    asterisk.send(Wire.Message.dtmfDigit('7'));
+    DtmfEvent dtmf = events.next(CallEvent::hasDtmf).getDtmf();
+    assertEquals("7", dtmf.getDigit());
+    assertEquals(DtmfPhase.DTMF_PHASE_END_ONLY, dtmf.getPhase());
+    assertEquals(DtmfSource.DTMF_SOURCE_SIGNALLED, dtmf.getSource());
+    assertEquals(160, dtmf.getOffsetSamples());
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void extendedDtmfIsBeginAndEnd(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, true);
+    assertEquals(Dialect.DIALECT_EXTENDED, call.dialect());
+    assertEquals("ext", call.listenerName());
+    asterisk.send(Wire.Message.dtmf(true, '#', 0));
+    asterisk.send(Wire.Message.dtmf(false, '#', 120));
+    DtmfEvent begin = events.next(CallEvent::hasDtmf).getDtmf();
+    DtmfEvent end = events.next(CallEvent::hasDtmf).getDtmf();
+    assertEquals("#", begin.getDigit());
+    assertEquals(DtmfPhase.DTMF_PHASE_BEGIN, begin.getPhase());
+    assertEquals(DtmfPhase.DTMF_PHASE_END, end.getPhase());
+    assertEquals(120, end.getDurationMs());
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void sendDtmfInTheExtendedDialectIsStartStopMessages(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, true);
+    CompletableFuture<CommandResult> result = call.sendDtmf("12", 80, 60);
+    List<String> seen = new ArrayList<>();
+    while (seen.size() < 4) {
+      Wire.Message m = asterisk.read();
+      assertNotNull(m);
+      if (m.kind() == Wire.Kind.AUDIO) continue;
+      assertEquals(Wire.Kind.DTMF, m.kind());
+      seen.add((m.start() ? "start" : "stop") + ":" + m.digit() + ":" + m.durationMs());
+    }
+    assertEquals(List.of("start:1:0", "stop:1:80", "start:2:0", "stop:2:80"), seen);
+    assertEquals(ResultCode.RESULT_CODE_OK, get(result).getCode());
+    assertEquals("send_dtmf", get(result).getCommand());
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void controlGoesOutInTheExtendedDialect(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, true);
+    assertEquals(ResultCode.RESULT_CODE_OK, get(call.sendControl(ControlType.CONTROL_TYPE_ANSWER)).getCode());
+    Wire.Message m;
+    do m = asterisk.read(); while (m != null && m.kind() == Wire.Kind.AUDIO);
+    assertNotNull(m);
+    assertEquals(Wire.Kind.CONTROL, m.kind());
+    assertEquals(4, m.code());
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void controlIsUnsupportedInTheAsteriskDialect(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, false);
+    CommandResult r = get(call.sendControl(ControlType.CONTROL_TYPE_ANSWER));
+    assertEquals(ResultCode.RESULT_CODE_UNSUPPORTED, r.getCode());
+    assertTrue(r.getMessage().contains("extended"), r.getMessage());
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void clearAccountsPerResponseBeforeTheMarksItClears(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, false);
+    assertEquals(ResultCode.RESULT_CODE_OK, get(call.play(Support.filled(16000, 500), "r1")).getCode());
+    CompletableFuture<MarkResolved> mark = call.mark("after-r1");
+    assertEquals(ResultCode.RESULT_CODE_OK, get(call.play(Support.filled(8000, 700), "r2")).getCode());
+    int heardR1 = 0;
+    while (heardR1 < 8 * 160) {
+      Wire.Message m = asterisk.read();
+      assertNotNull(m);
+      if (m.kind() == Wire.Kind.AUDIO) heardR1 += Support.count(m.payload(), 500);
+    }
+    ClearResult cleared = get(call.clear());
+    assertEquals(2, cleared.getResponsesCount());
+    var r1 = cleared.getResponses(0);
+    var r2 = cleared.getResponses(1);
+    assertEquals("r1", r1.getResponseId());
+    assertEquals(2000, r1.getPlayedMs() + r1.getDiscardedMs());
+    assertTrue(r1.getPlayedMs() >= 160);
+    assertEquals("r2", r2.getResponseId());
+    assertEquals(0, r2.getPlayedMs());
+    assertEquals(1000, r2.getDiscardedMs());
+    assertEquals(r1.getDiscardedMs() + 1000, cleared.getDiscardedMs());
+    MarkResolved resolved = get(mark);
+    assertEquals("after-r1", resolved.getName());
+    assertEquals(MarkResolution.MARK_RESOLUTION_CLEARED, resolved.getResolution());
+    // The listener saw CLEARED before the MARK it caused.
+    List<String> order = new ArrayList<>(events.order);
+    order.removeIf(e -> !e.equals("CLEARED") && !e.equals("MARK"));
+    assertEquals(List.of("CLEARED", "MARK"), order);
+    for (Wire.Message m : asterisk.readFor(300)) {
+      if (m.kind() != Wire.Kind.AUDIO) continue;
+      heardR1 += Support.count(m.payload(), 500);
+      assertEquals(0, Support.count(m.payload(), 700), "r2 was cleared before it started");
+    }
+    assertEquals(r1.getPlayedMs() * 8, heardR1);
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void markResolvesPlayedAfterItsAudio(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, false);
+    call.play(Support.filled(800, 1000), "r1");
+    assertEquals(MarkResolution.MARK_RESOLUTION_PLAYED, get(call.mark("m1")).getResolution());
+    int loud = 0;
+    for (Wire.Message m : asterisk.readFor(300)) if (m.kind() == Wire.Kind.AUDIO) loud += Support.count(m.payload(), 1000);
+    assertEquals(800, loud);
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void refusedCommandsSurfaceTheirResults(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, false);
+    CommandResult odd = get(call.play(new byte[3], ""));
+    assertEquals(ResultCode.RESULT_CODE_INVALID_ARGUMENT, odd.getCode());
+    assertTrue(odd.getMessage().contains("even"));
+    assertEquals(ResultCode.RESULT_CODE_INVALID_ARGUMENT, get(call.sendDtmf("1x")).getCode());
+    assertEquals(ResultCode.RESULT_CODE_OK, get(call.play(Support.filled(160, 9), "")).getCode());
+    assertFalse(call.isEnded());
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void hangupSendsHangupAndEndsTheCall(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, false);
+    assertEquals(ResultCode.RESULT_CODE_OK, get(call.hangup()).getCode());
+    CallEnded ended = get(call.ended());
+    assertEquals(CallEndReason.CALL_END_REASON_BACKEND_HUNG_UP, ended.getReason());
+    assertTrue(events.next(CallEvent::hasEnded).hasEnded(), "the listener hears the end");
+    List<Wire.Message> rest = asterisk.readUntilClosed();
+    assertTrue(rest.stream().anyMatch(m -> m.kind() == Wire.Kind.HANGUP), "0x00 before closing");
+    assertEquals(ResultCode.RESULT_CODE_CALL_ENDED, get(call.play(new byte[2], "")).getCode());
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void hangupAfterPlayoutPlaysQueuedAudioFirst(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, false);
+    call.play(Support.filled(1600, 321), "bye");
+    call.hangup(true);
+    List<Wire.Message> rest = asterisk.readUntilClosed();
+    int count = 0;
+    for (Wire.Message m : rest) if (m.kind() == Wire.Kind.AUDIO) count += Support.count(m.payload(), 321);
+    assertEquals(1600, count);
+    assertEquals(Wire.Kind.HANGUP, rest.get(rest.size() - 1).kind());
+    assertEquals(CallEndReason.CALL_END_REASON_BACKEND_HUNG_UP, get(call.ended()).getReason());
+  }
+
+  @ParameterizedTest
+  @EnumSource(BridgeCall.Mode.class)
+  void callerHangupEndsTheCallAndResolvesPendingMarks(BridgeCall.Mode mode) throws Exception {
+    BridgeCall call = connect(mode, false);
+    call.play(Support.filled(8000, 1), "");
+    CompletableFuture<MarkResolved> mark = call.mark("never");
+    Thread.sleep(100);
+    asterisk.send(Wire.Message.hangup());
+    assertEquals(MarkResolution.MARK_RESOLUTION_CALL_ENDED, get(mark).getResolution());
+    assertEquals(CallEndReason.CALL_END_REASON_CALLER_HUNG_UP, get(call.ended()).getReason());
+    assertEquals("ENDED", events.order.get(events.order.size() - 1));
+  }
+
+  @Test
+  void claimingFromAPushModeBridgeFails() throws Exception {
+    try (BackendServer server = BackendServer.start("127.0.0.1", 0, call -> null);
+        BridgeProcess bridge = new BridgeProcess(List.of("--listen=127.0.0.1:0", "--backend=ipv4:127.0.0.1:" + server.port()));
+        BridgeClient client = new BridgeClient("127.0.0.1:" + bridge.grpcPort)) {
+      CompletableFuture<BridgeCall> claim = client.claim(new CallListener() {});
+      Throwable error = null;
+      try {
+        get(claim);
+      } catch (java.util.concurrent.ExecutionException e) {
+        error = e.getCause();
+      }
+      assertNotNull(error);
+      assertEquals(io.grpc.Status.Code.FAILED_PRECONDITION, io.grpc.Status.fromThrowable(error).getCode());
+    }
+  }
+
+  @Test
+  void aHandlerThatRejectsEndsTheCall() throws Exception {
+    try (BackendServer server = BackendServer.start("127.0.0.1", 0, call -> {
+          call.reject(io.audiosocketbridge.v1.RejectReason.REJECT_REASON_DECLINED, "closed today");
+          return null;
+        });
+        BridgeProcess bridge = new BridgeProcess(List.of("--listen=127.0.0.1:0", "--backend=ipv4:127.0.0.1:" + server.port()));
+        FakeAsterisk caller = new FakeAsterisk(Wire.Dialect.ASTERISK)) {
+      caller.connect(bridge.audiosocketPort);
+      caller.send(Wire.Message.uuid(Support.UUID));
+      caller.readUntilClosed();
+      String line = bridge.waitForLog("call_ended", "ALL_BACKENDS_REJECTED");
+      assertNotNull(line, String.join("\n", bridge.lines));
+      assertTrue(line.contains("closed today"), line);
+    }
+  }
+
+}
