@@ -10,8 +10,8 @@
 # Suites: format (clang-format), cpp (every Bazel test), sdk-go, sdk-python,
 # sdk-java, sdk-node (clients/<lang>/run-tests.sh), deploy (deploy/validate.sh);
 # not by default (they would take the run past 15 minutes on 2 cores; see
-# docs/RELIABILITY.md): asan (every Bazel test under --config=asan), tsan
-# (//server/... and //tests/e2e/... under --config=tsan).
+# docs/RELIABILITY.md), but always when CI=true: asan (every Bazel test under
+# --config=asan), tsan (//server/... and //tests/e2e/... under --config=tsan).
 # A script suite gets a file path as its argument and writes
 # "PASSED FAILED SKIPPED" there, counted from its runner's real results.
 set -uo pipefail
@@ -22,7 +22,11 @@ bash tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
-suites=${SUITES:-"format cpp sdk-go sdk-python sdk-java sdk-node deploy"}
+default_suites="format cpp sdk-go sdk-python sdk-java sdk-node deploy"
+# CI (CI=true) also runs the sanitizer suites, so that CI runs exactly this
+# command and its last line counts everything.
+if [[ ${CI:-} == true ]]; then default_suites+=" asan tsan"; fi
+suites=${SUITES:-$default_suites}
 
 # Records a suite's counts: record NAME PASSED FAILED SKIPPED
 mkdir -p "$results/counts"
