@@ -26,7 +26,8 @@ import (
 type Event = proto.Message
 
 // Handler handles one call, in push and pull mode alike. When it returns
-// while the call is still up, the SDK hangs up.
+// while the call is still up, the SDK hangs up; either way the SDK then
+// discards the call's unread events, so read Events inside the handler.
 type Handler func(ctx context.Context, call *Call)
 
 // CommandError is a command whose result was not RESULT_CODE_OK.
