@@ -1,5 +1,5 @@
 // ThreadSanitizer suppressions for Debian's uninstrumented gRPC, gpr,
-// Abseil and Protobuf shared libraries. TSan sees neither their internal
+// Abseil, Protobuf and OpenSSL shared libraries. TSan sees neither their internal
 // synchronization (gRPC's pollers, Abseil's Mutex) nor the happens-before
 // edges absl::Mutex gives our own code, so it reports races that are not
 // there:
@@ -17,6 +17,9 @@ extern "C" const char* __tsan_default_suppressions() {
          "race:libabsl_\n"
          "race:libprotobuf.so\n"
          "race:libupb.so\n"
+         // OpenSSL's own locks (gRPC's TLS handshakes), equally invisible.
+         "race:libcrypto.so\n"
+         "race:libssl.so\n"
          "called_from_lib:libgrpc.so\n"
          "called_from_lib:libgrpc++.so\n"
          "called_from_lib:libgpr.so\n"
