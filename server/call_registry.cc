@@ -8,6 +8,7 @@ using bridge::v1::CallInfo;
 using bridge::v1::WatchCallsResponse;
 
 absl::Status CallRegistry::Add(const CallInfo& info, std::weak_ptr<RegisteredCall> call) {
+  uint64_t sequence;
   {
     absl::MutexLock lock(&mu_);
     if (calls_.contains(info.call_id())) {
@@ -15,10 +16,11 @@ absl::Status CallRegistry::Add(const CallInfo& info, std::weak_ptr<RegisteredCal
           absl::StrCat("call id ", info.call_id(), " is already active on this bridge"));
     }
     calls_.emplace(info.call_id(), Entry{info, std::move(call)});
+    sequence = ++sequence_;
   }
   WatchCallsResponse change;
   *change.mutable_started() = info;
-  Notify(change);
+  Notify(change, sequence);
   return absl::OkStatus();
 }
 
@@ -33,15 +35,17 @@ void CallRegistry::SetState(const std::string& call_id, bridge::v1::CallState st
 
 void CallRegistry::Remove(const std::string& call_id, bridge::v1::CallEndReason reason,
                           const std::string& detail) {
+  uint64_t sequence;
   {
     absl::MutexLock lock(&mu_);
     if (calls_.erase(call_id) == 0) return;
+    sequence = ++sequence_;
   }
   WatchCallsResponse change;
   change.mutable_ended()->set_call_id(call_id);
   change.mutable_ended()->set_reason(reason);
   change.mutable_ended()->set_detail(detail);
-  Notify(change);
+  Notify(change, sequence);
 }
 
 std::vector<CallInfo> CallRegistry::List(const std::string& listener) const {
@@ -72,9 +76,12 @@ size_t CallRegistry::size() const {
   return calls_.size();
 }
 
-uint64_t CallRegistry::AddWatcher(Watcher watcher, std::vector<CallInfo>* existing) {
+uint64_t CallRegistry::AddWatcher(Watcher watcher, std::vector<CallInfo>* existing,
+                                  std::atomic<uint64_t>* snapshot_sequence) {
   absl::MutexLock lock(&mu_);
   for (const auto& [id, entry] : calls_) existing->push_back(entry.info);
+  // Set before the watcher is visible to Notify: no change can slip between.
+  snapshot_sequence->store(sequence_);
   const uint64_t id = next_watcher_++;
   watchers_.emplace(id, std::make_shared<Watcher>(std::move(watcher)));
   return id;
@@ -85,13 +92,13 @@ void CallRegistry::RemoveWatcher(uint64_t id) {
   watchers_.erase(id);
 }
 
-void CallRegistry::Notify(const WatchCallsResponse& change) {
+void CallRegistry::Notify(const WatchCallsResponse& change, uint64_t sequence) {
   std::vector<std::shared_ptr<Watcher>> watchers;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [id, watcher] : watchers_) watchers.push_back(watcher);
   }
-  for (const auto& watcher : watchers) (*watcher)(change);
+  for (const auto& watcher : watchers) (*watcher)(change, sequence);
 }
 
 }  // namespace audiosocket

@@ -7,6 +7,7 @@
 // Thread-safe: calls register from their loops, gRPC handlers read from
 // gRPC threads. Watchers are called outside the lock.
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,7 +31,9 @@ class RegisteredCall {
 
 class CallRegistry {
  public:
-  using Watcher = std::function<void(const bridge::v1::WatchCallsResponse&)>;
+  // Called with each change and its sequence number. Changes are numbered
+  // under the lock, so a watcher can drop those its snapshot already holds.
+  using Watcher = std::function<void(const bridge::v1::WatchCallsResponse&, uint64_t sequence)>;
 
   // ALREADY_EXISTS when a call with this id is active.
   absl::Status Add(const bridge::v1::CallInfo& info, std::weak_ptr<RegisteredCall> call);
@@ -44,8 +47,10 @@ class CallRegistry {
   absl::Status Hangup(const std::string& call_id);
   size_t size() const;
 
-  // Adds a watcher and returns its id plus the calls that exist now.
-  uint64_t AddWatcher(Watcher watcher, std::vector<bridge::v1::CallInfo>* existing);
+  // Adds a watcher and returns its id plus the calls that exist now; changes
+  // numbered up to *snapshot_sequence are already in `existing`.
+  uint64_t AddWatcher(Watcher watcher, std::vector<bridge::v1::CallInfo>* existing,
+                      std::atomic<uint64_t>* snapshot_sequence);
   void RemoveWatcher(uint64_t id);
 
  private:
@@ -53,12 +58,13 @@ class CallRegistry {
     bridge::v1::CallInfo info;
     std::weak_ptr<RegisteredCall> call;
   };
-  void Notify(const bridge::v1::WatchCallsResponse& change);
+  void Notify(const bridge::v1::WatchCallsResponse& change, uint64_t sequence);
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> calls_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, std::shared_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);
   uint64_t next_watcher_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace audiosocket

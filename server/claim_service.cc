@@ -1,5 +1,6 @@
 #include "server/claim_service.h"
 
+#include <atomic>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -323,11 +324,15 @@ class WatchStream final : public grpc::ServerWriteReactor<WatchCallsResponse> {
   void Begin() {
     std::vector<bridge::v1::CallInfo> existing;
     std::weak_ptr<WatchStream> weak = self_;
+    // Changes numbered up to the snapshot are in `existing` already (a call
+    // added while this watcher registers must not be reported twice).
+    auto snapshot = std::make_shared<std::atomic<uint64_t>>(UINT64_MAX);
     watcher_id_ = registry_->AddWatcher(
-        [weak](const WatchCallsResponse& change) {
+        [weak, snapshot](const WatchCallsResponse& change, uint64_t sequence) {
+          if (sequence <= snapshot->load()) return;
           if (auto stream = weak.lock()) stream->Enqueue(change);
         },
-        &existing);
+        &existing, snapshot.get());
     for (auto& info : existing) {
       WatchCallsResponse change;
       *change.mutable_started() = std::move(info);
