@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,12 +27,18 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "lib/wire/wire.h"
 #include "server/net.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:9092", "address to listen on, HOST:PORT (port 0: any)");
 ABSL_FLAG(std::string, mode, "echo", "echo (send audio back) or sink (read only)");
 ABSL_FLAG(std::string, dialect, "asterisk", "asterisk or extended (how 0x02/0x03 decode)");
+ABSL_FLAG(absl::Duration, poll_interval, absl::ZeroDuration(),
+          "0: sleep in epoll_wait and wake per readable socket; > 0: look at the "
+          "sockets once per interval and never sleep in epoll_wait, so a sender on "
+          "the same host does not pay for waking this process on every message "
+          "(as a far end on another machine would not)");
 
 namespace {
 
@@ -201,9 +208,16 @@ int main(int argc, char** argv) {
   std::fflush(stderr);
 
   std::vector<epoll_event> events(1024);
+  const absl::Duration poll_interval = absl::GetFlag(FLAGS_poll_interval);
+  const bool polling = poll_interval > absl::ZeroDuration();
+  const timespec interval = absl::ToTimespec(poll_interval);
   bool running = true;
+  bool nanosleep_skip = false;
   while (running) {
-    const int n = epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), -1);
+    if (polling && !nanosleep_skip) nanosleep(&interval, nullptr);
+    nanosleep_skip = false;
+    const int n =
+        epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), polling ? 0 : -1);
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == *listen_fd) {
@@ -214,6 +228,8 @@ int main(int argc, char** argv) {
         server.Readable(fd);
       }
     }
+    // A full batch means more sockets are ready: look again before sleeping.
+    if (polling && n == static_cast<int>(events.size())) nanosleep_skip = true;
   }
   const std::string stats = server.Stats();
   std::fwrite(stats.data(), 1, stats.size(), stderr);

@@ -32,8 +32,8 @@ long long Field(const std::string& json, const std::string& key) {
 
 class EchoServer {
  public:
-  EchoServer()
-      : process_({RunfilePath("bench/echo_server/audiosocket-echo"), "--listen=127.0.0.1:0"}) {
+  explicit EchoServer(std::vector<std::string> extra_args = {})
+      : process_(Args(std::move(extra_args))) {
     auto line = process_.WaitForLine("\"event\":\"listening\"", absl::Seconds(20));
     if (!line.has_value()) {
       ADD_FAILURE() << process_.Output();
@@ -45,6 +45,13 @@ class EchoServer {
   const std::string& address() const { return address_; }
 
  private:
+  static std::vector<std::string> Args(std::vector<std::string> extra) {
+    std::vector<std::string> args = {RunfilePath("bench/echo_server/audiosocket-echo"),
+                                     "--listen=127.0.0.1:0"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
   Subprocess process_;
   std::string address_;
 };
@@ -78,6 +85,17 @@ TEST(EndToEndTest, OneCallAgainstEchoMeasuresFramesAndRoundTrip) {
   EXPECT_THAT(run.summary, HasSubstr("\"rtt_ms\":{\"p50\":"));
   EXPECT_GE(Field(run.summary.substr(run.summary.find("\"rtt_ms\"")), "count"), 40);
   EXPECT_THAT(run.summary, HasSubstr("\"ended\":\"hangup_sent\""));
+}
+
+// The benchmark's far end looks at its sockets once per interval instead of
+// sleeping in epoll_wait; it must still read and echo everything.
+TEST(EndToEndTest, PollingEchoServerEchoesEveryFrame) {
+  EchoServer echo({"--poll_interval=1ms"});
+  CallRun run = RunCall({"--target=" + echo.address(), "--calls=5", "--ramp=100",
+                         "--source=tone:440", "--duration=1s"});
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(Field(run.summary, "frames_sent"), 5 * 50) << run.summary;
+  EXPECT_EQ(Field(run.summary, "frames_received"), 5 * 50) << run.summary;
 }
 
 TEST(EndToEndTest, ManyCallsAreAggregated) {

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <bit>
 
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
+
 namespace audiosocket::call {
 namespace {
 
@@ -62,13 +65,11 @@ Nanos Histogram::Percentile(double q) const {
 }
 
 uint64_t EchoMatcher::HashOf(absl::Span<const uint8_t> payload) {
-  // FNV-1a, 64 bit: stable across runs and platforms.
-  uint64_t h = 1469598103934665603ull;
-  for (uint8_t b : payload) {
-    h ^= b;
-    h *= 1099511628211ull;
-  }
-  return h;
+  // absl::Hash reads 8 bytes at a time; a byte-wise FNV-1a over every 320-byte
+  // frame was a tenth of the load generator's CPU. Values differ between
+  // processes, which is fine: sent and received frames are matched in one.
+  return absl::Hash<absl::string_view>{}(
+      absl::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
 }
 
 void EchoMatcher::OnSent(absl::Span<const uint8_t> payload, Nanos at) {
