@@ -11,7 +11,7 @@
 # sdk-java, sdk-node (clients/<lang>/run-tests.sh), deploy (deploy/validate.sh);
 # not by default (they would take the run past 15 minutes on 2 cores; see
 # docs/RELIABILITY.md), but always when CI=true: asan (every Bazel test under
-# --config=asan), tsan (//server/... and //tests/e2e/... under --config=tsan).
+# --config=asan), tsan (//server/..., //tests/e2e/... and //tests/tsan/... under --config=tsan).
 # A script suite gets a file path as its argument and writes
 # "PASSED FAILED SKIPPED" there, counted from its runner's real results.
 set -uo pipefail
@@ -89,7 +89,7 @@ for suite in $suites; do
     format) run_format ;;
     cpp) bazel_suite cpp -- //... ;;
     asan) bazel_suite asan --config=asan -- //... ;;
-    tsan) bazel_suite tsan --config=tsan -- //server/... //tests/e2e/... ;;
+    tsan) bazel_suite tsan --config=tsan -- //server/... //tests/e2e/... //tests/tsan/... ;;
     sdk-*) script_suite "$suite" "clients/${suite#sdk-}/run-tests.sh" ;;
     deploy) script_suite deploy deploy/validate.sh ;;
     *) echo "unknown suite $suite" >&2; record "$suite" 0 1 0 ;;

@@ -55,6 +55,46 @@ void Released(const Outer& o, const void* mu, bool writer) {
   if (o.outer) AnnotateRWLockReleased(__FILE__, __LINE__, mu, writer);
 }
 
+// Abseil evaluates a waiter's Condition inside the Mutex call, and not only
+// on the waiter's thread: Unlock evaluates every waiter's condition to decide
+// whom to wake. There TSan already considers the mutex released (Released
+// runs before the real Unlock), so what the condition reads looks unordered
+// with what the waiter does after it wakes, e.g. freeing the state the
+// condition read or reusing the stack the condition's lambda lived on.
+// Abseil's own TSan build pretends to hold the lock around each evaluation
+// (EvalConditionAnnotated); so does this wrapper, passed to the library in
+// place of the caller's condition. It lives in the waiter's frame, which
+// outlasts every evaluation of it.
+// Held in the mode of the wait (shared only for ReaderLockWhen), as Abseil
+// evaluates it.
+struct AnnotatedCondition {
+  const absl::Condition* cond;
+  const void* mu;
+  long writer;
+  static bool Eval(AnnotatedCondition* self) {
+    AnnotateRWLockAcquired(__FILE__, __LINE__, self->mu, self->writer);
+    const bool result = self->cond->Eval();
+    AnnotateRWLockReleased(__FILE__, __LINE__, self->mu, self->writer);
+    return result;
+  }
+};
+
+// The condition to hand to the library: the wrapper for the outermost call,
+// the caller's own (already wrapped) for nested ones.
+class ConditionFor {
+ public:
+  ConditionFor(const Outer& o, const absl::Condition& cond, const void* mu, bool writer = true)
+      : wrapper_{&cond, mu, writer ? 1 : 0},
+        wrapped_(&AnnotatedCondition::Eval, &wrapper_),
+        use_(o.outer ? &wrapped_ : &cond) {}
+  const absl::Condition& get() const { return *use_; }
+
+ private:
+  AnnotatedCondition wrapper_;
+  absl::Condition wrapped_;
+  const absl::Condition* use_;
+};
+
 #define ABSL_MUTEX_SYMBOL(name) "_ZN4absl7debian35Mutex" name
 #define ABSL_CONDVAR_SYMBOL(name) "_ZN4absl7debian37CondVar" name
 
@@ -109,63 +149,70 @@ bool Mutex::ReaderTryLock() {
 
 void Mutex::LockWhen(const Condition& cond) {
   const Outer o;
+  const ConditionFor c(o, cond, this);
   static auto real =
       Resolve<void (*)(Mutex*, const Condition&)>(ABSL_MUTEX_SYMBOL("8LockWhenERKNS0_9ConditionE"));
-  real(this, cond);
+  real(this, c.get());
   Acquired(o, this, true);
 }
 
 bool Mutex::LockWhenWithTimeout(const Condition& cond, absl::Duration timeout) {
   const Outer o;
+  const ConditionFor c(o, cond, this);
   static auto real = Resolve<bool (*)(Mutex*, const Condition&, absl::Duration)>(
       ABSL_MUTEX_SYMBOL("19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE"));
-  const bool result = real(this, cond, timeout);
+  const bool result = real(this, c.get(), timeout);
   Acquired(o, this, true);  // held on return either way
   return result;
 }
 
 bool Mutex::LockWhenWithDeadline(const Condition& cond, absl::Time deadline) {
   const Outer o;
+  const ConditionFor c(o, cond, this);
   static auto real = Resolve<bool (*)(Mutex*, const Condition&, absl::Time)>(
       ABSL_MUTEX_SYMBOL("20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE"));
-  const bool result = real(this, cond, deadline);
+  const bool result = real(this, c.get(), deadline);
   Acquired(o, this, true);
   return result;
 }
 
 void Mutex::ReaderLockWhen(const Condition& cond) {
   const Outer o;
+  const ConditionFor c(o, cond, this, /*writer=*/false);
   static auto real = Resolve<void (*)(Mutex*, const Condition&)>(
       ABSL_MUTEX_SYMBOL("14ReaderLockWhenERKNS0_9ConditionE"));
-  real(this, cond);
+  real(this, c.get());
   Acquired(o, this, false);
 }
 
 void Mutex::Await(const Condition& cond) {
   const Outer o;
+  const ConditionFor c(o, cond, this);
   static auto real =
       Resolve<void (*)(Mutex*, const Condition&)>(ABSL_MUTEX_SYMBOL("5AwaitERKNS0_9ConditionE"));
   Released(o, this, true);
-  real(this, cond);
+  real(this, c.get());
   Acquired(o, this, true);
 }
 
 bool Mutex::AwaitWithTimeout(const Condition& cond, absl::Duration timeout) {
   const Outer o;
+  const ConditionFor c(o, cond, this);
   static auto real = Resolve<bool (*)(Mutex*, const Condition&, absl::Duration)>(
       ABSL_MUTEX_SYMBOL("16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE"));
   Released(o, this, true);
-  const bool result = real(this, cond, timeout);
+  const bool result = real(this, c.get(), timeout);
   Acquired(o, this, true);
   return result;
 }
 
 bool Mutex::AwaitWithDeadline(const Condition& cond, absl::Time deadline) {
   const Outer o;
+  const ConditionFor c(o, cond, this);
   static auto real = Resolve<bool (*)(Mutex*, const Condition&, absl::Time)>(
       ABSL_MUTEX_SYMBOL("17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE"));
   Released(o, this, true);
-  const bool result = real(this, cond, deadline);
+  const bool result = real(this, c.get(), deadline);
   Acquired(o, this, true);
   return result;
 }
