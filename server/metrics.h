@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "server/claim_service.h"
 #include "server/counters.h"
+#include "server/process_metrics.h"
 
 namespace audiosocket {
 
@@ -38,6 +39,7 @@ class Metrics {
   class CounterCollector;
 
   std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<ProcessCollector> process_ = std::make_shared<ProcessCollector>();
   std::shared_ptr<CounterCollector> collector_;
   prometheus::Histogram* accept_latency_ = nullptr;
   prometheus::Histogram* inbound_latency_ = nullptr;
