@@ -5,30 +5,13 @@
 //
 //   bazel run -c opt //bench:wire_bench
 
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <vector>
 
 #include "benchmark/benchmark.h"
 #include "lib/wire/wire.h"
-
-namespace {
-std::atomic<long> allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-// GCC cannot see that the replaced operator new above uses malloc.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
+#include "tests/support/allocation_counter.h"
 
 namespace audiosocket::wire {
 namespace {
@@ -53,7 +36,7 @@ void BM_Decode(benchmark::State& state) {
   long allocs = 0;
   size_t payload_bytes = 0;
   for (auto _ : state) {
-    const long before = allocations.load(std::memory_order_relaxed);
+    const long before = audiosocket::testing::AllocationCount();
     decoder.Feed(stream);
     while (true) {
       absl::StatusOr<std::optional<Message>> next = decoder.Next();
@@ -61,7 +44,7 @@ void BM_Decode(benchmark::State& state) {
       payload_bytes += std::get<Audio>(**next).payload.size();
       benchmark::DoNotOptimize(std::get<Audio>(**next).payload.data());
     }
-    allocs += allocations.load(std::memory_order_relaxed) - before;
+    allocs += audiosocket::testing::AllocationCount() - before;
   }
   if (payload_bytes != state.iterations() * kFramesPerBatch * frame_bytes) {
     state.SkipWithError("lost messages");
@@ -102,14 +85,14 @@ void BM_Encode(benchmark::State& state) {
   out.reserve(kFramesPerBatch * (kHeaderSize + frame_bytes));
   long allocs = 0;
   for (auto _ : state) {
-    const long before = allocations.load(std::memory_order_relaxed);
+    const long before = audiosocket::testing::AllocationCount();
     out.clear();
     for (int i = 0; i < kFramesPerBatch; ++i) {
       absl::Status status = Encode(Audio{16000, pcm}, Dialect::kAsterisk, Peer::kAsterisk, &out);
       benchmark::DoNotOptimize(status);
     }
     benchmark::DoNotOptimize(out.data());
-    allocs += allocations.load(std::memory_order_relaxed) - before;
+    allocs += audiosocket::testing::AllocationCount() - before;
   }
   state.SetItemsProcessed(state.iterations() * kFramesPerBatch);
   state.SetBytesProcessed(state.iterations() * kFramesPerBatch *

@@ -20,15 +20,8 @@ fi
 log=$(mktemp)
 bindir=$(mktemp -d)
 trap 'rm -rf "$log" "$bindir"' EXIT
-(cd "$root" && bazel build //server:audiosocket-bridge //tools/audiosocket-call:audiosocket-call) >"$log" 2>&1 \
-  || { cat "$log" >&2; fail "bazel build failed"; }
-# Private copies: bazel-bin follows whichever configuration was built last
-# (another build with --config=asan in this checkout would swap it).
-for target in server/audiosocket-bridge tools/audiosocket-call/audiosocket-call; do
-  src=$root/bazel-bin/$target
-  [[ -x $src ]] || src=$root/bazel-out/k8-fastbuild/bin/$target
-  cp "$src" "$bindir/" || fail "cannot find the built $target"
-done
+source "$root/clients/common.sh"
+copy_bridge_binaries clients/java "$bindir" "$log" || fail "no bridge binaries to test against"
 
 reports=$here/target/surefire-reports
 rm -rf "$reports"

@@ -21,16 +21,8 @@ fi
 log=$(mktemp)
 bindir=$(mktemp -d)
 trap 'rm -rf "$log" "$bindir"' EXIT
-(cd "$root" && bazel build //server:audiosocket-bridge //tools/audiosocket-call:audiosocket-call) >"$log" 2>&1 \
-  || { cat "$log" >&2; fail "bazel build failed"; }
-# Private copies: bazel-bin follows whichever configuration was built last
-# (another build with --config=asan in this checkout would swap it).
-for target in server/audiosocket-bridge tools/audiosocket-call/audiosocket-call; do
-  src=$root/bazel-bin/$target
-  [[ -x $src ]] || src=$root/bazel-out/k8-fastbuild/bin/$target
-  cp "$src" "$bindir/" || fail "cannot find the built $target"
-done
-export BRIDGE_BIN="$bindir/audiosocket-bridge"
+source "$root/clients/common.sh"
+copy_bridge_binaries clients/node "$bindir" "$log" || fail "no bridge binaries to test against"
 export CALL_BIN="$bindir/audiosocket-call"
 (cd "$here" && node --test --test-reporter=tap --test-timeout=120000 test/) >"$log" 2>&1
 rc=$?

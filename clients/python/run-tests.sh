@@ -25,23 +25,9 @@ if [[ $(cat "$venv/.requirements.sha256" 2>/dev/null) != "$want" ]]; then
 fi
 
 cd "$root" || exit 1
-bins=(bazel-bin/server/audiosocket-bridge bazel-bin/tools/audiosocket-call/audiosocket-call)
-if ! bazel build //server:audiosocket-bridge //tools/audiosocket-call:audiosocket-call >"$here/.bazel-build.log" 2>&1; then
-  # The tree is shared: someone else's half-done edit must not hide our results
-  # when binaries from an earlier build are there.
-  if [[ -x ${bins[0]} && -x ${bins[1]} ]]; then
-    echo "sdk-python: bazel build failed; testing the binaries of the last good build:" >&2
-    grep -m3 ERROR "$here/.bazel-build.log" >&2
-  else
-    cat "$here/.bazel-build.log" >&2
-    exit 1
-  fi
-fi
-
-# Private copies: others rebuild bazel-bin while the tests run.
+source "$root/clients/common.sh"
 bindir=$(mktemp -d)
-cp "${bins[0]}" "${bins[1]}" "$bindir"/ || exit 1
-export BRIDGE_BIN=$bindir/audiosocket-bridge AUDIOSOCKET_CALL_BIN=$bindir/audiosocket-call
+copy_bridge_binaries sdk-python "$bindir" "$here/.bazel-build.log" || exit 1
 
 extra_failed=0
 PYTHON=$venv/bin/python bash "$here/gen.sh" --check || extra_failed=1

@@ -1,31 +1,14 @@
-// Proves the codec allocation-free in steady state: this binary replaces the
-// global operator new and counts calls while a warmed-up decoder and encoder
+// Proves the codec allocation-free in steady state: this binary links the
+// allocation counter (tests/support), which replaces the global operator
+// new, and counts calls while a warmed-up decoder and encoder
 // handle thousands of messages of every kind, fed whole, in frames and in
 // odd-sized chunks.
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "lib/wire/wire.h"
-
-namespace {
-std::atomic<long> allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-// GCC cannot see that the replaced operator new above uses malloc.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
+#include "tests/support/allocation_counter.h"
 
 namespace audiosocket::wire {
 namespace {
@@ -62,22 +45,22 @@ size_t DecodeAll(Decoder& decoder, const std::vector<uint8_t>& stream, size_t ch
 }
 
 TEST(AllocTest, CounterSeesAllocations) {
-  const long before = allocations.load();
+  const long before = audiosocket::testing::AllocationCount();
   auto* p = new std::vector<int>(10);
   delete p;
-  EXPECT_GE(allocations.load() - before, 2);
+  EXPECT_GE(audiosocket::testing::AllocationCount() - before, 2);
 }
 
 TEST(AllocTest, EncoderSteadyStateAllocatesNothing) {
   std::vector<uint8_t> pcm(640, 0x11);
   std::vector<uint8_t> out;
   EncodeCall(pcm, &out);  // warm-up: `out` reaches its capacity
-  const long before = allocations.load();
+  const long before = audiosocket::testing::AllocationCount();
   for (int i = 0; i < 10000; ++i) {
     out.clear();
     EncodeCall(pcm, &out);
   }
-  EXPECT_EQ(allocations.load() - before, 0);
+  EXPECT_EQ(audiosocket::testing::AllocationCount() - before, 0);
 }
 
 TEST(AllocTest, DecoderSteadyStateAllocatesNothing) {
@@ -88,10 +71,10 @@ TEST(AllocTest, DecoderSteadyStateAllocatesNothing) {
   for (size_t chunk : {stream.size(), size_t{320 + 3}, size_t{640 + 3}, size_t{1}, size_t{97}}) {
     Decoder decoder(DecoderOptions{Dialect::kExtended});
     ASSERT_EQ(DecodeAll(decoder, stream, chunk), 50 * per_call);  // warm-up
-    const long before = allocations.load();
+    const long before = audiosocket::testing::AllocationCount();
     size_t messages = 0;
     for (int round = 0; round < 20; ++round) messages += DecodeAll(decoder, stream, chunk);
-    EXPECT_EQ(allocations.load() - before, 0) << "chunk " << chunk;
+    EXPECT_EQ(audiosocket::testing::AllocationCount() - before, 0) << "chunk " << chunk;
     EXPECT_EQ(messages, 20 * 50 * per_call);
   }
 }
@@ -118,9 +101,9 @@ TEST(AllocTest, ZeroCopyInputSteadyStateAllocatesNothing) {
     return messages;
   };
   ASSERT_EQ(one_round(), 8u);
-  const long before = allocations.load();
+  const long before = audiosocket::testing::AllocationCount();
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(one_round(), 8u);
-  EXPECT_EQ(allocations.load() - before, 0);
+  EXPECT_EQ(audiosocket::testing::AllocationCount() - before, 0);
 }
 
 }  // namespace
