@@ -18,33 +18,23 @@
 
 namespace {
 
-constexpr char kLibraries[] =
-    "race:libgrpc.so\n"
-    "race:libgrpc++.so\n"
-    "race:libgpr.so\n"
-    "race:libprotobuf.so\n"
-    "race:libupb.so\n"
-    // OpenSSL's own locks (gRPC's TLS handshakes), equally invisible.
-    "race:libcrypto.so\n"
-    "race:libssl.so\n"
-    "called_from_lib:libgrpc.so\n"
-    "called_from_lib:libgrpc++.so\n"
-    "called_from_lib:libgpr.so\n"
-    "deadlock:libabsl_\n";
+// Reports inside the libraries (OpenSSL's for its own locks, taken in
+// gRPC's TLS handshakes) and (called_from_lib) from their interceptors.
+#define LIBRARY_SUPPRESSIONS       \
+  "race:libgrpc.so\n"              \
+  "race:libgrpc++.so\n"            \
+  "race:libgpr.so\n"               \
+  "race:libprotobuf.so\n"          \
+  "race:libupb.so\n"               \
+  "race:libcrypto.so\n"            \
+  "race:libssl.so\n"               \
+  "called_from_lib:libgrpc.so\n"   \
+  "called_from_lib:libgrpc++.so\n" \
+  "called_from_lib:libgpr.so\n"    \
+  "deadlock:libabsl_\n"
 
-constexpr char kLibrariesAndAbseil[] =
-    "race:libgrpc.so\n"
-    "race:libgrpc++.so\n"
-    "race:libgpr.so\n"
-    "race:libabsl_\n"
-    "race:libprotobuf.so\n"
-    "race:libupb.so\n"
-    "race:libcrypto.so\n"
-    "race:libssl.so\n"
-    "called_from_lib:libgrpc.so\n"
-    "called_from_lib:libgrpc++.so\n"
-    "called_from_lib:libgpr.so\n"
-    "deadlock:libabsl_\n";
+constexpr char kLibraries[] = LIBRARY_SUPPRESSIONS;
+constexpr char kLibrariesAndAbseil[] = LIBRARY_SUPPRESSIONS "race:libabsl_\n";
 
 // Whether the environment has AUDIOSOCKET_TSAN_STRICT_ABSL=1. TSan asks for
 // the suppressions while it initializes: before libc has set up getenv's
