@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "server/bridge.h"
 #include "server/config.h"
 #include "server/log.h"
@@ -336,6 +337,11 @@ bool ApplyFileAndEnvironment(std::string* setting, std::string* error) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, so every absl::Mutex lock also
+  // updates a global lock-order graph (deadlock detection: GraphCycles was
+  // 1.4 % of the bridge's samples under load). Unit tests, which do not link
+  // this file, keep the detection; the service does not pay for it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "Bridges Asterisk AudioSocket calls to gRPC streams.\n"
       "Usage: audiosocket-bridge [--flag=value ...]; every setting is listed below.");
