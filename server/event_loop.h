@@ -91,6 +91,7 @@ class EventLoop {
   absl::flat_hash_map<TimerId, Task> timers_;
   TimerId next_timer_id_ = 1;
   MonoTime armed_for_ = MonoTime::max();
+  bool firing_timers_ = false;  // in FireTimers: RunAt leaves arming to it
 };
 
 }  // namespace audiosocket
