@@ -4,30 +4,26 @@
 #include <malloc.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "server/metric_family.h"
 
 namespace audiosocket {
 namespace {
 
-using prometheus::ClientMetric;
+using metrics::Add;
+using metrics::Family;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-MetricFamily One(const std::string& name, const std::string& help, MetricType type, double v) {
-  MetricFamily family;
-  family.name = name;
-  family.help = help;
-  family.type = type;
-  ClientMetric metric;
-  if (type == MetricType::Counter) {
-    metric.counter.value = v;
-  } else {
-    metric.gauge.value = v;
-  }
-  family.metric.push_back(std::move(metric));
+MetricFamily One(const std::string& name, const std::string& help, MetricType type, double value) {
+  MetricFamily family = Family(name, help, type);
+  Add(&family, value);
   return family;
 }
 
@@ -57,20 +53,20 @@ Stat ReadStat() {
   std::string line;
   if (!std::getline(file, line)) return out;
   const size_t close = line.rfind(')');
-  if (close == std::string::npos) return out;
-  std::istringstream fields(line.substr(close + 2));
-  std::string field;
+  if (close == std::string::npos || close + 2 > line.size()) return out;
+  const std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(line).substr(close + 2), ' ', absl::SkipEmpty());
+  // fields[0] is field 3 (state).
+  auto field = [&fields](size_t number, double* value) {
+    return number - 3 < fields.size() && absl::SimpleAtod(fields[number - 3], value);
+  };
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   double utime = 0;
-  for (int number = 3; fields >> field; ++number) {
-    if (number == 14) utime = std::stod(field);
-    if (number == 15) out.cpu_seconds = (utime + std::stod(field)) / ticks;
-    if (number == 22) out.start_ticks = std::stod(field);
-    if (number == 24) {
-      out.resident_pages = std::stod(field);
-      break;
-    }
-  }
+  double stime = 0;
+  double value = 0;
+  if (field(14, &utime) && field(15, &stime)) out.cpu_seconds = (utime + stime) / ticks;
+  if (field(22, &value)) out.start_ticks = value;
+  if (field(24, &value)) out.resident_pages = value;
   return out;
 }
 
