@@ -212,10 +212,9 @@ int main(int argc, char** argv) {
   const bool polling = poll_interval > absl::ZeroDuration();
   const timespec interval = absl::ToTimespec(poll_interval);
   bool running = true;
-  bool nanosleep_skip = false;
+  bool more_ready = false;  // the last batch was full: look again at once
   while (running) {
-    if (polling && !nanosleep_skip) nanosleep(&interval, nullptr);
-    nanosleep_skip = false;
+    if (polling && !more_ready) nanosleep(&interval, nullptr);
     const int n =
         epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), polling ? 0 : -1);
     for (int i = 0; i < n; ++i) {
@@ -228,8 +227,7 @@ int main(int argc, char** argv) {
         server.Readable(fd);
       }
     }
-    // A full batch means more sockets are ready: look again before sleeping.
-    if (polling && n == static_cast<int>(events.size())) nanosleep_skip = true;
+    more_ready = n == static_cast<int>(events.size());
   }
   const std::string stats = server.Stats();
   std::fwrite(stats.data(), 1, stats.size(), stderr);
