@@ -68,8 +68,9 @@ class Listener final : public FdHandler {
       address.length = length;
       if (!Allowed(address)) {
         // AudioSocket has no authentication: the network is the only check.
-        ::close(fd);
+        // Counted before the close, as every refusal (see Bridge::Accept).
         bridge_->counters_.connections_rejected_allowlist++;
+        ::close(fd);
         log::Warning(
             "connection_refused",
             {{"reason", "allowlist"}, {"listener", config_.name}, {"peer", address.ToString()}});
@@ -259,15 +260,17 @@ std::vector<std::string> Bridge::audiosocket_addresses() const {
 }
 
 void Bridge::Accept(int fd, const ListenerConfig* listener, std::string peer) {
+  // Each refusal is counted before the socket closes: a peer that sees the
+  // close and then scrapes /metrics must find it counted.
   if (!accepting_) {
-    ::close(fd);
     counters_.connections_rejected_draining++;
+    ::close(fd);
     return;
   }
   if (counters_.open_connections.load() >= config_.max_calls) {
     // Over the limit: close at once rather than queue a call nobody serves.
-    ::close(fd);
     counters_.connections_rejected_limit++;
+    ::close(fd);
     log::Warning("connection_refused", {{"reason", "call_limit"},
                                         {"listener", listener->name},
                                         {"peer", peer},
