@@ -21,6 +21,10 @@ class BackendLink {
   virtual ~BackendLink() = default;
   // Queues an event (bounded: the oldest queued audio is dropped first).
   virtual void SendEvent(bridge::v1::CallEvent event) = 0;
+  // Room for `audio_events` audio events beyond the queue's bound, used up
+  // as audio is written: for the audio held before the backend took the
+  // call, which must arrive whole however long the bound is.
+  virtual void ExtendAudioQueue(uint64_t audio_events) = 0;
   // No more events: ends the stream once queued events are written.
   virtual void CloseAfterQueued() = 0;
   // Abandons the stream now (cancel).

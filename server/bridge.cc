@@ -213,6 +213,12 @@ absl::Status Bridge::Start() {
     grpc::ChannelArguments args;
     // Each call's stream goes to the next backend address.
     args.SetLoadBalancingPolicyName("round_robin");
+    // A backend that was down is found again within a second of coming back
+    // (gRPC's default waits 1 s, then 1.6 s, 2.6 s... between connection
+    // attempts): calls retry failed attempts on about that scale until the
+    // accept deadline (Call::RetryBackendLater).
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     backend_channel_ = grpc::CreateCustomChannel(config_.backend_target, credentials, args);
     backend_stub_ = bridge::v1::CallHandler::NewStub(backend_channel_);
     services_.push_stub = backend_stub_.get();

@@ -23,6 +23,12 @@ using bridge::v1::CallEvent;
 using bridge::v1::ResultCode;
 
 constexpr Nanos kFramePeriod = std::chrono::milliseconds(20);
+// Push: the wait before retrying after a stream failed before accept, doubled
+// after each failure up to the cap. A backend that restarts refuses
+// connections for a moment; retrying at once would spend every attempt in
+// that moment.
+constexpr absl::Duration kFirstRetryBackoff = absl::Milliseconds(100);
+constexpr absl::Duration kMaxRetryBackoff = absl::Seconds(1);
 
 std::chrono::nanoseconds ToNanos(absl::Duration d) {
   return std::chrono::nanoseconds(absl::ToInt64Nanoseconds(d));
@@ -295,7 +301,7 @@ void Call::HandleUuid(const wire::CallUuid& uuid) {
               {"peer", peer_address_}});
   // Silence starts right after the UUID: some Asterisk versions stall their
   // own audio until the server sends something.
-  StartPlayout();
+  StartPlayout(call_rate_hz_);
   std::weak_ptr<Call> weak = self_;
   wait_timer_ = loop_->RunAt(loop_->Now() + ToNanos(config_.first_audio_wait), [weak] {
     auto call = weak.lock();
@@ -306,24 +312,63 @@ void Call::HandleUuid(const wire::CallUuid& uuid) {
   });
 }
 
-void Call::LearnRate(int sample_rate_hz) {
+absl::Status Call::AdoptRate(int sample_rate_hz) {
   rate_known_ = true;
-  if (sample_rate_hz == call_rate_hz_) return;
+  if (sample_rate_hz == call_rate_hz_) return absl::OkStatus();
+  if (inbound_offset_ > 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audio rate changed mid-call from ", call_rate_hz_, " Hz to ", sample_rate_hz,
+                     " Hz after ", inbound_offset_ * 1000 / static_cast<uint64_t>(call_rate_hz_),
+                     " ms of audio (Asterisk keeps one rate for a call)"));
+  }
+  // No audio carried yet: the listener's default (or the rate fixed when the
+  // first audio was late) was only a guess, and nothing depends on it but
+  // conversions that can be redone.
+  log::Write(log::Level::kInfo, "call_rate_changed", call_id_,
+             {{"from_hz", call_rate_hz_}, {"to_hz", sample_rate_hz}});
   call_rate_hz_ = sample_rate_hz;
-  // Only silence has been played so far: restart playout at the real rate.
-  StartPlayout();
+  services_->registry->SetState(call_id_,
+                                state_ == State::kConnected ? bridge::v1::CALL_STATE_CONNECTED
+                                                            : bridge::v1::CALL_STATE_WAITING,
+                                call_rate_hz_);
+  // A backend that was already told its rate keeps it: its audio is
+  // resampled from the real rate from the first sample on.
+  if (backend_rate_hz_ != 0) {
+    if (absl::Status configured = ConfigureInboundResampler(); !configured.ok()) {
+      return configured;
+    }
+  }
+  // Toward Asterisk: when only silence has been played and nothing is
+  // queued, restart playout at the real rate so the caller's leg needs no
+  // resampling. Otherwise keep the playout's rate: Asterisk takes any audio
+  // kind on any call and resamples it, while restarting would drop or
+  // re-time what the backend has queued.
+  if (!played_content_ && playout_->empty() && state_ != State::kFallback) {
+    StartPlayout(call_rate_hz_);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Call::ConfigureInboundResampler() {
+  if (backend_rate_hz_ == call_rate_hz_) {
+    inbound_resampler_.reset();
+    return absl::OkStatus();
+  }
+  auto resampler = dsp::Resampler::Create(call_rate_hz_, backend_rate_hz_);
+  if (!resampler.ok()) return resampler.status();
+  inbound_resampler_.emplace(std::move(*resampler));
+  return absl::OkStatus();
 }
 
 void Call::HandleAudio(const wire::Audio& audio) {
   const int rate = listener_->encoding == bridge::v1::AUDIO_ENCODING_LINEAR16
                        ? audio.sample_rate_hz
                        : 8000;  // G.711 is 8 kHz whatever the kind says
-  if (!rate_known_) {
-    LearnRate(rate);
-  } else if (rate != call_rate_hz_) {
-    ProtocolError(absl::InvalidArgumentError(
-        absl::StrCat("audio rate changed mid-call from ", call_rate_hz_, " Hz to ", rate, " Hz")));
-    return;
+  if (!rate_known_ || rate != call_rate_hz_) {
+    if (absl::Status adopted = AdoptRate(rate); !adopted.ok()) {
+      ProtocolError(adopted);
+      return;
+    }
   }
   // Asterisk sends in real time; far ahead of the clock is a flood that
   // would take the event loop from the other calls.
@@ -448,7 +493,22 @@ void Call::DialNextBackend() {
   link_ = services_->push_link_factory
               ? services_->push_link_factory(++link_id_, weak_from_this(), options)
               : PushLink::Start(services_->push_stub, ++link_id_, weak_from_this(), options);
+  offered_rate_hz_ = call_rate_hz_;
   link_->SendEvent(StartedEvent());
+}
+
+void Call::RetryBackendLater() {
+  retry_backoff_ = retry_backoff_ == absl::ZeroDuration()
+                       ? kFirstRetryBackoff
+                       : std::min(retry_backoff_ * 2, kMaxRetryBackoff);
+  std::weak_ptr<Call> weak = self_;
+  retry_timer_ = loop_->RunAt(loop_->Now() + ToNanos(retry_backoff_), [weak] {
+    auto call = weak.lock();
+    if (!call) return;
+    call->retry_timer_ = 0;
+    if (call->state_ != State::kWaitingBackend || call->ended_) return;
+    call->DialNextBackend();
+  });
 }
 
 void Call::OnClaimed(std::shared_ptr<ClaimStream> stream) {
@@ -487,23 +547,26 @@ void Call::HandleClaimed(std::shared_ptr<ClaimStream> stream) {
 }
 
 absl::Status Call::ApplyMedia(const bridge::v1::MediaOptions& media) {
-  const int wanted =
-      media.sample_rate_hz() == 0 ? call_rate_hz_ : static_cast<int>(media.sample_rate_hz());
+  // 0 means the rate the backend was told: in push mode CallStarted went
+  // out before the accept, and the call's rate may have changed since (a
+  // late first audio message).
+  const int told = offered_rate_hz_ != 0 ? offered_rate_hz_ : call_rate_hz_;
+  const int wanted = media.sample_rate_hz() == 0 ? told : static_cast<int>(media.sample_rate_hz());
   if (!wire::AudioKindForRate(wanted).has_value()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "sample_rate_hz ", media.sample_rate_hz(),
-        " is not supported; use 0 (the call's rate) or one of 8000, 12000, 16000, 24000, "
+        " is not supported; use 0 (the rate CallStarted announced) or one of 8000, 12000, "
+        "16000, 24000, "
         "32000, 44100, 48000, 96000, 192000"));
   }
-  if (wanted != call_rate_hz_) {
-    auto resampler = dsp::Resampler::Create(call_rate_hz_, wanted);
-    if (!resampler.ok()) return resampler.status();
-    inbound_resampler_.emplace(std::move(*resampler));
-  }
-  backend_rate_hz_ = wanted;
   if (media.detect_inband_dtmf() && detector_unavailable_) {
     return absl::InvalidArgumentError(absl::StrCat("in-band DTMF detection is not available at ",
                                                    call_rate_hz_, " Hz (at most 48000)"));
+  }
+  backend_rate_hz_ = wanted;
+  if (absl::Status configured = ConfigureInboundResampler(); !configured.ok()) {
+    backend_rate_hz_ = 0;
+    return configured;
   }
   if (media.detect_inband_dtmf()) detect_inband_dtmf_ = true;
   return absl::OkStatus();
@@ -543,12 +606,9 @@ void Call::HandleBackendClosed(uint64_t link_id, const grpc::Status& status) {
                                        " (code ", static_cast<int>(status.error_code()), ")");
     log::Write(log::Level::kWarning, "backend_attempt_failed", call_id_,
                {{"attempt", attempts_}, {"error", last_attempt_error_}});
-    if (attempts_ < config_.backend_attempts) {
-      DialNextBackend();
-    } else {
-      End(bridge::v1::CALL_END_REASON_ALL_BACKENDS_REJECTED,
-          absl::StrCat("all ", attempts_, " attempts failed; last: ", last_attempt_error_));
-    }
+    // Not counted against --backend_attempts: an unreachable or restarting
+    // backend is retried until the accept deadline ends the call.
+    RetryBackendLater();
     return;
   }
   if (backend_hangup_pending_) return;  // hang-up after playout is under way
@@ -559,7 +619,7 @@ void Call::HandleBackendClosed(uint64_t link_id, const grpc::Status& status) {
 }
 
 void Call::Reply(const CallCommand& command, absl::string_view name, ResultCode code,
-                 std::string message) {
+                 std::string message, uint32_t backend_rate_hz) {
   if (code != bridge::v1::RESULT_CODE_OK) services_->counters->command_errors++;
   if (code == bridge::v1::RESULT_CODE_OK && command.command_id().empty()) return;
   if (link_ == nullptr) return;
@@ -569,6 +629,7 @@ void Call::Reply(const CallCommand& command, absl::string_view name, ResultCode 
   result->set_code(code);
   result->set_message(std::move(message));
   result->set_command(std::string(name));
+  result->set_backend_sample_rate_hz(backend_rate_hz);
   link_->SendEvent(std::move(event));
 }
 
@@ -589,7 +650,10 @@ void Call::HandleCommand(uint64_t link_id, CallCommand command) {
       }
       loop_->CancelTimer(wait_timer_);
       wait_timer_ = 0;
-      Reply(command, "accept", bridge::v1::RESULT_CODE_OK, "");
+      // The accept's result confirms the rate audio is exchanged at:
+      // CallStarted went out before the backend chose it.
+      Reply(command, "accept", bridge::v1::RESULT_CODE_OK, "",
+            static_cast<uint32_t>(backend_rate_hz_));
       OnAccepted(command.accept().media());
       return;
     }
@@ -606,7 +670,7 @@ void Call::HandleCommand(uint64_t link_id, CallCommand command) {
                        command.reject().detail().empty() ? "" : ": ", command.reject().detail());
       log::Write(log::Level::kInfo, "backend_rejected", call_id_,
                  {{"attempt", attempts_}, {"detail", last_attempt_error_}});
-      if (busy && attempts_ < config_.backend_attempts) {
+      if (busy && ++busy_rejects_ < config_.backend_attempts) {
         DialNextBackend();
       } else {
         End(bridge::v1::CALL_END_REASON_ALL_BACKENDS_REJECTED,
@@ -678,10 +742,10 @@ void Call::DoPlay(const CallCommand& command) {
   std::vector<int16_t> samples(play.pcm().size() / 2);
   std::memcpy(samples.data(), play.pcm().data(), samples.size() * sizeof(int16_t));
   absl::Span<const int16_t> to_queue = samples;
-  if (rate != static_cast<uint32_t>(call_rate_hz_)) {
+  if (rate != static_cast<uint32_t>(playout_rate_hz_)) {
     auto it = outbound_resamplers_.find(static_cast<int>(rate));
     if (it == outbound_resamplers_.end()) {
-      auto resampler = dsp::Resampler::Create(static_cast<int>(rate), call_rate_hz_);
+      auto resampler = dsp::Resampler::Create(static_cast<int>(rate), playout_rate_hz_);
       if (!resampler.ok()) {
         Reply(command, "play", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
               std::string(resampler.status().message()));
@@ -709,7 +773,7 @@ void Call::DoClear(const CallCommand& command) {
   auto* cleared = event.mutable_cleared();
   cleared->set_command_id(command.command_id());
   const auto to_ms = [this](uint64_t samples) {
-    return static_cast<uint32_t>(samples * 1000 / static_cast<uint64_t>(call_rate_hz_));
+    return static_cast<uint32_t>(samples * 1000 / static_cast<uint64_t>(playout_rate_hz_));
   };
   for (const ResponseAccount& account : report.responses) {
     auto* response = cleared->add_responses();
@@ -856,6 +920,12 @@ void Call::Emit(CallEvent event) {
 }
 
 void Call::FlushHeld() {
+  // The link's queue bound (--backend_queue_ms) is for a backend falling
+  // behind live audio; what the hold kept (up to --hold_audio_ms) was
+  // promised in full, so the link takes it on top of that bound.
+  const uint64_t held_audio_events = static_cast<uint64_t>(
+      std::count_if(held_.begin(), held_.end(), [](const CallEvent& e) { return e.has_audio(); }));
+  link_->ExtendAudioQueue(held_audio_events);
   while (!held_.empty()) {
     Deliver(std::move(held_.front()));
     held_.pop_front();
@@ -865,14 +935,16 @@ void Call::FlushHeld() {
 
 // --------------------------------------------------------------- playout
 
-void Call::StartPlayout() {
+void Call::StartPlayout(int rate_hz) {
+  if (rate_hz != playout_rate_hz_) outbound_resamplers_.clear();  // they convert to the old rate
+  playout_rate_hz_ = rate_hz;
   PlayoutConfig playout_config;
-  playout_config.sample_rate_hz = call_rate_hz_;
+  playout_config.sample_rate_hz = playout_rate_hz_;
   playout_config.max_buffer_ms = config_.max_playout_ms;
   playout_config.high_watermark_ms = config_.playout_high_watermark_ms;
   playout_config.low_watermark_ms = config_.playout_low_watermark_ms;
   playout_.emplace(playout_config);
-  tone_renderer_.emplace(call_rate_hz_);
+  tone_renderer_.emplace(playout_rate_hz_);
   playout_->set_tone_renderer(&*tone_renderer_);
   frame_.assign(static_cast<size_t>(playout_->samples_per_frame()), 0);
   if (!pacer_.has_value()) {
@@ -897,19 +969,17 @@ void Call::OnPlayoutTick() {
       stats_.set_silence_frames(stats_.silence_frames() + 1);
       services_->counters->silence_frames_out++;
     }
+    played_content_ |= content;
+    // Always signed linear, whatever the listener's encoding: Asterisk reads
+    // every audio message it receives as slin at the rate of its kind and
+    // transcodes to the channel's codec itself (G.711 bytes would play as
+    // noise). The listener's encoding describes only what Asterisk sends.
     encode_buffer_.clear();
-    if (encoding_ == dsp::AudioEncoding::kSlin16) {
-      wire::Audio audio;
-      audio.sample_rate_hz = call_rate_hz_;
-      audio.payload = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(frame_.data()),
-                                          frame_.size() * sizeof(int16_t));
-      (void)wire::Encode(audio, listener_->dialect, wire::Peer::kAsterisk, &encode_buffer_);
-    } else {
-      // G.711 goes out as Asterisk labels it: kind 0x10, one byte a sample.
-      g711_.resize(frame_.size());
-      dsp::EncodeFromLinear(encoding_, frame_, absl::MakeSpan(g711_));
-      wire::EncodeRaw(static_cast<uint8_t>(wire::Kind::kAudio8k), g711_, &encode_buffer_);
-    }
+    wire::Audio audio;
+    audio.sample_rate_hz = playout_rate_hz_;
+    audio.payload = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(frame_.data()),
+                                        frame_.size() * sizeof(int16_t));
+    (void)wire::Encode(audio, listener_->dialect, wire::Peer::kAsterisk, &encode_buffer_);
     WriteBytes(encode_buffer_.data(), encode_buffer_.size(), /*droppable=*/true);
     stats_.set_frames_to_caller(stats_.frames_to_caller() + 1);
   }
@@ -1005,7 +1075,7 @@ void Call::WriteBytes(const uint8_t* data, size_t size, bool droppable) {
   if (unsent > 0) {
     // Asterisk is behind. Audio frames beyond the bound are dropped whole
     // (never a partial message); a stall past the timeout ends the call.
-    const size_t limit = static_cast<size_t>(config_.max_unsent_ms) * call_rate_hz_ / 1000 * 2;
+    const size_t limit = static_cast<size_t>(config_.max_unsent_ms) * playout_rate_hz_ / 1000 * 2;
     if (droppable && unsent >= limit) {
       services_->counters->outbound_dropped_frames++;
       if (loop_->Now() - stalled_since_ > ToNanos(config_.write_stall_timeout)) {
@@ -1079,6 +1149,8 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
   const State previous = state_;
   loop_->CancelTimer(wait_timer_);
   wait_timer_ = 0;
+  loop_->CancelTimer(retry_timer_);
+  retry_timer_ = 0;
   if (previous == State::kWaitingBackend && config_.mode == BackendMode::kPull) {
     services_->dispatcher->Withdraw(this);
   }
@@ -1098,10 +1170,16 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
     error->set_memory(flags & wire::kErrorMemory);
     error->set_payload(asterisk_error->payload.data(), asterisk_error->payload.size());
   }
-  const uint64_t dropped =
-      held_dropped_samples_ + (link_ != nullptr ? link_->dropped_audio_samples() : 0);
-  stats_.set_inbound_dropped_ms(dropped * 1000 / static_cast<uint64_t>(call_rate_hz_));
-  services_->counters->inbound_dropped_samples += dropped;
+  // Audio dropped while held is counted at the call's rate; the link drops
+  // chunks already converted to the backend's rate.
+  const uint64_t link_dropped = link_ != nullptr ? link_->dropped_audio_samples() : 0;
+  const uint64_t link_rate =
+      static_cast<uint64_t>(backend_rate_hz_ != 0 ? backend_rate_hz_ : call_rate_hz_);
+  const uint64_t call_rate = static_cast<uint64_t>(call_rate_hz_);
+  stats_.set_inbound_dropped_ms(held_dropped_samples_ * 1000 / call_rate +
+                                link_dropped * 1000 / link_rate);
+  services_->counters->inbound_dropped_samples +=
+      held_dropped_samples_ + link_dropped * call_rate / link_rate;
   services_->counters->inbound_dropped_frames +=
       held_dropped_events_ + (link_ != nullptr ? link_->dropped_audio_events() : 0);
   *end->mutable_stats() = stats_;
@@ -1156,14 +1234,14 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
   if (WantsFallback(reason) && fallback != nullptr && !fallback->empty()) {
     // The caller hears the fallback message, then the hang-up.
     std::vector<int16_t> audio = *fallback;
-    if (services_->fallback_sample_rate_hz != call_rate_hz_) {
-      auto resampler = dsp::Resampler::Create(services_->fallback_sample_rate_hz, call_rate_hz_);
+    if (services_->fallback_sample_rate_hz != playout_rate_hz_) {
+      auto resampler = dsp::Resampler::Create(services_->fallback_sample_rate_hz, playout_rate_hz_);
       if (resampler.ok()) {
         audio.resize(resampler->MaxOutputSamples(fallback->size()));
         audio.resize(resampler->Process(*fallback, absl::MakeSpan(audio)));
       }
     }
-    StartPlayout();
+    StartPlayout(playout_rate_hz_);
     (void)playout_->EnqueueAudio(audio, "fallback");
     playout_->EnqueueHangup();
     return;
@@ -1182,6 +1260,7 @@ void Call::CloseSocket(bool send_hangup) {
   loop_->CancelTimer(uuid_timer_);
   loop_->CancelTimer(wait_timer_);
   loop_->CancelTimer(playout_timer_);
+  loop_->CancelTimer(retry_timer_);
   loop_->Unwatch(fd_);
   ::shutdown(fd_, SHUT_RDWR);
   ::close(fd_);

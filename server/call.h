@@ -116,9 +116,17 @@ class Call final : public FdHandler,
   void HandleMessage(const wire::Message& message);
   void HandleUuid(const wire::CallUuid& uuid);
   void HandleAudio(const wire::Audio& audio);
-  void LearnRate(int sample_rate_hz);
+  // The call's real rate, from an audio message's kind. Before any audio
+  // has been carried the rate may still change (the listener's default was
+  // only a guess); after, a change is a protocol error.
+  absl::Status AdoptRate(int sample_rate_hz);
+  // Converts caller audio from the call's rate to the backend's, or not at
+  // all when they match.
+  absl::Status ConfigureInboundResampler();
   void ConnectBackend();
   void DialNextBackend();
+  // Push: a stream ended before accept; the next attempt after a backoff.
+  void RetryBackendLater();
   void HandleCommand(uint64_t link_id, bridge::v1::CallCommand command);
   void HandleBackendClosed(uint64_t link_id, const grpc::Status& status);
   void HandleClaimed(std::shared_ptr<ClaimStream> stream);
@@ -126,8 +134,9 @@ class Call final : public FdHandler,
   absl::Status ApplyMedia(const bridge::v1::MediaOptions& media);
 
   // Commands.
+  // `backend_rate_hz`: the accept's result confirms the rate (0: unset).
   void Reply(const bridge::v1::CallCommand& command, absl::string_view name,
-             bridge::v1::ResultCode code, std::string message);
+             bridge::v1::ResultCode code, std::string message, uint32_t backend_rate_hz = 0);
   void DoPlay(const bridge::v1::CallCommand& command);
   void DoClear(const bridge::v1::CallCommand& command);
   void DoSendDtmf(const bridge::v1::CallCommand& command);
@@ -145,7 +154,8 @@ class Call final : public FdHandler,
   bridge::v1::CallEvent StartedEvent() const;
 
   // Outbound audio.
-  void StartPlayout();
+  // (Re)starts the playout queue at `rate_hz`; the pacer keeps its grid.
+  void StartPlayout(int rate_hz);
   void OnPlayoutTick();
   void HandleNotices(std::vector<PlayoutNotice> notices, bool before_frame);
   bool WriteMessage(const wire::Message& message);
@@ -174,9 +184,19 @@ class Call final : public FdHandler,
   MonoTime start_mono_{};
   bool registered_ = false;
 
+  // The rate of Asterisk's audio: the listener's default until the first
+  // audio message sets it.
   int call_rate_hz_;
+  // The rate the backend exchanges audio at, fixed at accept / claim.
   int backend_rate_hz_ = 0;
+  // Push: the backend rate the last CallStarted announced (what an accept
+  // with sample_rate_hz 0 gets, even when the call's rate changed since).
+  int offered_rate_hz_ = 0;
   bool rate_known_ = false;
+  // The rate of audio toward Asterisk. It may differ from call_rate_hz_:
+  // Asterisk takes any audio kind on any call and resamples.
+  int playout_rate_hz_ = 0;
+  bool played_content_ = false;  // anything but silence was written
   bool detect_inband_dtmf_ = false;
   dsp::AudioEncoding encoding_ = dsp::AudioEncoding::kSlin16;
 
@@ -198,9 +218,10 @@ class Call final : public FdHandler,
   std::shared_ptr<BackendLink> link_;
   uint64_t link_id_ = 0;
   int attempts_ = 0;
+  int busy_rejects_ = 0;  // counted against --backend_attempts
   std::string last_attempt_error_;
   std::deque<bridge::v1::CallEvent> held_;
-  uint64_t held_audio_samples_ = 0;
+  uint64_t held_audio_samples_ = 0;  // at the call's rate
   uint64_t held_dropped_samples_ = 0;
   uint64_t held_dropped_events_ = 0;
   uint64_t sequence_ = 0;
@@ -212,7 +233,6 @@ class Call final : public FdHandler,
   std::optional<FramePacer> pacer_;
   std::vector<int16_t> frame_;
   std::vector<uint8_t> encode_buffer_;
-  std::vector<uint8_t> g711_;
   std::vector<uint8_t> pending_;  // bytes Asterisk has not taken yet
   size_t pending_offset_ = 0;
   bool watching_writable_ = false;
@@ -221,6 +241,8 @@ class Call final : public FdHandler,
   EventLoop::TimerId uuid_timer_ = 0;
   EventLoop::TimerId wait_timer_ = 0;  // first audio, accept or claim deadline
   EventLoop::TimerId playout_timer_ = 0;
+  EventLoop::TimerId retry_timer_ = 0;  // push: next attempt after a failed one
+  absl::Duration retry_backoff_ = absl::ZeroDuration();
 
   bridge::v1::CallStats stats_;
 };

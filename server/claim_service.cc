@@ -162,6 +162,11 @@ void ClaimStream::SendEvent(CallEvent event) {
   if (to_write != nullptr) StartWrite(to_write);
 }
 
+void ClaimStream::ExtendAudioQueue(uint64_t audio_events) {
+  absl::MutexLock lock(&mu_);
+  outbox_.ExtendAudioQueue(audio_events);
+}
+
 void ClaimStream::CloseAfterQueued() { FinishOnce(grpc::Status::OK); }
 
 void ClaimStream::Abort() {

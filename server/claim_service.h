@@ -85,6 +85,7 @@ class ClaimStream final
   void Attach(uint64_t link_id, std::weak_ptr<LinkObserver> observer);
 
   void SendEvent(bridge::v1::CallEvent event) override;
+  void ExtendAudioQueue(uint64_t audio_events) override;
   void CloseAfterQueued() override;
   void Abort() override;
   uint64_t dropped_audio_samples() const override;

@@ -5,6 +5,9 @@
 // with one write in flight (gRPC allows only one) and a bound: when the
 // backend does not keep up, the oldest queued audio is dropped (never other
 // events) and counted. The dropped audio shows as a gap in offset_samples.
+// ExtendAudioQueue() raises the bound once, for a burst the caller promised
+// to deliver whole (audio held before the backend took the call); the extra
+// room is used up as audio is written.
 //
 // `Message` is the stream's message type wrapping one CallEvent in a field
 // named `event` (HandleCallRequest in push mode, ClaimCallResponse in pull).
@@ -39,12 +42,16 @@ class EventOutbox {
     }
     if (message.event().has_audio()) {
       ++queued_audio_;
-      while (queued_audio_ > max_audio_events_ && DropOldestAudio()) {
+      while (queued_audio_ > max_audio_events_ + extra_audio_events_ && DropOldestAudio()) {
       }
     }
     queue_.push_back(Entry{std::move(message), now});
     return false;
   }
+
+  // Lets the queue hold `audio_events` more audio events than its bound
+  // until that many audio events have been written.
+  void ExtendAudioQueue(uint64_t audio_events) { extra_audio_events_ += audio_events; }
 
   // The message being written; valid until WriteDone().
   const Message& in_flight() const { return *in_flight_; }
@@ -54,6 +61,9 @@ class EventOutbox {
   // The write of in_flight() finished. Returns true when another message
   // became in flight and must be written.
   bool WriteDone() {
+    if (extra_audio_events_ > 0 && in_flight_.has_value() && in_flight_->event().has_audio()) {
+      --extra_audio_events_;
+    }
     in_flight_.reset();
     if (queue_.empty()) return false;
     if (queue_.front().message.event().has_audio()) --queued_audio_;
@@ -67,6 +77,7 @@ class EventOutbox {
   void Discard() {
     queue_.clear();
     queued_audio_ = 0;
+    extra_audio_events_ = 0;
     in_flight_.reset();
   }
 
@@ -90,6 +101,7 @@ class EventOutbox {
   }
 
   size_t max_audio_events_;
+  uint64_t extra_audio_events_ = 0;  // ExtendAudioQueue's room not yet used
   struct Entry {
     Message message;
     MonoTime pushed;

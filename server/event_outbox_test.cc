@@ -51,6 +51,26 @@ TEST(EventOutboxTest, DropsOldestQueuedAudioButNeverOtherEventsOrTheWriteInFligh
   EXPECT_EQ(order, (std::vector<std::string>{"dtmf", "8", "9", "10"}));
 }
 
+TEST(EventOutboxTest, ExtendedQueueTakesAWholeBurstThenShrinksAsItIsWritten) {
+  EventOutbox<HandleCallRequest> outbox(3);
+  outbox.ExtendAudioQueue(10);
+  for (uint64_t i = 0; i < 10; ++i) outbox.Push(Audio(i));  // 1 in flight, 9 queued
+  EXPECT_EQ(outbox.dropped_audio_events(), 0u);
+  // Four writes use up four of the extra ten: the bound is now 3 + 6.
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(outbox.WriteDone());
+  for (uint64_t i = 10; i < 14; ++i) outbox.Push(Audio(i));  // 9 queued
+  EXPECT_EQ(outbox.dropped_audio_events(), 0u);
+  outbox.Push(Audio(14));
+  EXPECT_EQ(outbox.dropped_audio_events(), 1u) << "past the extended bound, oldest first";
+  std::vector<uint64_t> written = {outbox.in_flight().event().audio().sequence_number()};
+  while (outbox.WriteDone())
+    written.push_back(outbox.in_flight().event().audio().sequence_number());
+  EXPECT_EQ(written, (std::vector<uint64_t>{4, 6, 7, 8, 9, 10, 11, 12, 13, 14}));
+  // Every extra slot was used up: back to the plain bound.
+  for (uint64_t i = 20; i < 25; ++i) outbox.Push(Audio(i));  // 1 in flight, 4 queued
+  EXPECT_EQ(outbox.dropped_audio_events(), 2u);
+}
+
 TEST(EventOutboxTest, DiscardEmptiesEverything) {
   EventOutbox<HandleCallRequest> outbox(3);
   outbox.Push(Audio(0));

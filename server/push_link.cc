@@ -41,6 +41,11 @@ void PushLink::SendEvent(CallEvent event) {
   if (to_write != nullptr) StartWrite(to_write);
 }
 
+void PushLink::ExtendAudioQueue(uint64_t audio_events) {
+  absl::MutexLock lock(&mu_);
+  outbox_.ExtendAudioQueue(audio_events);
+}
+
 void PushLink::CloseAfterQueued() {
   bool writes_done_now = false;
   {

@@ -41,6 +41,7 @@ class PushLink final : public BackendLink,
                                          const Options& options);
 
   void SendEvent(bridge::v1::CallEvent event) override;
+  void ExtendAudioQueue(uint64_t audio_events) override;
   void CloseAfterQueued() override;
   void Abort() override;
   uint64_t dropped_audio_samples() const override;

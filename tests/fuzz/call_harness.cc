@@ -33,6 +33,7 @@ class FakeLink final : public BackendLink {
     if (ended_) after_end_++;
     if (event.has_ended()) ended_++;
   }
+  void ExtendAudioQueue(uint64_t) override {}
   void CloseAfterQueued() override {}
   void Abort() override {}
   uint64_t dropped_audio_samples() const override { return 0; }

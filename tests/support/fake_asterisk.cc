@@ -75,6 +75,14 @@ void FakeAsterisk::SendAudio(const std::vector<int16_t>& samples, int rate_hz) {
   SendRaw(bytes);
 }
 
+void FakeAsterisk::SendG711(dsp::AudioEncoding encoding, const std::vector<int16_t>& samples) {
+  std::vector<uint8_t> g711(samples.size());
+  dsp::EncodeFromLinear(encoding, samples, absl::MakeSpan(g711));
+  std::vector<uint8_t> bytes;
+  wire::EncodeRaw(0x10, g711, &bytes);
+  SendRaw(bytes);
+}
+
 void FakeAsterisk::SendDtmfDigit(char digit) {
   std::vector<uint8_t> bytes;
   EncodeOrFail(wire::DtmfDigit{digit}, dialect_, &bytes);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "lib/dsp/g711.h"
 #include "lib/wire/wire.h"
 
 namespace audiosocket::testing {
@@ -20,7 +21,9 @@ struct Received {
   uint8_t kind = 0;
   std::vector<uint8_t> payload;
   bool is_audio() const { return kind >= 0x10 && kind <= 0x18; }
-  // Audio payload as samples.
+  // Audio payload as samples. Asterisk reads every audio message it receives
+  // as signed linear at the kind's rate, whatever the channel's codec; so
+  // does this.
   std::vector<int16_t> samples() const;
 };
 
@@ -33,6 +36,9 @@ class FakeAsterisk {
   bool Connect(int port);
   void SendUuid(const std::string& uuid);
   void SendAudio(const std::vector<int16_t>& samples, int rate_hz = 8000);
+  // `samples` as G.711 bytes labelled 0x10, as a channel with c(ulaw) or
+  // c(alaw) sends them.
+  void SendG711(dsp::AudioEncoding encoding, const std::vector<int16_t>& samples);
   void SendDtmfDigit(char digit);                           // asterisk 0x03
   void SendDtmfEvent(bool start, char digit, uint32_t ms);  // extended 0x02
   void SendControl(uint8_t code);                           // extended 0x03

@@ -224,10 +224,10 @@ class PushBackend::Service final : public bridge::v1::CallHandler::Service {
   std::vector<std::weak_ptr<BackendCall>> all_ ABSL_GUARDED_BY(mu_);
 };
 
-PushBackend::PushBackend(std::shared_ptr<grpc::ServerCredentials> credentials)
+PushBackend::PushBackend(std::shared_ptr<grpc::ServerCredentials> credentials, int port)
     : service_(std::make_unique<Service>()) {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", credentials, &port_);
+  builder.AddListeningPort(absl::StrCat("127.0.0.1:", port), credentials, &port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
 }

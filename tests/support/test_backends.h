@@ -88,7 +88,10 @@ class BackendCall {
 class PushBackend {
  public:
   explicit PushBackend(
-      std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials());
+      std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials(),
+      int port = 0);
+  // A backend on a given port (e.g. one that comes up late).
+  explicit PushBackend(int port) : PushBackend(grpc::InsecureServerCredentials(), port) {}
   ~PushBackend();
   int port() const { return port_; }
   std::string target() const;
