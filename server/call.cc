@@ -10,6 +10,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "server/log.h"
 #include "server/push_link.h"
+#include "server/quote.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "PCM on the wire and in the API is little-endian; this code copies it as is");
@@ -793,7 +794,8 @@ void Call::DoSendDtmf(const CallCommand& command) {
   const uint32_t gap_ms = dtmf.gap_ms() == 0 ? 50 : dtmf.gap_ms();
   if (!ValidDtmfDigits(dtmf.digits())) {
     Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
-          absl::StrCat("digits \"", dtmf.digits(), "\" must be one or more of 0-9 * # A-D"));
+          absl::StrCat("digits ", QuoteForError(dtmf.digits()),
+                       " must be one or more of 0-9 * # A-D"));
     return;
   }
   if (tone_ms < 40 || gap_ms < 30 || tone_ms > 10000 || gap_ms > 10000) {

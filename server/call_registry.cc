@@ -1,6 +1,7 @@
 #include "server/call_registry.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/quote.h"
 
 namespace audiosocket {
 
@@ -65,7 +66,7 @@ absl::Status CallRegistry::Hangup(const std::string& call_id) {
     if (it != calls_.end()) call = it->second.call.lock();
   }
   if (call == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no active call with id \"", call_id, "\""));
+    return absl::NotFoundError(absl::StrCat("no active call with id ", QuoteForError(call_id)));
   }
   call->RequestHangup();
   return absl::OkStatus();

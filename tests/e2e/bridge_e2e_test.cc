@@ -449,6 +449,17 @@ TEST_P(BridgeTest, InvalidCommandsAnswerClearErrors) {
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
 
+  // What the backend sent is quoted short, however long it was.
+  CallCommand long_digits;
+  long_digits.set_command_id("long");
+  long_digits.mutable_send_dtmf()->set_digits(std::string(100000, 'x'));
+  ASSERT_TRUE(call->Send(long_digits));
+  result = call->NextResult("long", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
+  EXPECT_LT(result->result().message().size(), 200u);
+  EXPECT_THAT(result->result().message(), HasSubstr("(100000 bytes)"));
+
   CallCommand empty;
   empty.set_command_id("empty");
   ASSERT_TRUE(call->Send(empty));
