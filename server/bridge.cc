@@ -63,6 +63,9 @@ class Listener final : public FdHandler {
         log::Error("accept_failed", {{"listener", config_.name}, {"error", std::strerror(errno)}});
         return;
       }
+      // Counted here, before any refusal: every accepted connection then
+      // ends in one counted outcome (a call, or a connections_rejected_*).
+      bridge_->counters_.connections_accepted++;
       net::SocketAddress address;
       std::memcpy(&address.storage, &peer, sizeof(peer));
       address.length = length;
@@ -269,8 +272,11 @@ void Bridge::Accept(int fd, const ListenerConfig* listener, std::string peer) {
   // Each refusal is counted before the socket closes: a peer that sees the
   // close and then scrapes /metrics must find it counted.
   if (!accepting_) {
+    // Accepted while the listeners were being closed.
     counters_.connections_rejected_draining++;
     ::close(fd);
+    log::Info("connection_refused",
+              {{"reason", "draining"}, {"listener", listener->name}, {"peer", peer}});
     return;
   }
   if (counters_.open_connections.load() >= config_.max_calls) {

@@ -118,10 +118,9 @@ Call::~Call() {
 
 void Call::Start() {
   self_ = shared_from_this();
-  services_->counters->connections_accepted++;
   if (absl::Status watched = loop_->Watch(fd_, this, false); !watched.ok()) {
-    log::Error("call_watch_failed", {{"error", watched.message()}});
-    CloseSocket(false);
+    CloseBeforeUuid(services_->counters->connections_rejected_internal, "internal_error",
+                    watched.message(), log::Level::kError, false);
     return;
   }
   std::weak_ptr<Call> weak = self_;
@@ -129,15 +128,24 @@ void Call::Start() {
     auto call = weak.lock();
     if (!call || call->state_ != State::kAwaitingUuid) return;
     call->uuid_timer_ = 0;
-    call->services_->counters->connections_rejected_uuid_timeout++;
-    log::Write(log::Level::kWarning, "connection_closed", "",
-               {{"reason", "uuid_timeout"},
-                {"peer", call->peer_address_},
-                {"listener", call->listener_->name},
-                {"detail", absl::StrCat("no UUID (0x01) within ",
-                                        absl::FormatDuration(call->config_.uuid_timeout))}});
-    call->CloseSocket(false);
+    call->CloseBeforeUuid(
+        call->services_->counters->connections_rejected_uuid_timeout, "uuid_timeout",
+        absl::StrCat("no UUID (0x01) within ", absl::FormatDuration(call->config_.uuid_timeout)),
+        log::Level::kWarning, false);
   });
+}
+
+void Call::CloseBeforeUuid(std::atomic<uint64_t>& rejected, absl::string_view reason,
+                           absl::string_view detail, log::Level level, bool send_hangup) {
+  // Counted before the close: a peer that saw the close and then scrapes
+  // /metrics must find it counted.
+  rejected++;
+  log::Write(level, "connection_closed", "",
+             {{"reason", reason},
+              {"peer", peer_address_},
+              {"listener", listener_->name},
+              {"detail", detail}});
+  CloseSocket(send_hangup);
 }
 
 void Call::Shutdown() {
@@ -145,7 +153,8 @@ void Call::Shutdown() {
   loop_->Post([weak] {
     if (auto call = weak.lock()) {
       if (call->state_ == State::kAwaitingUuid) {
-        call->CloseSocket(false);
+        call->CloseBeforeUuid(call->services_->counters->connections_rejected_shutdown, "shutdown",
+                              "the bridge is shutting down", log::Level::kInfo, false);
       } else {
         call->End(bridge::v1::CALL_END_REASON_SHUTDOWN, "the bridge is shutting down");
       }
@@ -199,7 +208,9 @@ void Call::OnReadable() {
     const std::string detail =
         n == 0 ? "Asterisk closed the connection" : absl::StrCat("read: ", std::strerror(errno));
     if (state_ == State::kAwaitingUuid) {
-      CloseSocket(false);
+      // Info, not warning: load-balancer port checks connect and close too.
+      CloseBeforeUuid(services_->counters->connections_rejected_caller_closed, "caller_closed",
+                      absl::StrCat(detail, " before its UUID"), log::Level::kInfo, false);
     } else if (state_ == State::kFallback) {
       CloseSocket(false);
     } else {
@@ -212,13 +223,8 @@ void Call::OnReadable() {
 void Call::ProtocolError(const absl::Status& status) {
   services_->counters->protocol_errors++;
   if (state_ == State::kAwaitingUuid) {
-    services_->counters->connections_rejected_protocol++;
-    log::Write(log::Level::kWarning, "connection_closed", "",
-               {{"reason", "protocol_error"},
-                {"peer", peer_address_},
-                {"listener", listener_->name},
-                {"detail", status.message()}});
-    CloseSocket(true);
+    CloseBeforeUuid(services_->counters->connections_rejected_protocol, "protocol_error",
+                    status.message(), log::Level::kWarning, true);
     return;
   }
   if (state_ == State::kFallback) {

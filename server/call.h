@@ -11,6 +11,7 @@
 // (self_) from Start() until its socket is closed; links and the registry
 // hold weak or shared pointers and find an ended call inert.
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -35,6 +36,7 @@
 #include "server/dtmf_dedup.h"
 #include "server/event_loop.h"
 #include "server/frame_pacer.h"
+#include "server/log.h"
 #include "server/metrics.h"
 #include "server/playout_queue.h"
 #include "server/push_link.h"
@@ -166,6 +168,11 @@ class Call final : public FdHandler,
   void End(bridge::v1::CallEndReason reason, std::string detail,
            const wire::Error* asterisk_error = nullptr);
   void CloseSocket(bool send_hangup);
+  // Closes a connection that never became a call: counts it in
+  // `rejected` (one of BridgeCounters' connections_rejected_*) and logs
+  // connection_closed, so every accepted connection has one counted outcome.
+  void CloseBeforeUuid(std::atomic<uint64_t>& rejected, absl::string_view reason,
+                       absl::string_view detail, log::Level level, bool send_hangup);
   void ProtocolError(const absl::Status& status);
 
   EventLoop* const loop_;

@@ -15,14 +15,22 @@ struct BridgeCounters {
   static constexpr int kReasons = bridge::v1::CallEndReason_ARRAYSIZE;
 
   std::atomic<int64_t> active_calls{0};
+  // Every connection accept() returned. Each ends in exactly one counted
+  // outcome: calls_started, or one connections_rejected_* below, so at rest
+  // accepted == calls_started + the sum of connections_rejected_*.
   std::atomic<uint64_t> connections_accepted{0};
   // Closed before becoming a call: no UUID in time, first message not a
-  // UUID, duplicate id, over the call limit, not on the allowlist.
+  // UUID (or a bad or duplicate one), over the call limit, not on the
+  // allowlist, arrived while draining, closed by the caller before its
+  // UUID, open at shutdown before its UUID, or a failure of our own.
   std::atomic<uint64_t> connections_rejected_uuid_timeout{0};
   std::atomic<uint64_t> connections_rejected_limit{0};
   std::atomic<uint64_t> connections_rejected_allowlist{0};
   std::atomic<uint64_t> connections_rejected_protocol{0};
   std::atomic<uint64_t> connections_rejected_draining{0};
+  std::atomic<uint64_t> connections_rejected_caller_closed{0};
+  std::atomic<uint64_t> connections_rejected_shutdown{0};
+  std::atomic<uint64_t> connections_rejected_internal{0};
   std::atomic<int64_t> open_connections{0};
   std::atomic<int64_t> pull_streams{0};
   std::atomic<uint64_t> pull_streams_rejected{0};

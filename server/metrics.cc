@@ -60,14 +60,19 @@ class Metrics::CounterCollector final : public prometheus::Collectable {
     out.push_back(std::move(connections));
     counter("audiosocket_bridge_connections_accepted_total", "AudioSocket connections accepted.",
             c_->connections_accepted.load());
-    MetricFamily rejected =
-        Family("audiosocket_bridge_connections_rejected_total",
-               "Connections closed before becoming a call, by reason.", MetricType::Counter);
+    MetricFamily rejected = Family(
+        "audiosocket_bridge_connections_rejected_total",
+        "Connections closed before becoming a call, by reason (with calls_started_total, one "
+        "outcome per accepted connection).",
+        MetricType::Counter);
     Add(&rejected, c_->connections_rejected_uuid_timeout.load(), {{"reason", "uuid_timeout"}});
     Add(&rejected, c_->connections_rejected_limit.load(), {{"reason", "call_limit"}});
     Add(&rejected, c_->connections_rejected_allowlist.load(), {{"reason", "allowlist"}});
     Add(&rejected, c_->connections_rejected_protocol.load(), {{"reason", "protocol_error"}});
     Add(&rejected, c_->connections_rejected_draining.load(), {{"reason", "draining"}});
+    Add(&rejected, c_->connections_rejected_caller_closed.load(), {{"reason", "caller_closed"}});
+    Add(&rejected, c_->connections_rejected_shutdown.load(), {{"reason", "shutdown"}});
+    Add(&rejected, c_->connections_rejected_internal.load(), {{"reason", "internal_error"}});
     out.push_back(std::move(rejected));
     counter("audiosocket_bridge_calls_started_total", "Calls started (UUID received).",
             c_->calls_started.load());
