@@ -2,6 +2,7 @@
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <exception>
@@ -10,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/metric_family.h"
+#include "server/net.h"
 
 namespace audiosocket {
 namespace {
@@ -161,13 +163,33 @@ Metrics::Metrics(const BridgeCounters* counters, const ClaimDispatcher* dispatch
 
 Metrics::~Metrics() = default;
 
+namespace {
+
+// Why `address` cannot be served, in the operating system's words ("bind
+// 127.0.0.1:9090: Address already in use"), found by binding it ourselves:
+// prometheus-cpp only says "null context when constructing CivetServer".
+// `fallback` when our own bind works (the failure was something else).
+std::string BindFailure(const std::string& address, absl::string_view fallback) {
+  absl::StatusOr<net::HostPort> host_port = net::ParseHostPort(address);
+  if (!host_port.ok()) return std::string(host_port.status().message());
+  absl::StatusOr<net::SocketAddress> resolved = net::Resolve(*host_port);
+  if (!resolved.ok()) return std::string(resolved.status().message());
+  absl::StatusOr<int> fd = net::ListenTcp(*resolved);
+  if (!fd.ok()) return std::string(fd.status().message());
+  ::close(*fd);
+  return std::string(fallback);
+}
+
+}  // namespace
+
 absl::Status Metrics::Serve(const std::string& address) {
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
   } catch (const std::exception& e) {
-    // prometheus-cpp reports a failed bind by throwing; keep it inside.
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+    // prometheus-cpp reports a failed bind by throwing; keep it inside and
+    // name the address as it was given, with the real cause.
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on --metrics_listen=", address,
+                                               ": ", BindFailure(address, e.what())));
   }
   exposer_->RegisterCollectable(registry_);
   exposer_->RegisterCollectable(collector_);
