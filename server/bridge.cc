@@ -225,6 +225,14 @@ absl::Status Bridge::Start() {
     backend_channel_ = grpc::CreateCustomChannel(config_.backend_target, credentials, args);
     backend_stub_ = bridge::v1::CallHandler::NewStub(backend_channel_);
     services_.push_stub = backend_stub_.get();
+    // Every push stream is tracked until OnDone, so Shutdown can wait for
+    // the backends to take each call's last event.
+    services_.push_link_factory = [this](uint64_t link_id, std::weak_ptr<LinkObserver> observer,
+                                         const PushLink::Options& options) {
+      PushLink::Options tracked = options;
+      tracked.streams = &push_streams_;
+      return PushLink::Start(backend_stub_.get(), link_id, std::move(observer), tracked);
+    };
   }
 
   for (const ListenerConfig& listener_config : config_.listeners) {
@@ -335,6 +343,18 @@ bool Bridge::WaitForCalls(absl::Duration timeout) {
   }
 }
 
+void Bridge::FlushPushStreams(absl::Time deadline) {
+  // A push stream reaches OnDone once its backend finished it, after
+  // reading the CallEnded queued last: exiting earlier loses those events.
+  if (push_streams_.WaitIdle(deadline)) return;
+  log::Warning("streams_abandoned",
+               {{"streams", static_cast<int64_t>(push_streams_.open())},
+                {"detail", "backends did not finish their streams before the shutdown deadline"}});
+  push_streams_.AbortAll();
+  // Cancelled streams still reach OnDone; the channel must outlive them.
+  push_streams_.WaitIdle(absl::Now() + absl::Seconds(1));
+}
+
 void Bridge::Shutdown(absl::Duration timeout) {
   if (loops_.empty()) return;
   StopAccepting();
@@ -346,11 +366,17 @@ void Bridge::Shutdown(absl::Duration timeout) {
   }
   // Calls close their sockets on their loops; wait for them, bounded.
   WaitForCalls(std::max(timeout, absl::Seconds(2)));
+  const absl::Time deadline = absl::Now() + timeout;
   if (server_ != nullptr) {
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + timeout));
+    // Idle ClaimCall and WatchCalls streams would hold Server::Shutdown
+    // until its deadline; end them now. Streams of ended calls finish
+    // after their last event, which Shutdown waits for.
+    service_->EndIdleStreams();
+    server_->Shutdown(absl::ToChronoTime(deadline));
     server_->Wait();
     server_.reset();
   }
+  FlushPushStreams(deadline);
   for (auto& loop : loops_) loop->Stop();
   for (auto& loop : loops_) loop->Join();
   listeners_.clear();

@@ -25,6 +25,7 @@
 #include "server/counters.h"
 #include "server/event_loop.h"
 #include "server/metrics.h"
+#include "server/stream_tracker.h"
 
 namespace audiosocket {
 
@@ -51,7 +52,9 @@ class Bridge {
   // true when none is left.
   bool WaitForCalls(absl::Duration timeout);
   // Ends every remaining call with reason SHUTDOWN (hang-up sent, backend
-  // told), stops gRPC and the loops.
+  // told), stops gRPC and the loops. Returns once every backend stream
+  // finished (its last event delivered) or, at the latest, `timeout` after
+  // the calls closed; streams still open then are cancelled.
   void Shutdown(absl::Duration timeout);
 
   const BridgeCounters& counters() const { return counters_; }
@@ -62,6 +65,9 @@ class Bridge {
   friend class Listener;
   // On loop 0: a connection was accepted on `listener`.
   void Accept(int fd, const ListenerConfig* listener, std::string peer);
+  // Waits until every push stream reached OnDone, up to `deadline`; then
+  // cancels the rest and waits (briefly) for them to go.
+  void FlushPushStreams(absl::Time deadline);
 
   BridgeConfig config_;
   BridgeCounters counters_;
@@ -69,6 +75,9 @@ class Bridge {
   std::unique_ptr<ClaimDispatcher> dispatcher_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<BridgeService> service_;
+  // Push streams not yet at OnDone; declared before the channel so it
+  // outlives it and every stream on it.
+  StreamTracker push_streams_;
   std::shared_ptr<grpc::Channel> backend_channel_;
   std::unique_ptr<bridge::v1::CallHandler::Stub> backend_stub_;
   std::unique_ptr<grpc::Server> server_;

@@ -1,5 +1,6 @@
 #include "server/claim_service.h"
 
+#include <algorithm>
 #include <atomic>
 #include <utility>
 
@@ -62,6 +63,7 @@ void ClaimDispatcher::AddSlot(std::shared_ptr<ClaimStream> slot) {
 
 void ClaimDispatcher::PairOrPark(std::shared_ptr<ClaimStream> slot, bool front) {
   std::shared_ptr<WaitingCall> call;
+  grpc::Status ended;
   {
     absl::MutexLock lock(&mu_);
     for (auto it = calls_.begin(); it != calls_.end(); ++it) {
@@ -71,7 +73,7 @@ void ClaimDispatcher::PairOrPark(std::shared_ptr<ClaimStream> slot, bool front) 
         break;
       }
     }
-    if (call == nullptr) {
+    if (call == nullptr && !ended_.has_value()) {
       if (front) {
         slots_.push_front(std::move(slot));
       } else {
@@ -79,6 +81,11 @@ void ClaimDispatcher::PairOrPark(std::shared_ptr<ClaimStream> slot, bool front) 
       }
       return;
     }
+    if (call == nullptr) ended = *ended_;
+  }
+  if (call == nullptr) {
+    slot->EndIdle(std::move(ended));  // shutting down: no call will come
+    return;
   }
   call->OnClaimed(std::move(slot));
 }
@@ -96,6 +103,17 @@ void ClaimDispatcher::RemoveSlot(const ClaimStream* slot) {
 void ClaimDispatcher::ReturnSlot(std::shared_ptr<ClaimStream> slot) {
   // It waited longest: first in line for the next call.
   PairOrPark(std::move(slot), /*front=*/true);
+}
+
+void ClaimDispatcher::EndIdleSlots(const grpc::Status& status) {
+  std::deque<std::shared_ptr<ClaimStream>> idle;
+  {
+    absl::MutexLock lock(&mu_);
+    ended_ = status;
+    idle.swap(slots_);
+  }
+  // Outside the lock: Finish calls into gRPC.
+  for (const auto& slot : idle) slot->EndIdle(status);
 }
 
 size_t ClaimDispatcher::idle_slots() const {
@@ -308,19 +326,21 @@ void ClaimStream::OnDone() {
 
 // -------------------------------------------------------------- watch stream
 
-namespace {
-
 // WatchCalls: a change stream fed by the registry. Slow watchers are cut off
 // rather than buffered without bound.
 // Owned by self_ until OnDone; the registry's watcher holds a weak_ptr, so a
 // change delivered while the stream ends finds it alive (and finished).
+// The service keeps a weak_ptr too, to end it at shutdown.
 class WatchStream final : public grpc::ServerWriteReactor<WatchCallsResponse> {
  public:
-  static WatchStream* Create(CallRegistry* registry, std::string listener) {
+  // The returned shared_ptr keeps the stream alive while the caller hands
+  // it to gRPC, even if it already ended.
+  static std::shared_ptr<WatchStream> Create(CallRegistry* registry, std::string listener) {
     auto* stream = new WatchStream(registry, std::move(listener));
-    stream->self_ = std::shared_ptr<WatchStream>(stream);
+    std::shared_ptr<WatchStream> owner(stream);
+    stream->self_ = owner;
     stream->Begin();
-    return stream;
+    return owner;
   }
 
   WatchStream(CallRegistry* registry, std::string listener)
@@ -370,6 +390,9 @@ class WatchStream final : public grpc::ServerWriteReactor<WatchCallsResponse> {
   }
 
   void OnCancel() override { FinishOnce(grpc::Status::CANCELLED); }
+
+  // Ends the stream after the changes already queued (shutdown).
+  void End(grpc::Status status) { FinishOnce(std::move(status)); }
 
   void OnDone() override {
     registry_->RemoveWatcher(watcher_id_);
@@ -433,9 +456,17 @@ class WatchStream final : public grpc::ServerWriteReactor<WatchCallsResponse> {
   grpc::Status pending_status_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace
-
 // ------------------------------------------------------------------ service
+
+namespace {
+
+// How streams ended at shutdown finish: UNAVAILABLE, so clients retry
+// against another bridge.
+grpc::Status ShuttingDown() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the bridge is shutting down");
+}
+
+}  // namespace
 
 BridgeService::BridgeService(ClaimDispatcher* dispatcher, CallRegistry* registry, Options options)
     : dispatcher_(dispatcher), registry_(registry), options_(std::move(options)) {}
@@ -519,7 +550,33 @@ grpc::ServerWriteReactor<WatchCallsResponse>* BridgeService::WatchCalls(
     };
     return new Refused(auth);
   }
-  return WatchStream::Create(registry_, request->listener());
+  std::shared_ptr<WatchStream> stream = WatchStream::Create(registry_, request->listener());
+  bool ending;
+  {
+    absl::MutexLock lock(&watch_mu_);
+    // Forget streams that are gone, so the list stays as long as the live set.
+    watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(),
+                                   [](const std::weak_ptr<WatchStream>& w) { return w.expired(); }),
+                    watchers_.end());
+    watchers_.push_back(stream);
+    ending = ending_;
+  }
+  if (ending) stream->End(ShuttingDown());
+  return stream.get();
+}
+
+void BridgeService::EndIdleStreams() {
+  dispatcher_->EndIdleSlots(ShuttingDown());
+  std::vector<std::shared_ptr<WatchStream>> watchers;
+  {
+    absl::MutexLock lock(&watch_mu_);
+    ending_ = true;
+    for (const auto& weak : watchers_) {
+      if (auto stream = weak.lock()) watchers.push_back(std::move(stream));
+    }
+  }
+  // Outside the lock: Finish calls into gRPC.
+  for (const auto& stream : watchers) stream->End(ShuttingDown());
 }
 
 grpc::ServerUnaryReactor* BridgeService::HangupCall(grpc::CallbackServerContext* context,

@@ -14,7 +14,9 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -27,6 +29,7 @@
 namespace audiosocket {
 
 class ClaimStream;
+class WatchStream;
 
 // A call waiting for a worker; implemented by Call. Thread-safe.
 class WaitingCall {
@@ -57,6 +60,11 @@ class ClaimDispatcher {
   size_t idle_slots() const;
   size_t waiting_calls() const;
 
+  // Shutdown: idle slots are ended with `status` now, and any slot added
+  // or returned later at once, so no worker keeps the gRPC server's
+  // shutdown waiting for a call that will never come.
+  void EndIdleSlots(const grpc::Status& status);
+
  private:
   static bool Matches(const ClaimStream& slot, const WaitingCall& call);
   // Pairs `slot` with the oldest matching call, or parks it (at the front
@@ -66,6 +74,8 @@ class ClaimDispatcher {
   mutable absl::Mutex mu_;
   std::deque<std::shared_ptr<ClaimStream>> slots_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<WaitingCall>> calls_ ABSL_GUARDED_BY(mu_);
+  // Set by EndIdleSlots: new slots are ended with this status.
+  std::optional<grpc::Status> ended_ ABSL_GUARDED_BY(mu_);
 };
 
 // One ClaimCall stream: a worker slot, then one call's backend link.
@@ -90,6 +100,9 @@ class ClaimStream final
   void Abort() override;
   uint64_t dropped_audio_samples() const override;
   uint64_t dropped_audio_events() const override;
+
+  // Ends a slot no call took (shutdown), after any queued write.
+  void EndIdle(grpc::Status status) { FinishOnce(std::move(status)); }
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -151,6 +164,12 @@ class BridgeService final : public bridge::v1::Bridge::CallbackService {
                                        const bridge::v1::HangupCallRequest* request,
                                        bridge::v1::HangupCallResponse* response) override;
 
+  // Shutdown, once no call is left: ends the streams that would otherwise
+  // only end at the gRPC server's shutdown deadline (idle ClaimCall slots,
+  // WatchCalls streams, now and any opened later) with UNAVAILABLE, after
+  // what they have queued. Streams bound to a call end with their call.
+  void EndIdleStreams();
+
  private:
   // OK, or UNAUTHENTICATED naming what is wrong.
   grpc::Status Authenticate(const grpc::CallbackServerContext* context) const;
@@ -158,6 +177,10 @@ class BridgeService final : public bridge::v1::Bridge::CallbackService {
   ClaimDispatcher* const dispatcher_;
   CallRegistry* const registry_;
   const Options options_;
+  absl::Mutex watch_mu_;
+  // Open WatchCalls streams; expired ones are dropped as new ones come.
+  std::vector<std::weak_ptr<WatchStream>> watchers_ ABSL_GUARDED_BY(watch_mu_);
+  bool ending_ ABSL_GUARDED_BY(watch_mu_) = false;
 };
 
 }  // namespace audiosocket

@@ -104,6 +104,10 @@ namespace {
 using audiosocket::BackendMode;
 using audiosocket::BridgeConfig;
 
+// A second SIGTERM/SIGINT this soon after the first is the same request
+// delivered twice, not an operator asking to cut the drain short.
+constexpr absl::Duration kSignalGrace = absl::Seconds(1);
+
 int Fail(absl::string_view setting, absl::string_view message) {
   audiosocket::log::Error("startup_failed", {{"setting", setting}, {"error", message}});
   return 2;
@@ -398,17 +402,27 @@ int main(int argc, char** argv) {
 
   int received = 0;
   sigwait(&signals, &received);
+  const absl::Time first_signal = absl::Now();
   const absl::Duration drain = absl::GetFlag(FLAGS_drain_timeout);
   audiosocket::log::Info("draining", {{"signal", strsignal(received)},
                                       {"active_calls", bridge.counters().active_calls.load()},
                                       {"drain_timeout_ms", absl::ToInt64Milliseconds(drain)}});
   bridge.StopAccepting();
-  // A second signal during the drain exits at once.
-  std::thread second([&signals] {
-    int again = 0;
-    sigwait(&signals, &again);
-    audiosocket::log::Warning("exiting_now", {{"signal", strsignal(again)}});
-    _exit(1);
+  // A second signal during the drain exits at once, unless it follows the
+  // first within kSignalGrace: GNU timeout, and shells that signal the
+  // whole process group, deliver the same stop request twice.
+  std::thread second([&signals, first_signal] {
+    while (true) {
+      int again = 0;
+      sigwait(&signals, &again);
+      if (absl::Now() - first_signal >= kSignalGrace) {
+        audiosocket::log::Warning("exiting_now", {{"signal", strsignal(again)}});
+        _exit(1);
+      }
+      audiosocket::log::Info(
+          "signal_ignored",
+          {{"signal", strsignal(again)}, {"detail", "within 1s of the first: the drain goes on"}});
+    }
   });
   second.detach();
   const bool drained = bridge.WaitForCalls(drain);

@@ -9,6 +9,7 @@ using bridge::v1::CallEvent;
 PushLink::PushLink(uint64_t link_id, std::weak_ptr<LinkObserver> observer, const Options& options)
     : link_id_(link_id),
       inbound_latency_(options.inbound_latency),
+      streams_(options.streams),
       observer_(std::move(observer)),
       outbox_(options.max_queued_audio_events) {
   context_.set_deadline(absl::ToChronoTime(absl::Now() + options.deadline));
@@ -22,6 +23,7 @@ std::shared_ptr<PushLink> PushLink::Start(bridge::v1::CallHandler::Stub* stub, u
                                           const Options& options) {
   std::shared_ptr<PushLink> link(new PushLink(link_id, std::move(observer), options));
   link->self_ = link;
+  if (link->streams_ != nullptr) link->stream_key_ = link->streams_->Add(link);
   stub->async()->HandleCall(&link->context_, link.get());
   // Writes come from outside reactions (the call's loop), so hold the
   // stream open until we decide no more writes will start.
@@ -148,8 +150,15 @@ void PushLink::OnDone(const grpc::Status& status) {
     done_ = true;
   }
   if (auto observer = observer_.lock()) observer->OnBackendClosed(link_id_, status);
-  // Last touch: the call may still hold a shared_ptr; this reactor is inert.
-  std::shared_ptr<PushLink> self = std::move(self_);
+  StreamTracker* const streams = streams_;
+  const uint64_t key = stream_key_;
+  {
+    // Last touch: the call may still hold a shared_ptr; this reactor is inert.
+    std::shared_ptr<PushLink> self = std::move(self_);
+  }
+  // After the last touch of this object: shutdown may go on once every
+  // stream left.
+  if (streams != nullptr) streams->Done(key);
 }
 
 }  // namespace audiosocket

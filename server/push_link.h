@@ -21,6 +21,7 @@
 #include "audiosocket/bridge/v1/bridge.grpc.pb.h"
 #include "server/backend_link.h"
 #include "server/event_outbox.h"
+#include "server/stream_tracker.h"
 
 namespace audiosocket {
 
@@ -33,6 +34,9 @@ class PushLink final : public BackendLink,
     size_t max_queued_audio_events = 50;
     std::string bearer_token;  // sent as "authorization: Bearer ..." when set
     prometheus::Histogram* inbound_latency = nullptr;
+    // When set, the stream is registered there until OnDone (shutdown
+    // waits for it). Must outlive the stream.
+    StreamTracker* streams = nullptr;
   };
 
   // Opens the stream. `observer` is told of commands and the end.
@@ -60,6 +64,8 @@ class PushLink final : public BackendLink,
 
   const uint64_t link_id_;
   prometheus::Histogram* const inbound_latency_;
+  StreamTracker* const streams_;
+  uint64_t stream_key_ = 0;  // set in Start, before any reaction
   const std::weak_ptr<LinkObserver> observer_;
   grpc::ClientContext context_;
   bridge::v1::HandleCallResponse response_;  // read buffer, owned by the in-flight read
