@@ -465,6 +465,16 @@ void Call::ConnectBackend() {
       auto call = weak.lock();
       if (!call || call->state_ != State::kWaitingBackend) return;
       call->wait_timer_ = 0;
+      if (call->retry_timer_ != 0) {
+        // Between retries: the last attempt failed, so no backend is
+        // reachable, not merely slow to answer.
+        call->End(
+            bridge::v1::CALL_END_REASON_ALL_BACKENDS_REJECTED,
+            absl::StrCat("no backend reachable within ",
+                         absl::FormatDuration(call->config_.accept_timeout), " (", call->attempts_,
+                         " attempts; last: ", call->last_attempt_error_, ")"));
+        return;
+      }
       call->End(bridge::v1::CALL_END_REASON_ACCEPT_TIMEOUT,
                 absl::StrCat("no backend accepted within ",
                              absl::FormatDuration(call->config_.accept_timeout),
@@ -614,7 +624,8 @@ void Call::HandleBackendClosed(uint64_t link_id, const grpc::Status& status) {
     log::Write(log::Level::kWarning, "backend_attempt_failed", call_id_,
                {{"attempt", attempts_}, {"error", last_attempt_error_}});
     // Not counted against --backend_attempts: an unreachable or restarting
-    // backend is retried until the accept deadline ends the call.
+    // backend is retried until the accept deadline ends the call
+    // (ALL_BACKENDS_REJECTED when it passes between retries).
     RetryBackendLater();
     return;
   }

@@ -1269,7 +1269,7 @@ TEST(PushModeTest, AllBackendsRejectingEndsTheCall) {
   EXPECT_THAT(*line, HasSubstr("all agents busy"));
 }
 
-TEST(PushModeTest, UnreachableBackendEndsTheCallAtTheAcceptTimeout) {
+TEST(PushModeTest, UnreachableBackendIsRetriedUntilTheAcceptTimeout) {
   // A port nothing listens on.
   int dead_port;
   {
@@ -1283,9 +1283,19 @@ TEST(PushModeTest, UnreachableBackendEndsTheCallAtTheAcceptTimeout) {
   ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
   asterisk.SendUuid(kUuid);
   EXPECT_TRUE(asterisk.WaitClosed(kWait));
-  auto line = bridge.WaitForEvent("call_ended", "ACCEPT_TIMEOUT");
+  auto line = bridge.WaitForEvent("call_ended", "ALL_BACKENDS_REJECTED");
   ASSERT_TRUE(line.has_value()) << bridge.Output();
+  EXPECT_THAT(*line, HasSubstr("no backend reachable within 1s"));
   EXPECT_THAT(*line, HasSubstr("stream ended before accept")) << "the last attempt's error";
+  // Retried with backoff (100, 200, 400 ms...), not all at once.
+  const std::string output = bridge.Output();
+  size_t failed = 0;
+  for (size_t at = output.find("backend_attempt_failed"); at != std::string::npos;
+       at = output.find("backend_attempt_failed", at + 1)) {
+    ++failed;
+  }
+  EXPECT_GE(failed, 3u);
+  EXPECT_LE(failed, 6u);
 }
 
 TEST(PullModeTest, ClaimTimeoutEndsTheCall) {

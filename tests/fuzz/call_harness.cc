@@ -128,10 +128,12 @@ CallHarness::CallHarness(uint8_t options) : services_(std::make_unique<HarnessSe
     return link;
   };
 
+  // Reads what the bridge writes as Asterisk does: every audio kind is
+  // signed linear at its rate, whatever the listener's encoding.
   decoder_ = std::make_unique<wire::Decoder>(
       wire::DecoderOptions{.dialect = s.listener.dialect,
                            .unknown_kinds = wire::UnknownKindPolicy::kReject,
-                           .audio_bytes_per_sample = linear() ? 2 : 1});
+                           .audio_bytes_per_sample = 2});
 
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) {
@@ -229,13 +231,12 @@ void CallHarness::Drain() {
       if (std::holds_alternative<wire::Hangup>(message)) {
         hangup_seen_ = true;
       } else if (const auto* audio = std::get_if<wire::Audio>(&message)) {
-        const size_t bytes_per_sample = linear() ? 2 : 1;
-        const size_t frame = static_cast<size_t>(audio->sample_rate_hz / 50) * bytes_per_sample;
+        const size_t frame = static_cast<size_t>(audio->sample_rate_hz / 50) * 2;
         if (audio->payload.size() != frame) {
           Fail(absl::StrCat("audio frame of ", audio->payload.size(), " bytes at ",
                             audio->sample_rate_hz, " Hz is not 20 ms"));
         }
-        if (audio_kind_ >= 0 && audio_kind_ != kind && linear()) {
+        if (audio_kind_ >= 0 && audio_kind_ != kind) {
           // A rate learned from the first audio restarts playout once.
           if (++kind_changes_ > 1) Fail("the audio rate toward Asterisk changed twice");
         }
