@@ -1407,5 +1407,40 @@ TEST(EmulatorEndToEndTest, EchoThroughTheBridgeWithDtmf) {
   EXPECT_GE(std::stoi(match[1].str()), 80) << "about 50 frames a second for 2 s";
 }
 
+// A μ-law caller (as Asterisk with c(ulaw)) through a ulaw listener: the
+// emulator sends G.711 and reads what comes back as signed linear, as
+// Asterisk does, so the echo matches only if the bridge sends slin.
+TEST(EmulatorEndToEndTest, UlawCallerHearsItsEchoAsSignedLinear) {
+  PushBackend backend;
+  BridgeProcess bridge({"--backend=" + backend.target(), "--first_audio_wait=100ms",
+                        "--listen=127.0.0.1:0,encoding=ulaw"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  Subprocess caller({RunfilePath("tools/audiosocket-call/audiosocket-call"),
+                     absl::StrCat("--target=127.0.0.1:", bridge.audiosocket_port()),
+                     "--encoding=ulaw", "--source=tone:440", "--duration=2s", "--end=hangup"});
+  auto call = backend.NextCall(kWait);
+  ASSERT_NE(call, nullptr);
+  ASSERT_TRUE(call->Next(kWait).has_value());
+  ASSERT_TRUE(call->Accept());
+  while (auto event = call->Next(absl::Seconds(5))) {
+    if (event->has_audio()) {
+      ASSERT_TRUE(call->Play(Samples(event->audio().pcm()), "echo"));
+    } else if (event->has_ended()) {
+      break;
+    }
+  }
+  auto status = caller.Wait(kWait);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << caller.Output();
+  const std::string summary = caller.Output();
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(summary, match, std::regex("\"frames_sent\":([0-9]+)"))) << summary;
+  const int sent = std::stoi(match[1].str());
+  ASSERT_TRUE(
+      std::regex_search(summary, match, std::regex("\"rtt_ms\":\\{[^}]*\"count\":([0-9]+)")))
+      << summary;
+  EXPECT_GE(std::stoi(match[1].str()), sent * 8 / 10) << summary;
+}
+
 }  // namespace
 }  // namespace audiosocket::testing

@@ -50,6 +50,22 @@ void EncodeFramePayload(absl::Span<const int16_t> samples, int64_t n, bool mark,
   }
 }
 
+void EncodeG711FramePayload(dsp::AudioEncoding encoding, absl::Span<const int16_t> samples,
+                            int64_t n, bool mark, std::vector<uint8_t>* payload,
+                            std::vector<uint8_t>* echo) {
+  payload->resize(samples.size());
+  dsp::EncodeFromLinear(encoding, samples, absl::MakeSpan(*payload));
+  if (mark) {
+    for (size_t i = 0; i < payload->size() && i < 32; ++i) {
+      uint8_t& b = (*payload)[i];
+      b = static_cast<uint8_t>((b & ~1u) | ((static_cast<uint64_t>(n) >> i) & 1));
+    }
+  }
+  std::vector<int16_t> linear(payload->size());
+  dsp::DecodeToLinear(encoding, *payload, absl::MakeSpan(linear));
+  EncodeFramePayload(linear, n, /*mark=*/false, echo);
+}
+
 void StampFramePayload(Nanos at, std::vector<uint8_t>* payload) {
   if (payload->size() < 2 * 96) return;
   const uint64_t bits = static_cast<uint64_t>(at);
@@ -326,21 +342,31 @@ bool Call::SendFrame(Nanos now) {
     return state_ == State::kActive;
   }
   if (suppressed_) return true;
-  EncodeFramePayload(samples_, n, config_.mark_frames, &payload_);
-  if (config_.stamp_frames) StampFramePayload(clock_->Now(), &payload_);
   out_.clear();
-  if (config_.fault == Fault::kOddAudio) {
-    wire::EncodeRaw(wire::AudioKindForRate(config_.rate_hz).value_or(0x10),
-                    absl::MakeConstSpan(payload_).first(payload_.size() - 1), &out_);
-  } else if (absl::Status s = wire::Encode(wire::Audio{config_.rate_hz, payload_}, dialect_,
-                                           wire::Peer::kServer, &out_);
-             !s.ok()) {
-    Fail(s.message());
-    return false;
+  const std::vector<uint8_t>* echo = &payload_;  // what an echo of this frame looks like
+  if (config_.encoding != dsp::AudioEncoding::kSlin16) {
+    // As Asterisk sends a c(ulaw) / c(alaw) channel's audio: G.711 bytes
+    // labelled 0x10. A far end that decodes it echoes signed linear.
+    EncodeG711FramePayload(config_.encoding, samples_, n, config_.mark_frames, &payload_,
+                           &echo_payload_);
+    echo = &echo_payload_;
+    wire::EncodeRaw(static_cast<uint8_t>(wire::Kind::kAudio8k), payload_, &out_);
+  } else {
+    EncodeFramePayload(samples_, n, config_.mark_frames, &payload_);
+    if (config_.stamp_frames) StampFramePayload(clock_->Now(), &payload_);
+    if (config_.fault == Fault::kOddAudio) {
+      wire::EncodeRaw(wire::AudioKindForRate(config_.rate_hz).value_or(0x10),
+                      absl::MakeConstSpan(payload_).first(payload_.size() - 1), &out_);
+    } else if (absl::Status s = wire::Encode(wire::Audio{config_.rate_hz, payload_}, dialect_,
+                                             wire::Peer::kServer, &out_);
+               !s.ok()) {
+      Fail(s.message());
+      return false;
+    }
   }
   const Nanos sent_at = clock_->Now();
   if (config_.fault != Fault::kFlood) stats_->send_jitter.Add(sent_at - deadline);
-  echo_.OnSent(payload_, sent_at);
+  echo_.OnSent(*echo, sent_at);
   ++result_.frames_sent;
   return Send(out_);
 }
@@ -471,6 +497,9 @@ void Call::LogReceived(absl::string_view fields, Nanos now) {
 }
 
 bool Call::HandleMessage(const wire::Message& message, Nanos now) {
+  // Audio is read as Asterisk reads it, whatever this call sends: signed
+  // linear at the kind's rate (the decoder's default). G.711 bytes from a
+  // far end would be heard, and recorded, as noise, and match no echo.
   if (const auto* audio = std::get_if<wire::Audio>(&message)) {
     ++result_.frames_received;
     if (last_rx_ >= 0) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "lib/audio/wav.h"
+#include "lib/dsp/g711.h"
 #include "lib/wire/wire.h"
 #include "tools/audiosocket-call/clock.h"
 #include "tools/audiosocket-call/event_loop.h"
@@ -125,6 +126,7 @@ class Call final : public EventLoop::FdHandler, public EventLoop::TimerHandler {
   wire::Decoder decoder_;
   std::vector<int16_t> samples_;
   std::vector<uint8_t> payload_;
+  std::vector<uint8_t> echo_payload_;  // G.711: what an echo of the frame looks like
   std::vector<uint8_t> out_;
   std::vector<uint8_t> outbox_;  // bytes the socket did not take yet
   size_t outbox_sent_ = 0;
@@ -144,6 +146,14 @@ Nanos ReadFrameStamp(absl::Span<const uint8_t> payload);
 
 void EncodeFramePayload(absl::Span<const int16_t> samples, int64_t n, bool mark,
                         std::vector<uint8_t>* payload);
+
+// G.711 (`encoding` ulaw or alaw) for frame `n`: `samples` encoded, with the
+// frame number in the least significant bit of the first 32 bytes when
+// `mark`. `echo` gets what a far end that decodes and echoes the frame sends
+// back: the bytes decoded to signed linear, little-endian.
+void EncodeG711FramePayload(dsp::AudioEncoding encoding, absl::Span<const int16_t> samples,
+                            int64_t n, bool mark, std::vector<uint8_t>* payload,
+                            std::vector<uint8_t>* echo);
 
 // The fault's leading bytes, sent right after connecting (UUID included when
 // the fault sends one). Exposed for tests.

@@ -461,6 +461,55 @@ TEST(RecordTest, RecordsReceivedAudioAndListsNonAudioMessages) {
   EXPECT_EQ(wav->samples, samples);
 }
 
+// As Asterisk with c(ulaw): G.711 bytes labelled 0x10 out, but every audio
+// kind received is read as signed linear at the kind's rate, so μ-law bytes
+// from a far end are 80 samples of noise, not 160 samples of audio.
+TEST(EncodingTest, UlawSendsG711LabelledAsSlinAndReadsEverythingAsSlin) {
+  FakeServer server;
+  std::vector<uint8_t> greeting;
+  const std::vector<uint8_t> ulaw(160, 0x7e);
+  wire::EncodeRaw(0x10, ulaw, &greeting);
+  server.SendOnAccept(std::string(greeting.begin(), greeting.end()));
+  const std::string path = absl::StrCat(::testing::TempDir(), "/ulaw_record_test.wav");
+  {
+    Harness h(server);
+    h.config.call.encoding = dsp::AudioEncoding::kUlaw;
+    h.config.call.record_path = path;
+    h.config.call.duration = 40 * kMillisecond;
+    h.Start();
+    ASSERT_TRUE(h.PollUntil([&] { return h.call().result().frames_received == 1; }));
+    h.Finish();
+  }
+  ASSERT_TRUE(server.WaitClosed());
+  const std::string bytes = server.Bytes();
+  std::vector<uint8_t> expected, echo;
+  EncodeG711FramePayload(dsp::AudioEncoding::kUlaw, std::vector<int16_t>(160, 0), 0, true,
+                         &expected, &echo);
+  ASSERT_GE(bytes.size(), 19u + 3u + 160u);
+  EXPECT_EQ(bytes.substr(19, 3), std::string("\x10\x00\xa0", 3)) << "kind 0x10, 160 bytes";
+  EXPECT_EQ(bytes.substr(22, 160), std::string(expected.begin(), expected.end()));
+  EXPECT_EQ(echo.size(), 320u) << "an echo comes back as slin";
+
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream file;
+  file << in.rdbuf();
+  absl::StatusOr<WavAudio> wav = ParseWav(file.str(), path);
+  ASSERT_TRUE(wav.ok()) << wav.status();
+  EXPECT_EQ(wav->sample_rate_hz, 8000);
+  EXPECT_EQ(wav->samples.size(), 80u) << "160 bytes labelled 0x10 are 80 slin samples";
+}
+
+TEST(EncodingTest, G711NeedsEightKilohertzAndNoStamps) {
+  RunConfig config;
+  config.call.encoding = dsp::AudioEncoding::kAlaw;
+  EXPECT_TRUE(Validate(config).ok());
+  config.call.rate_hz = 16000;
+  EXPECT_THAT(std::string(Validate(config).message()), HasSubstr("--rate=8000"));
+  config.call.rate_hz = 8000;
+  config.call.stamp_frames = true;
+  EXPECT_THAT(std::string(Validate(config).message()), HasSubstr("--stamp_frames"));
+}
+
 TEST(ConnectTest, RefusedConnectionIsAFailedCallNamingTheAddress) {
   int fd;
   net::SocketAddress address;

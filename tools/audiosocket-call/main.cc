@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "lib/dsp/g711.h"
 #include "lib/wire/wire.h"
 #include "server/net.h"
 #include "tools/audiosocket-call/clock.h"
@@ -35,6 +36,10 @@ ABSL_FLAG(std::string, dialect, "asterisk",
 ABSL_FLAG(int, rate, 8000,
           "sample rate in Hz: 8000 12000 16000 24000 32000 44100 48000 96000 192000 "
           "(kinds 0x10-0x18)");
+ABSL_FLAG(std::string, encoding, "slin",
+          "how the audio sent is encoded: slin, or ulaw / alaw as Asterisk sends them with "
+          "c(ulaw) / c(alaw) (one byte a sample, labelled 0x10; needs --rate=8000). Audio "
+          "received is always read as signed linear at its kind's rate, as Asterisk reads it");
 ABSL_FLAG(
     std::string, source, "silence",
     "audio sent: silence, tone:HZ[:DBFS], or wav:FILE (16-bit PCM mono; resampled to --rate)");
@@ -100,6 +105,11 @@ absl::StatusOr<RunConfig> ConfigFromFlags() {
   }
   c.extended_dialect = dialect == "extended";
   c.rate_hz = absl::GetFlag(FLAGS_rate);
+  if (absl::Status s =
+          audiosocket::dsp::ParseAudioEncoding(absl::GetFlag(FLAGS_encoding), &c.encoding);
+      !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--encoding: ", s.message()));
+  }
   absl::StatusOr<SourceSpec> source = ParseSourceSpec(absl::GetFlag(FLAGS_source));
   if (!source.ok()) return source.status();
   c.source = *source;

@@ -139,6 +139,21 @@ absl::Status Validate(const RunConfig& config) {
         " is not an AudioSocket rate; use 8000, 12000, 16000, 24000, 32000, 44100, 48000, "
         "96000 or 192000"));
   }
+  if (c.encoding != dsp::AudioEncoding::kSlin16) {
+    if (c.rate_hz != 8000) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--encoding=", dsp::AudioEncodingName(c.encoding),
+                       " needs --rate=8000: G.711 is 8 kHz, labelled 0x10"));
+    }
+    if (c.stamp_frames) {
+      return absl::InvalidArgumentError(
+          "--stamp_frames needs --encoding=slin: G.711 does not keep the stamp's low bits");
+    }
+    if (c.fault == Fault::kOddAudio) {
+      return absl::InvalidArgumentError(
+          "--fault=odd_audio needs --encoding=slin: an odd length is legal G.711");
+    }
+  }
   if (!c.controls.empty() && !c.extended_dialect) {
     return absl::InvalidArgumentError(
         "--control needs --dialect=extended: in the asterisk dialect 0x03 is a DTMF digit");

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "lib/dsp/g711.h"
 #include "server/net.h"
 #include "tools/audiosocket-call/clock.h"
 #include "tools/audiosocket-call/source.h"
@@ -67,6 +68,11 @@ struct CallConfig {
   std::string uuid;  // canonical text; empty = a random v4 UUID per call
   bool extended_dialect = false;
   int rate_hz = 8000;
+  // How the audio this caller sends is encoded. G.711 goes out as Asterisk
+  // sends it with c(ulaw) / c(alaw): one byte a sample, labelled 0x10.
+  // Received audio is always read as signed linear at the kind's rate, as
+  // Asterisk reads it, whatever this says.
+  dsp::AudioEncoding encoding = dsp::AudioEncoding::kSlin16;
   SourceSpec source;
   // Embed the frame number in the least significant bit of the first 32
   // samples of each frame, so every frame is unique and echoes match (RTT).
