@@ -21,7 +21,8 @@ struct ListenerConfig {
   std::string name = "default";
   std::string address = "0.0.0.0:9092";
   wire::Dialect dialect = wire::Dialect::kAsterisk;
-  // How audio bytes are encoded (Asterisk labels G.711 as 0x10 too).
+  // How the audio Asterisk sends is encoded (Asterisk labels G.711 as 0x10
+  // too). Only that direction: toward Asterisk audio is always signed linear.
   bridge::v1::AudioEncoding encoding = bridge::v1::AUDIO_ENCODING_LINEAR16;
   // The call's rate until its first audio message says otherwise.
   int default_sample_rate_hz = 8000;

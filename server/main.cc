@@ -31,7 +31,9 @@
 ABSL_FLAG(std::string, listen, "0.0.0.0:9092",
           "AudioSocket listeners, separated by ';'. Each is ADDRESS[,dialect=asterisk|extended]"
           "[,name=NAME][,encoding=slin|ulaw|alaw][,rate=HZ][,inband_dtmf=true|false], e.g. "
-          "\"0.0.0.0:9092;0.0.0.0:9093,dialect=extended,name=ext\". Port 0 picks a free port.");
+          "\"0.0.0.0:9092;0.0.0.0:9093,dialect=extended,name=ext\". Port 0 picks a free port. "
+          "encoding= is what Asterisk sends (G.711 is labelled 0x10); toward Asterisk the bridge "
+          "always sends signed linear. rate= holds until the call's first audio says otherwise.");
 ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:50051",
           "Address the gRPC server binds (Bridge service, health, reflection).");
 ABSL_FLAG(std::string, mode, "auto",
@@ -41,7 +43,9 @@ ABSL_FLAG(std::string, backend, "",
           "Push mode: the backends' gRPC target, e.g. dns:///agents.default.svc:50051 or "
           "ipv4:10.0.0.1:50051,10.0.0.2:50051 (round-robin across addresses).");
 ABSL_FLAG(int, backend_attempts, 3,
-          "Push mode: streams tried per call before the call ends ALL_BACKENDS_REJECTED.");
+          "Push mode: busy rejects per call before the call ends ALL_BACKENDS_REJECTED. Streams "
+          "that fail before accepting are retried with backoff (100 ms doubling to 1 s) until "
+          "--accept_timeout.");
 ABSL_FLAG(absl::Duration, accept_timeout, absl::Seconds(3),
           "Push mode: time for a backend to accept a call (all attempts).");
 ABSL_FLAG(absl::Duration, claim_timeout, absl::Seconds(10),
