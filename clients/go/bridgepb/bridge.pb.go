@@ -1178,10 +1178,16 @@ type CallStarted struct {
 	PeerAddress string `protobuf:"bytes,4,opt,name=peer_address,json=peerAddress,proto3" json:"peer_address,omitempty"`
 	// The call's sample rate on the AudioSocket, in Hz, taken from the audio
 	// kind of the first audio message (the listener's default when the first
-	// audio has not arrived within the bridge's first-audio wait).
+	// audio has not arrived within the bridge's first-audio wait; audio that
+	// arrives later at another rate is resampled to backend_sample_rate_hz).
 	CallSampleRateHz uint32 `protobuf:"varint,5,opt,name=call_sample_rate_hz,json=callSampleRateHz,proto3" json:"call_sample_rate_hz,omitempty"`
-	// The rate audio is exchanged with the backend at, in Hz: the call's rate
-	// unless AcceptCall / ClaimCall asked for another.
+	// The rate audio is exchanged with the backend at, in Hz, for the whole
+	// call. Pull: the effective rate (ClaimCall's media.sample_rate_hz, or the
+	// call's rate when that is 0). Push: CallStarted precedes the accept, so
+	// this is the rate an AcceptCall with media.sample_rate_hz 0 gets; an
+	// accept that asks for a rate gets that rate, confirmed in the accept's
+	// CommandResult.backend_sample_rate_hz (when it carries a command_id).
+	// Every AudioChunk carries its rate too.
 	BackendSampleRateHz uint32        `protobuf:"varint,6,opt,name=backend_sample_rate_hz,json=backendSampleRateHz,proto3" json:"backend_sample_rate_hz,omitempty"`
 	CallEncoding        AudioEncoding `protobuf:"varint,7,opt,name=call_encoding,json=callEncoding,proto3,enum=audiosocket.bridge.v1.AudioEncoding" json:"call_encoding,omitempty"`
 	// When the bridge received the UUID.
@@ -1573,9 +1579,14 @@ type CommandResult struct {
 	// What went wrong, for a person; empty on OK.
 	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	// Which command it answers, e.g. "play_audio", "send_dtmf".
-	Command       string `protobuf:"bytes,4,opt,name=command,proto3" json:"command,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Command string `protobuf:"bytes,4,opt,name=command,proto3" json:"command,omitempty"`
+	// Push, the result of a successful AcceptCall only: the rate, in Hz, at
+	// which audio is exchanged with the backend from now on (what the accept
+	// asked for, or CallStarted.backend_sample_rate_hz when it asked for 0).
+	// 0 in every other result.
+	BackendSampleRateHz uint32 `protobuf:"varint,5,opt,name=backend_sample_rate_hz,json=backendSampleRateHz,proto3" json:"backend_sample_rate_hz,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *CommandResult) Reset() {
@@ -1634,6 +1645,13 @@ func (x *CommandResult) GetCommand() string {
 		return x.Command
 	}
 	return ""
+}
+
+func (x *CommandResult) GetBackendSampleRateHz() uint32 {
+	if x != nil {
+		return x.BackendSampleRateHz
+	}
+	return 0
 }
 
 // Each mark resolves exactly once.
@@ -2260,7 +2278,9 @@ func (*CallCommand_Hangup) isCallCommand_Command() {}
 type MediaOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The rate, in Hz, at which the backend wants to receive and send audio;
-	// 0 means the call's rate. Converted by the bridge.
+	// 0 means CallStarted.backend_sample_rate_hz in push mode (the call's rate
+	// when CallStarted was sent) and the call's rate in pull mode. Converted
+	// by the bridge.
 	SampleRateHz uint32 `protobuf:"varint,1,opt,name=sample_rate_hz,json=sampleRateHz,proto3" json:"sample_rate_hz,omitempty"`
 	// Detect DTMF tones in the caller's audio (events with source INBAND).
 	DetectInbandDtmf bool `protobuf:"varint,2,opt,name=detect_inband_dtmf,json=detectInbandDtmf,proto3" json:"detect_inband_dtmf,omitempty"`
@@ -3329,13 +3349,14 @@ const file_audiosocket_bridge_v1_bridge_proto_rawDesc = "" +
 	"\rcaller_hangup\x18\x02 \x01(\bR\fcallerHangup\x12)\n" +
 	"\x10frame_forwarding\x18\x03 \x01(\bR\x0fframeForwarding\x12\x16\n" +
 	"\x06memory\x18\x04 \x01(\bR\x06memory\x12\x18\n" +
-	"\apayload\x18\x05 \x01(\fR\apayload\"\x99\x01\n" +
+	"\apayload\x18\x05 \x01(\fR\apayload\"\xce\x01\n" +
 	"\rCommandResult\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x125\n" +
 	"\x04code\x18\x02 \x01(\x0e2!.audiosocket.bridge.v1.ResultCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x18\n" +
-	"\acommand\x18\x04 \x01(\tR\acommand\"i\n" +
+	"\acommand\x18\x04 \x01(\tR\acommand\x123\n" +
+	"\x16backend_sample_rate_hz\x18\x05 \x01(\rR\x13backendSampleRateHz\"i\n" +
 	"\fMarkResolved\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12E\n" +
 	"\n" +

@@ -105,6 +105,8 @@ class Call:
         self._send_lock = asyncio.Lock()
         self._done = asyncio.Event()
         self._reader: Optional[asyncio.Task] = None
+        # Push: the rate the accept's result confirmed (0 until then).
+        self._accepted_rate_hz = 0
 
     # -------------------------------------------------------------- metadata
 
@@ -123,8 +125,11 @@ class Call:
 
     @property
     def sample_rate_hz(self) -> int:
-        """The rate of audio exchanged with this backend."""
-        return self.started.backend_sample_rate_hz or self.started.call_sample_rate_hz
+        """The rate of audio exchanged with this backend (in push mode, as the
+        accept's result confirmed it)."""
+        return (
+            self._accepted_rate_hz or self.started.backend_sample_rate_hz or self.started.call_sample_rate_hz
+        )
 
     def __repr__(self) -> str:
         return f"Call({self.call_id}, listener={self.listener!r}, {self.dialect}, {self.sample_rate_hz} Hz)"

@@ -43,7 +43,9 @@ class CallHandlerServicer(pb_grpc.CallHandlerServicer):
         call = Call(started, link)
         call._start()
         try:
-            await call._checked(pb.CallCommand(accept=pb.AcceptCall(media=self._media)))
+            accepted = await call._checked(pb.CallCommand(accept=pb.AcceptCall(media=self._media)))
+            # CallStarted precedes the accept: its result has the effective rate.
+            call._accepted_rate_hz = accepted.backend_sample_rate_hz
         except CommandError as e:
             log.warning("call %s: accept failed: %s", started.call_id, e)
             await call._finish()

@@ -340,3 +340,30 @@ async def test_claim_by_listener_and_claim_timeout():
             claim.cancel()
     finally:
         bridge.stop()
+
+
+async def test_push_accept_at_another_rate_sets_the_calls_rate():
+    # CallStarted precedes the accept, so it announces the call's rate; the
+    # accept's result confirms the rate the handler asked for.
+    calls: asyncio.Queue[Call] = asyncio.Queue()
+
+    async def handler(call: Call) -> None:
+        await calls.put(call)
+        await call.wait_ended()
+
+    server = await serve(handler, "127.0.0.1:0", media=pb.MediaOptions(sample_rate_hz=16000))
+    bridge = BridgeProcess(f"--backend={server.target}", "--drain_timeout=200ms")
+    try:
+        asterisk = ScriptedAsterisk(wire.ASTERISK)
+        await asterisk.connect(bridge.audiosocket_port)
+        await asterisk.send(wire.Uuid(UUID))
+        await asterisk.send(wire.Audio(8000, numbered_frame(0)))
+        call = await asyncio.wait_for(calls.get(), WAIT)
+        assert call.started.backend_sample_rate_hz == 8000
+        assert call.sample_rate_hz == 16000
+        chunk = await next_of(call, pb.AudioChunk)
+        assert chunk.sample_rate_hz == 16000
+        asterisk.close()
+    finally:
+        bridge.stop()
+        await server.stop(0.5)

@@ -336,16 +336,18 @@ class AsteriskError(_message.Message):
     def __init__(self, flags: _Optional[int] = ..., caller_hangup: _Optional[bool] = ..., frame_forwarding: _Optional[bool] = ..., memory: _Optional[bool] = ..., payload: _Optional[bytes] = ...) -> None: ...
 
 class CommandResult(_message.Message):
-    __slots__ = ("command_id", "code", "message", "command")
+    __slots__ = ("command_id", "code", "message", "command", "backend_sample_rate_hz")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     code: ResultCode
     message: str
     command: str
-    def __init__(self, command_id: _Optional[str] = ..., code: _Optional[_Union[ResultCode, str]] = ..., message: _Optional[str] = ..., command: _Optional[str] = ...) -> None: ...
+    backend_sample_rate_hz: int
+    def __init__(self, command_id: _Optional[str] = ..., code: _Optional[_Union[ResultCode, str]] = ..., message: _Optional[str] = ..., command: _Optional[str] = ..., backend_sample_rate_hz: _Optional[int] = ...) -> None: ...
 
 class MarkResolved(_message.Message):
     __slots__ = ("name", "resolution")
