@@ -7,7 +7,8 @@
 #   SUITES="format cpp" ./test.sh      only some suites
 #   SUITES="asan tsan" ./test.sh       the sanitizer suites (CI runs them too)
 #
-# Suites: format (clang-format), cpp (every Bazel test), sdk-go, sdk-python,
+# Suites: format (clang-format), cpp (every Bazel test), asterisk (calls
+# through a real Asterisk, built once from source: tests/asterisk/), sdk-go, sdk-python,
 # sdk-java, sdk-node (clients/<lang>/run-tests.sh), deploy (deploy/validate.sh);
 # not by default (they would take the run past 15 minutes on 2 cores; see
 # docs/RELIABILITY.md), but always when CI=true: asan (every Bazel test under
@@ -22,7 +23,7 @@ bash tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
-default_suites="format cpp sdk-go sdk-python sdk-java sdk-node deploy"
+default_suites="format cpp asterisk sdk-go sdk-python sdk-java sdk-node deploy"
 # CI (CI=true) also runs the sanitizer suites, so that CI runs exactly this
 # command and its last line counts everything.
 if [[ ${CI:-} == true ]]; then default_suites+=" asan tsan"; fi
@@ -58,8 +59,11 @@ bazel_suite() {
   bazel test --keep_going "${flags[@]}" -- "${patterns[@]}" 2>&1 | tee "$out" | grep -E '^(//|ERROR|FAILED|Executed)' >&2
   local testlogs targets
   testlogs=$(bazel info "${flags[@]}" bazel-testlogs 2>/dev/null)
-  # The same set `bazel test` ran: tests tagged manual are left out of patterns.
-  mapfile -t targets < <(bazel query "tests(set(${patterns[*]})) except attr(tags, manual, set(${patterns[*]}))" 2>/dev/null)
+  # The same set `bazel test` ran: tests tagged manual are left out of
+  # wildcard patterns, and run when named.
+  local named=()
+  for p in "${patterns[@]}"; do [[ $p == *...* || $p == *:all ]] || named+=("$p"); done
+  mapfile -t targets < <(bazel query "(tests(set(${patterns[*]})) except attr(tags, manual, set(${patterns[*]}))) union tests(set(${named[*]}))" 2>/dev/null)
   read -r p f s < <(python3 tests/bazel_results.py "$testlogs" "$out" "${targets[@]}")
   record "$name" "$p" "$f" "$s"
 }
@@ -84,6 +88,23 @@ script_suite() {
   fi
 }
 
+# The real-Asterisk suite: builds Asterisk once (cached outside the
+# checkout; tests/asterisk/README.md), then runs the calls through it. With
+# no Asterisk source, every case runs and reports itself skipped, with why.
+run_asterisk() {
+  local prefix rc
+  prefix=$(bash tests/asterisk/build-asterisk.sh | tail -n 1)
+  rc=${PIPESTATUS[0]}
+  if ((rc == 3)); then
+    echo "== asterisk: no Asterisk source; its tests report themselves skipped" >&2
+    bazel_suite asterisk -- //tests/asterisk:real_asterisk_test
+  elif ((rc != 0)); then
+    record asterisk 0 1 0
+  else
+    bazel_suite asterisk "--test_env=ASTERISK_PREFIX=$prefix" -- //tests/asterisk:real_asterisk_test
+  fi
+}
+
 for suite in $suites; do
   case $suite in
     format) run_format ;;
@@ -92,6 +113,7 @@ for suite in $suites; do
     tsan) bazel_suite tsan --config=tsan -- //server/... //tests/e2e/... //tests/tsan/... ;;
     sdk-*) script_suite "$suite" "clients/${suite#sdk-}/run-tests.sh" ;;
     deploy) script_suite deploy deploy/validate.sh ;;
+    asterisk) run_asterisk ;;
     *) echo "unknown suite $suite" >&2; record "$suite" 0 1 0 ;;
   esac
 done
