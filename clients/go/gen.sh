@@ -21,9 +21,13 @@ install_plugin protoc-gen-go "google.golang.org/protobuf/cmd/protoc-gen-go@$PROT
 install_plugin protoc-gen-go-grpc "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC_VERSION"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# The module's import path; the M mapping places the generated package in it
+# whatever the proto's go_package option says.
+module=github.com/audiosocket-bridge/audiosocket-bridge/clients/go
+map="Maudiosocket/bridge/v1/bridge.proto=$module/bridgepb;bridgepb"
 PATH="$bin:$PATH" protoc -I "$root/proto" \
-  --go_out="$out" --go_opt=module=github.com/audiosocket-bridge/clients/go \
-  --go-grpc_out="$out" --go-grpc_opt=module=github.com/audiosocket-bridge/clients/go \
+  --go_out="$out" --go_opt=module="$module" --go_opt="$map" \
+  --go-grpc_out="$out" --go-grpc_opt=module="$module" --go-grpc_opt="$map" \
   audiosocket/bridge/v1/bridge.proto
 if [[ ${1:-} == --check ]]; then
   if ! diff -r "$out/bridgepb" "$here/bridgepb" >/dev/null; then

@@ -1,4 +1,4 @@
-module github.com/audiosocket-bridge/clients/go
+module github.com/audiosocket-bridge/audiosocket-bridge/clients/go
 
 go 1.26.0
 

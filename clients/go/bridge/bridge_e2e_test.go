@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/audiosocket-bridge/clients/go/bridgepb"
-	"github.com/audiosocket-bridge/clients/go/wire"
+	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/bridgepb"
+	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/wire"
 )
 
 const testUUID = "40325ec2-5efd-4bd3-805f-53576e581d13"

@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/audiosocket-bridge/clients/go/bridgepb"
+	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/bridgepb"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/audiosocket-bridge/clients/go/bridgepb"
+	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/bridgepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )

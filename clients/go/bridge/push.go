@@ -6,7 +6,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/audiosocket-bridge/clients/go/bridgepb"
+	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/bridgepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"

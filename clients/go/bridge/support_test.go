@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/audiosocket-bridge/clients/go/wire"
+	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/wire"
 )
 
 const wait = 15 * time.Second // generous: a loaded 2-core machine

@@ -19,8 +19,8 @@ import (
 	"os"
 	"os/signal"
 
-	"github.com/audiosocket-bridge/clients/go/bridge"
-	"github.com/audiosocket-bridge/clients/go/bridgepb"
+	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/bridge"
+	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/bridgepb"
 )
 
 func main() {
