@@ -30,7 +30,8 @@
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:9092",
           "AudioSocket listeners, separated by ';'. Each is ADDRESS[,dialect=asterisk|extended]"
-          "[,name=NAME][,encoding=slin|ulaw|alaw][,rate=HZ][,inband_dtmf=true|false], e.g. "
+          "[,name=NAME][,encoding=slin|ulaw|alaw][,rate=HZ][,inband_dtmf=true|false]"
+          "[,allow=CIDR[|CIDR...]], e.g. "
           "\"0.0.0.0:9092;0.0.0.0:9093,dialect=extended,name=ext\". Port 0 picks a free port. "
           "encoding= is what Asterisk sends (G.711 is labelled 0x10); toward Asterisk the bridge "
           "always sends signed linear. rate= holds until the call's first audio says otherwise.");

@@ -3,6 +3,9 @@
 # Idempotent and quiet when everything is already there.
 #   tools/install-deps.sh          build and C++ test dependencies
 #   tools/install-deps.sh --all    also the toolchains of the client SDK suites
+#                                  (Go, JDK and Maven, Node and npm, Python venv),
+#                                  each only when its command is missing: a
+#                                  toolchain installed another way is kept
 set -euo pipefail
 
 packages=(
@@ -13,6 +16,16 @@ packages=(
   clang clang-format libclang-rt-14-dev
   asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-moh-opsound-wav espeak-ng
 )
+
+if [[ ${1:-} == --all ]]; then
+  command -v go >/dev/null 2>&1 || packages+=(golang-go)
+  { command -v mvn && command -v javac; } >/dev/null 2>&1 || packages+=(openjdk-17-jdk-headless maven)
+  { command -v node && command -v npm; } >/dev/null 2>&1 || packages+=(nodejs npm)
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
+elif [[ -n ${1:-} ]]; then
+  echo "usage: $0 [--all]" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bridge benchmark (issue 10; results in docs/BENCHMARKS.md): builds with
+# The bridge benchmark (results in docs/BENCHMARKS.md): builds with
 # -c opt, then for 100, 200, 500, 1000 and 2000 concurrent 8 kHz calls and 500
 # 16 kHz calls runs, one step at a time and each from fresh processes:
 #   baseline     audiosocket-echo (AudioSocket echo, no gRPC)

@@ -7,7 +7,7 @@
 // ms after the tone starts) and a kEnd event with the tone's duration (40 ms
 // after the tone stops, the time it waits to bridge dropouts).
 //
-// Method (docs/DTMF.md has the details and the measured results): Goertzel
+// Method (docs/DSP.md has the details and the measured results): Goertzel
 // filters at the eight DTMF frequencies over 4 ms sub-blocks; every 4 ms the
 // last five sub-blocks (a 20 ms window) are combined coherently. The phase
 // advance between sub-blocks measures each tone's frequency offset, which

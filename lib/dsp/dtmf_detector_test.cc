@@ -2,7 +2,7 @@
 // and 16 kHz, in linear PCM and through μ-law and A-law. Every case is built
 // from exact parameters (digit, offsets, twist, level, duration, SNR, seed);
 // tone phases and positions relative to the 20 ms frames are random from a
-// fixed seed. docs/DTMF.md tabulates the cases and the measured results.
+// fixed seed. docs/DSP.md tabulates the cases and the measured results.
 #include "lib/dsp/dtmf_detector.h"
 
 #include <cmath>
@@ -248,7 +248,7 @@ TEST_P(DtmfDetectorTest, BeginWithinFortyMsAndDurationWithinTenMs) {
   ExpectAllCorrect(s);
   EXPECT_LE(s.max_begin_latency_ms, 40.0) << s.Describe();
   EXPECT_LE(s.max_duration_error_ms, 10.0) << s.Describe();
-  // Goal: ±5 ms (reported in docs/DTMF.md; not asserted).
+  // Goal: ±5 ms (reported in docs/DSP.md; not asserted).
 }
 
 TEST_P(DtmfDetectorTest, WhiteNoiseAtTenDbSnrDetectedWithoutWrongDigits) {

@@ -1,4 +1,4 @@
-// Reliability under faults and bad input (docs/RELIABILITY.md, issue 9): the
+// Reliability under faults and bad input (docs/RELIABILITY.md): the
 // real bridge binary, the real audiosocket-call emulator for healthy and
 // faulty callers, scripted backends in both modes. Every case asserts the
 // faulty call's reason and counters and that calls beside it lose nothing.
