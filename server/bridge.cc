@@ -122,6 +122,7 @@ Bridge::Bridge(BridgeConfig config, int io_threads) : config_(std::move(config))
   options.auth_token = config_.auth_token;
   options.counters = &counters_;
   options.inbound_latency = &metrics_->inbound_latency();
+  options.streams = &server_streams_;
   service_ = std::make_unique<BridgeService>(dispatcher_.get(), &registry_, options);
 }
 
@@ -368,11 +369,15 @@ void Bridge::Shutdown(absl::Duration timeout) {
   WaitForCalls(std::max(timeout, absl::Seconds(2)));
   const absl::Time deadline = absl::Now() + timeout;
   if (server_ != nullptr) {
-    // Idle ClaimCall and WatchCalls streams would hold Server::Shutdown
-    // until its deadline; end them now. Streams of ended calls finish
-    // after their last event, which Shutdown waits for.
+    // Idle ClaimCall and WatchCalls streams end now; streams of ended calls
+    // finish after their last event (CallEnded). Wait for both ourselves:
+    // Server::Shutdown would also wait, until its deadline, for clients to
+    // close their connections, which idle workers need not do.
     service_->EndIdleStreams();
-    server_->Shutdown(absl::ToChronoTime(deadline));
+    server_streams_.WaitIdle(deadline);
+    // Whatever is left (a stream still writing at the deadline, a unary
+    // call in progress) is cancelled.
+    server_->Shutdown(absl::ToChronoTime(absl::Now()));
     server_->Wait();
     server_.reset();
   }

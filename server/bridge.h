@@ -75,6 +75,9 @@ class Bridge {
   std::unique_ptr<ClaimDispatcher> dispatcher_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<BridgeService> service_;
+  // ClaimCall and WatchCalls streams not yet at OnDone; declared before the
+  // gRPC server so it outlives every stream the server runs.
+  StreamTracker server_streams_;
   // Push streams not yet at OnDone; declared before the channel so it
   // outlives it and every stream on it.
   StreamTracker push_streams_;

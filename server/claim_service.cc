@@ -139,9 +139,11 @@ ClaimStream::ClaimStream(grpc::CallbackServerContext* context, ClaimDispatcher* 
   if (counters_ != nullptr) counters_->pull_streams++;
 }
 
-void ClaimStream::Begin() {
+void ClaimStream::Begin(StreamTracker* streams) {
   // gRPC does not own callback reactors: this shared_ptr does, until OnDone.
   self_ = std::shared_ptr<ClaimStream>(this);
+  streams_ = streams;
+  if (streams_ != nullptr) stream_key_ = streams_->Add(self_);
   StartRead(&request_);
 }
 
@@ -321,7 +323,11 @@ void ClaimStream::OnDone() {
     done_ = true;
   }
   NotifyClosed(grpc::Status(grpc::StatusCode::CANCELLED, "stream ended"));
-  std::shared_ptr<ClaimStream> self = std::move(self_);
+  StreamTracker* const streams = streams_;
+  const uint64_t key = stream_key_;
+  { std::shared_ptr<ClaimStream> self = std::move(self_); }
+  // After the last touch of this object.
+  if (streams != nullptr) streams->Done(key);
 }
 
 // -------------------------------------------------------------- watch stream
@@ -335,10 +341,13 @@ class WatchStream final : public grpc::ServerWriteReactor<WatchCallsResponse> {
  public:
   // The returned shared_ptr keeps the stream alive while the caller hands
   // it to gRPC, even if it already ended.
-  static std::shared_ptr<WatchStream> Create(CallRegistry* registry, std::string listener) {
+  static std::shared_ptr<WatchStream> Create(CallRegistry* registry, std::string listener,
+                                             StreamTracker* streams) {
     auto* stream = new WatchStream(registry, std::move(listener));
     std::shared_ptr<WatchStream> owner(stream);
     stream->self_ = owner;
+    stream->streams_ = streams;
+    if (streams != nullptr) stream->stream_key_ = streams->Add({});
     stream->Begin();
     return owner;
   }
@@ -396,7 +405,11 @@ class WatchStream final : public grpc::ServerWriteReactor<WatchCallsResponse> {
 
   void OnDone() override {
     registry_->RemoveWatcher(watcher_id_);
-    std::shared_ptr<WatchStream> self = std::move(self_);
+    StreamTracker* const streams = streams_;
+    const uint64_t key = stream_key_;
+    { std::shared_ptr<WatchStream> self = std::move(self_); }
+    // After the last touch of this object.
+    if (streams != nullptr) streams->Done(key);
   }
 
  private:
@@ -448,6 +461,8 @@ class WatchStream final : public grpc::ServerWriteReactor<WatchCallsResponse> {
   const std::string listener_;
   uint64_t watcher_id_ = 0;
   std::shared_ptr<WatchStream> self_;
+  StreamTracker* streams_ = nullptr;  // set in Create, before any reaction
+  uint64_t stream_key_ = 0;
   absl::Mutex mu_;
   std::deque<WatchCallsResponse> queue_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -523,7 +538,7 @@ grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, ClaimCallResponse>* Bridge
   }
   auto* stream = new ClaimStream(context, dispatcher_, options_.max_queued_audio_events,
                                  options_.counters, options_.inbound_latency);
-  stream->Begin();
+  stream->Begin(options_.streams);
   return stream;
 }
 
@@ -550,7 +565,8 @@ grpc::ServerWriteReactor<WatchCallsResponse>* BridgeService::WatchCalls(
     };
     return new Refused(auth);
   }
-  std::shared_ptr<WatchStream> stream = WatchStream::Create(registry_, request->listener());
+  std::shared_ptr<WatchStream> stream =
+      WatchStream::Create(registry_, request->listener(), options_.streams);
   bool ending;
   {
     absl::MutexLock lock(&watch_mu_);

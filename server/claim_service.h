@@ -25,6 +25,7 @@
 #include "server/call_registry.h"
 #include "server/counters.h"
 #include "server/event_outbox.h"
+#include "server/stream_tracker.h"
 
 namespace audiosocket {
 
@@ -86,8 +87,9 @@ class ClaimStream final
   ClaimStream(grpc::CallbackServerContext* context, ClaimDispatcher* dispatcher,
               size_t max_queued_audio_events, BridgeCounters* counters,
               prometheus::Histogram* inbound_latency);
-  // Begins reading; keeps itself alive until OnDone.
-  void Begin();
+  // Begins reading; keeps itself alive until OnDone. When `streams` is
+  // set, the stream is registered there until OnDone (shutdown waits).
+  void Begin(StreamTracker* streams = nullptr);
 
   const bridge::v1::ClaimCall& claim() const { return claim_; }  // set before AddSlot
 
@@ -121,6 +123,8 @@ class ClaimStream final
   bridge::v1::ClaimCallRequest request_;  // read buffer
   bridge::v1::ClaimCall claim_;
   std::shared_ptr<ClaimStream> self_;
+  StreamTracker* streams_ = nullptr;  // set in Begin, before any reaction
+  uint64_t stream_key_ = 0;
 
   mutable absl::Mutex mu_;
   EventOutbox<bridge::v1::ClaimCallResponse> outbox_ ABSL_GUARDED_BY(mu_);
@@ -150,6 +154,9 @@ class BridgeService final : public bridge::v1::Bridge::CallbackService {
     std::string auth_token;
     BridgeCounters* counters = nullptr;
     prometheus::Histogram* inbound_latency = nullptr;
+    // When set, every ClaimCall and WatchCalls stream is registered there
+    // until OnDone, so shutdown can wait for their last writes.
+    StreamTracker* streams = nullptr;
   };
   BridgeService(ClaimDispatcher* dispatcher, CallRegistry* registry, Options options);
 

@@ -1,11 +1,12 @@
 #ifndef AUDIOSOCKET_BRIDGE_SERVER_STREAM_TRACKER_H_
 #define AUDIOSOCKET_BRIDGE_SERVER_STREAM_TRACKER_H_
 
-// The gRPC client streams the bridge opened (push mode) that have not
-// reached OnDone. Shutdown waits on it so the process never exits while a
-// backend's last event (CallEnded) is still queued or on its way: a stream
-// reaches OnDone only once the backend finished it, after reading
-// everything the bridge wrote.
+// gRPC streams that have not reached OnDone: the client streams the bridge
+// opened (push mode), or the server streams backends opened (ClaimCall,
+// WatchCalls). Shutdown waits on it so the process never exits while a
+// backend's last event (CallEnded) is still queued or on its way: a push
+// stream reaches OnDone once the backend finished it, after reading
+// everything the bridge wrote; a server stream once its Finish was sent.
 //
 // Threads: any. Streams register when they start and leave in OnDone, as
 // their last touch. The tracker outlives every stream it tracks (the
@@ -24,7 +25,8 @@ namespace audiosocket {
 
 class StreamTracker {
  public:
-  // A stream started; `link` is cancelled by AbortAll. Returns its key.
+  // A stream started; `link` (may be empty) is cancelled by AbortAll.
+  // Returns its key.
   uint64_t Add(std::weak_ptr<BackendLink> link);
   // The stream with `key` reached OnDone.
   void Done(uint64_t key);
