@@ -2,13 +2,19 @@
 // drain; metrics over HTTP; limits; allowlists; TLS, mutual TLS and tokens;
 // the fallback WAV. Each runs the real bridge binary.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -25,6 +31,7 @@ namespace audiosocket::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace v1 = ::audiosocket::bridge::v1;
 
 constexpr char kUuid[] = "40325ec2-5efd-4bd3-805f-53576e581d13";
@@ -102,8 +109,7 @@ TEST(SettingsTest, HelpDocumentsEverySetting) {
     EXPECT_THAT(output, HasSubstr(absl::StrCat("--", flag, " ("))) << flag;
   }
   // Every option a listener accepts (server/config.cc ParseListener).
-  for (const char* option :
-       {"dialect=", "name=", "encoding=", "rate=", "inband_dtmf=", "allow="}) {
+  for (const char* option : {"dialect=", "name=", "encoding=", "rate=", "inband_dtmf=", "allow="}) {
     EXPECT_THAT(output, HasSubstr(option)) << option;
   }
 }
@@ -234,10 +240,79 @@ TEST(DrainTest, DrainEndsEarlyWhenCallsFinishAndASecondSignalExitsAtOnce) {
   ASSERT_TRUE(worker.Next(kWait).has_value());
   bridge.process().Signal(SIGTERM);
   ASSERT_TRUE(bridge.WaitForEvent("draining").has_value());
+  // Later than the grace after the first signal: an operator's second signal.
+  absl::SleepFor(absl::Milliseconds(1500));
   bridge.process().Signal(SIGTERM);
   auto status = bridge.process().Wait(kWait);
   ASSERT_TRUE(status.has_value()) << "the second signal must not wait for the drain";
   EXPECT_THAT(bridge.Output(), HasSubstr("exiting_now"));
+}
+
+TEST(DrainTest, SignalRepeatedAtOnceStillDrainsTheCall) {
+  // GNU timeout, and a shell signalling the process group, deliver SIGTERM
+  // twice within microseconds: that is one request to stop, not two.
+  BridgeProcess bridge({"--mode=pull", "--drain_timeout=1s", "--first_audio_wait=50ms"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  PullWorker worker(bridge.grpc_port(), ClaimAny());
+  FakeAsterisk caller;
+  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
+  caller.SendUuid(kUuid);
+  ASSERT_TRUE(worker.Next(kWait).has_value());
+  bridge.process().Signal(SIGTERM);
+  // After the first is taken (two pending SIGTERMs would merge into one).
+  ASSERT_TRUE(bridge.WaitForEvent("draining").has_value());
+  bridge.process().Signal(SIGTERM);
+  auto ended = worker.NextEnded(kWait);
+  ASSERT_TRUE(ended.has_value()) << bridge.Output();
+  EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_SHUTDOWN);
+  EXPECT_TRUE(caller.WaitClosed(kWait));
+  auto status = bridge.process().Wait(kWait);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << bridge.Output();
+  EXPECT_THAT(bridge.Output(), Not(HasSubstr("exiting_now")));
+  EXPECT_THAT(bridge.Output(), HasSubstr("signal_ignored"));
+}
+
+TEST(DrainTest, IdleWorkersDoNotDelayTheExit) {
+  // No call is left, so the bridge stops at once: idle ClaimCall and
+  // WatchCalls streams are ended (UNAVAILABLE) rather than waited for.
+  BridgeProcess bridge({"--mode=pull", "--drain_timeout=60s"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  std::vector<std::unique_ptr<PullWorker>> workers;
+  for (int i = 0; i < 3; ++i) {
+    workers.push_back(std::make_unique<PullWorker>(bridge.grpc_port(), ClaimAny()));
+  }
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge.grpc_port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Bridge::NewStub(channel);
+  grpc::ClientContext watch_context;
+  auto watch = stub->WatchCalls(&watch_context, v1::WatchCallsRequest());
+  const absl::Time idle_by = absl::Now() + kWait;
+  while (bridge.Metric("audiosocket_bridge_idle_pull_slots") < 3 && absl::Now() < idle_by) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(bridge.Metric("audiosocket_bridge_idle_pull_slots"), 3);
+  const absl::Time signalled = absl::Now();
+  bridge.process().Signal(SIGTERM);
+  auto status = bridge.process().Wait(absl::Seconds(30));
+  const absl::Duration took = absl::Now() - signalled;
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << bridge.Output();
+  std::cout << "figures: SIGTERM with 3 idle workers and a watcher, exited after "
+            << absl::FormatDuration(took) << "\n";
+  // Generous for a loaded machine; the drain allows 60 s and the gRPC
+  // server's shutdown deadline is 5 s.
+  EXPECT_LT(took, absl::Seconds(4)) << bridge.Output();
+  for (auto& worker : workers) {
+    EXPECT_EQ(worker->status().error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_THAT(worker->status().error_message(), HasSubstr("shutting down"));
+  }
+  v1::WatchCallsResponse change;
+  while (watch->Read(&change)) {
+  }
+  const grpc::Status watch_status = watch->Finish();
+  EXPECT_EQ(watch_status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(watch_status.error_message(), HasSubstr("shutting down"));
 }
 
 // ---------------------------------------------------------------- metrics
@@ -282,6 +357,102 @@ TEST(MetricsTest, EventsAreCountedAndScrapedOverHttp) {
   EXPECT_GT(bridge.Metric("process_open_fds"), 3);
   EXPECT_GE(bridge.Metric("process_cpu_seconds_total"), 0);
   EXPECT_GT(bridge.Metric("process_start_time_seconds"), 1.7e9);
+}
+
+TEST(MetricsTest, EveryAcceptedConnectionHasOneCountedOutcome) {
+  // Listener 0 refuses 127.0.0.1 (allowlist); listener 1 takes everyone.
+  BridgeProcess bridge({"--mode=pull", "--uuid_timeout=300ms", "--first_audio_wait=50ms",
+                        "--listen=127.0.0.1:0,allow=10.0.0.0/8;127.0.0.1:0"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  const int port = bridge.audiosocket_port(1);
+  std::vector<std::unique_ptr<FakeAsterisk>> callers;
+  auto connect = [&](int to) {
+    callers.push_back(std::make_unique<FakeAsterisk>());
+    EXPECT_TRUE(callers.back()->Connect(to));
+    return callers.back().get();
+  };
+  for (int i = 0; i < 3; ++i) connect(port)->Close();    // closed before the UUID
+  connect(port)->SendRaw({0x7e, 0x00, 0x00});            // garbage
+  std::vector<uint8_t> short_uuid = {0x01, 0x00, 0x0f};  // a UUID of 15 bytes
+  short_uuid.resize(3 + 15, 0x11);
+  connect(port)->SendRaw(short_uuid);
+  FakeAsterisk* truncated = connect(port);
+  truncated->SendRaw({0x01, 0x00});  // a header cut short, then closed
+  truncated->Close();
+  connect(port);                        // says nothing
+  connect(bridge.audiosocket_port(0));  // not allowed
+  FakeAsterisk* call = connect(port);
+  call->SendUuid(kUuid);
+  ASSERT_TRUE(bridge.WaitForEvent("call_started").has_value());
+  call->Close();
+  constexpr int kConnections = 9;
+  const std::string kRejected = "audiosocket_bridge_connections_rejected_total";
+  const std::vector<std::pair<std::string, int>> expected = {
+      {"caller_closed", 3}, {"protocol_error", 3}, {"uuid_timeout", 1}, {"allowlist", 1}};
+  auto rejected = [&] {
+    double total = 0;
+    std::istringstream metrics(HttpGet(bridge.metrics_port(), "/metrics"));
+    std::string line;
+    while (std::getline(metrics, line)) {
+      if (line.rfind(kRejected + "{", 0) == 0) total += std::stod(line.substr(line.find(' ')));
+    }
+    return total;
+  };
+  const absl::Time settled_by = absl::Now() + kWait;
+  while (rejected() < kConnections - 1 && absl::Now() < settled_by) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_connections_accepted_total"), kConnections);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_calls_started_total"), 1);
+  EXPECT_EQ(rejected(), kConnections - 1) << HttpGet(bridge.metrics_port(), "/metrics");
+  for (const auto& [reason, count] : expected) {
+    EXPECT_EQ(bridge.Metric(absl::StrCat(kRejected, "{reason=\"", reason, "\"}")), count) << reason;
+  }
+  // Each also has its log line.
+  EXPECT_TRUE(bridge.process().WaitForLines("\"caller_closed\"", 3, kWait)) << bridge.Output();
+  EXPECT_TRUE(bridge.process().WaitForLines("\"connection_closed\"", 7, kWait)) << bridge.Output();
+}
+
+TEST(MetricsTest, PortInUseNamesTheSettingAndTheAddress) {
+  // Hold a port as another process would.
+  const int held = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(held, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(held, 1), 0);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(getsockname(held, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string metrics_listen = absl::StrCat("127.0.0.1:", ntohs(address.sin_port));
+  auto [output, code] = RunToExit(
+      {"--listen=127.0.0.1:0", "--grpc_listen=127.0.0.1:0", "--metrics_listen=" + metrics_listen});
+  close(held);
+  EXPECT_EQ(code, 2) << output;
+  EXPECT_THAT(output, HasSubstr("\"setting\":\"metrics_listen\""));
+  EXPECT_THAT(output, HasSubstr("--metrics_listen=" + metrics_listen));
+  EXPECT_THAT(output, HasSubstr("Address already in use"));
+  EXPECT_THAT(output, Not(HasSubstr("CivetServer")));
+}
+
+// ----------------------------------------------------------------- errors
+
+TEST(ErrorsTest, HangupWithAMegabyteIdAnswersNotFoundQuotingItShort) {
+  BridgeProcess bridge({"--mode=pull"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge.grpc_port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Bridge::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::HangupCallRequest request;
+  request.set_call_id(std::string(1 << 20, 'x'));
+  v1::HangupCallResponse response;
+  const grpc::Status status = stub->HangupCall(&context, request, &response);
+  // Echoing the whole id made the status too large for the client's
+  // metadata limit: it saw RESOURCE_EXHAUSTED instead of NOT_FOUND.
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message().size();
+  EXPECT_LT(status.error_message().size(), 200u);
+  EXPECT_THAT(status.error_message(), HasSubstr("(1048576 bytes)"));
 }
 
 // ----------------------------------------------------------------- limits

@@ -192,9 +192,12 @@ class CountingBackend {
         call_samples += event->audio().pcm().size() / 2;
       }
       if (event->has_ended()) {
-        absl::MutexLock lock(&mu_);
-        reasons_.push_back(event->ended().reason());
-        samples_by_detail_.emplace_back(event->ended().detail(), call_samples);
+        {
+          absl::MutexLock lock(&mu_);
+          reasons_.push_back(event->ended().reason());
+          samples_by_detail_.emplace_back(event->ended().detail(), call_samples);
+        }
+        call->CloseWrites();  // as a real backend: the stream is over
         return;
       }
     }
@@ -766,6 +769,117 @@ TEST(ShutdownTest, SigtermWithTwoHundredCallsDrainsAndEndsEveryCall) {
                 std::max<int64_t>(0, Field(summary, "remote_closed")),
             kCalls)
       << summary;
+}
+
+// A push backend that accepts every call and then reads nothing until
+// released, through a small HTTP/2 window (no BDP probing): the bridge's
+// writes toward it stop within seconds, and whatever the bridge queues
+// after that (each call's CallEnded) waits until it reads again.
+class StalledBackend final : public v1::CallHandler::Service {
+ public:
+  StalledBackend() {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+  }
+  ~StalledBackend() override {
+    Release();
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    server_->Wait();
+  }
+  std::string target() const { return absl::StrCat("ipv4:127.0.0.1:", port_); }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    released_ = true;
+  }
+  int accepted() const {
+    absl::MutexLock lock(&mu_);
+    return accepted_;
+  }
+  int ended_with(v1::CallEndReason reason) const {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(std::count(reasons_.begin(), reasons_.end(), reason));
+  }
+  bool WaitEnded(int n, absl::Duration timeout) const {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return static_cast<int>(reasons_.size()) >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+
+  grpc::Status HandleCall(
+      grpc::ServerContext* /*context*/,
+      grpc::ServerReaderWriter<v1::HandleCallResponse, v1::HandleCallRequest>* stream) override {
+    v1::HandleCallRequest request;
+    if (!stream->Read(&request) || !request.event().has_started()) return grpc::Status::OK;
+    v1::HandleCallResponse accept;
+    accept.mutable_command()->mutable_accept();
+    if (!stream->Write(accept)) return grpc::Status::OK;
+    {
+      absl::MutexLock lock(&mu_);
+      ++accepted_;
+      mu_.Await(absl::Condition(&released_));
+    }
+    while (stream->Read(&request)) {
+      if (!request.event().has_ended()) continue;
+      absl::MutexLock lock(&mu_);
+      reasons_.push_back(request.event().ended().reason());
+    }
+    return grpc::Status::OK;  // the bridge half-closed after CallEnded
+  }
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  mutable absl::Mutex mu_;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+  int accepted_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<v1::CallEndReason> reasons_ ABSL_GUARDED_BY(mu_);
+};
+
+// The bridge exits only once the backends have every call's last event,
+// even when they read slowly: the backends stop reading until their
+// streams are full, so each CallEnded waits behind a full HTTP/2 window
+// when SIGTERM comes, and they read again only after the calls ended.
+TEST(ShutdownTest, StalledBackendsStillGetEveryCallEnded) {
+  const int kCalls = Load(20);
+  StalledBackend backend;
+  BridgeProcess bridge({"--backend=" + backend.target(), "--listen=127.0.0.1:0",
+                        "--first_audio_wait=50ms", "--drain_timeout=1s", "--backend_queue_ms=200"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  Caller callers(bridge.audiosocket_port(), "stalled",
+                 {absl::StrCat("--calls=", kCalls), "--ramp=100", "--end=wait", "--duration=60s"});
+  const absl::Time accepted_by = absl::Now() + absl::Seconds(30);
+  while (backend.accepted() < kCalls && absl::Now() < accepted_by) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(backend.accepted(), kCalls);
+  // 16 KiB windows hold about a second of each call's audio (16.5 kB/s with
+  // framing); give them several to fill. Not a timing assertion: a stream
+  // that is not full yet only makes this run a weaker check.
+  absl::SleepFor(absl::Seconds(4));
+  const absl::Time signalled = absl::Now();
+  bridge.process().Signal(SIGTERM);
+  ASSERT_TRUE(bridge.WaitForEvent("shutting_down", "", absl::Seconds(30)).has_value());
+  EXPECT_TRUE(bridge.process().WaitForLines("\"call_ended\"", kCalls, absl::Seconds(30)));
+  // Every call ended on the bridge's side; their CallEnded are still queued.
+  absl::SleepFor(absl::Milliseconds(500));
+  std::optional<int> status = bridge.process().Wait(absl::ZeroDuration());
+  EXPECT_FALSE(status.has_value()) << "the bridge exited with its backends' last events unsent";
+  backend.Release();
+  if (!status.has_value()) status = bridge.process().Wait(absl::Seconds(30));
+  std::cout << "figures: " << kCalls << " calls, stalled backends, exited "
+            << absl::FormatDuration(absl::Now() - signalled) << " after SIGTERM\n";
+  ASSERT_TRUE(status.has_value()) << "the bridge hung in shutdown";
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << bridge.Output();
+  EXPECT_TRUE(backend.WaitEnded(kCalls, kWait));
+  EXPECT_EQ(backend.ended_with(v1::CALL_END_REASON_SHUTDOWN), kCalls);
+  EXPECT_EQ(CountLines(bridge, "streams_abandoned", ""), 0) << bridge.Output();
+  callers.Finish(absl::Seconds(30));
 }
 
 }  // namespace
