@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -247,7 +248,8 @@ func TestClearAccounting(t *testing.T) {
 			}
 		}
 		must(call.Play(ctx, pcmOf(500, 16000), "r1"))
-		must(call.Mark(ctx, "after-r1"))
+		markDone := make(chan bridgepb.MarkResolution, 1)
+		go func() { r, _ := call.Mark(ctx, "after-r1"); markDone <- r }()
 		must(call.Play(ctx, pcmOf(700, 8000), "r2"))
 		heard := 0
 		for heard < 8*160 {
@@ -256,6 +258,15 @@ func TestClearAccounting(t *testing.T) {
 				t.Fatal("no audio")
 			}
 			heard += count(m, 500)
+		}
+		for { // the mark is queued: the bridge answered its command
+			call.mu.Lock()
+			queued := len(call.marks) == 1 && len(call.pending) == 0
+			call.mu.Unlock()
+			if queued {
+				break
+			}
+			time.Sleep(time.Millisecond)
 		}
 		cleared, err := call.Clear(ctx, "")
 		if err != nil {
@@ -266,6 +277,9 @@ func TestClearAccounting(t *testing.T) {
 			rs[1].GetResponseId() != "r2" || rs[1].GetPlayedMs() != 0 || rs[1].GetDiscardedMs() != 1000 ||
 			cleared.GetDiscardedMs() != rs[0].GetDiscardedMs()+1000 {
 			t.Fatalf("clear result %v", cleared)
+		}
+		if r := <-markDone; r != bridgepb.MarkResolution_MARK_RESOLUTION_CLEARED {
+			t.Errorf("Mark returned %v", r)
 		}
 		mark := next[*bridgepb.MarkResolved](t, call)
 		if mark.GetName() != "after-r1" || mark.GetResolution() != bridgepb.MarkResolution_MARK_RESOLUTION_CLEARED {
@@ -283,18 +297,42 @@ func TestClearAccounting(t *testing.T) {
 	})
 }
 
-func TestMarkResolvesPlayed(t *testing.T) {
+// Mark blocks until the caller heard the audio before it (no events read
+// meanwhile, as from inside a handler), and the event still follows.
+func TestMarkWaitsUntilHeard(t *testing.T) {
 	forModes(t, func(t *testing.T, mode string) {
-		_, call := setup(t, mode, "127.0.0.1:0", wire.Asterisk)
+		a, call := setup(t, mode, "127.0.0.1:0", wire.Asterisk)
 		ctx := testCtx(t)
-		if _, err := call.Play(ctx, pcmOf(1000, 800), "r1"); err != nil {
+		heard := make(chan int, 1)
+		go func() { // the caller: count the samples of r1 it receives
+			n := 0
+			for m := a.read(wait); m != nil && n < 8000; m = a.read(wait) {
+				n += count(m, 1000)
+			}
+			heard <- n
+		}()
+		start := time.Now()
+		if _, err := call.Play(ctx, pcmOf(1000, 8000), "r1"); err != nil { // 1 s
 			t.Fatal(err)
 		}
-		if _, err := call.Mark(ctx, "m1"); err != nil {
-			t.Fatal(err)
+		r, err := call.Mark(ctx, "m1")
+		if err != nil || r != bridgepb.MarkResolution_MARK_RESOLUTION_PLAYED {
+			t.Fatalf("Mark: %v %v", r, err)
 		}
-		if m := next[*bridgepb.MarkResolved](t, call); m.GetResolution() != bridgepb.MarkResolution_MARK_RESOLUTION_PLAYED {
-			t.Errorf("mark %v", m)
+		if elapsed := time.Since(start); elapsed < 900*time.Millisecond {
+			t.Errorf("Mark returned after %v, before 1 s of audio could play", elapsed)
+		}
+		if n := <-heard; n != 8000 {
+			t.Errorf("the caller heard %d samples of r1", n)
+		}
+		if m := next[*bridgepb.MarkResolved](t, call); m.GetName() != "m1" || m.GetResolution() != bridgepb.MarkResolution_MARK_RESOLUTION_PLAYED {
+			t.Errorf("mark event %v", m)
+		}
+		// On an ended call a mark resolves CALL_ENDED at once.
+		a.send(wire.Hangup{})
+		<-call.Done()
+		if r, err := call.Mark(ctx, "late"); err != nil || r != bridgepb.MarkResolution_MARK_RESOLUTION_CALL_ENDED {
+			t.Errorf("Mark after the end: %v %v", r, err)
 		}
 	})
 }
@@ -349,7 +387,7 @@ func TestCallerHangupClosesEvents(t *testing.T) {
 		if !ok || ended.GetReason() != bridgepb.CallEndReason_CALL_END_REASON_CALLER_HUNG_UP {
 			t.Errorf("last event %v", last)
 		}
-		if _, err := call.Play(testCtx(t), pcmOf(1, 2), ""); Code(err) != bridgepb.ResultCode_RESULT_CODE_CALL_ENDED {
+		if _, err := call.Play(testCtx(t), pcmOf(1, 2), ""); Code(err) != bridgepb.ResultCode_RESULT_CODE_CALL_ENDED || !errors.Is(err, ErrCallEnded) {
 			t.Errorf("Play after the end: %v", err)
 		}
 	})

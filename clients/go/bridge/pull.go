@@ -2,34 +2,119 @@ package bridge
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/bridgepb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 )
 
 // Client talks to the bridge's gRPC port (pull mode and call inspection).
 type Client struct {
+	// Conn is the connection Claim, ListCalls and HangupCall use (round
+	// robin over the target's addresses); Work opens one per address.
 	Conn *grpc.ClientConn
 	API  bridgepb.BridgeClient
+
+	cfg       *config
+	endpoints []endpoint
 }
 
-// Dial connects to the bridge at target ("127.0.0.1:50051"), without TLS
-// unless opts say otherwise.
-func Dial(target string, opts ...grpc.DialOption) (*Client, error) {
-	if len(opts) == 0 {
-		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+// tokenCreds sends the bearer token on every RPC.
+type tokenCreds struct{ token string }
+
+func (t tokenCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + t.token}, nil
+}
+
+// RequireTransportSecurity is false: the bridge accepts its token on a
+// plaintext connection too (a trusted network); use WithTLS elsewhere.
+func (tokenCreds) RequireTransportSecurity() bool { return false }
+
+func (c *config) grpcDialOptions() []grpc.DialOption {
+	var opts []grpc.DialOption
+	if c.tls != nil {
+		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(c.tls)))
+	} else {
+		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
-	conn, err := grpc.NewClient(target, opts...)
+	if c.token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(tokenCreds{c.token}))
+	}
+	return append(opts, c.dialOpts...)
+}
+
+// Dial connects to the bridge. target is "host:port" or "dns:///host:port"
+// (a name whose every address is a bridge replica, e.g. a headless
+// Service), or a comma-separated list of them; any other gRPC target
+// ("ipv4:...", "unix:...") is used as it is. Without WithTLS the connection
+// is plaintext. Options: WithToken, WithTLS, WithLogger, WithAudioBuffer,
+// WithResolveInterval, WithLookup, WithBackoff, WithDialOptions.
+func Dial(target string, opts ...Option) (*Client, error) {
+	cfg := newConfig(opts)
+	eps, err := parseTarget(target)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Conn: conn, API: bridgepb.NewBridgeClient(conn)}, nil
+	dopts := cfg.grpcDialOptions()
+	grpcTarget := target
+	if len(eps) > 1 {
+		r := manual.NewBuilderWithScheme("audiosocket-bridge")
+		var addrs []resolver.Address
+		for _, ep := range eps {
+			addrs = append(addrs, resolver.Address{Addr: ep.hostPort})
+		}
+		r.InitialState(resolver.State{Addresses: addrs})
+		dopts = append(dopts, grpc.WithResolvers(r),
+			grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`))
+		grpcTarget = r.Scheme() + ":///bridges"
+	}
+	conn, err := grpc.NewClient(grpcTarget, dopts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Conn: conn, API: bridgepb.NewBridgeClient(conn), cfg: cfg, endpoints: eps}, nil
+}
+
+// endpoint is one entry of a target: a host:port to resolve, or a gRPC
+// target used as it is.
+type endpoint struct {
+	hostPort string // resolve: host:port
+	raw      string // otherwise: the gRPC target
+}
+
+func parseTarget(target string) ([]endpoint, error) {
+	for _, scheme := range []string{"ipv4:", "ipv6:", "unix:", "unix-abstract:", "passthrough:", "vsock:", "xds:"} {
+		if strings.HasPrefix(target, scheme) {
+			return []endpoint{{raw: target}}, nil
+		}
+	}
+	var eps []endpoint
+	for _, part := range strings.Split(target, ",") {
+		part = strings.TrimSpace(part)
+		if rest, ok := strings.CutPrefix(part, "dns:"); ok {
+			if rest, ok = strings.CutPrefix(rest, "//"); ok {
+				_, rest, _ = strings.Cut(rest, "/") // skip the DNS server authority
+			}
+			part = rest
+		}
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, ":") {
+			return nil, fmt.Errorf("bridge target %q: want host:port", part)
+		}
+		eps = append(eps, endpoint{hostPort: part})
+	}
+	if len(eps) == 0 {
+		return nil, fmt.Errorf("bridge target %q: no address", target)
+	}
+	return eps, nil
 }
 
 // Close closes the connection.
@@ -42,14 +127,17 @@ type Claim struct {
 	Media    *bridgepb.MediaOptions
 }
 
-// ClaimError is a claim whose stream ended before a call started; Ended
-// is set when the bridge said why.
+// ClaimError is a claim whose stream ended before a call started. Ended is
+// set when the bridge said why (the call ended first); Err is the stream's
+// error (a gRPC status: status.Code(err) sees through ClaimError).
 type ClaimError struct {
 	Msg   string
 	Ended *bridgepb.CallEnded
+	Err   error
 }
 
 func (e *ClaimError) Error() string { return e.Msg }
+func (e *ClaimError) Unwrap() error { return e.Err }
 
 type pullLink struct {
 	stream bridgepb.Bridge_ClaimCallClient
@@ -73,8 +161,13 @@ func (l pullLink) closeSend() {
 	}()
 }
 
-// Claim opens a worker slot and blocks until a call arrives (or ctx is done).
+// Claim opens a worker slot and blocks until a call arrives (or ctx is
+// done). It claims through Conn; Work keeps claims on every address.
 func (c *Client) Claim(ctx context.Context, claim Claim) (*Call, error) {
+	return claimOn(ctx, c.API, claim, c.cfg)
+}
+
+func claimOn(ctx context.Context, api bridgepb.BridgeClient, claim Claim, cfg *config) (*Call, error) {
 	msg := &bridgepb.ClaimCall{Media: claim.Media}
 	if claim.CallID != "" {
 		msg.Target = &bridgepb.ClaimCall_CallId{CallId: claim.CallID}
@@ -83,16 +176,15 @@ func (c *Client) Claim(ctx context.Context, claim Claim) (*Call, error) {
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	stop := context.AfterFunc(ctx, cancel) // ctx ends the wait, not the call
-	stream, err := c.API.ClaimCall(sctx)
+	stream, err := api.ClaimCall(sctx)
 	if err != nil {
+		stop()
 		cancel()
-		return nil, err
+		return nil, &ClaimError{Msg: "claim failed: " + err.Error(), Err: err}
 	}
 	l := pullLink{stream, cancel}
-	if err := l.send(&bridgepb.CallCommand{Command: &bridgepb.CallCommand_Claim{Claim: msg}}); err != nil {
-		cancel()
-		return nil, err
-	}
+	// A failed send shows as io.EOF; the stream's status comes from recv.
+	_ = l.send(&bridgepb.CallCommand{Command: &bridgepb.CallCommand_Claim{Claim: msg}})
 	ev, err := l.recv()
 	stop()
 	if err != nil {
@@ -100,7 +192,7 @@ func (c *Client) Claim(ctx context.Context, claim Claim) (*Call, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &ClaimError{Msg: "claim failed: " + err.Error()}
+		return nil, &ClaimError{Msg: "claim failed: " + err.Error(), Err: err}
 	}
 	if ended := ev.GetEnded(); ended != nil {
 		cancel()
@@ -111,39 +203,7 @@ func (c *Client) Claim(ctx context.Context, claim Claim) (*Call, error) {
 		cancel()
 		return nil, &ClaimError{Msg: fmt.Sprintf("expected CallStarted, got %T", ev.GetEvent())}
 	}
-	return newCall(started, l), nil
-}
-
-// Work runs workers claim loops until ctx is done: each claims a call, runs
-// handler, and claims the next.
-func (c *Client) Work(ctx context.Context, workers int, claim Claim, handler Handler) error {
-	var wg sync.WaitGroup
-	for i := 0; i < max(workers, 1); i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				call, err := c.Claim(ctx, claim)
-				if err != nil {
-					var ce *ClaimError
-					if errors.As(err, &ce) {
-						log.Printf("audiosocket-bridge: %v", err)
-					}
-					select {
-					case <-ctx.Done():
-					case <-time.After(200 * time.Millisecond):
-					}
-					continue
-				}
-				handler(ctx, call)
-				fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				call.finish(fctx)
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	return nil
+	return newCall(started, l, cfg), nil
 }
 
 // ListCalls lists the calls the bridge holds (on listener, or all).

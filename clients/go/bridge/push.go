@@ -2,45 +2,30 @@ package bridge
 
 import (
 	"context"
-	"errors"
+	"crypto/subtle"
 	"net"
-	"time"
 
 	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/bridgepb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
-
-// ServerOption configures a push-mode server.
-type ServerOption func(*handlerServer)
-
-// WithMedia sets the MediaOptions sent in AcceptCall.
-func WithMedia(m *bridgepb.MediaOptions) ServerOption {
-	return func(s *handlerServer) { s.media = m }
-}
-
-// WithDecide lets decide refuse calls: return nil to accept, or a RejectCall.
-func WithDecide(decide func(*bridgepb.CallStarted) *bridgepb.RejectCall) ServerOption {
-	return func(s *handlerServer) { s.decide = decide }
-}
 
 type handlerServer struct {
 	bridgepb.UnimplementedCallHandlerServer
 	handler Handler
-	media   *bridgepb.MediaOptions
-	decide  func(*bridgepb.CallStarted) *bridgepb.RejectCall
+	cfg     *config
 }
 
 // NewHandlerServer is a CallHandler service that accepts each call the
-// bridge pushes and runs handler for it; register it on your grpc.Server
-// with bridgepb.RegisterCallHandlerServer, or use Serve.
-func NewHandlerServer(handler Handler, opts ...ServerOption) bridgepb.CallHandlerServer {
-	s := &handlerServer{handler: handler}
-	for _, o := range opts {
-		o(s)
-	}
-	return s
+// bridge pushes and runs handler for it; register it on your own
+// grpc.Server (TLS, interceptors, ...) with bridgepb.RegisterCallHandlerServer,
+// or use Listen or Serve. Options: WithMedia, WithDecide, WithToken,
+// WithLogger, WithAudioBuffer.
+func NewHandlerServer(handler Handler, opts ...Option) bridgepb.CallHandlerServer {
+	return &handlerServer{handler: handler, cfg: newConfig(opts)}
 }
 
 type pushLink struct {
@@ -58,7 +43,26 @@ func (l pushLink) recv() (*bridgepb.CallEvent, error) {
 
 func (pushLink) closeSend() {}
 
+func (s *handlerServer) authorized(ctx context.Context) bool {
+	if s.cfg.token == "" {
+		return true
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	want := []byte("Bearer " + s.cfg.token)
+	for _, v := range md.Get("authorization") {
+		if subtle.ConstantTimeCompare([]byte(v), want) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *handlerServer) HandleCall(stream bridgepb.CallHandler_HandleCallServer) error {
+	ctx := stream.Context()
+	if !s.authorized(ctx) {
+		s.cfg.logger.Warn("audiosocket-bridge: refused a push stream without the token")
+		return status.Error(codes.Unauthenticated, "missing or wrong bearer token")
+	}
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -67,24 +71,25 @@ func (s *handlerServer) HandleCall(stream bridgepb.CallHandler_HandleCallServer)
 	if started == nil {
 		return status.Error(codes.InvalidArgument, "the first event must be CallStarted")
 	}
-	if s.decide != nil {
-		if reject := s.decide(started); reject != nil {
+	if s.cfg.decide != nil {
+		if reject := s.cfg.decide(started); reject != nil {
 			return stream.Send(&bridgepb.HandleCallResponse{Command: &bridgepb.CallCommand{
 				Command: &bridgepb.CallCommand_Reject{Reject: reject}}})
 		}
 	}
-	ctx := stream.Context()
-	call := newCall(started, pushLink{stream})
-	defer func() {
-		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		call.finish(fctx)
-	}()
-	if _, err := call.checked(ctx, &bridgepb.CallCommand{Command: &bridgepb.CallCommand_Accept{
-		Accept: &bridgepb.AcceptCall{Media: s.media}}}, "accept"); err != nil {
+	call := newCall(started, pushLink{stream}, s.cfg)
+	r, err := call.result(ctx, &bridgepb.CallCommand{Command: &bridgepb.CallCommand_Accept{
+		Accept: &bridgepb.AcceptCall{Media: s.cfg.media}}}, "accept")
+	if err != nil {
+		s.cfg.logger.Warn("audiosocket-bridge: accept failed", "call_id", started.GetCallId(), "error", err)
+		call.run(ctx, func(context.Context, *Call) {})
 		return nil
 	}
-	s.handler(ctx, call)
+	// CallStarted precedes the accept: the accept's result has the rate.
+	call.mu.Lock()
+	call.rate = r.GetBackendSampleRateHz()
+	call.mu.Unlock()
+	call.run(ctx, s.handler)
 	return nil
 }
 
@@ -103,28 +108,42 @@ func (s *Server) Target() string { return "ipv4:" + s.Addr() }
 // Stop stops serving and ends the streams.
 func (s *Server) Stop() { s.GRPC.Stop() }
 
-// Listen starts a CallHandler server on addr (port 0 picks one) in the background.
-func Listen(addr string, handler Handler, opts ...ServerOption) (*Server, error) {
+func newServer(addr string, handler Handler, opts []Option) (*Server, error) {
+	cfg := newConfig(opts)
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	g := grpc.NewServer()
+	sopts := cfg.serverOpts
+	if cfg.tls != nil {
+		sopts = append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg.tls))}, sopts...)
+	}
+	g := grpc.NewServer(sopts...)
 	bridgepb.RegisterCallHandlerServer(g, NewHandlerServer(handler, opts...))
-	go func() { _ = g.Serve(lis) }()
 	return &Server{GRPC: g, Listener: lis}, nil
 }
 
-// Serve serves handler on addr until ctx is done.
-func Serve(ctx context.Context, addr string, handler Handler, opts ...ServerOption) error {
-	s, err := Listen(addr, handler, opts...)
+// Listen starts a CallHandler server on addr (port 0 picks one) in the
+// background. Options: those of NewHandlerServer, and WithTLS,
+// WithServerOptions.
+func Listen(addr string, handler Handler, opts ...Option) (*Server, error) {
+	s, err := newServer(addr, handler, opts)
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = s.GRPC.Serve(s.Listener) }()
+	return s, nil
+}
+
+// Serve serves handler on addr until ctx is done, then stops gracefully
+// (active calls finish first) and returns nil. It returns the error that
+// stops it early: the address cannot be listened on, or serving failed.
+func Serve(ctx context.Context, addr string, handler Handler, opts ...Option) error {
+	s, err := newServer(addr, handler, opts)
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	s.GRPC.GracefulStop()
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil
-	}
-	return ctx.Err()
+	stop := context.AfterFunc(ctx, s.GRPC.GracefulStop)
+	defer stop()
+	return s.GRPC.Serve(s.Listener)
 }

@@ -27,7 +27,7 @@ func main() {
 	push := flag.String("push", "", "serve CallHandler on HOST:PORT (port 0: any)")
 	pull := flag.String("pull", "", "claim calls from the bridge's gRPC HOST:PORT")
 	wavPath := flag.String("wav", "", "16-bit mono WAV to play on a digit (default: a generated beep)")
-	workers := flag.Int("workers", 4, "pull mode: concurrent calls")
+	workers := flag.Int("workers", 4, "pull mode: concurrent calls per bridge address")
 	flag.Parse()
 	log.SetOutput(os.Stdout)
 	log.SetFlags(0)
@@ -59,7 +59,9 @@ func main() {
 		}
 		defer client.Close()
 		log.Printf("claiming calls from %s", *pull)
-		_ = client.Work(ctx, *workers, bridge.Claim{}, handler)
+		if err := client.Work(ctx, *workers, bridge.Claim{}, handler); err != nil {
+			log.Fatal(err)
+		}
 	default:
 		flag.Usage()
 		os.Exit(2)
