@@ -8,13 +8,13 @@ and answer with play / mark / clear / send_dtmf / send_control / hangup.
 
 from . import wire
 from .call import Call, CommandError, Event, Handler
-from .pull import BridgeClient, ClaimEnded
+from .pull import PERMANENT_CODES, BridgeClient, BridgeError, ClaimEnded
 from .push import CallHandlerServicer, PushServer, serve
 from .v1 import bridge_pb2 as pb
 from .v1 import bridge_pb2_grpc as pb_grpc
 
 __all__ = [
-    "BridgeClient", "Call", "CallHandlerServicer", "ClaimEnded", "CommandError", "Event", "Handler",
-    "PushServer", "pb", "pb_grpc", "serve", "wire",
+    "BridgeClient", "BridgeError", "Call", "CallHandlerServicer", "ClaimEnded", "CommandError", "Event", "Handler",
+    "PERMANENT_CODES", "PushServer", "pb", "pb_grpc", "serve", "wire",
 ]  # fmt: skip
 __version__ = "0.1.0"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 from typing import AsyncIterator, Awaitable, Callable, Optional, Union
 
@@ -92,7 +93,12 @@ class Call:
 
     Every command method sends the command with a fresh command_id, waits for
     its answer and returns it (CommandResult, or ClearResult for clear); it
-    raises CommandError when the answer is not OK.
+    raises CommandError when the answer is not OK. The end of a call is a
+    normal event, not an exception: once the call has ended (the caller hung
+    up, or the handler did and keeps playing) every command returns a
+    CommandResult with code RESULT_CODE_CALL_ENDED, and CallEnded is still
+    the last event of the iteration. An exception from a command means the
+    stream to the bridge broke (the transport's error).
     """
 
     def __init__(self, started: pb.CallStarted, link: _Link):
@@ -105,6 +111,8 @@ class Call:
         self._send_lock = asyncio.Lock()
         self._done = asyncio.Event()
         self._reader: Optional[asyncio.Task] = None
+        self._lost: Optional[BaseException] = None  # the stream failed without CallEnded
+        self._marks: dict[str, collections.deque] = {}  # name -> futures of waiting mark() calls
         # Push: the rate the accept's result confirmed (0 until then).
         self._accepted_rate_hz = 0
 
@@ -151,7 +159,8 @@ class Call:
         except (grpc.aio.AioRpcError, asyncio.CancelledError) as e:
             if self.ended is None:
                 detail = e.details() if isinstance(e, grpc.aio.AioRpcError) else "cancelled"
-                self._end(pb.CallEnded(reason=pb.CALL_END_REASON_BACKEND_LOST, detail=f"stream failed: {detail}"))
+                self._end(pb.CallEnded(reason=pb.CALL_END_REASON_BACKEND_LOST, detail=f"stream failed: {detail}"),
+                          lost=e if isinstance(e, grpc.aio.AioRpcError) else ConnectionError(detail))
             if isinstance(e, asyncio.CancelledError):
                 raise
         finally:
@@ -176,12 +185,25 @@ class Call:
         if which == "ended":
             self._end(payload)
             return
+        if which == "mark":
+            waiting = self._marks.get(payload.name)
+            if waiting:
+                future = waiting.popleft()
+                if not waiting:
+                    del self._marks[payload.name]
+                if not future.done():
+                    future.set_result(payload.resolution)
         self._events.put_nowait(payload)
 
-    def _end(self, ended: pb.CallEnded) -> None:
+    def _end(self, ended: pb.CallEnded, lost: Optional[BaseException] = None) -> None:
         self.ended = ended
+        self._lost = lost
         for command_id, future in self._pending.items():
-            if not future.done():
+            if future.done():
+                continue
+            if lost is not None:
+                future.set_exception(lost)
+            else:
                 future.set_result(
                     pb.CommandResult(
                         command_id=command_id,
@@ -191,6 +213,11 @@ class Call:
                     )
                 )
         self._pending.clear()
+        for waiting in self._marks.values():
+            for future in waiting:
+                if not future.done():
+                    future.set_result(pb.MARK_RESOLUTION_CALL_ENDED)
+        self._marks.clear()
         self._events.put_nowait(ended)
         self._events.put_nowait(None)
         self._done.set()
@@ -220,32 +247,42 @@ class Call:
 
     # -------------------------------------------------------------- commands
 
+    def _ended_result(self, command_id: str, which: str) -> pb.CommandResult:
+        reason = pb.CallEndReason.Name(self.ended.reason) if self.ended is not None else "?"
+        return pb.CommandResult(command_id=command_id, code=pb.RESULT_CODE_CALL_ENDED,
+                                message=f"the call has ended ({reason})", command=which)
+
     async def send(self, command: pb.CallCommand) -> Union[pb.CommandResult, pb.ClearResult]:
         """Sends any CallCommand with a fresh command_id and returns its answer
-        without raising on a failed code."""
+        without raising on a failed code (RESULT_CODE_CALL_ENDED once the call
+        has ended). Raises only when the stream to the bridge broke."""
         command_id = f"c{next(self._ids)}"
         command.command_id = command_id
         which = command.WhichOneof("command") or ""
         if self.ended is not None:
-            return pb.CommandResult(
-                command_id=command_id, code=pb.RESULT_CODE_CALL_ENDED, message="the call has ended", command=which
-            )
+            return self._ended_result(command_id, which)
         future = asyncio.get_running_loop().create_future()
         future.command = which
         self._pending[command_id] = future
         try:
             async with self._send_lock:
                 await self._link.send(command)
-        except Exception as e:  # the stream is gone
+        except Exception as e:
+            # The stream is over: the reader tells whether the bridge ended
+            # the call (a normal end) or the stream broke.
             self._pending.pop(command_id, None)
-            return pb.CommandResult(
-                command_id=command_id, code=pb.RESULT_CODE_CALL_ENDED, message=f"cannot send: {e}", command=which
-            )
+            try:
+                await asyncio.wait_for(self._done.wait(), 5.0)
+            except asyncio.TimeoutError:
+                raise e from None
+            if self._lost is not None:
+                raise self._lost from e
+            return self._ended_result(command_id, which)
         return await future
 
     async def _checked(self, command: pb.CallCommand):
         answer = await self.send(command)
-        if isinstance(answer, pb.CommandResult) and answer.code != pb.RESULT_CODE_OK:
+        if isinstance(answer, pb.CommandResult) and answer.code not in (pb.RESULT_CODE_OK, pb.RESULT_CODE_CALL_ENDED):
             raise CommandError(answer)
         return answer
 
@@ -255,9 +292,32 @@ class Call:
             pb.CallCommand(play=pb.PlayAudio(pcm=pcm, response_id=response_id, sample_rate_hz=sample_rate_hz))
         )
 
-    async def mark(self, name: str) -> pb.CommandResult:
-        """Queues a mark; a MarkResolved event follows once the audio before it played."""
-        return await self._checked(pb.CallCommand(mark=pb.Mark(name=name)))
+    async def mark(self, name: str) -> int:
+        """Queues a mark after the audio queued so far and waits until the
+        caller has heard up to it. Returns the pb.MarkResolution:
+        MARK_RESOLUTION_PLAYED, MARK_RESOLUTION_CLEARED (a clear removed it) or
+        MARK_RESOLUTION_CALL_ENDED (also at once on a call that has ended).
+        The MarkResolved event is delivered too. Safe to await inside the
+        handler (the resolution does not wait for events to be read); to keep
+        reading events meanwhile, run it as a task."""
+        if self.ended is not None:
+            return pb.MARK_RESOLUTION_CALL_ENDED
+        future = asyncio.get_running_loop().create_future()
+        self._marks.setdefault(name, collections.deque()).append(future)  # before sending: it may resolve quickly
+        try:
+            answer = await self._checked(pb.CallCommand(mark=pb.Mark(name=name)))
+        except CommandError:
+            waiting = self._marks.get(name)
+            if waiting is not None and future in waiting:
+                waiting.remove(future)  # refused: no resolution will come
+                if not waiting:
+                    del self._marks[name]
+            raise
+        if answer.code == pb.RESULT_CODE_CALL_ENDED:
+            return pb.MARK_RESOLUTION_CALL_ENDED
+        # Shielded: a cancelled wait leaves the future queued, so the next
+        # resolution of this name still pairs with this mark.
+        return await asyncio.shield(future)
 
     async def clear(self, response_id: str = "") -> pb.ClearResult:
         """Discards queued audio (one response's, or all); returns what was played
@@ -274,13 +334,12 @@ class Call:
 
     async def hangup(self, after_playout: bool = False) -> pb.CommandResult:
         """Ends the call (after the queued audio when after_playout). Returns OK
-        once the bridge answered or the call ended because of it."""
-        answer = await self.send(pb.CallCommand(hangup=pb.Hangup(after_playout=after_playout)))
+        once the bridge answered or the call ended because of it, a
+        RESULT_CODE_CALL_ENDED result when it had ended otherwise."""
+        answer = await self._checked(pb.CallCommand(hangup=pb.Hangup(after_playout=after_playout)))
         if answer.code == pb.RESULT_CODE_CALL_ENDED and self.ended is not None:
             if self.ended.reason == pb.CALL_END_REASON_BACKEND_HUNG_UP:
                 return pb.CommandResult(command_id=answer.command_id, code=pb.RESULT_CODE_OK, command="hangup")
-        if answer.code != pb.RESULT_CODE_OK:
-            raise CommandError(answer)
         return answer
 
     # -------------------------------------------------------------- ending
@@ -290,7 +349,7 @@ class Call:
         if self.ended is None:
             try:
                 await asyncio.wait_for(self.hangup(), timeout)
-            except (CommandError, asyncio.TimeoutError):
+            except (CommandError, asyncio.TimeoutError, grpc.aio.AioRpcError, ConnectionError):
                 pass
             try:
                 await asyncio.wait_for(self._done.wait(), timeout)

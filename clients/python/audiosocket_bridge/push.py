@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from typing import Callable, Optional
 
@@ -24,12 +25,27 @@ class CallHandlerServicer(pb_grpc.CallHandlerServicer):
     Register it on your own grpc.aio.Server with
     pb_grpc.add_CallHandlerServicer_to_server, or use serve()."""
 
-    def __init__(self, handler: Handler, media: Optional[pb.MediaOptions] = None, decide: Optional[Decide] = None):
+    def __init__(self, handler: Handler, media: Optional[pb.MediaOptions] = None, decide: Optional[Decide] = None,
+                 token: Optional[str] = None):
         self._handler = handler
         self._media = media
         self._decide = decide
+        self._authorization = f"Bearer {token}".encode() if token else None
+
+    def _authorized(self, context) -> bool:
+        if self._authorization is None:
+            return True
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                got = value.encode() if isinstance(value, str) else value
+                if hmac.compare_digest(got, self._authorization):
+                    return True
+        return False
 
     async def HandleCall(self, request_iterator, context):
+        if not self._authorized(context):
+            log.warning("refused a push stream without the token")
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         link = _PushLink(context)
         first = await link.recv()
         if first is None or not first.HasField("started"):
@@ -44,12 +60,15 @@ class CallHandlerServicer(pb_grpc.CallHandlerServicer):
         call._start()
         try:
             accepted = await call._checked(pb.CallCommand(accept=pb.AcceptCall(media=self._media)))
-            # CallStarted precedes the accept: its result has the effective rate.
-            call._accepted_rate_hz = accepted.backend_sample_rate_hz
         except CommandError as e:
             log.warning("call %s: accept failed: %s", started.call_id, e)
             await call._finish()
             return
+        if accepted.code != pb.RESULT_CODE_OK:  # the call ended first
+            await call._finish()
+            return
+        # CallStarted precedes the accept: its result has the effective rate.
+        call._accepted_rate_hz = accepted.backend_sample_rate_hz
         try:
             await self._handler(call)
         except Exception:
@@ -83,12 +102,23 @@ async def serve(
     address: str = "127.0.0.1:0",
     media: Optional[pb.MediaOptions] = None,
     decide: Optional[Decide] = None,
+    *,
+    token: Optional[str] = None,
+    credentials: Optional[grpc.ServerCredentials] = None,
 ) -> PushServer:
     """Starts a CallHandler server on address (port 0 picks one) running
-    handler(call) for every call the bridge pushes; returns at once."""
+    handler(call) for every call the bridge pushes; returns at once.
+
+    token: the bridge's --auth_token_file token; streams without
+    "authorization: Bearer <token>" are refused (UNAUTHENTICATED).
+    credentials (grpc.ssl_server_credentials(...)): serve TLS, verified by
+    the bridge's --backend_tls_ca_file; otherwise plaintext."""
     server = grpc.aio.server()
-    pb_grpc.add_CallHandlerServicer_to_server(CallHandlerServicer(handler, media, decide), server)
-    port = server.add_insecure_port(address)
+    pb_grpc.add_CallHandlerServicer_to_server(CallHandlerServicer(handler, media, decide, token), server)
+    if credentials is not None:
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     await server.start()

@@ -213,11 +213,26 @@ async def test_invalid_play_raises_and_keeps_the_call(backend):
     asterisk.close()
 
 
-async def test_mark_resolves_played(backend):
+async def test_mark_waits_until_the_caller_heard_it(backend):
+    # Awaited without reading events (as inside a handler's loop); the event follows too.
     await backend.start()
     asterisk, call = await connect(backend)
-    await call.play(struct.pack("<h", 1000) * 800, "r1")
-    await call.mark("m1")
+
+    async def caller_hears() -> int:
+        heard = 0
+        while heard < 8000:
+            message = await asterisk.read()
+            assert message is not None
+            if isinstance(message, wire.Audio):
+                heard += samples(message.payload).count(1000)
+        return heard
+
+    hearing = asyncio.create_task(caller_hears())
+    start = asyncio.get_running_loop().time()
+    await call.play(struct.pack("<h", 1000) * 8000, "r1")  # 1 s
+    assert await asyncio.wait_for(call.mark("m1"), WAIT) == pb.MARK_RESOLUTION_PLAYED
+    assert asyncio.get_running_loop().time() - start >= 0.9, "resolved before 1 s of audio could play"
+    assert await asyncio.wait_for(hearing, WAIT) == 8000
     mark = await next_of(call, pb.MarkResolved)
     assert (mark.name, mark.resolution) == ("m1", pb.MARK_RESOLUTION_PLAYED)
     asterisk.close()
@@ -227,7 +242,8 @@ async def test_clear_accounts_played_and_discarded_per_response(backend):
     await backend.start()
     asterisk, call = await connect(backend)
     await call.play(struct.pack("<h", 500) * 16000, "r1")  # 2 s
-    await call.mark("after-r1")
+    mark = asyncio.create_task(call.mark("after-r1"))  # resolves when the clear removes it
+    await asyncio.sleep(0)  # the mark goes out before r2
     await call.play(struct.pack("<h", 700) * 8000, "r2")  # 1 s
     heard_r1 = 0
     while heard_r1 < 8 * 160:
@@ -241,6 +257,7 @@ async def test_clear_accounts_played_and_discarded_per_response(backend):
     assert r1.response_id == "r1" and r1.played_ms + r1.discarded_ms == 2000 and r1.played_ms >= 160
     assert (r2.response_id, r2.played_ms, r2.discarded_ms) == ("r2", 0, 1000)
     assert cleared.discarded_ms == r1.discarded_ms + 1000
+    assert await asyncio.wait_for(mark, WAIT) == pb.MARK_RESOLUTION_CLEARED
     # The mark the clear discarded resolves after the ClearResult.
     mark = await next_of(call, pb.MarkResolved)
     assert (mark.name, mark.resolution) == ("after-r1", pb.MARK_RESOLUTION_CLEARED)
@@ -305,9 +322,10 @@ async def test_caller_hangup_ends_the_event_stream(backend):
     await asyncio.wait_for(drain(), WAIT)
     assert isinstance(events[-1], pb.CallEnded)
     assert events[-1].reason == pb.CALL_END_REASON_CALLER_HUNG_UP
-    with pytest.raises(CommandError) as info:
-        await call.play(b"\x00\x00")
-    assert info.value.code == pb.RESULT_CODE_CALL_ENDED
+    # The end is a normal event: later commands answer CALL_ENDED, no exception.
+    result = await call.play(b"\x00\x00")
+    assert result.code == pb.RESULT_CODE_CALL_ENDED and result.command == "play"
+    assert await call.mark("late") == pb.MARK_RESOLUTION_CALL_ENDED
     asterisk.close()
 
 
