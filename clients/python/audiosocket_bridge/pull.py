@@ -190,16 +190,22 @@ class BridgeClient:
             claim.listener = listener
         stream = stub.ClaimCall(metadata=self._metadata)
         link = _PullLink(stream)
+        written = False
         try:
             await link.send(pb.CallCommand(claim=claim))
+            written = True
             event = await link.recv()
         except asyncio.CancelledError:
             stream.cancel()
             raise
         except Exception as e:
-            # A write to a stream the bridge already finished fails with a
-            # generic error: the stream's own status says why.
-            raise await self._status_error(stream, address, e) from None
+            error = await self._status_error(stream, address, e)
+            if not written and error.code == grpc.StatusCode.INTERNAL:
+                # The bridge refused the stream as it opened and our write
+                # raced with that: grpc then reports its own INTERNAL error
+                # ("Internal error from Core") instead of the bridge's status.
+                error = await self._probe(stub, address) or error
+            raise error from None
         if event is None:
             error = await self._status_error(stream, address, None)
             if error is not None:
@@ -215,6 +221,21 @@ class BridgeClient:
         call._stream = stream
         call._start()
         return call
+
+    async def _probe(self, stub, address: str) -> Optional[BridgeError]:
+        """The bridge's status for a claim stream it refuses at once, from a
+        stream we do not write to (so no write races with the refusal); None
+        when the bridge keeps that stream open (it would take a claim)."""
+        probe = stub.ClaimCall(metadata=self._metadata)
+        try:
+            await asyncio.wait_for(probe.read(), 2.0)
+        except grpc.aio.AioRpcError as e:
+            return BridgeError(e.code(), e.details() or "", address)
+        except (asyncio.TimeoutError, Exception):
+            pass
+        finally:
+            probe.cancel()
+        return None
 
     @staticmethod
     async def _status_error(stream, address: str, error: Optional[BaseException]) -> Optional[BridgeError]:

@@ -1,8 +1,8 @@
 """Example backend: echoes the caller's audio, logs DTMF, plays a WAV when a
 digit is pressed, and hangs up on '#'. Works in both modes:
 
-    python examples/echo_backend.py --push 127.0.0.1:50061    # bridge --backend=ipv4:127.0.0.1:50061
-    python examples/echo_backend.py --pull 127.0.0.1:50051    # bridge --mode=pull --grpc_listen=...:50051
+    .venv/bin/python examples/echo_backend.py --push 127.0.0.1:50061    # bridge --backend=ipv4:127.0.0.1:50061
+    .venv/bin/python examples/echo_backend.py --pull 127.0.0.1:50051    # bridge --mode=pull --grpc_listen=...:50051
 
 --wav FILE picks the sound (16-bit mono PCM); without it a short beep is
 generated. Logs one line per event on stdout.
@@ -52,11 +52,7 @@ async def handle(call: Call, wav: bytes, wav_rate: int) -> None:
     played = 0
     async for event in call:
         if isinstance(event, pb.AudioChunk):
-            try:
-                await call.play(event.pcm, response_id="echo")
-            except CommandError as e:
-                if e.code != pb.RESULT_CODE_CALL_ENDED:
-                    raise  # otherwise CallEnded is the next event
+            await call.play(event.pcm, response_id="echo")  # after the end: a CALL_ENDED result
         elif isinstance(event, pb.DtmfEvent):
             if event.phase == pb.DTMF_PHASE_BEGIN:
                 continue  # log each digit once, at its end
@@ -85,7 +81,7 @@ async def main() -> None:
     mode.add_argument("--push", metavar="HOST:PORT", help="serve CallHandler here (port 0: any)")
     mode.add_argument("--pull", metavar="HOST:PORT", help="claim calls from the bridge's gRPC port")
     parser.add_argument("--wav", help="16-bit mono WAV to play on a digit (default: a generated beep)")
-    parser.add_argument("--workers", type=int, default=4, help="pull mode: concurrent calls")
+    parser.add_argument("--workers", type=int, default=4, help="pull mode: concurrent calls per bridge address")
     args = parser.parse_args()
 
     path = args.wav

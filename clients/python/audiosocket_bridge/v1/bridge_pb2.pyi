@@ -117,6 +117,7 @@ class CallEndReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CALL_END_REASON_SHUTDOWN: _ClassVar[CallEndReason]
     CALL_END_REASON_HANGUP_REQUESTED: _ClassVar[CallEndReason]
     CALL_END_REASON_CALLER_UNRESPONSIVE: _ClassVar[CallEndReason]
+    CALL_END_REASON_CALLER_IDLE: _ClassVar[CallEndReason]
 
 class RejectReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -211,6 +212,7 @@ CALL_END_REASON_ALL_BACKENDS_REJECTED: CallEndReason
 CALL_END_REASON_SHUTDOWN: CallEndReason
 CALL_END_REASON_HANGUP_REQUESTED: CallEndReason
 CALL_END_REASON_CALLER_UNRESPONSIVE: CallEndReason
+CALL_END_REASON_CALLER_IDLE: CallEndReason
 REJECT_REASON_UNSPECIFIED: RejectReason
 REJECT_REASON_BUSY: RejectReason
 REJECT_REASON_DECLINED: RejectReason
