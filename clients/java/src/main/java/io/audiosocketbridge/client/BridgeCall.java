@@ -14,7 +14,6 @@ import io.audiosocketbridge.v1.Dialect;
 import io.audiosocketbridge.v1.Hangup;
 import io.audiosocketbridge.v1.Mark;
 import io.audiosocketbridge.v1.MarkResolution;
-import io.audiosocketbridge.v1.MarkResolved;
 import io.audiosocketbridge.v1.MediaOptions;
 import io.audiosocketbridge.v1.PlayAudio;
 import io.audiosocketbridge.v1.RejectCall;
@@ -24,18 +23,30 @@ import io.audiosocketbridge.v1.SendControl;
 import io.audiosocketbridge.v1.SendDtmf;
 import java.time.Instant;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
  * One call, in either mode: its metadata (from CallStarted), its events (to a {@link
  * CallListener}), and commands whose futures complete with the bridge's answer. Thread-safe.
+ *
+ * <p>Futures complete on the SDK's own completion threads, never on the thread that runs this
+ * call's listener, so waiting on any of them ({@code call.mark("m").get()}) from inside a listener
+ * or a handler is safe. Ending a call is a normal outcome: after the end, commands complete with
+ * {@code RESULT_CODE_CALL_ENDED}, marks with {@code MARK_RESOLUTION_CALL_ENDED}, clears with an
+ * empty {@link ClearResult}; none of them completes exceptionally for that.
  */
 public final class BridgeCall {
   /** Which way the call reached this backend. */
@@ -45,22 +56,43 @@ public final class BridgeCall {
   private final CallStarted started;
   private final Consumer<CallCommand> writer;
   private final Runnable closer;
+  private final MediaOptions defaultMedia;
   private final ExecutorService events;
   private final AtomicLong nextId = new AtomicLong(1);
   private final Map<String, CompletableFuture<CommandResult>> results = new ConcurrentHashMap<>();
   private final Map<String, CompletableFuture<ClearResult>> clears = new ConcurrentHashMap<>();
-  private final Map<String, ArrayDeque<CompletableFuture<MarkResolved>>> marks = new HashMap<>();
+  private final Map<String, ArrayDeque<CompletableFuture<MarkResolution>>> marks = new HashMap<>();
   private final CompletableFuture<CallEnded> ended = new CompletableFuture<>();
+  private final List<CallEvent> early = new ArrayList<>();
+  private final List<CallCommand> held = new ArrayList<>();
   private volatile CallListener listener;
+  private volatile int sampleRateHz;
   private volatile boolean closed;
+  private boolean listenerSettled;
+  private boolean acceptWritten;
+  private boolean endedSeen;
   volatile boolean answered;
 
   BridgeCall(Mode mode, CallStarted started, Consumer<CallCommand> writer, Runnable closer) {
+    this(mode, started, writer, closer, MediaOptions.getDefaultInstance());
+  }
+
+  BridgeCall(Mode mode, CallStarted started, Consumer<CallCommand> writer, Runnable closer, MediaOptions defaultMedia) {
+    this(mode, started, writer, closer, defaultMedia, mode == Mode.PULL);
+  }
+
+  /** listenerSettled false: events are kept until setListener/settleListener (a handler runs first). */
+  BridgeCall(Mode mode, CallStarted started, Consumer<CallCommand> writer, Runnable closer, MediaOptions defaultMedia,
+      boolean listenerSettled) {
     this.mode = mode;
     this.started = started;
     this.writer = writer;
     this.closer = closer;
-    this.events = Executors.newSingleThreadExecutor(r -> {
+    this.defaultMedia = defaultMedia;
+    this.sampleRateHz = started.getBackendSampleRateHz();
+    this.listenerSettled = listenerSettled;
+    // One thread at a time, in order; it exits when idle, so nothing needs shutting down.
+    this.events = new ThreadPoolExecutor(0, 1, 1, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
       Thread t = new Thread(r, "call-" + started.getCallId());
       t.setDaemon(true);
       return t;
@@ -76,8 +108,14 @@ public final class BridgeCall {
   public Dialect dialect() { return started.getDialect(); }
   public String peerAddress() { return started.getPeerAddress(); }
   public int callSampleRateHz() { return started.getCallSampleRateHz(); }
-  /** The rate audio is exchanged at with this backend. */
-  public int sampleRateHz() { return started.getBackendSampleRateHz(); }
+
+  /**
+   * The rate audio is exchanged at with this backend. Pull: from CallStarted. Push: the offered
+   * rate until the call is accepted, then the rate the accept's result confirmed (what the accept
+   * asked for, or the offered rate).
+   */
+  public int sampleRateHz() { return sampleRateHz; }
+
   public Instant startTime() {
     return Instant.ofEpochSecond(started.getStartTime().getSeconds(), started.getStartTime().getNanos());
   }
@@ -85,10 +123,32 @@ public final class BridgeCall {
   /** Completes with CallEnded (or a synthetic one if the stream failed without it). */
   public CompletableFuture<CallEnded> ended() { return ended; }
 
-  /** Sets where events go. Set it in the push handler or pass it to claim: events are not replayed. */
+  /**
+   * Sets where events go. Pull: pass it to claim. Push: return it from the {@link CallHandler};
+   * events that arrive while the handler runs are kept and delivered once it returns.
+   */
   public BridgeCall setListener(CallListener listener) {
-    this.listener = listener;
+    List<CallEvent> flush;
+    synchronized (early) {
+      this.listener = listener;
+      listenerSettled = true;
+      flush = new ArrayList<>(early);
+      early.clear();
+    }
+    for (CallEvent e : flush) dispatch(e);
     return this;
+  }
+
+  /** Push: the handler returned (with or without a listener): deliver what was kept. */
+  void settleListener() {
+    List<CallEvent> flush;
+    synchronized (early) {
+      if (listenerSettled) return;
+      listenerSettled = true;
+      flush = new ArrayList<>(early);
+      early.clear();
+    }
+    for (CallEvent e : flush) dispatch(e);
   }
 
   // ---------------------------------------------------------------- commands
@@ -109,23 +169,24 @@ public final class BridgeCall {
   }
 
   /**
-   * Completes with the MarkResolved once the audio queued before the mark has played (or was
-   * cleared, or the call ended); exceptionally with {@link CommandException} if refused.
+   * Completes when the caller has heard everything queued before the mark: {@code
+   * MARK_RESOLUTION_PLAYED}, or {@code MARK_RESOLUTION_CLEARED} (a clear removed it), or {@code
+   * MARK_RESOLUTION_CALL_ENDED}. Exceptionally with {@link CommandException} only if the bridge
+   * refused the mark. Safe to wait on from a listener.
    */
-  public CompletableFuture<MarkResolved> mark(String name) {
-    CompletableFuture<MarkResolved> resolved = new CompletableFuture<>();
+  public CompletableFuture<MarkResolution> mark(String name) {
+    CompletableFuture<MarkResolution> resolved = new CompletableFuture<>();
     synchronized (marks) {
       marks.computeIfAbsent(name, k -> new ArrayDeque<>()).add(resolved);
     }
     command(CallCommand.newBuilder().setMark(Mark.newBuilder().setName(name))).thenAccept(r -> {
       if (r.getCode() == ResultCode.RESULT_CODE_OK) return;
       synchronized (marks) {
-        ArrayDeque<CompletableFuture<MarkResolved>> q = marks.get(name);
+        ArrayDeque<CompletableFuture<MarkResolution>> q = marks.get(name);
         if (q != null) q.remove(resolved);
       }
       if (r.getCode() == ResultCode.RESULT_CODE_CALL_ENDED) {
-        resolved.complete(MarkResolved.newBuilder().setName(name)
-            .setResolution(MarkResolution.MARK_RESOLUTION_CALL_ENDED).build());
+        resolved.complete(MarkResolution.MARK_RESOLUTION_CALL_ENDED);
       } else {
         resolved.completeExceptionally(new CommandException(r));
       }
@@ -133,16 +194,25 @@ public final class BridgeCall {
     return resolved;
   }
 
-  /** Barge-in: discards queued audio (only this response's if not empty). */
+  /**
+   * Barge-in: discards queued audio (only this response's if not empty). Completes with the
+   * ClearResult (played/discarded per response); an empty one if the call had ended; exceptionally
+   * with {@link CommandException} if the bridge refused the clear.
+   */
   public CompletableFuture<ClearResult> clear(String responseId) {
     String id = "clear-" + nextId.getAndIncrement();
     CompletableFuture<ClearResult> cleared = new CompletableFuture<>();
+    if (isEnded()) {
+      cleared.complete(ClearResult.newBuilder().setCommandId(id).build());
+      return cleared;
+    }
     clears.put(id, cleared);
     CompletableFuture<CommandResult> refused = new CompletableFuture<>();
     results.put(id, refused);
     refused.thenAccept(r -> {
       clears.remove(id);
-      cleared.completeExceptionally(new CommandException(r));
+      if (r.getCode() == ResultCode.RESULT_CODE_CALL_ENDED) cleared.complete(ClearResult.newBuilder().setCommandId(id).build());
+      else cleared.completeExceptionally(new CommandException(r));
     });
     if (!write(CallCommand.newBuilder().setCommandId(id)
         .setClear(ClearAudio.newBuilder().setResponseId(responseId == null ? "" : responseId)).build())) {
@@ -177,15 +247,30 @@ public final class BridgeCall {
 
   public CompletableFuture<CommandResult> hangup() { return hangup(false); }
 
-  /** Push mode: accept (done for you when the handler returns unless it answered itself). */
+  /**
+   * Push mode: accept (done for you when the handler returns unless it answered itself, or with the
+   * server's media options by the first other command the handler sends). Its result carries the
+   * confirmed rate, which {@link #sampleRateHz()} then reports.
+   */
   public CompletableFuture<CommandResult> accept(MediaOptions media) {
-    answered = true;
+    synchronized (this) {
+      if (answered) {
+        CompletableFuture<CommandResult> f = new CompletableFuture<>();
+        f.complete(CommandResult.newBuilder().setCode(ResultCode.RESULT_CODE_FAILED_PRECONDITION)
+            .setMessage("the call was already answered").setCommand("accept").build());
+        return f;
+      }
+      answered = true;
+    }
     return command(CallCommand.newBuilder().setAccept(AcceptCall.newBuilder().setMedia(media)));
   }
 
   /** Push mode: refuse the call (BUSY: try another backend; DECLINED: end it). */
   public void reject(RejectReason reason, String detail) {
-    answered = true;
+    synchronized (this) {
+      if (answered) return;
+      answered = true;
+    }
     write(CallCommand.newBuilder().setReject(RejectCall.newBuilder().setReason(reason).setDetail(detail)).build());
     close();
   }
@@ -217,24 +302,35 @@ public final class BridgeCall {
         .setMessage("the call ended before the command completed").setCommand(command).build();
   }
 
-  private final java.util.List<CallCommand> held = new java.util.ArrayList<>();
-  private boolean acceptWritten;
-
-  private synchronized boolean write(CallCommand command) {
-    if (closed) return false;
-    // Push mode: commands sent before the accept wait for it (the bridge refuses them earlier).
-    if (mode == Mode.PUSH && !acceptWritten && !command.hasAccept() && !command.hasReject()) {
-      held.add(command);
-      return true;
+  private boolean write(CallCommand command) {
+    boolean implicitAccept = false;
+    synchronized (this) {
+      if (closed) return false;
+      // Push mode: a command before the answer accepts the call with the server's media options,
+      // so that waiting on it from the handler cannot deadlock.
+      if (mode == Mode.PUSH && !answered && !command.hasAccept() && !command.hasReject()) {
+        answered = true;
+        implicitAccept = true;
+      }
     }
-    if (command.hasAccept()) {
-      boolean ok = writeNow(command);
-      acceptWritten = true;
-      for (CallCommand c : held) writeNow(c);
-      held.clear();
-      return ok;
+    if (implicitAccept) {
+      command(CallCommand.newBuilder().setAccept(AcceptCall.newBuilder().setMedia(defaultMedia)));
     }
-    return writeNow(command);
+    synchronized (this) {
+      if (closed) return false;
+      if (mode == Mode.PUSH && !acceptWritten && !command.hasAccept() && !command.hasReject()) {
+        held.add(command);
+        return true;
+      }
+      if (command.hasAccept()) {
+        boolean ok = writeNow(command);
+        acceptWritten = true;
+        for (CallCommand c : held) writeNow(c);
+        held.clear();
+        return ok;
+      }
+      return writeNow(command);
+    }
   }
 
   private boolean writeNow(CallCommand command) {
@@ -263,30 +359,29 @@ public final class BridgeCall {
     if (isEnded()) return;
     switch (event.getEventCase()) {
       case RESULT -> {
-        CompletableFuture<CommandResult> f = results.remove(event.getResult().getCommandId());
-        if (f != null) f.complete(event.getResult());
+        CommandResult r = event.getResult();
+        if (r.getBackendSampleRateHz() != 0 && r.getCode() == ResultCode.RESULT_CODE_OK) {
+          sampleRateHz = r.getBackendSampleRateHz();
+        }
+        CompletableFuture<CommandResult> f = results.remove(r.getCommandId());
+        if (f != null) completeLater(f, r);
       }
       case CLEARED -> {
         String id = event.getCleared().getCommandId();
         results.remove(id);
         CompletableFuture<ClearResult> f = clears.remove(id);
-        if (f != null) f.complete(event.getCleared());
+        if (f != null) completeLater(f, event.getCleared());
       }
       case MARK -> {
-        CompletableFuture<MarkResolved> f = null;
+        CompletableFuture<MarkResolution> f = null;
         synchronized (marks) {
-          ArrayDeque<CompletableFuture<MarkResolved>> q = marks.get(event.getMark().getName());
+          ArrayDeque<CompletableFuture<MarkResolution>> q = marks.get(event.getMark().getName());
           if (q != null) {
             f = q.poll();
             if (q.isEmpty()) marks.remove(event.getMark().getName());
           }
         }
-        deliver(event); // the listener hears the mark before the future completes
-        if (f != null) {
-          CompletableFuture<MarkResolved> done = f;
-          events.execute(() -> done.complete(event.getMark()));
-        }
-        return;
+        if (f != null) completeLater(f, event.getMark().getResolution());
       }
       case ENDED -> {
         finish(event.getEnded());
@@ -308,28 +403,32 @@ public final class BridgeCall {
       if (ended.isDone() || endedSeen) return;
       endedSeen = true;
     }
-    results.forEach((id, f) -> f.complete(callEnded(id, "command")));
+    results.forEach((id, f) -> completeLater(f, callEnded(id, "command")));
     results.clear();
-    clears.forEach((id, f) -> f.completeExceptionally(new CommandException(callEnded(id, "clear"))));
+    clears.forEach((id, f) -> completeLater(f, ClearResult.newBuilder().setCommandId(id).build()));
     clears.clear();
-    Map<String, ArrayDeque<CompletableFuture<MarkResolved>>> left;
+    Map<String, ArrayDeque<CompletableFuture<MarkResolution>>> left;
     synchronized (marks) {
       left = new HashMap<>(marks);
       marks.clear();
     }
     close();
+    left.forEach((name, q) -> q.forEach(f -> completeLater(f, MarkResolution.MARK_RESOLUTION_CALL_ENDED)));
+    completeLater(ended, callEnded);
     deliver(CallEvent.newBuilder().setEnded(callEnded).build());
-    events.execute(() -> {
-      left.forEach((name, q) -> q.forEach(f -> f.complete(MarkResolved.newBuilder().setName(name)
-          .setResolution(MarkResolution.MARK_RESOLUTION_CALL_ENDED).build())));
-      ended.complete(callEnded);
-    });
-    events.shutdown();
   }
 
-  private boolean endedSeen;
-
   private void deliver(CallEvent event) {
+    synchronized (early) {
+      if (!listenerSettled) {
+        early.add(event);
+        return;
+      }
+    }
+    dispatch(event);
+  }
+
+  private void dispatch(CallEvent event) {
     try {
       events.execute(() -> {
         CallListener l = listener;
@@ -340,8 +439,24 @@ public final class BridgeCall {
           System.err.println("audiosocket-bridge: listener of call " + callId() + " threw: " + e);
         }
       });
-    } catch (java.util.concurrent.RejectedExecutionException e) {
+    } catch (RejectedExecutionException e) {
       // after the end
     }
+  }
+
+  // -------------------------------------------------------------- completions
+
+  /**
+   * Futures complete on these threads, never on a call's listener thread or the transport's:
+   * whatever a dependent stage or a listener blocks on can still complete.
+   */
+  private static final ExecutorService COMPLETIONS = Executors.newCachedThreadPool(r -> {
+    Thread t = new Thread(r, "audiosocket-bridge-completion");
+    t.setDaemon(true);
+    return t;
+  });
+
+  private static <T> void completeLater(CompletableFuture<T> future, T value) {
+    COMPLETIONS.execute(() -> future.complete(value));
   }
 }

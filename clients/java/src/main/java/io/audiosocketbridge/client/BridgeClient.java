@@ -9,6 +9,8 @@ import io.audiosocketbridge.v1.ClaimCallResponse;
 import io.audiosocketbridge.v1.HangupCallRequest;
 import io.audiosocketbridge.v1.ListCallsRequest;
 import io.audiosocketbridge.v1.MediaOptions;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -17,7 +19,10 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-/** Pull mode: a client of the bridge's Bridge service that claims calls as a worker. */
+/**
+ * Pull mode: a client of one bridge address (claim a call, list calls, hang one up). To serve calls
+ * from every replica behind a name, use {@link BridgeWorker}.
+ */
 public final class BridgeClient implements AutoCloseable {
   private final ManagedChannel channel;
   private final BridgeGrpc.BridgeStub async;
@@ -26,6 +31,15 @@ public final class BridgeClient implements AutoCloseable {
   /** target: the bridge's gRPC address, e.g. "127.0.0.1:50051" (plaintext). */
   public BridgeClient(String target) {
     this(NettyChannelBuilder.forTarget(target).usePlaintext().build());
+  }
+
+  /**
+   * With credentials (e.g. {@code TlsChannelCredentials.create()}) and a bearer token (null: none),
+   * sent as {@code authorization: Bearer TOKEN}.
+   */
+  public BridgeClient(String target, ChannelCredentials credentials, String bearerToken) {
+    this(bearerToken == null ? Grpc.newChannelBuilder(target, credentials).build()
+        : Grpc.newChannelBuilder(target, credentials).intercept(BridgeWorker.bearer(bearerToken)).build());
   }
 
   public BridgeClient(ManagedChannel channel) {
@@ -86,24 +100,6 @@ public final class BridgeClient implements AutoCloseable {
     }).onNext(ClaimCallRequest.newBuilder()
         .setCommand(CallCommand.newBuilder().setClaim(claim)).build());
     return future;
-  }
-
-  /** Claims calls one after another with `workers` concurrent slots until closed. */
-  public void serve(int workers, ClaimCall claim, java.util.function.Supplier<CallListener> listeners) {
-    for (int i = 0; i < workers; i++) claimLoop(claim, listeners);
-  }
-
-  private void claimLoop(ClaimCall claim, java.util.function.Supplier<CallListener> listeners) {
-    if (channel.isShutdown()) return;
-    claim(claim, listeners.get()).whenComplete((call, error) -> {
-      if (error != null) {
-        if (!channel.isShutdown()) {
-          CompletableFuture.delayedExecutor(500, TimeUnit.MILLISECONDS).execute(() -> claimLoop(claim, listeners));
-        }
-        return;
-      }
-      call.ended().whenComplete((e, t) -> claimLoop(claim, listeners));
-    });
   }
 
   public static ClaimCall any() {

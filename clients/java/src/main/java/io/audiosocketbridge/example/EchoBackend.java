@@ -2,7 +2,7 @@ package io.audiosocketbridge.example;
 
 import io.audiosocketbridge.client.BackendServer;
 import io.audiosocketbridge.client.BridgeCall;
-import io.audiosocketbridge.client.BridgeClient;
+import io.audiosocketbridge.client.BridgeWorker;
 import io.audiosocketbridge.client.CallListener;
 import io.audiosocketbridge.v1.AudioChunk;
 import io.audiosocketbridge.v1.CallEnded;
@@ -57,7 +57,7 @@ public final class EchoBackend {
             .thenCompose(r -> call.mark("wav-" + dtmf.getDigit()))
             .whenComplete((mark, error) -> {
               prompting = false;
-              log.accept("wav_played call=" + call.callId() + " mark=" + (mark != null ? mark.getResolution() : error));
+              log.accept("wav_played call=" + call.callId() + " mark=" + (mark != null ? mark : error));
             });
       }
 
@@ -80,19 +80,9 @@ public final class EchoBackend {
     return BackendServer.start(host, port, call -> onCall(call, prompt, log));
   }
 
-  /** Pull mode: four workers claiming calls from the bridge at target. */
-  public static BridgeClient pull(String target, Wav prompt, Consumer<String> log) {
-    BridgeClient client = new BridgeClient(target);
-    client.serve(4, BridgeClient.any(), () -> new CallListener() {
-      private CallListener inner;
-
-      @Override
-      public void onEvent(BridgeCall call, io.audiosocketbridge.v1.CallEvent event) {
-        if (inner == null) inner = onCall(call, prompt, log);
-        inner.onEvent(call, event);
-      }
-    });
-    return client;
+  /** Pull mode: four claims on every address of target. */
+  public static BridgeWorker pull(String target, Wav prompt, Consumer<String> log) {
+    return BridgeWorker.builder(target, call -> onCall(call, prompt, log)).claimsPerAddress(4).start();
   }
 
   /** 16-bit PCM mono WAV: its rate and samples as little-endian bytes. */
@@ -166,9 +156,9 @@ public final class EchoBackend {
         server.awaitTermination();
       }
     } else if (mode.equals("--pull")) {
-      try (BridgeClient client = pull(address.isEmpty() ? "127.0.0.1:50051" : address, prompt, log)) {
+      try (BridgeWorker worker = pull(address.isEmpty() ? "127.0.0.1:50051" : address, prompt, log)) {
         log.accept("claiming from " + address);
-        Thread.currentThread().join();
+        worker.run();
       }
     } else {
       System.err.println("usage: EchoBackend --push HOST:PORT | --pull BRIDGE_HOST:PORT [--wav FILE]");
