@@ -846,7 +846,9 @@ class StalledBackend final : public v1::CallHandler::Service {
 // streams are full, so each CallEnded waits behind a full HTTP/2 window
 // when SIGTERM comes, and they read again only after the calls ended.
 TEST(ShutdownTest, StalledBackendsStillGetEveryCallEnded) {
-  const int kCalls = Load(20);
+  // The full count under sanitizers too: stalled backends cost nothing, and
+  // a slowed bridge is where the last events used to be lost.
+  constexpr int kCalls = 20;
   StalledBackend backend;
   BridgeProcess bridge({"--backend=" + backend.target(), "--listen=127.0.0.1:0",
                         "--first_audio_wait=50ms", "--drain_timeout=1s", "--backend_queue_ms=200"});
