@@ -11,7 +11,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { BackendServer, BridgeClient, wav } = require('../src');
+const { BackendServer, BridgeWorker, wav } = require('../src');
 
 function log(fields) {
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
@@ -51,7 +51,7 @@ async function handleCall(call, prompt) {
     const played = await call.play(prompt.pcm, { responseId: 'wav' });
     const mark = await call.mark(`wav-${dtmf.digit}`);
     prompting = false;
-    log({ event: 'wav_played', callId: call.callId, queued: played.code, mark: mark.resolution });
+    log({ event: 'wav_played', callId: call.callId, queued: played.code, mark });
   });
   call.on('ended', (ended) => log({ event: 'ended', callId: call.callId, reason: ended.reason, detail: ended.detail }));
 }
@@ -66,14 +66,13 @@ async function main(argv) {
     log({ event: 'listening', port });
     process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
   } else if (pull >= 0) {
-    const client = new BridgeClient(argv[pull + 1] || '127.0.0.1:50051');
-    const workers = client.serve((call) => handleCall(call, prompt), { workers: 4 });
+    const worker = new BridgeWorker(argv[pull + 1] || '127.0.0.1:50051', { onCall: (call) => handleCall(call, prompt), claimsPerAddress: 4 }).start();
     log({ event: 'claiming', target: argv[pull + 1] });
-    process.on('SIGTERM', () => {
-      workers.stop();
-      client.close();
-      process.exit(0);
+    worker.done.then(() => process.exit(0), (err) => {
+      log({ event: 'stopped', error: err.message });
+      process.exit(1);
     });
+    process.on('SIGTERM', () => worker.close());
   } else {
     process.stderr.write('usage: echo-backend.js --push ADDRESS | --pull BRIDGE [--wav FILE]\n');
     process.exit(2);

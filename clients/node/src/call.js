@@ -57,6 +57,8 @@ class BridgeCall extends EventEmitter {
     this.dialect = started.dialect;
     this.peerAddress = started.peerAddress;
     this.callSampleRateHz = started.callSampleRateHz;
+    // Pull: from CallStarted. Push: the offered rate until the accept's
+    // result confirms the rate (what the accept asked for, or the offer's).
     this.sampleRateHz = started.backendSampleRateHz;
     this.encoding = started.callEncoding;
     this.startTime = started.startTime
@@ -85,18 +87,22 @@ class BridgeCall extends EventEmitter {
     return this._command('play', { play: { pcm: toBuffer(pcm), responseId, sampleRateHz } });
   }
 
-  // Resolves with the MarkResolved ({ name, resolution }) once the audio
-  // queued before it has played, been cleared, or the call ended. Rejects
-  // with CommandError if the bridge refused the mark.
+  // Resolves with the resolution once the caller has heard everything queued
+  // before the mark: 'MARK_RESOLUTION_PLAYED', or 'MARK_RESOLUTION_CLEARED'
+  // (a clear removed it), or 'MARK_RESOLUTION_CALL_ENDED'. Rejects with
+  // CommandError only if the bridge refused the mark.
   mark(name) {
     return new Promise((resolve, reject) => {
+      const waiter = (resolved) => resolve(resolved.resolution);
       const waiters = this._marks.get(name) || [];
-      waiters.push(resolve);
+      waiters.push(waiter);
       this._marks.set(name, waiters);
       this._command('mark', { mark: { name } }).then((result) => {
         if (!result.ok) {
-          this._marks.set(name, (this._marks.get(name) || []).filter((w) => w !== resolve));
-          if (result.code === 'RESULT_CODE_CALL_ENDED') resolve({ name, resolution: 'MARK_RESOLUTION_CALL_ENDED' });
+          const left = (this._marks.get(name) || []).filter((w) => w !== waiter);
+          if (left.length) this._marks.set(name, left);
+          else this._marks.delete(name);
+          if (result.code === 'RESULT_CODE_CALL_ENDED') resolve('MARK_RESOLUTION_CALL_ENDED');
           else reject(new CommandError(result));
         }
       });
@@ -106,9 +112,12 @@ class BridgeCall extends EventEmitter {
   // Barge-in: discards queued audio (only responseId's when given).
   // Resolves with the ClearResult: { commandId, responses: [{ responseId,
   // playedMs, discardedMs }], discardedMs }. It arrives before the 'mark'
-  // events of the marks it cleared.
+  // events of the marks it cleared. After the end of the call: an empty
+  // ClearResult (nothing is left to clear). Rejects with CommandError only
+  // if the bridge refused the clear.
   clear({ responseId = '' } = {}) {
     return this._command('clear', { clear: { responseId } }, 'cleared').then((r) => {
+      if (r.code === 'RESULT_CODE_CALL_ENDED') return { commandId: r.commandId, responses: [], discardedMs: 0 };
       if (r.ok === false) throw new CommandError(r);
       return r;
     });
@@ -209,6 +218,8 @@ class BridgeCall extends EventEmitter {
     const kind = event.event;
     const data = event[kind];
     if (kind === 'result') {
+      // Push: the accept's result confirms the rate audio is exchanged at.
+      if (data.backendSampleRateHz && data.code === 'RESULT_CODE_OK') this.sampleRateHz = data.backendSampleRateHz;
       const pending = this._results.get(data.commandId);
       if (pending) {
         this._results.delete(data.commandId);
@@ -270,7 +281,12 @@ class BridgeCall extends EventEmitter {
         }
         this._marks.clear();
       }
-      this.emit(EVENT_NAMES[kind] || kind, data);
+      // A listener that throws must not stop the call's other events.
+      try {
+        this.emit(EVENT_NAMES[kind] || kind, data);
+      } catch (e) {
+        process.emitWarning(`audiosocket-bridge: a '${kind}' listener of call ${this.callId} threw: ${e && e.stack}`);
+      }
       if (kind === 'ended') this._resolveDone(data);
     }
   }

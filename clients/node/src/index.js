@@ -6,45 +6,7 @@ const { load } = require('./proto');
 const { BridgeCall, CommandError } = require('./call');
 const wire = require('./wire');
 const wav = require('./wav');
-
-// Waits for a stream's first event, which must be CallStarted.
-function firstEvent(stream, unwrap) {
-  return new Promise((resolve, reject) => {
-    const onData = (message) => {
-      cleanup();
-      const event = unwrap(message);
-      if (event && event.event === 'started') resolve(event.started);
-      else reject(new Error(`expected CallStarted first, got ${event ? event.event : 'nothing'}`));
-    };
-    const onError = (err) => {
-      cleanup();
-      reject(err);
-    };
-    const onEnd = () => {
-      cleanup();
-      reject(new Error('the stream ended before CallStarted'));
-    };
-    const cleanup = () => {
-      stream.off('data', onData);
-      stream.off('error', onError);
-      stream.off('end', onEnd);
-    };
-    stream.on('data', onData);
-    stream.on('error', onError);
-    stream.on('end', onEnd);
-  });
-}
-
-// Feeds a stream's remaining events to the call.
-function attach(call, stream, unwrap) {
-  stream.on('data', (message) => {
-    const event = unwrap(message);
-    if (event && event.event) call._receive(event);
-  });
-  stream.on('error', (err) => call._lost(`stream failed: ${err.message}`));
-  stream.on('end', () => call._lost('the stream ended without CallEnded'));
-  stream.on('close', () => call._lost('the stream closed without CallEnded'));
-}
+const { firstEvent, attach, bearer } = require('./stream');
 
 // Push mode: a gRPC server implementing CallHandler. For each call the
 // bridge dials in, onCall(call) runs (it may be async); the call is
@@ -85,6 +47,7 @@ class BackendServer {
       return;
     }
     const call = new BridgeCall({ mode: 'push', stream, started, wrap: (command) => ({ command }) });
+    call.metadata = stream.metadata; // the request headers (e.g. authorization)
     attach(call, stream, unwrap);
     this.calls.add(call);
     call.done.then(() => this.calls.delete(call));
@@ -93,7 +56,7 @@ class BackendServer {
       if (!call._answered && !call.isEnded) await call.accept(this.media);
     } catch (e) {
       if (!call._answered && !call.isEnded) call.reject({ reason: 'REJECT_REASON_BUSY', detail: String(e && e.message) });
-      else throw e;
+      else process.emitWarning(`audiosocket-bridge: onCall for call ${call.callId} threw: ${e && e.stack}`);
     }
   }
 
@@ -109,12 +72,17 @@ class BackendServer {
   }
 }
 
-// Pull mode: a client of the bridge's Bridge service.
+// Pull mode: a client of one bridge address (claim a call, list calls, hang
+// one up). To serve calls from every replica behind a name, use BridgeWorker.
 class BridgeClient {
-  // target: the bridge's gRPC address, e.g. '127.0.0.1:50051'.
+  // target: the bridge's gRPC address, e.g. '127.0.0.1:50051'. credentials:
+  // grpc.credentials.createSsl(...) for TLS; options.token: sent as
+  // `authorization: Bearer TOKEN`; other options go to the gRPC channel.
   constructor(target, credentials = grpc.credentials.createInsecure(), options = {}) {
     const v1 = load();
-    this.client = new v1.Bridge(target, credentials, options);
+    const { token, ...channelOptions } = options;
+    this.token = token;
+    this.client = new v1.Bridge(target, credentials, channelOptions);
     this.streams = new Set();
   }
 
@@ -124,7 +92,8 @@ class BridgeClient {
   // (CallStarted); rejects if the stream fails first (e.g. the bridge is in
   // push mode) or when cancel() is called on the returned promise.
   claim({ callId, listener, media = {} } = {}) {
-    const stream = this.client.ClaimCall();
+    const stream = this.client.ClaimCall(bearer(this.token));
+    stream.on('error', () => {}); // reported through the promise or the call
     this.streams.add(stream);
     const claim = { media: { sampleRateHz: media.sampleRateHz || 0, detectInbandDtmf: !!media.detectInbandDtmf } };
     if (callId) claim.callId = callId;
@@ -148,59 +117,22 @@ class BridgeClient {
     return promise;
   }
 
-  // Serves calls as `workers` concurrent claims, calling onCall(call) for
-  // each (it may be async; the slot is claimed again when the call ends).
-  // Returns { stop() }.
-  serve(onCall, { workers = 1, listener = '', media = {} } = {}) {
-    let stopped = false;
-    const pending = new Set();
-    const worker = async () => {
-      while (!stopped) {
-        const claim = this.claim({ listener, media });
-        pending.add(claim);
-        let call;
-        try {
-          call = await claim;
-        } catch (e) {
-          pending.delete(claim);
-          if (stopped) return;
-          await new Promise((r) => setTimeout(r, 500));
-          continue;
-        }
-        pending.delete(claim);
-        try {
-          await onCall(call);
-        } catch (e) {
-          if (!call.isEnded) call.hangup();
-        }
-        await call.done;
-      }
-    };
-    for (let i = 0; i < workers; i++) worker();
-    return {
-      stop() {
-        stopped = true;
-        for (const claim of pending) claim.cancel();
-      },
-    };
-  }
-
   listCalls({ listener = '' } = {}) {
     return new Promise((resolve, reject) => {
-      this.client.ListCalls({ listener }, (err, response) => (err ? reject(err) : resolve(response.calls)));
+      this.client.ListCalls({ listener }, bearer(this.token), (err, response) => (err ? reject(err) : resolve(response.calls)));
     });
   }
 
   // Ends a call (reason HANGUP_REQUESTED).
   hangupCall(callId) {
     return new Promise((resolve, reject) => {
-      this.client.HangupCall({ callId }, (err) => (err ? reject(err) : resolve()));
+      this.client.HangupCall({ callId }, bearer(this.token), (err) => (err ? reject(err) : resolve()));
     });
   }
 
   // A readable stream of { started: CallInfo } / { ended: CallEndedNotice }.
   watchCalls({ listener = '' } = {}) {
-    return this.client.WatchCalls({ listener });
+    return this.client.WatchCalls({ listener }, bearer(this.token));
   }
 
   close() {
@@ -209,4 +141,8 @@ class BridgeClient {
   }
 }
 
-module.exports = { BackendServer, BridgeClient, BridgeCall, CommandError, wire, wav, grpc, loadProto: load };
+const { BridgeWorker, resolveAll, isPermanent } = require('./worker');
+
+module.exports = {
+  BackendServer, BridgeClient, BridgeWorker, BridgeCall, CommandError, resolveAll, isPermanent, wire, wav, grpc, loadProto: load,
+};

@@ -1,13 +1,18 @@
 'use strict';
-// Loads the audiosocket.bridge.v1 API from the repository's proto/ folder at
-// run time with @grpc/proto-loader. AUDIOSOCKET_BRIDGE_PROTO_DIR overrides
-// the folder (for an SDK copied out of the repository).
+// Loads the audiosocket.bridge.v1 API at run time with @grpc/proto-loader,
+// from the package's own proto/ folder (copied there by `npm pack`), else
+// from the repository's proto/ folder (an install of the SDK's folder).
+// AUDIOSOCKET_BRIDGE_PROTO_DIR overrides both.
+const fs = require('node:fs');
 const path = require('node:path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
-const PROTO_DIR = process.env.AUDIOSOCKET_BRIDGE_PROTO_DIR || path.join(__dirname, '..', '..', '..', 'proto');
 const PROTO_FILE = 'audiosocket/bridge/v1/bridge.proto';
+const PROTO_DIR = process.env.AUDIOSOCKET_BRIDGE_PROTO_DIR
+  || [path.join(__dirname, '..', 'proto'), path.join(__dirname, '..', '..', '..', 'proto')]
+    .find((dir) => fs.existsSync(path.join(dir, PROTO_FILE)))
+  || path.join(__dirname, '..', '..', '..', 'proto');
 
 // Messages are plain objects: field names in lowerCamelCase, enums as their
 // names ('RESULT_CODE_OK'), bytes as Buffers, 64-bit integers as Numbers,
