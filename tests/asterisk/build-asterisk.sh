@@ -2,7 +2,8 @@
 # Builds Asterisk from a source tarball with only the modules the real-Asterisk
 # tests use, installs it into a cache outside the checkout and prints the
 # install prefix on its last line. A second run with the same tarball and
-# module list reuses the cache and costs nothing.
+# module list reuses the cache and costs nothing. The prefix includes the
+# headers (include/asterisk.h, include/asterisk/*.h) for out-of-tree modules.
 #
 #   tests/asterisk/build-asterisk.sh                 # the tarball in ../shared/asterisk/
 #   ASTERISK_SOURCE=asterisk-22.5.0.tar.gz tests/asterisk/build-asterisk.sh
@@ -55,7 +56,7 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-script_version=1
+script_version=2
 key=$( { sha256sum "$source_tarball" | cut -d' ' -f1; echo "${modules[*]}"; echo "$script_version"; } \
   | sha256sum | cut -c1-16)
 cache=${ASTERISK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/audiosocket-bridge/asterisk}
@@ -92,6 +93,8 @@ if ! (
   for m in "${modules[@]}"; do menuselect/menuselect --enable "$m" menuselect.makeopts; done
   make -j"${JOBS:-$(nproc)}" NOISY_BUILD=
   make install NOISY_BUILD=
+  # Headers too: out-of-tree modules (asterisk/build.sh) compile against them.
+  make install-headers NOISY_BUILD=
 ) >"$log" 2>&1; then
   echo "Asterisk build failed after $((SECONDS - started)) s; last lines of $log:" >&2
   tail -n 30 "$log" >&2
@@ -103,6 +106,10 @@ for m in "${modules[@]}"; do
     exit 1
   fi
 done
+if [[ ! -f $prefix/include/asterisk.h || ! -f $prefix/include/asterisk/buildopts.h ]]; then
+  echo "Asterisk built, but its headers were not installed (see $log)" >&2
+  exit 1
+fi
 rm -rf "$work"
 touch "$prefix/.complete"
 echo "Asterisk built in $((SECONDS - started)) s" >&2
