@@ -89,19 +89,29 @@ script_suite() {
 }
 
 # The real-Asterisk suite: builds Asterisk once (cached outside the
-# checkout; tests/asterisk/README.md), then runs the calls through it. With
-# no Asterisk source, every case runs and reports itself skipped, with why.
+# checkout; tests/asterisk/README.md) and the extended AudioSocket module
+# into it (asterisk/build.sh), then runs the calls through it: the stock
+# modules' tests and the extended module's. With no Asterisk source, every
+# case runs and reports itself skipped, with why.
 run_asterisk() {
   local prefix rc
+  local targets=(//tests/asterisk:real_asterisk_test //tests/asterisk:extended_module_test)
   prefix=$(bash tests/asterisk/build-asterisk.sh | tail -n 1)
   rc=${PIPESTATUS[0]}
   if ((rc == 3)); then
     echo "== asterisk: no Asterisk source; its tests report themselves skipped" >&2
-    bazel_suite asterisk -- //tests/asterisk:real_asterisk_test
+    bazel_suite asterisk -- "${targets[@]}"
   elif ((rc != 0)); then
     record asterisk 0 1 0
-  else
+  elif ! bash asterisk/build.sh "$prefix" >/dev/null; then
+    # The stock modules' tests still run; the module's build counts as one failure.
+    echo "== asterisk: asterisk/build.sh failed; the extended module's tests are not run" >&2
     bazel_suite asterisk "--test_env=ASTERISK_PREFIX=$prefix" -- //tests/asterisk:real_asterisk_test
+    local p f s
+    read -r p f s <"$results/counts/asterisk"
+    record asterisk "$p" $((f + 1)) "$s"
+  else
+    bazel_suite asterisk "--test_env=ASTERISK_PREFIX=$prefix" -- "${targets[@]}"
   fi
 }
 
