@@ -12,7 +12,9 @@
 # sdk-java, sdk-node (clients/<lang>/run-tests.sh), deploy (deploy/validate.sh);
 # not by default (they would take the run past 15 minutes on 2 cores; see
 # docs/RELIABILITY.md), but always when CI=true: asan (every Bazel test under
-# --config=asan), tsan (//server/..., //tests/e2e/... and //tests/tsan/... under --config=tsan).
+# --config=asan), tsan (//server/..., //tests/e2e/... and //tests/tsan/... under --config=tsan),
+# thread-safety (clang's -Wthread-safety over every translation unit of
+# lib/, server/, tools/ and tests/support/: tests/thread_safety/check.py).
 # A script suite gets a file path as its argument and writes
 # "PASSED FAILED SKIPPED" there, counted from its runner's real results.
 set -uo pipefail
@@ -26,7 +28,7 @@ trap 'rm -rf "$results"' EXIT
 default_suites="format cpp asterisk sdk-go sdk-python sdk-java sdk-node deploy"
 # CI (CI=true) also runs the sanitizer suites, so that CI runs exactly this
 # command and its last line counts everything.
-if [[ ${CI:-} == true ]]; then default_suites+=" asan tsan"; fi
+if [[ ${CI:-} == true ]]; then default_suites+=" asan tsan thread-safety"; fi
 suites=${SUITES:-$default_suites}
 
 # Records a suite's counts: record NAME PASSED FAILED SKIPPED
@@ -124,6 +126,7 @@ for suite in $suites; do
     sdk-*) script_suite "$suite" "clients/${suite#sdk-}/run-tests.sh" ;;
     deploy) script_suite deploy deploy/validate.sh ;;
     asterisk) run_asterisk ;;
+    thread-safety) script_suite thread-safety tests/thread_safety/check.sh ;;
     *) echo "unknown suite $suite" >&2; record "$suite" 0 1 0 ;;
   esac
 done
