@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -39,57 +40,196 @@ void PlayoutQueue::CheckWatermarks() {
   }
 }
 
+uint64_t PlayoutQueue::OutputSamples(uint64_t input_samples, int input_rate_hz) const {
+  if (input_rate_hz == config_.sample_rate_hz) return input_samples;
+  return input_samples * static_cast<uint64_t>(config_.sample_rate_hz) /
+         static_cast<uint64_t>(input_rate_hz);
+}
+
+absl::Status PlayoutQueue::CheckRoom(uint64_t samples, size_t bytes, absl::string_view what) const {
+  const uint64_t limit = MsToSamples(config_.max_buffer_ms);
+  const uint64_t queued = buffered_samples_ + dtmf_samples_;
+  if (samples > limit || queued + samples > limit) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("playout buffer full: ", SamplesToMs(queued), " ms queued (audio and DTMF), ",
+                     what, " adds ", SamplesToMs(samples), " ms, limit ", config_.max_buffer_ms,
+                     " ms; wait for the low-watermark event before sending more"));
+  }
+  if (bytes > config_.max_item_bytes || item_bytes_ + bytes > config_.max_item_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("playout queue full: its marks, DTMF and response ids hold ", item_bytes_,
+                     " bytes, ", what, " adds ", bytes, ", limit ", config_.max_item_bytes, " (",
+                     kItemOverheadBytes, " per item plus its strings); wait for marks to resolve"));
+  }
+  return absl::OkStatus();
+}
+
+size_t PlayoutQueue::ItemBytes(const Item& item) {
+  if (const auto* audio = std::get_if<AudioItem>(&item)) {
+    return kItemOverheadBytes + audio->response_id.size();
+  }
+  if (const auto* mark = std::get_if<MarkItem>(&item))
+    return kItemOverheadBytes + mark->name.size();
+  if (const auto* dtmf = std::get_if<DtmfItem>(&item)) {
+    return kItemOverheadBytes + dtmf->digits.size() + dtmf->command_id.size();
+  }
+  return kItemOverheadBytes;
+}
+
+uint64_t PlayoutQueue::DtmfRemaining(const DtmfItem& item) {
+  const uint64_t per_digit = item.tone_samples + item.gap_samples;
+  return (item.digits.size() - item.digit_index) * per_digit - item.position;
+}
+
+void PlayoutQueue::PushItem(Item item) {
+  item_bytes_ += ItemBytes(item);
+  items_.push_back(std::move(item));
+}
+
+void PlayoutQueue::PopFront() {
+  item_bytes_ -= ItemBytes(items_.front());
+  items_.pop_front();
+}
+
+void PlayoutQueue::Recount(const std::string& response_id, int64_t delta) {
+  buffered_samples_ = static_cast<uint64_t>(static_cast<int64_t>(buffered_samples_) + delta);
+  uint64_t& queued = queued_[response_id];
+  queued = static_cast<uint64_t>(static_cast<int64_t>(queued) + delta);
+}
+
 absl::Status PlayoutQueue::EnqueueAudio(absl::Span<const int16_t> samples,
                                         const std::string& response_id) {
-  if (samples.empty()) return absl::OkStatus();
-  if (buffered_samples_ + samples.size() > MsToSamples(config_.max_buffer_ms)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "playout buffer full: ", buffered_ms(), " ms queued, limit ", config_.max_buffer_ms,
-        " ms; wait for the low-watermark event before sending more"));
+  return Enqueue(samples.size(), config_.sample_rate_hz, response_id, [&samples](int16_t* out) {
+    std::memcpy(out, samples.data(), samples.size() * sizeof(int16_t));
+  });
+}
+
+absl::Status PlayoutQueue::EnqueuePcm(absl::string_view pcm, int input_rate_hz,
+                                      const std::string& response_id) {
+  // memcpy, not a cast: protobuf's bytes carry no alignment promise.
+  return Enqueue(pcm.size() / sizeof(int16_t), input_rate_hz, response_id,
+                 [&pcm](int16_t* out) { std::memcpy(out, pcm.data(), pcm.size()); });
+}
+
+absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, const std::string& response_id,
+                                   const std::function<void(int16_t*)>& copy) {
+  if (count == 0) return absl::OkStatus();
+  const bool convert = input_rate_hz != config_.sample_rate_hz;
+  if (convert && converter_ == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("audio at ", input_rate_hz,
+                                                   " Hz cannot be converted to ",
+                                                   config_.sample_rate_hz, " Hz here"));
   }
-  if (!drained_response_.empty() && response_id == drained_response_) {
+  AudioItem* last = items_.empty() ? nullptr : std::get_if<AudioItem>(&items_.back());
+  const bool append = last != nullptr && last->response_id == response_id &&
+                      last->input_rate_hz == (convert ? input_rate_hz : 0);
+  // The bound first, in output samples, before anything is copied or
+  // converted: refusing must cost nothing.
+  const uint64_t pending_before = append && convert ? last->pending_samples : 0;
+  const uint64_t pending_after =
+      convert ? OutputSamples((append ? last->input.size() - last->input_position : 0) + count,
+                              input_rate_hz)
+              : 0;
+  const uint64_t added = convert ? pending_after - pending_before : count;
+  const size_t bytes = append ? 0 : kItemOverheadBytes + response_id.size();
+  if (absl::Status room = CheckRoom(added, bytes, "this audio"); !room.ok()) return room;
+
+  if (!starved_response_.empty() && response_id == starved_response_) {
     ++underruns_;
     Notice(PlayoutNotice::Type::kUnderrun, response_id);
   }
-  drained_response_.clear();
-  // Appending to a trailing item of the same response keeps the queue short
-  // when a backend streams small chunks.
-  if (!items_.empty()) {
-    if (auto* last = std::get_if<AudioItem>(&items_.back());
-        last != nullptr && last->response_id == response_id) {
-      last->samples.insert(last->samples.end(), samples.begin(), samples.end());
-      buffered_samples_ += samples.size();
-      queued_[response_id] += samples.size();
-      CheckWatermarks();
-      return absl::OkStatus();
-    }
+  starved_response_.clear();
+  open_response_ = response_id;
+  if (!append) {
+    AudioItem item;
+    item.response_id = response_id;
+    item.input_rate_hz = convert ? input_rate_hz : 0;
+    PushItem(std::move(item));
+    last = &std::get<AudioItem>(items_.back());
   }
-  AudioItem item;
-  item.samples.assign(samples.begin(), samples.end());
-  item.response_id = response_id;
-  items_.push_back(std::move(item));
-  buffered_samples_ += samples.size();
-  queued_[response_id] += samples.size();
+  std::vector<int16_t>& into = convert ? last->input : last->samples;
+  const size_t used = convert ? last->input_position : last->position;
+  // Drop what has been played or converted when it is most of the vector:
+  // a response streamed for an hour must not keep an hour of audio.
+  if (used > 4096 && used * 2 > into.size()) {
+    into.erase(into.begin(), into.begin() + static_cast<ptrdiff_t>(used));
+    (convert ? last->input_position : last->position) = 0;
+  }
+  const size_t at = into.size();
+  into.resize(at + count);
+  copy(into.data() + at);
+  if (convert) last->pending_samples = pending_after;
+  Recount(response_id, static_cast<int64_t>(added));
   CheckWatermarks();
   return absl::OkStatus();
 }
 
-void PlayoutQueue::EnqueueMark(std::string name) { items_.push_back(MarkItem{std::move(name)}); }
+void PlayoutQueue::ConvertSlice(AudioItem& item, size_t wanted) {
+  item.samples.clear();  // all played: ConvertSlice runs only then
+  item.position = 0;
+  const uint64_t in_rate = static_cast<uint64_t>(item.input_rate_hz);
+  const uint64_t out_rate = static_cast<uint64_t>(config_.sample_rate_hz);
+  const uint64_t out_target =
+      std::max<uint64_t>(wanted, MsToSamples(static_cast<uint32_t>(config_.convert_slice_ms)));
+  // Enough input for out_target output samples, plus one for the
+  // resampler's fractional phase.
+  const size_t left = item.input.size() - item.input_position;
+  const size_t take = static_cast<size_t>(
+      std::min<uint64_t>(left, (out_target * in_rate + out_rate - 1) / out_rate + 1));
+  converter_->Convert(item.input_rate_hz,
+                      absl::MakeConstSpan(item.input.data() + item.input_position, take),
+                      &item.samples);
+  item.input_position += take;
+  const uint64_t pending =
+      OutputSamples(item.input.size() - item.input_position, item.input_rate_hz);
+  // The estimate of what this input would give is replaced by what it gave.
+  Recount(item.response_id, static_cast<int64_t>(item.samples.size()) -
+                                static_cast<int64_t>(item.pending_samples - pending));
+  item.pending_samples = pending;
+  if (item.input_position == item.input.size()) {
+    item.input.clear();
+    item.input.shrink_to_fit();
+    item.input_position = 0;
+  }
+}
 
-void PlayoutQueue::EnqueueDtmf(std::string digits, uint32_t tone_ms, uint32_t gap_ms,
-                               std::string command_id, bool inband) {
+absl::Status PlayoutQueue::EnqueueMark(std::string name) {
+  if (absl::Status room = CheckRoom(0, kItemOverheadBytes + name.size(), "this mark"); !room.ok()) {
+    return room;
+  }
+  open_response_.clear();
+  starved_response_.clear();
+  PushItem(MarkItem{std::move(name)});
+  return absl::OkStatus();
+}
+
+absl::Status PlayoutQueue::EnqueueDtmf(std::string digits, uint32_t tone_ms, uint32_t gap_ms,
+                                       std::string command_id, bool inband) {
   DtmfItem item;
-  item.digits = std::move(digits);
   item.tone_samples = MsToSamples(tone_ms);
   item.gap_samples = MsToSamples(gap_ms);
+  const uint64_t time = digits.size() * (item.tone_samples + item.gap_samples);
+  if (absl::Status room = CheckRoom(time, kItemOverheadBytes + digits.size() + command_id.size(),
+                                    absl::StrCat(digits.size(), " DTMF digit(s)"));
+      !room.ok()) {
+    return room;
+  }
+  item.digits = std::move(digits);
   item.tone_ms = tone_ms;
   item.command_id = std::move(command_id);
   item.inband = inband;
-  items_.push_back(std::move(item));
-  drained_response_.clear();
+  dtmf_samples_ += time;
+  open_response_.clear();
+  starved_response_.clear();
+  PushItem(std::move(item));
+  return absl::OkStatus();
 }
 
-void PlayoutQueue::EnqueueHangup() { items_.push_back(HangupItem{}); }
+void PlayoutQueue::EnqueueHangup() {
+  open_response_.clear();
+  starved_response_.clear();
+  PushItem(HangupItem{});
+}
 
 size_t PlayoutQueue::FillDtmf(DtmfItem& item, absl::Span<int16_t> out, bool* done) {
   size_t written = 0;
@@ -115,6 +255,7 @@ size_t PlayoutQueue::FillDtmf(DtmfItem& item, absl::Span<int16_t> out, bool* don
       }
       item.position += n;
       written += n;
+      dtmf_samples_ -= n;
       if (item.position == item.tone_samples) {
         PlayoutNotice notice;
         notice.type = PlayoutNotice::Type::kDtmfStop;
@@ -128,6 +269,7 @@ size_t PlayoutQueue::FillDtmf(DtmfItem& item, absl::Span<int16_t> out, bool* don
       std::fill_n(rest.begin(), n, 0);
       item.position += n;
       written += n;
+      dtmf_samples_ -= n;
     }
     if (item.position >= total) {
       item.position = 0;
@@ -144,12 +286,15 @@ bool PlayoutQueue::Tick(absl::Span<int16_t> frame) {
   while (filled < frame.size() && !items_.empty() && !hangup_reached_) {
     Item& front = items_.front();
     if (auto* audio = std::get_if<AudioItem>(&front)) {
+      if (audio->position == audio->samples.size() && audio->input_position < audio->input.size()) {
+        ConvertSlice(*audio, frame.size() - filled);
+      }
       const size_t n = std::min(frame.size() - filled, audio->samples.size() - audio->position);
       std::memcpy(frame.data() + filled, audio->samples.data() + audio->position,
                   n * sizeof(int16_t));
       audio->position += n;
       filled += n;
-      had_content = true;
+      had_content |= n > 0;
       buffered_samples_ -= n;
       played_[audio->response_id] += n;
       uint64_t& queued = queued_[audio->response_id];
@@ -162,22 +307,26 @@ bool PlayoutQueue::Tick(absl::Span<int16_t> frame) {
         }
         playing_response_ = audio->response_id;
       }
-      if (audio->position == audio->samples.size()) items_.pop_front();
+      if (audio->position == audio->samples.size() &&
+          audio->input_position == audio->input.size()) {
+        PopFront();
+      }
     } else if (auto* mark = std::get_if<MarkItem>(&front)) {
-      // Audio before the mark is in this frame or already written.
-      Notice(PlayoutNotice::Type::kMarkPlayed, std::move(mark->name));
-      items_.pop_front();
+      // Audio before the mark is in this frame or already written. (Copied,
+      // not moved: PopFront counts the name's bytes out.)
+      Notice(PlayoutNotice::Type::kMarkPlayed, mark->name);
+      PopFront();
     } else if (auto* dtmf = std::get_if<DtmfItem>(&front)) {
       bool done = false;
       filled += FillDtmf(*dtmf, frame.subspan(filled), &done);
       had_content = true;
       if (done) {
-        Notice(PlayoutNotice::Type::kDtmfDone, std::move(dtmf->command_id));
-        items_.pop_front();
+        Notice(PlayoutNotice::Type::kDtmfDone, dtmf->command_id);
+        PopFront();
       }
     } else {
       hangup_reached_ = true;
-      items_.pop_front();
+      PopFront();
       Notice(PlayoutNotice::Type::kHangup);
     }
   }
@@ -185,27 +334,30 @@ bool PlayoutQueue::Tick(absl::Span<int16_t> frame) {
   // effect now, not a frame later.
   while (!items_.empty() && !hangup_reached_) {
     if (auto* mark = std::get_if<MarkItem>(&items_.front())) {
-      Notice(PlayoutNotice::Type::kMarkPlayed, std::move(mark->name));
+      Notice(PlayoutNotice::Type::kMarkPlayed, mark->name);
     } else if (std::holds_alternative<HangupItem>(items_.front())) {
       hangup_reached_ = true;
       Notice(PlayoutNotice::Type::kHangup);
     } else {
       break;
     }
-    items_.pop_front();
+    PopFront();
   }
   if (filled < frame.size()) {
     std::fill(frame.begin() + filled, frame.end(), 0);
-    if (had_content && items_.empty() && !playing_response_.empty()) {
-      // Ran dry inside or at the end of a response; an underrun if more of
-      // the same response arrives later.
-      drained_response_ = playing_response_;
+    // The caller hears silence after audio: the queue ran dry. Not when the
+    // last queued sample merely ended a frame and more came before the
+    // next one (a backend streaming at real-time pace): nobody heard a gap.
+    if (had_content || last_frame_full_) {
+      Notice(PlayoutNotice::Type::kDrained, playing_response_);
+      // Inside a response whose audio may still be coming, more of it is an
+      // underrun; after a mark, DTMF, hang-up or another response it ended.
+      if (!open_response_.empty() && open_response_ == playing_response_) {
+        starved_response_ = open_response_;
+      }
     }
-    if (had_content && items_.empty()) Notice(PlayoutNotice::Type::kDrained, playing_response_);
-  } else if (had_content && items_.empty()) {
-    drained_response_ = playing_response_;
-    Notice(PlayoutNotice::Type::kDrained, playing_response_);
   }
+  last_frame_full_ = had_content && filled == frame.size();
   CheckWatermarks();
   return had_content;
 }
@@ -218,13 +370,16 @@ ClearReport PlayoutQueue::Clear(const std::string& response_id) {
   for (Item& item : items_) {
     if (auto* audio = std::get_if<AudioItem>(&item)) {
       if (all || audio->response_id == response_id) {
-        const uint64_t n = audio->samples.size() - audio->position;
+        // Audio not converted yet counts at its length in output samples.
+        const uint64_t n = audio->remaining();
         discarded[audio->response_id] += n;
         buffered_samples_ -= n;
+        item_bytes_ -= ItemBytes(item);
         continue;
       }
     } else if (auto* mark = std::get_if<MarkItem>(&item)) {
       if (all) {
+        item_bytes_ -= ItemBytes(item);
         Notice(PlayoutNotice::Type::kMarkCleared, std::move(mark->name));
         continue;
       }
@@ -238,6 +393,8 @@ ClearReport PlayoutQueue::Clear(const std::string& response_id) {
           notice.duration_ms = SamplesToMs(dtmf->position);
           notices_.push_back(std::move(notice));
         }
+        dtmf_samples_ -= DtmfRemaining(*dtmf);
+        item_bytes_ -= ItemBytes(item);
         Notice(PlayoutNotice::Type::kDtmfCancelled, std::move(dtmf->command_id));
         continue;
       }
@@ -265,7 +422,8 @@ ClearReport PlayoutQueue::Clear(const std::string& response_id) {
               return a.response_id < b.response_id;
             });
   if (discarded.contains(playing_response_)) playing_response_.clear();
-  drained_response_.clear();
+  if (all || discarded.contains(open_response_)) open_response_.clear();
+  starved_response_.clear();
   CheckWatermarks();
   return report;
 }
@@ -280,6 +438,8 @@ std::vector<PlayoutNotice> PlayoutQueue::Abandon() {
   }
   items_.clear();
   buffered_samples_ = 0;
+  dtmf_samples_ = 0;
+  item_bytes_ = 0;
   return TakeNotices();
 }
 

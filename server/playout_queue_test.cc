@@ -53,7 +53,7 @@ TEST(PlayoutQueueTest, ReframesAnyChunkSizeExactlyAndPadsTheTail) {
 TEST(PlayoutQueueTest, MarkResolvesInTheTickThatPlaysTheAudioBeforeIt) {
   PlayoutQueue queue(Config());
   ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(200, 1), "r").ok());
-  queue.EnqueueMark("m");
+  ASSERT_TRUE(queue.EnqueueMark("m").ok());
   std::vector<int16_t> frame(160);
   queue.Tick(absl::MakeSpan(frame));
   for (const auto& n : queue.TakeNotices()) EXPECT_NE(n.type, Type::kMarkPlayed);
@@ -68,7 +68,7 @@ TEST(PlayoutQueueTest, ClearAccountsPlayedAndDiscardedPerResponse) {
   PlayoutQueue queue(Config());
   ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(800, 1), "a").ok());  // 100 ms
   ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(400, 2), "b").ok());  // 50 ms
-  queue.EnqueueMark("m");
+  ASSERT_TRUE(queue.EnqueueMark("m").ok());
   std::vector<int16_t> frame(160);
   queue.Tick(absl::MakeSpan(frame));
   queue.Tick(absl::MakeSpan(frame));  // 320 samples of "a" played
@@ -90,7 +90,7 @@ TEST(PlayoutQueueTest, ClearAccountsPlayedAndDiscardedPerResponse) {
 TEST(PlayoutQueueTest, ClearOfOneResponseKeepsMarksAndOtherAudio) {
   PlayoutQueue queue(Config());
   ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(160, 1), "keep").ok());
-  queue.EnqueueMark("m");
+  ASSERT_TRUE(queue.EnqueueMark("m").ok());
   ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(160, 2), "drop").ok());
   ClearReport report = queue.Clear("drop");
   ASSERT_EQ(report.responses.size(), 1u);
@@ -122,25 +122,216 @@ TEST(PlayoutQueueTest, WatermarksFireOnceEachWay) {
   EXPECT_EQ(std::count(seen.begin(), seen.end(), Type::kHighWatermark), 0);
 }
 
-TEST(PlayoutQueueTest, AudioForADrainedResponseIsAnUnderrun) {
+TEST(PlayoutQueueTest, AudioForAResponseThatRanDryAudiblyIsAnUnderrun) {
   PlayoutQueue queue(Config());
-  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(160, 1), "r").ok());
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(100, 1), "r").ok());
   std::vector<int16_t> frame(160);
-  queue.Tick(absl::MakeSpan(frame));
+  queue.Tick(absl::MakeSpan(frame));  // 60 samples of silence after the audio
   EXPECT_EQ(Types(queue.TakeNotices()), std::vector<Type>{Type::kDrained});
   ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(160, 1), "r").ok());
   EXPECT_EQ(Types(queue.TakeNotices()), std::vector<Type>{Type::kUnderrun});
   EXPECT_EQ(queue.underruns(), 1u);
   // A new response after a drain is not an underrun.
   queue.Tick(absl::MakeSpan(frame));
+  queue.Tick(absl::MakeSpan(frame));
   queue.TakeNotices();
   ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(160, 1), "next").ok());
   EXPECT_TRUE(queue.TakeNotices().empty());
 }
 
+TEST(PlayoutQueueTest, AudioExactlyInTimeIsNeitherDrainedNorAnUnderrun) {
+  // A backend streaming 20 ms chunks at real-time pace: each chunk ends
+  // exactly on a frame boundary and the next comes before the next frame.
+  PlayoutQueue queue(Config());
+  std::vector<int16_t> frame(160);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(160, 1), "r").ok());
+    EXPECT_TRUE(queue.Tick(absl::MakeSpan(frame)));
+    EXPECT_TRUE(queue.TakeNotices().empty()) << "chunk " << i;
+  }
+  // The stream ends: one DRAINED when the caller hears silence.
+  EXPECT_FALSE(queue.Tick(absl::MakeSpan(frame)));
+  EXPECT_EQ(Types(queue.TakeNotices()), std::vector<Type>{Type::kDrained});
+  EXPECT_FALSE(queue.Tick(absl::MakeSpan(frame)));
+  EXPECT_TRUE(queue.TakeNotices().empty());
+  EXPECT_EQ(queue.underruns(), 0u);
+}
+
+// A backend streams 20 ms chunks at real-time pace with up to `jitter_ms`
+// of lateness (deterministic pseudo-random); the queue ticks every 20 ms.
+// Returns the underruns and DRAINED notices, and checks that every sample
+// played exactly once.
+std::pair<int, int> StreamWithJitter(int chunks, int jitter_ms, int pause_at, int pause_ms) {
+  PlayoutQueue queue(Config());
+  std::vector<int16_t> frame(160);
+  uint32_t seed = 12345;
+  // Arrival time of chunk i in microseconds: i * 20 ms + jitter (+ a pause).
+  std::vector<int64_t> arrival(static_cast<size_t>(chunks));
+  for (int i = 0; i < chunks; ++i) {
+    seed = seed * 1103515245 + 12345;
+    const int64_t jitter = jitter_ms == 0 ? 0 : (seed >> 8) % (jitter_ms * 1000);
+    arrival[static_cast<size_t>(i)] =
+        i * 20000 + jitter + (pause_at >= 0 && i >= pause_at ? pause_ms * 1000 : 0);
+  }
+  int drained = 0;
+  int underruns = 0;
+  uint64_t played = 0;
+  size_t next = 0;
+  // Ticks at 10 ms + n * 20 ms (any phase does).
+  for (int64_t tick = 10000; next < arrival.size() || !queue.empty(); tick += 20000) {
+    while (next < arrival.size() && arrival[next] <= tick) {
+      EXPECT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(160, 1), "r").ok());
+      ++next;
+    }
+    queue.Tick(absl::MakeSpan(frame));
+    played += static_cast<uint64_t>(std::count(frame.begin(), frame.end(), 1));
+    for (Type t : Types(queue.TakeNotices())) {
+      drained += t == Type::kDrained;
+      underruns += t == Type::kUnderrun;
+    }
+  }
+  queue.Tick(absl::MakeSpan(frame));  // the first silence after the stream
+  for (Type t : Types(queue.TakeNotices())) drained += t == Type::kDrained;
+  EXPECT_EQ(played, static_cast<uint64_t>(chunks) * 160);
+  EXPECT_EQ(static_cast<uint64_t>(underruns), queue.underruns());
+  return {underruns, drained};
+}
+
+TEST(PlayoutQueueTest, RealTimeStreamWithJitterHasAtMostAFewUnderruns) {
+  // 10 s of 20 ms chunks, each up to 15 ms late: the first late chunks
+  // build a cushion of a frame or two, then none is heard late again.
+  auto [underruns, drained] = StreamWithJitter(500, 15, -1, 0);
+  EXPECT_LE(underruns, 2);
+  EXPECT_LE(drained, underruns + 1);  // the gaps, then the end of the stream
+}
+
+TEST(PlayoutQueueTest, AStreamThatPausesMidResponseReportsAnUnderrun) {
+  auto [underruns, drained] = StreamWithJitter(100, 0, 50, 200);
+  EXPECT_EQ(underruns, 1);
+  EXPECT_EQ(drained, 2);
+}
+
+TEST(PlayoutQueueTest, RunningDryAfterAMarkIsTheEndOfTheResponseNotAnUnderrun) {
+  PlayoutQueue queue(Config());
+  std::vector<int16_t> frame(160);
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(160, 1), "r").ok());
+  ASSERT_TRUE(queue.EnqueueMark("end of r").ok());
+  queue.Tick(absl::MakeSpan(frame));
+  queue.Tick(absl::MakeSpan(frame));
+  EXPECT_THAT(Types(queue.TakeNotices()), ::testing::Contains(Type::kDrained));
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(160, 1), "r").ok());
+  EXPECT_TRUE(queue.TakeNotices().empty());
+  EXPECT_EQ(queue.underruns(), 0u);
+}
+
+// Halves the rate by keeping every other sample (carrying the odd one
+// over), and records how much input each call converted.
+class HalvingConverter final : public RateConverter {
+ public:
+  void Convert(int input_rate_hz, absl::Span<const int16_t> in,
+               std::vector<int16_t>* out) override {
+    EXPECT_EQ(input_rate_hz, 16000);
+    calls.push_back(in.size());
+    for (int16_t s : in) {
+      if (phase++ % 2 == 0) out->push_back(s);
+    }
+  }
+  std::vector<size_t> calls;
+  uint64_t phase = 0;
+};
+
+std::string Pcm(const std::vector<int16_t>& samples) {
+  return std::string(reinterpret_cast<const char*>(samples.data()), samples.size() * 2);
+}
+
+TEST(PlayoutQueueTest, AudioAtAnotherRateIsRefusedBeforeAnyConversion) {
+  PlayoutConfig config = Config();  // 8 kHz, at most 1000 ms
+  HalvingConverter converter;
+  PlayoutQueue queue(config);
+  queue.set_converter(&converter);
+  // 1.2 s at 16 kHz is 9,600 samples at 8 kHz: over the bound, refused
+  // without converting (or copying) a sample.
+  absl::Status status = queue.EnqueuePcm(Pcm(std::vector<int16_t>(19200, 1)), 16000, "r");
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_THAT(status.message(), ::testing::HasSubstr("limit 1000 ms"));
+  EXPECT_TRUE(converter.calls.empty());
+  EXPECT_EQ(queue.buffered_samples(), 0u);
+  EXPECT_TRUE(queue.empty());
+}
+
+TEST(PlayoutQueueTest, AudioAtAnotherRateIsConvertedInSlicesAsItPlays) {
+  HalvingConverter converter;
+  PlayoutQueue queue(Config());
+  queue.set_converter(&converter);
+  std::vector<int16_t> audio(16000);  // 1 s at 16 kHz
+  for (size_t i = 0; i < audio.size(); ++i) audio[i] = static_cast<int16_t>(i % 30000);
+  ASSERT_TRUE(queue.EnqueuePcm(Pcm(audio), 16000, "r").ok());
+  EXPECT_TRUE(converter.calls.empty());        // nothing converted yet
+  EXPECT_EQ(queue.buffered_samples(), 8000u);  // counted at the queue's rate
+  std::vector<int16_t> frame(160);
+  std::vector<int16_t> heard;
+  while (!queue.empty()) {
+    queue.Tick(absl::MakeSpan(frame));
+    heard.insert(heard.end(), frame.begin(), frame.end());
+  }
+  // Every slice is at most convert_slice_ms (100 ms) of output, plus one
+  // input sample for the phase.
+  EXPECT_GE(converter.calls.size(), 10u);
+  for (size_t n : converter.calls) EXPECT_LE(n, 1602u);
+  ASSERT_GE(heard.size(), 8000u);
+  for (size_t i = 0; i < 8000; ++i) ASSERT_EQ(heard[i], audio[2 * i]) << i;
+  EXPECT_EQ(queue.buffered_samples(), 0u);
+}
+
+TEST(PlayoutQueueTest, ClearCountsAudioNotConvertedYetAtTheQueueRate) {
+  HalvingConverter converter;
+  PlayoutQueue queue(Config());
+  queue.set_converter(&converter);
+  ASSERT_TRUE(queue.EnqueuePcm(Pcm(std::vector<int16_t>(16000, 1)), 16000, "r").ok());
+  std::vector<int16_t> frame(160);
+  queue.Tick(absl::MakeSpan(frame));
+  queue.Tick(absl::MakeSpan(frame));
+  ClearReport report = queue.Clear("");
+  ASSERT_EQ(report.responses.size(), 1u);
+  EXPECT_EQ(report.responses[0].played_samples, 320u);
+  EXPECT_EQ(report.responses[0].discarded_samples, 7680u);
+  EXPECT_EQ(queue.buffered_samples(), 0u);
+}
+
+TEST(PlayoutQueueTest, DtmfCountsAgainstThePlayoutBound) {
+  PlayoutQueue queue(Config());  // at most 1000 ms
+  // 7 digits of 100 + 50 ms is 1050 ms: refused whole.
+  absl::Status status = queue.EnqueueDtmf("1234567", 100, 50, "d", false);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_TRUE(queue.empty());
+  ASSERT_TRUE(queue.EnqueueDtmf("123456", 100, 50, "d", false).ok());  // 900 ms
+  EXPECT_EQ(queue.dtmf_samples(), 7200u);
+  EXPECT_EQ(queue.EnqueueAudio(std::vector<int16_t>(1600, 1), "r").code(),
+            absl::StatusCode::kResourceExhausted);
+  std::vector<int16_t> frame(160);
+  for (int i = 0; i < 10; ++i) queue.Tick(absl::MakeSpan(frame));  // 200 ms played
+  EXPECT_EQ(queue.dtmf_samples(), 5600u);
+  EXPECT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(1600, 1), "r").ok());
+  queue.Clear("");
+  EXPECT_EQ(queue.dtmf_samples(), 0u);
+}
+
+TEST(PlayoutQueueTest, MarksAreBoundedInBytesAndFreedAsTheyResolve) {
+  PlayoutConfig config = Config();
+  config.max_item_bytes = 10 * (kItemOverheadBytes + 1);
+  PlayoutQueue queue(config);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(queue.EnqueueMark("m").ok()) << i;
+  absl::Status status = queue.EnqueueMark("m");
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  std::vector<int16_t> frame(160);
+  queue.Tick(absl::MakeSpan(frame));  // every mark resolves
+  EXPECT_EQ(queue.item_bytes(), 0u);
+  EXPECT_TRUE(queue.EnqueueMark("m").ok());
+}
+
 TEST(PlayoutQueueTest, DtmfTakesSampleExactTimeWithStartAndStop) {
   PlayoutQueue queue(Config());
-  queue.EnqueueDtmf("12", 100, 60, "d", /*inband=*/false);
+  ASSERT_TRUE(queue.EnqueueDtmf("12", 100, 60, "d", /*inband=*/false).ok());
   std::vector<int16_t> frame(160);
   std::vector<std::pair<Type, int>> seen;  // notice, tick
   for (int tick = 0; tick < 10; ++tick) {
@@ -167,9 +358,9 @@ TEST(PlayoutQueueTest, HangupWaitsForQueuedAudio) {
 
 TEST(PlayoutQueueTest, AbandonResolvesEveryMarkAndDtmf) {
   PlayoutQueue queue(Config());
-  queue.EnqueueMark("a");
-  queue.EnqueueDtmf("1", 100, 50, "d", false);
-  queue.EnqueueMark("b");
+  ASSERT_TRUE(queue.EnqueueMark("a").ok());
+  ASSERT_TRUE(queue.EnqueueDtmf("1", 100, 50, "d", false).ok());
+  ASSERT_TRUE(queue.EnqueueMark("b").ok());
   auto notices = queue.Abandon();
   EXPECT_EQ(Types(notices),
             (std::vector<Type>{Type::kMarkCleared, Type::kDtmfCancelled, Type::kMarkCleared}));
