@@ -30,6 +30,10 @@ constexpr Nanos kFramePeriod = std::chrono::milliseconds(20);
 // that moment.
 constexpr absl::Duration kFirstRetryBackoff = absl::Milliseconds(100);
 constexpr absl::Duration kMaxRetryBackoff = absl::Seconds(1);
+// Asterisk writes each message with one write (and hangs up itself when a
+// payload comes more than a few ms after its header): a message still
+// incomplete after this long is not Asterisk being slow.
+constexpr absl::Duration kPartialMessageTimeout = absl::Seconds(2);
 
 std::chrono::nanoseconds ToNanos(absl::Duration d) {
   return std::chrono::nanoseconds(absl::ToInt64Nanoseconds(d));
@@ -112,6 +116,32 @@ void InbandToneRenderer::Render(char digit, uint64_t offset, uint64_t tone_sampl
   generator_->Generate(out);
 }
 
+absl::Status OutboundConverter::Prepare(int input_rate_hz) {
+  if (input_rate_hz == output_rate_ || resamplers_.contains(input_rate_hz)) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<dsp::Resampler> resampler = dsp::Resampler::Create(input_rate_hz, output_rate_);
+  if (!resampler.ok()) return resampler.status();
+  resamplers_.emplace(input_rate_hz, std::move(*resampler));
+  return absl::OkStatus();
+}
+
+void OutboundConverter::Convert(int input_rate_hz, absl::Span<const int16_t> in,
+                                std::vector<int16_t>* out) {
+  auto it = resamplers_.find(input_rate_hz);
+  const size_t at = out->size();
+  if (it == resamplers_.end()) {
+    // Prepare() ran before the audio was queued; a rate change of the
+    // playout since replaced this object, and the queue with it.
+    out->resize(at +
+                in.size() * static_cast<size_t>(output_rate_) / static_cast<size_t>(input_rate_hz));
+    return;
+  }
+  out->resize(at + it->second.MaxOutputSamples(in.size()));
+  const size_t produced = it->second.Process(in, absl::MakeSpan(*out).subspan(at));
+  out->resize(at + produced);
+}
+
 Call::~Call() {
   if (fd_ >= 0) ::close(fd_);
 }
@@ -181,6 +211,7 @@ void Call::OnReadable() {
     if (n > 0) {
       decoder_.Commit(static_cast<size_t>(n));
       stats_.set_bytes_from_caller(stats_.bytes_from_caller() + static_cast<uint64_t>(n));
+      const uint64_t consumed_before = decoder_.consumed();
       while (state_ != State::kClosed) {
         absl::StatusOr<std::optional<wire::Message>> next = decoder_.Next();
         if (!next.ok()) {
@@ -190,6 +221,11 @@ void Call::OnReadable() {
         if (!next->has_value()) break;
         HandleMessage(**next);
       }
+      if (state_ == State::kClosed) return;
+      // Activity is a complete message, not a byte: a caller trickling
+      // bytes does not keep its call.
+      if (decoder_.consumed() != consumed_before) last_message_at_ = loop_->Now();
+      WatchPartialMessage();
       if (static_cast<size_t>(n) < space.size()) return;
       continue;
     }
@@ -218,6 +254,64 @@ void Call::OnReadable() {
     }
     return;
   }
+}
+
+void Call::ArmIdleTimer() {
+  if (config_.caller_idle_timeout <= absl::ZeroDuration()) return;
+  std::weak_ptr<Call> weak = self_;
+  // One timer per timeout period, not one per message: it re-arms from the
+  // last message when it fires early.
+  idle_timer_ = loop_->RunAt(last_message_at_ + ToNanos(config_.caller_idle_timeout), [weak] {
+    if (auto call = weak.lock()) {
+      call->idle_timer_ = 0;
+      call->CheckIdle();
+    }
+  });
+}
+
+void Call::CheckIdle() {
+  if (ended_ || state_ == State::kClosed) return;
+  if (loop_->Now() - last_message_at_ < ToNanos(config_.caller_idle_timeout)) {
+    ArmIdleTimer();
+    return;
+  }
+  End(bridge::v1::CALL_END_REASON_CALLER_IDLE,
+      absl::StrCat("no complete AudioSocket message from Asterisk for ",
+                   absl::FormatDuration(config_.caller_idle_timeout),
+                   decoder_.buffered() > 0
+                       ? absl::StrCat(" (", decoder_.buffered(), " byte(s) of an incomplete one)")
+                       : std::string(),
+                   "; --caller_idle_timeout"));
+}
+
+void Call::WatchPartialMessage() {
+  if (state_ == State::kAwaitingUuid || decoder_.buffered() == 0) return;
+  if (partial_since_ == MonoTime{} || partial_offset_ != decoder_.consumed()) {
+    partial_offset_ = decoder_.consumed();
+    partial_since_ = loop_->Now();
+  }
+  if (partial_timer_ != 0) return;
+  std::weak_ptr<Call> weak = self_;
+  partial_timer_ = loop_->RunAt(partial_since_ + ToNanos(kPartialMessageTimeout), [weak] {
+    if (auto call = weak.lock()) {
+      call->partial_timer_ = 0;
+      call->CheckPartialMessage();
+    }
+  });
+}
+
+void Call::CheckPartialMessage() {
+  if (ended_ || state_ == State::kClosed || decoder_.buffered() == 0) return;
+  if (partial_offset_ != decoder_.consumed() ||
+      loop_->Now() - partial_since_ < ToNanos(kPartialMessageTimeout)) {
+    WatchPartialMessage();  // another message is incomplete now: its own time
+    return;
+  }
+  End(bridge::v1::CALL_END_REASON_CALLER_IDLE,
+      absl::StrCat("a message from Asterisk at offset ", partial_offset_,
+                   " is still incomplete after ", absl::FormatDuration(kPartialMessageTimeout),
+                   " (", decoder_.buffered(),
+                   " byte(s) arrived); Asterisk sends each message in one write"));
 }
 
 void Call::ProtocolError(const absl::Status& status) {
@@ -300,6 +394,8 @@ void Call::HandleUuid(const wire::CallUuid& uuid) {
   }
   registered_ = true;
   state_ = State::kAwaitingAudio;
+  last_message_at_ = loop_->Now();
+  ArmIdleTimer();
   services_->counters->calls_started++;
   services_->counters->active_calls++;
   log::Write(log::Level::kInfo, "call_started", call_id_,
@@ -713,7 +809,11 @@ void Call::HandleCommand(uint64_t link_id, CallCommand command) {
       DoPlay(command);
       return;
     case CallCommand::kMark:
-      playout_->EnqueueMark(command.mark().name());
+      if (absl::Status queued = playout_->EnqueueMark(command.mark().name()); !queued.ok()) {
+        Reply(command, "mark", bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED,
+              std::string(queued.message()));
+        return;
+      }
       Reply(command, "mark", bridge::v1::RESULT_CODE_OK, "");
       return;
     case CallCommand::kClear:
@@ -757,25 +857,17 @@ void Call::DoPlay(const CallCommand& command) {
                        "(8000 ... 192000 Hz)"));
     return;
   }
-  std::vector<int16_t> samples(play.pcm().size() / 2);
-  std::memcpy(samples.data(), play.pcm().data(), samples.size() * sizeof(int16_t));
-  absl::Span<const int16_t> to_queue = samples;
-  if (rate != static_cast<uint32_t>(playout_rate_hz_)) {
-    auto it = outbound_resamplers_.find(static_cast<int>(rate));
-    if (it == outbound_resamplers_.end()) {
-      auto resampler = dsp::Resampler::Create(static_cast<int>(rate), playout_rate_hz_);
-      if (!resampler.ok()) {
-        Reply(command, "play", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
-              std::string(resampler.status().message()));
-        return;
-      }
-      it = outbound_resamplers_.emplace(static_cast<int>(rate), std::move(*resampler)).first;
-    }
-    converted_.resize(it->second.MaxOutputSamples(samples.size()));
-    const size_t produced = it->second.Process(samples, absl::MakeSpan(converted_));
-    to_queue = absl::MakeConstSpan(converted_.data(), produced);
+  if (absl::Status prepared = outbound_converter_->Prepare(static_cast<int>(rate));
+      !prepared.ok()) {
+    Reply(command, "play", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+          std::string(prepared.message()));
+    return;
   }
-  absl::Status queued = playout_->EnqueueAudio(to_queue, play.response_id());
+  // The queue checks the room in output samples before it copies anything,
+  // and converts at most a slice at a time as playout reaches the audio:
+  // the work a message costs here is bounded whatever its size and rate.
+  absl::Status queued =
+      playout_->EnqueuePcm(play.pcm(), static_cast<int>(rate), play.response_id());
   if (!queued.ok()) {
     Reply(command, "play", bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED,
           std::string(queued.message()));
@@ -809,23 +901,38 @@ void Call::DoSendDtmf(const CallCommand& command) {
   const bridge::v1::SendDtmf& dtmf = command.send_dtmf();
   const uint32_t tone_ms = dtmf.tone_ms() == 0 ? 100 : dtmf.tone_ms();
   const uint32_t gap_ms = dtmf.gap_ms() == 0 ? 50 : dtmf.gap_ms();
-  if (!ValidDtmfDigits(dtmf.digits())) {
-    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
-          absl::StrCat("digits ", QuoteForError(dtmf.digits()),
-                       " must be one or more of 0-9 * # A-D"));
-    return;
-  }
   if (tone_ms < 40 || gap_ms < 30 || tone_ms > 10000 || gap_ms > 10000) {
     Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
           absl::StrCat("tone_ms must be 40-10000 and gap_ms 30-10000 (got ", tone_ms, " and ",
                        gap_ms, ")"));
     return;
   }
+  if (!ValidDtmfDigits(dtmf.digits())) {
+    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+          absl::StrCat("digits ", QuoteForError(dtmf.digits()),
+                       " must be one or more of 0-9 * # A-D"));
+    return;
+  }
+  // Digits that could never fit are refused before they are copied (a
+  // message holds at most gRPC's 4 MiB, so the scan above is bounded too).
+  const uint64_t total_ms = dtmf.digits().size() * static_cast<uint64_t>(tone_ms + gap_ms);
+  if (total_ms > static_cast<uint64_t>(config_.max_playout_ms)) {
+    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED,
+          absl::StrCat(dtmf.digits().size(), " digit(s) take ", total_ms,
+                       " ms to play, more than --max_playout_ms (", config_.max_playout_ms,
+                       " ms); send fewer at a time"));
+    return;
+  }
   // Stock Asterisk takes DTMF only as tones in the audio; the extended
   // dialect signals it with 0x02 start/stop. Either way the result is sent
   // when the last tone has played (kDtmfDone).
-  playout_->EnqueueDtmf(dtmf.digits(), tone_ms, gap_ms, command.command_id(),
-                        /*inband=*/listener_->dialect == wire::Dialect::kAsterisk);
+  if (absl::Status queued =
+          playout_->EnqueueDtmf(dtmf.digits(), tone_ms, gap_ms, command.command_id(),
+                                /*inband=*/listener_->dialect == wire::Dialect::kAsterisk);
+      !queued.ok()) {
+    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED,
+          std::string(queued.message()));
+  }
 }
 
 void Call::DoSendControl(const CallCommand& command) {
@@ -955,7 +1062,9 @@ void Call::FlushHeld() {
 // --------------------------------------------------------------- playout
 
 void Call::StartPlayout(int rate_hz) {
-  if (rate_hz != playout_rate_hz_) outbound_resamplers_.clear();  // they convert to the old rate
+  if (!outbound_converter_.has_value() || outbound_converter_->output_rate_hz() != rate_hz) {
+    outbound_converter_.emplace(rate_hz);  // the old one converts to the old rate
+  }
   playout_rate_hz_ = rate_hz;
   PlayoutConfig playout_config;
   playout_config.sample_rate_hz = playout_rate_hz_;
@@ -965,6 +1074,7 @@ void Call::StartPlayout(int rate_hz) {
   playout_.emplace(playout_config);
   tone_renderer_.emplace(playout_rate_hz_);
   playout_->set_tone_renderer(&*tone_renderer_);
+  playout_->set_converter(&*outbound_converter_);
   frame_.assign(static_cast<size_t>(playout_->samples_per_frame()), 0);
   if (!pacer_.has_value()) {
     pacer_.emplace(loop_->Now(), kFramePeriod);
@@ -1170,6 +1280,10 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
   wait_timer_ = 0;
   loop_->CancelTimer(retry_timer_);
   retry_timer_ = 0;
+  loop_->CancelTimer(idle_timer_);
+  idle_timer_ = 0;
+  loop_->CancelTimer(partial_timer_);
+  partial_timer_ = 0;
   if (previous == State::kWaitingBackend && config_.mode == BackendMode::kPull) {
     services_->dispatcher->Withdraw(this);
   }
@@ -1280,6 +1394,8 @@ void Call::CloseSocket(bool send_hangup) {
   loop_->CancelTimer(wait_timer_);
   loop_->CancelTimer(playout_timer_);
   loop_->CancelTimer(retry_timer_);
+  loop_->CancelTimer(idle_timer_);
+  loop_->CancelTimer(partial_timer_);
   loop_->Unwatch(fd_);
   ::shutdown(fd_, SHUT_RDWR);
   ::close(fd_);

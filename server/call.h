@@ -74,6 +74,23 @@ class InbandToneRenderer final : public ToneRenderer {
   std::optional<dsp::DtmfGenerator> generator_;
 };
 
+// Converts backend audio toward the caller to the playout rate, one
+// streaming resampler per input rate, as the playout queue reaches it.
+// Owned by one call on its loop, like the queue it serves.
+class OutboundConverter final : public RateConverter {
+ public:
+  explicit OutboundConverter(int output_rate_hz) : output_rate_(output_rate_hz) {}
+  int output_rate_hz() const { return output_rate_; }
+  // Makes sure audio at `input_rate_hz` can be converted (INVALID_ARGUMENT
+  // naming the rate otherwise). Cheap after the first call for a rate.
+  absl::Status Prepare(int input_rate_hz);
+  void Convert(int input_rate_hz, absl::Span<const int16_t> in, std::vector<int16_t>* out) override;
+
+ private:
+  const int output_rate_;
+  absl::flat_hash_map<int, dsp::Resampler> resamplers_;  // by input rate
+};
+
 class Call final : public FdHandler,
                    public LinkObserver,
                    public WaitingCall,
@@ -164,6 +181,13 @@ class Call final : public FdHandler,
   void WriteBytes(const uint8_t* data, size_t size, bool droppable);
   void FlushPending();
 
+  // Inbound idleness: a complete message from Asterisk within
+  // --caller_idle_timeout, and no message left incomplete for long.
+  void ArmIdleTimer();
+  void CheckIdle();
+  void WatchPartialMessage();
+  void CheckPartialMessage();
+
   // Ending.
   void End(bridge::v1::CallEndReason reason, std::string detail,
            const wire::Error* asterisk_error = nullptr);
@@ -208,12 +232,12 @@ class Call final : public FdHandler,
   dsp::AudioEncoding encoding_ = dsp::AudioEncoding::kSlin16;
 
   // Audio conversion and DTMF detection.
-  std::optional<dsp::Resampler> inbound_resampler_;               // call rate -> backend rate
-  absl::flat_hash_map<int, dsp::Resampler> outbound_resamplers_;  // by input rate
-  uint64_t backend_offset_ = 0;                                   // backend-rate samples delivered
-  uint64_t expected_call_offset_ = 0;  // call-rate offset of the next chunk
-  std::vector<int16_t> linear_;        // scratch: inbound audio as PCM
-  std::vector<int16_t> converted_;     // scratch: resampler output
+  std::optional<dsp::Resampler> inbound_resampler_;      // call rate -> backend rate
+  std::optional<OutboundConverter> outbound_converter_;  // to playout_rate_hz_
+  uint64_t backend_offset_ = 0;                          // backend-rate samples delivered
+  uint64_t expected_call_offset_ = 0;                    // call-rate offset of the next chunk
+  std::vector<int16_t> linear_;                          // scratch: inbound audio as PCM
+  std::vector<int16_t> converted_;                       // scratch: resampler output
   std::optional<dsp::DtmfDetector> detector_;
   bool detector_unavailable_ = false;
   uint64_t detector_base_ = 0;  // call offset of the detector's sample 0
@@ -249,6 +273,13 @@ class Call final : public FdHandler,
   EventLoop::TimerId wait_timer_ = 0;  // first audio, accept or claim deadline
   EventLoop::TimerId playout_timer_ = 0;
   EventLoop::TimerId retry_timer_ = 0;  // push: next attempt after a failed one
+  EventLoop::TimerId idle_timer_ = 0;   // --caller_idle_timeout
+  EventLoop::TimerId partial_timer_ = 0;
+  MonoTime last_message_at_{};  // the last complete message from Asterisk
+  // The incomplete message at the end of what was read: where it starts
+  // (decoder offset) and since when it has been waiting for its rest.
+  uint64_t partial_offset_ = 0;
+  MonoTime partial_since_{};
   absl::Duration retry_backoff_ = absl::ZeroDuration();
 
   bridge::v1::CallStats stats_;

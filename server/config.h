@@ -68,6 +68,12 @@ struct BridgeConfig {
   // ahead of the clock is flooding, a protocol error. 0: no limit.
   int max_audio_ahead_ms = 5000;
   absl::Duration write_stall_timeout = absl::Seconds(5);
+  // No complete AudioSocket message from Asterisk for this long ends the
+  // call (CALLER_IDLE). Asterisk sends a 20 ms frame every 20 ms while its
+  // channel has media; a channel without media (silence suppression
+  // upstream) may send nothing, hence a default well above a pause in
+  // speech. Zero: no limit.
+  absl::Duration caller_idle_timeout = absl::Seconds(30);
 
   // Buffers.
   int hold_audio_ms = 2000;     // caller audio held until accept / claim

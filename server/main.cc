@@ -74,6 +74,10 @@ ABSL_FLAG(int, max_audio_ahead_ms, 5000,
           "ms; 0: no limit.");
 ABSL_FLAG(absl::Duration, write_stall_timeout, absl::Seconds(5),
           "Time Asterisk may stop reading before the call ends CALLER_UNRESPONSIVE.");
+ABSL_FLAG(absl::Duration, caller_idle_timeout, absl::Seconds(30),
+          "Time after the UUID without a complete AudioSocket message from Asterisk before the "
+          "call ends CALLER_IDLE (Asterisk sends 20 ms of audio every 20 ms while its channel has "
+          "media; a channel without media may send nothing); 0: no limit.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM: time active calls get to finish before they end with reason SHUTDOWN.");
 ABSL_FLAG(int, io_threads, 1, "Event-loop threads that run AudioSocket calls.");
@@ -217,6 +221,12 @@ bool ConfigFromFlags(BridgeConfig* config, std::string* setting, std::string* er
     }
     *d.out = d.value;
   }
+  if (absl::GetFlag(FLAGS_caller_idle_timeout) < absl::ZeroDuration()) {
+    *setting = "caller_idle_timeout";
+    *error = "must be 0 (no limit) or a positive duration, e.g. 30s";
+    return false;
+  }
+  config->caller_idle_timeout = absl::GetFlag(FLAGS_caller_idle_timeout);
   config->send_silence = absl::GetFlag(FLAGS_send_silence);
   config->metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   if (absl::GetFlag(FLAGS_max_calls) < 1) {

@@ -614,6 +614,9 @@ const (
 	CallEndReason_CALL_END_REASON_HANGUP_REQUESTED CallEndReason = 10
 	// Asterisk stopped reading: writes stalled past the bridge's limit.
 	CallEndReason_CALL_END_REASON_CALLER_UNRESPONSIVE CallEndReason = 11
+	// Asterisk sent no complete message for the bridge's caller idle timeout,
+	// or left a message incomplete too long; see detail.
+	CallEndReason_CALL_END_REASON_CALLER_IDLE CallEndReason = 12
 )
 
 // Enum value maps for CallEndReason.
@@ -631,6 +634,7 @@ var (
 		9:  "CALL_END_REASON_SHUTDOWN",
 		10: "CALL_END_REASON_HANGUP_REQUESTED",
 		11: "CALL_END_REASON_CALLER_UNRESPONSIVE",
+		12: "CALL_END_REASON_CALLER_IDLE",
 	}
 	CallEndReason_value = map[string]int32{
 		"CALL_END_REASON_UNSPECIFIED":           0,
@@ -645,6 +649,7 @@ var (
 		"CALL_END_REASON_SHUTDOWN":              9,
 		"CALL_END_REASON_HANGUP_REQUESTED":      10,
 		"CALL_END_REASON_CALLER_UNRESPONSIVE":   11,
+		"CALL_END_REASON_CALLER_IDLE":           12,
 	}
 )
 
@@ -3546,7 +3551,7 @@ const file_audiosocket_bridge_v1_bridge_proto_rawDesc = "" +
 	"!PLAYOUT_EVENT_TYPE_HIGH_WATERMARK\x10\x01\x12$\n" +
 	" PLAYOUT_EVENT_TYPE_LOW_WATERMARK\x10\x02\x12\x1f\n" +
 	"\x1bPLAYOUT_EVENT_TYPE_UNDERRUN\x10\x03\x12\x1e\n" +
-	"\x1aPLAYOUT_EVENT_TYPE_DRAINED\x10\x04*\xc2\x03\n" +
+	"\x1aPLAYOUT_EVENT_TYPE_DRAINED\x10\x04*\xe3\x03\n" +
 	"\rCallEndReason\x12\x1f\n" +
 	"\x1bCALL_END_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eCALL_END_REASON_CALLER_HUNG_UP\x10\x01\x12\"\n" +
@@ -3560,7 +3565,8 @@ const file_audiosocket_bridge_v1_bridge_proto_rawDesc = "" +
 	"\x18CALL_END_REASON_SHUTDOWN\x10\t\x12$\n" +
 	" CALL_END_REASON_HANGUP_REQUESTED\x10\n" +
 	"\x12'\n" +
-	"#CALL_END_REASON_CALLER_UNRESPONSIVE\x10\v*a\n" +
+	"#CALL_END_REASON_CALLER_UNRESPONSIVE\x10\v\x12\x1f\n" +
+	"\x1bCALL_END_REASON_CALLER_IDLE\x10\f*a\n" +
 	"\fRejectReason\x12\x1d\n" +
 	"\x19REJECT_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12REJECT_REASON_BUSY\x10\x01\x12\x1a\n" +
