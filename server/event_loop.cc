@@ -18,6 +18,8 @@ namespace {
 // epoll user data for the loop's own descriptors; handlers use their pointer.
 constexpr uint64_t kWakeTag = 1;
 constexpr uint64_t kTimerTag = 2;
+// Posted tasks run per loop round; the rest waits for the next round.
+constexpr size_t kMaxTasksPerRound = 256;
 
 void DieIf(bool failed, const char* what) {
   if (failed) {
@@ -165,9 +167,23 @@ void EventLoop::DrainTasks() {
   uint64_t count;
   (void)!read(wake_fd_, &count, sizeof(count));
   std::vector<Task> tasks;
+  bool more = false;
   {
     absl::MutexLock lock(&mu_);
-    tasks.swap(tasks_);
+    if (tasks_.size() <= kMaxTasksPerRound) {
+      tasks.swap(tasks_);
+    } else {
+      // A burst (a backend flooding commands) is run a slice per round, so
+      // the playout timers of every call on this loop run between slices.
+      tasks.assign(std::make_move_iterator(tasks_.begin()),
+                   std::make_move_iterator(tasks_.begin() + kMaxTasksPerRound));
+      tasks_.erase(tasks_.begin(), tasks_.begin() + kMaxTasksPerRound);
+      more = true;
+    }
+  }
+  if (more) {
+    const uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof(one));  // the rest next round
   }
   for (Task& task : tasks) task();
 }
