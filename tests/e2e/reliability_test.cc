@@ -884,5 +884,247 @@ TEST(ShutdownTest, StalledBackendsStillGetEveryCallEnded) {
   callers.Finish(absl::Seconds(30));
 }
 
+// ------------------------------------------------------- noisy neighbour
+
+// A push backend that accepts every call. Calls whose id the test names are
+// handed to the test (which reads their events); the others are read to
+// their end and their end reason kept.
+class SortingBackend {
+ public:
+  explicit SortingBackend(std::vector<std::string> named)
+      : named_(std::move(named)), acceptor_([this] { Run(); }) {}
+  ~SortingBackend() {
+    stop_ = true;
+    acceptor_.join();
+    for (auto& t : workers_) t.join();
+  }
+  std::string target() const { return backend_.target(); }
+  std::shared_ptr<BackendCall> Named(const std::string& id, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto find = [this, &id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return std::find_if(named_calls_.begin(), named_calls_.end(),
+                          [&id](const auto& entry) { return entry.first == id; });
+    };
+    auto found = [this, &find]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return find() != named_calls_.end(); };
+    mu_.AwaitWithTimeout(absl::Condition(&found), timeout);
+    auto it = find();
+    return it == named_calls_.end() ? nullptr : it->second;
+  }
+  int ended_with(v1::CallEndReason reason) const {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(std::count(reasons_.begin(), reasons_.end(), reason));
+  }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      auto call = backend_.NextCall(absl::Milliseconds(100));
+      if (call != nullptr) workers_.emplace_back([this, call] { Serve(call); });
+    }
+  }
+  void Serve(std::shared_ptr<BackendCall> call) {
+    auto started = call->Next(kWait);
+    if (!started.has_value() || !started->has_started() || !call->Accept()) return;
+    accepted_++;
+    const std::string id = started->started().call_id();
+    if (std::find(named_.begin(), named_.end(), id) != named_.end()) {
+      absl::MutexLock lock(&mu_);
+      named_calls_.emplace_back(id, call);
+      return;
+    }
+    while (!stop_) {
+      auto event = call->Next(absl::Milliseconds(200));
+      if (!event.has_value()) {
+        if (call->stream_ended()) return;
+        continue;
+      }
+      if (event->has_ended()) {
+        absl::MutexLock lock(&mu_);
+        reasons_.push_back(event->ended().reason());
+        call->CloseWrites();
+        return;
+      }
+    }
+  }
+
+  const std::vector<std::string> named_;
+  PushBackend backend_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  mutable absl::Mutex mu_;
+  std::vector<std::pair<std::string, std::shared_ptr<BackendCall>>> named_calls_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<v1::CallEndReason> reasons_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> workers_;  // acceptor thread only, then the destructor
+  std::thread acceptor_;
+};
+
+// A caller that sends its UUID, then `after` bytes, then nothing, and never
+// reads; `receive_buffer` sets SO_RCVBUF before connecting (0: default).
+int SilentCaller(int port, const std::string& uuid, const std::vector<uint8_t>& after,
+                 int receive_buffer) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (receive_buffer > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  std::vector<uint8_t> bytes = {0x01, 0x00, 0x10};
+  std::string hex;
+  for (char c : uuid) {
+    if (c != '-') hex += c;
+  }
+  for (size_t i = 0; i < 32; i += 2) {
+    bytes.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  bytes.insert(bytes.end(), after.begin(), after.end());
+  EXPECT_EQ(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+  return fd;
+}
+
+// Counts the results with `code` among the events of `call` until `total`
+// results arrived (or a wait of 10 s passed without one).
+int CountResults(BackendCall& call, int total, v1::ResultCode code) {
+  int seen = 0;
+  int matching = 0;
+  while (seen < total) {
+    auto event = call.NextMatching([](const CallEvent& e) { return e.has_result(); }, kWait);
+    if (!event.has_value()) break;
+    ++seen;
+    matching += event->result().code() == code;
+  }
+  return matching;
+}
+
+// The abuses the bridge must refuse cheaply, all at once on one event loop
+// beside good calls: a 4 MB PlayAudio at 8 kHz to a 192 kHz call (250 s of
+// audio, 48 M samples once converted), 192 kHz audio far faster than real
+// time and a flood of SendDtmf and Mark to an 8 kHz call, a caller silent
+// after its UUID, one that stops inside a message, and one that never reads
+// with a 4 MB receive buffer. The good calls' callers must receive every
+// frame, none late by more than 200 ms.
+TEST(NoisyNeighbourTest, AbusiveBackendAndCallersDoNotDelayGoodCalls) {
+  constexpr int kGood = Load(10);
+  constexpr char kAbuse192[] = "c0ffee00-0000-4000-8000-000000000192";
+  constexpr char kAbuse8[] = "c0ffee00-0000-4000-8000-000000000008";
+  SortingBackend backend({kAbuse192, kAbuse8});
+  BridgeProcess bridge({"--backend=" + backend.target(), "--listen=127.0.0.1:0", "--io_threads=1",
+                        "--first_audio_wait=50ms", "--caller_idle_timeout=2s", kBackendQueueFlag});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  Caller good(bridge.audiosocket_port(), "good",
+              {absl::StrCat("--calls=", kGood), "--ramp=100", "--duration=8s"});
+
+  FakeAsterisk caller192;
+  ASSERT_TRUE(caller192.Connect(bridge.audiosocket_port()));
+  caller192.SendUuid(kAbuse192);
+  caller192.SendAudio(std::vector<int16_t>(3840, 0), 192000);  // the call is at 192 kHz
+  FakeAsterisk caller8;
+  ASSERT_TRUE(caller8.Connect(bridge.audiosocket_port()));
+  caller8.SendUuid(kAbuse8);
+  caller8.SendAudio(NumberedFrame(0));
+  // Both keep sending audio as Asterisk does (their backend is the abuser).
+  std::atomic<bool> stop_audio{false};
+  std::thread audio([&] {
+    for (int i = 1; !stop_audio; ++i) {
+      caller192.SendAudio(std::vector<int16_t>(3840, 0), 192000);
+      caller8.SendAudio(NumberedFrame(i));
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  });
+  auto call192 = backend.Named(kAbuse192, kWait);
+  auto call8 = backend.Named(kAbuse8, kWait);
+  ASSERT_NE(call192, nullptr);
+  ASSERT_NE(call8, nullptr);
+
+  // Abusive callers: silent after the UUID; a header and no payload; and
+  // one that never reads, with a receive buffer minutes of audio long.
+  std::vector<uint8_t> frame = {0x10, 0x01, 0x40};
+  frame.resize(3 + 320, 0);
+  std::vector<int> silent = {
+      SilentCaller(bridge.audiosocket_port(), "c0ffee00-0000-4000-8000-00000000a001", {}, 0),
+      SilentCaller(bridge.audiosocket_port(), "c0ffee00-0000-4000-8000-00000000a002",
+                   {0x10, 0x01, 0x40}, 0),
+      SilentCaller(bridge.audiosocket_port(), "c0ffee00-0000-4000-8000-00000000a003", frame,
+                   4 << 20)};
+
+  // One message of 4 MB at 8 kHz to the 192 kHz call: refused at once.
+  const absl::Time before = absl::Now();
+  ASSERT_TRUE(call192->Play(std::vector<int16_t>(2000000, 1000), "huge", "huge", 8000));
+  auto huge = call192->NextResult("huge", kWait);
+  const absl::Duration huge_answer = absl::Now() - before;
+  ASSERT_TRUE(huge.has_value());
+  EXPECT_EQ(huge->result().code(), v1::RESULT_CODE_RESOURCE_EXHAUSTED) << huge->DebugString();
+  // 100 s of it fits (19.2 M samples at 192 kHz): taken, converted only as
+  // it plays.
+  ASSERT_TRUE(call192->Play(std::vector<int16_t>(800000, 1000), "long", "long", 8000));
+  auto fits = call192->NextResult("long", kWait);
+  ASSERT_TRUE(fits.has_value());
+  EXPECT_EQ(fits->result().code(), v1::RESULT_CODE_OK) << fits->DebugString();
+
+  // The 8 kHz call: DTMF beyond the playout bound, then 192 kHz audio at
+  // hundreds of times real time, then marks beyond their byte bound.
+  constexpr int kDtmf = 2000;  // 10 digits of 150 ms each: 1.5 s per command
+  for (int i = 0; i < kDtmf; ++i) {
+    CallCommand dtmf;
+    dtmf.mutable_send_dtmf()->set_digits("1234567890");
+    ASSERT_TRUE(call8->Send(dtmf));
+  }
+  const int dtmf_refused = CountResults(*call8, kDtmf - 80, v1::RESULT_CODE_RESOURCE_EXHAUSTED);
+  EXPECT_GE(dtmf_refused, kDtmf - 80);  // 120 s of the playout bound holds 80
+  constexpr int kFast = 100;            // 1 s each at 192 kHz
+  for (int i = 0; i < kFast; ++i) {
+    ASSERT_TRUE(call8->Play(std::vector<int16_t>(192000, 1000), "fast", "", 192000));
+  }
+  EXPECT_EQ(CountResults(*call8, kFast, v1::RESULT_CODE_RESOURCE_EXHAUSTED), kFast);
+  constexpr int kMarks = 40000;
+  for (int i = 0; i < kMarks; ++i) {
+    CallCommand mark;
+    mark.mutable_mark()->set_name(absl::StrCat("mark-", i, "-with-a-name-forty-bytes-long-"));
+    ASSERT_TRUE(call8->Send(mark));
+  }
+  // 4 MiB of marks hold fewer than 25,000 of these: the rest are refused,
+  // and only refusals are answered (no command_id).
+  const int marks_refused = CountResults(*call8, 10000, v1::RESULT_CODE_RESOURCE_EXHAUSTED);
+  EXPECT_EQ(marks_refused, 10000);
+
+  // The silent callers end CALLER_IDLE at the idle timeout (or the bound
+  // on an incomplete message), whatever their receive buffer.
+  EXPECT_TRUE(bridge.process().WaitForLines("CALLER_IDLE", 3, absl::Seconds(20)))
+      << bridge.Output();
+  EXPECT_EQ(backend.ended_with(v1::CALL_END_REASON_CALLER_IDLE), 3);
+
+  const std::string summary = good.Finish(absl::Seconds(60));
+  ASSERT_FALSE(summary.empty()) << good.Output();
+  EXPECT_EQ(Field(summary, "ok"), kGood) << summary;
+  const int64_t sent = Field(summary, "frames_sent");
+  const int64_t received = Field(summary, "frames_received");
+  EXPECT_LE(std::abs(received - sent), 5 * kGood) << summary;
+  std::smatch m;
+  ASSERT_TRUE(
+      std::regex_search(summary, m, std::regex("\"recv_jitter_ms\":\\{[^}]*\"max\":([0-9.]+)")))
+      << summary;
+  const double worst_gap_ms = std::stod(m[1]) + 20;
+  if (!kSanitized) {
+    EXPECT_LT(worst_gap_ms, 200) << summary;
+  }
+  std::cout << "figures: 4 MB PlayAudio to a 192 kHz call answered in "
+            << absl::FormatDuration(huge_answer) << "; " << dtmf_refused << " of " << kDtmf
+            << " SendDtmf and " << marks_refused << " of " << kMarks
+            << " marks refused; good calls: " << received << " of " << sent
+            << " frames received, longest gap " << worst_gap_ms << " ms; bridge RSS "
+            << RssKb(bridge.process().pid()) << " kB\n";
+  for (int fd : silent) close(fd);
+  stop_audio = true;
+  audio.join();
+}
+
 }  // namespace
 }  // namespace audiosocket::testing
