@@ -26,11 +26,15 @@ targets=(
   "call_session|tests/fuzz/call_session_fuzz.cc @call|@call"
   "backend_commands|tests/fuzz/backend_commands_fuzz.cc @call|@call"
 )
-call_sources="tests/fuzz/call_harness.cc server/call.cc server/call_registry.cc
-  server/claim_service.cc server/config.cc server/dtmf_dedup.cc server/metrics.cc
-  server/push_link.cc server/event_loop.cc server/log.cc server/net.cc server/playout_queue.cc
-  lib/wire/wire.cc lib/dsp/g711.cc lib/dsp/resampler.cc lib/dsp/dtmf_detector.cc
-  lib/dsp/dtmf_generator.cc lib/audio/wav.cc"
+# The Call fuzz targets' sources are what Bazel builds for
+# //tests/fuzz:call_harness (the same list the corpus replay tests link),
+# asked of Bazel rather than kept here by hand.
+call_sources=$(bazel query 'kind("source file", deps(//tests/fuzz:call_harness))' 2>/dev/null \
+  | sed -n 's|^//\([^:]*\):\(.*\.cc\)$|\1/\2|p')
+if [[ -z $call_sources ]]; then
+  echo "bazel query found no sources for //tests/fuzz:call_harness" >&2
+  exit 2
+fi
 call_modules="grpc++ protobuf speexdsp prometheus-cpp-pull prometheus-cpp-core
   $(pkg-config --list-all | awk '/^absl_/ {print $1}' | tr '\n' ' ')"
 sanitize="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"

@@ -62,8 +62,11 @@ def main():
     patterns = sys.argv[2:] or DEFAULT_PATTERNS
     subprocess.run(["bazel", "build", "--keep_going"] + patterns,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    execroot = subprocess.run(["bazel", "info", "execution_root"], capture_output=True,
-                              text=True, check=True).stdout.strip()
+    # From the workspace, not the execroot: paths resolve the same (bazel-out
+    # is a link to it), and another Bazel command rebuilding the execroot's
+    # links meanwhile cannot pull sources from under the check.
+    workspace = subprocess.run(["bazel", "info", "workspace"], capture_output=True,
+                               text=True, check=True).stdout.strip()
     commands = {}
     for argv in compile_actions(patterns):
         source, command = clang_command(argv)
@@ -74,7 +77,7 @@ def main():
 
     def check(item):
         source, command = item
-        result = subprocess.run(command, cwd=execroot, capture_output=True, text=True)
+        result = subprocess.run(command, cwd=workspace, capture_output=True, text=True)
         return source, result.returncode, result.stderr
 
     passed = failed = 0
