@@ -3585,8 +3585,8 @@ const file_audiosocket_bridge_v1_bridge_proto_rawDesc = "" +
 	"\n" +
 	"WatchCalls\x12(.audiosocket.bridge.v1.WatchCallsRequest\x1a).audiosocket.bridge.v1.WatchCallsResponse0\x01\x12a\n" +
 	"\n" +
-	"HangupCall\x12(.audiosocket.bridge.v1.HangupCallRequest\x1a).audiosocket.bridge.v1.HangupCallResponseBd\n" +
-	"\x17io.audiosocketbridge.v1B\vBridgeProtoP\x01Z:github.com/audiosocket-bridge/clients/go/bridgepb;bridgepbb\x06proto3"
+	"HangupCall\x12(.audiosocket.bridge.v1.HangupCallRequest\x1a).audiosocket.bridge.v1.HangupCallResponseBw\n" +
+	"\x17io.audiosocketbridge.v1B\vBridgeProtoP\x01ZMgithub.com/audiosocket-bridge/audiosocket-bridge/clients/go/bridgepb;bridgepbb\x06proto3"
 
 var (
 	file_audiosocket_bridge_v1_bridge_proto_rawDescOnce sync.Once
