@@ -1,0 +1,69 @@
+#ifndef AUDIOSOCKET_BRIDGE_LIB_EVENT_DISPATCHER_H_
+#define AUDIOSOCKET_BRIDGE_LIB_EVENT_DISPATCHER_H_
+
+// One thread's event dispatcher: file-descriptor readiness, timers at
+// absolute monotonic deadlines, and tasks posted from other threads. Code
+// that runs on a dispatcher depends on this interface only, so it can run
+// on the epoll implementation (epoll_dispatcher.h) with real or simulated
+// time.
+//
+// Threads: Post() may be called from any thread; every other method only
+// from the dispatcher's own thread (or before it starts running). Handlers,
+// timers and posted tasks run on that thread. Ownership: the dispatcher
+// borrows handlers (see FdHandler) and owns pending tasks and timers.
+
+#include <cstdint>
+#include <functional>
+
+#include "absl/status/status.h"
+#include "lib/event/time_source.h"
+
+namespace audiosocket::event {
+
+// Receives readiness of one file descriptor. A handler must Unwatch its fd
+// before closing it, and must stay alive until the dispatcher round in
+// which it did so has ended (events already collected for that round may
+// still be delivered): destroy it from a posted task.
+class FdHandler {
+ public:
+  virtual ~FdHandler() = default;
+  // Input, end of input, hang-up or error.
+  virtual void OnReadable() = 0;
+  // Only while watched with `writable`.
+  virtual void OnWritable() = 0;
+};
+
+class Dispatcher {
+ public:
+  using TimerId = uint64_t;
+  using Task = std::function<void()>;
+
+  virtual ~Dispatcher() = default;
+
+  // Runs `task` on the dispatcher's thread soon, in posting order.
+  // Thread-safe.
+  virtual void Post(Task task) = 0;
+  // True on the thread that runs the dispatcher.
+  virtual bool InDispatcherThread() const = 0;
+
+  // Reports readiness of `fd` to `handler`; `writable` also asks for
+  // OnWritable.
+  virtual absl::Status Watch(int fd, FdHandler* handler, bool writable) = 0;
+  virtual absl::Status SetWritable(int fd, FdHandler* handler, bool writable) = 0;
+  // Stops reporting `fd`; call before closing it.
+  virtual void Unwatch(int fd) = 0;
+
+  // Runs `task` once, at `when` on time_source() (at once if it has
+  // passed). Timers due at the same time run in the order they were set.
+  // Returns an id for CancelTimer.
+  virtual TimerId RunAt(MonoTime when, Task task) = 0;
+  // A cancelled timer never runs; harmless for fired or unknown ids.
+  virtual void CancelTimer(TimerId id) = 0;
+
+  virtual const TimeSource& time_source() const = 0;
+  MonoTime Now() const { return time_source().Now(); }
+};
+
+}  // namespace audiosocket::event
+
+#endif  // AUDIOSOCKET_BRIDGE_LIB_EVENT_DISPATCHER_H_

@@ -1,0 +1,264 @@
+#include "lib/event/epoll_dispatcher.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+
+#include "absl/strings/str_cat.h"
+
+namespace audiosocket::event {
+namespace {
+
+// epoll user data for the dispatcher's own descriptors; handlers use their
+// pointer, which is never 1 or 2.
+constexpr uint64_t kWakeTag = 1;
+constexpr uint64_t kTimerTag = 2;
+// Posted tasks run per round; the rest waits for the next round.
+constexpr size_t kMaxTasksPerRound = 256;
+constexpr size_t kInitialEvents = 256;
+
+void DieIf(bool failed, const char* what) {
+  if (!failed) return;
+  // The same shape as the bridge's JSON log lines; lib/ cannot use its logger.
+  std::fprintf(
+      stderr,
+      "{\"level\":\"error\",\"event\":\"event_loop_failed\",\"call\":\"%s\",\"error\":\"%s\"}\n",
+      what, std::strerror(errno));
+  std::abort();
+}
+
+uint32_t EpollMask(bool writable) {
+  return EPOLLIN | EPOLLRDHUP | (writable ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+}
+
+}  // namespace
+
+EpollDispatcher::EpollDispatcher(const TimeSource* time_source)
+    : time_source_(time_source),
+      use_timer_fd_(time_source->IsSystemMonotonic()),
+      events_(kInitialEvents) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  DieIf(epoll_fd_ < 0, "epoll_create1");
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  DieIf(wake_fd_ < 0, "eventfd");
+  timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  DieIf(timer_fd_ < 0, "timerfd_create");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeTag;
+  DieIf(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) != 0, "epoll_ctl wake");
+  ev.data.u64 = kTimerTag;
+  DieIf(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &ev) != 0, "epoll_ctl timer");
+  thread_id_ = std::this_thread::get_id();
+}
+
+EpollDispatcher::~EpollDispatcher() {
+  Stop();
+  Join();
+  close(timer_fd_);
+  close(wake_fd_);
+  close(epoll_fd_);
+}
+
+void EpollDispatcher::StartThread() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void EpollDispatcher::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void EpollDispatcher::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  Wake();
+}
+
+void EpollDispatcher::Wake() {
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof(one));
+}
+
+void EpollDispatcher::Post(Task task) {
+  bool wake;
+  {
+    absl::MutexLock lock(&mu_);
+    // Only the first task of a batch writes the eventfd: while tasks_ is
+    // not empty the loop has been woken and has not yet taken the batch
+    // (DrainTasks reads the eventfd before it swaps the queue out), so it
+    // will run this task too. Saves a system call per cross-thread message.
+    wake = tasks_.empty();
+    tasks_.push_back(std::move(task));
+  }
+  if (wake) Wake();
+}
+
+absl::Status EpollDispatcher::Watch(int fd, FdHandler* handler, bool writable) {
+  epoll_event ev{};
+  ev.events = EpollMask(writable);
+  ev.data.ptr = handler;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    return absl::InternalError(absl::StrCat("epoll_ctl add: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EpollDispatcher::SetWritable(int fd, FdHandler* handler, bool writable) {
+  epoll_event ev{};
+  ev.events = EpollMask(writable);
+  ev.data.ptr = handler;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0) {
+    return absl::InternalError(absl::StrCat("epoll_ctl mod: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+void EpollDispatcher::Unwatch(int fd) { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
+
+EpollDispatcher::TimerId EpollDispatcher::RunAt(MonoTime when, Task task) {
+  const TimerId id = next_timer_id_++;
+  timers_.emplace(id, std::move(task));
+  timer_heap_.push(TimerEntry{when, id});
+  // While timers fire, FireTimers arms the timerfd once at the end.
+  if (when < armed_for_ && !firing_timers_) ArmTimerFd();
+  return id;
+}
+
+void EpollDispatcher::CancelTimer(TimerId id) { timers_.erase(id); }
+
+MonoTime EpollDispatcher::NextDeadline() {
+  while (!timer_heap_.empty() && !timers_.contains(timer_heap_.top().id)) timer_heap_.pop();
+  return timer_heap_.empty() ? MonoTime::max() : timer_heap_.top().when;
+}
+
+void EpollDispatcher::ArmTimerFd() {
+  // Drop cancelled entries so the timerfd is armed for a live deadline.
+  armed_for_ = NextDeadline();
+  if (!use_timer_fd_) return;  // simulated time: RunOnce looks at the heap
+  itimerspec spec{};
+  if (armed_for_ != MonoTime::max()) {
+    const int64_t ns = std::chrono::duration_cast<Nanos>(armed_for_.time_since_epoch()).count();
+    // steady_clock is CLOCK_MONOTONIC on Linux. 0 would disarm: use 1 ns.
+    spec.it_value.tv_sec = ns / 1000000000;
+    spec.it_value.tv_nsec = ns % 1000000000;
+    if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+  }
+  timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+}
+
+void EpollDispatcher::FireTimers() {
+  if (use_timer_fd_) {
+    uint64_t expirations;
+    (void)!read(timer_fd_, &expirations, sizeof(expirations));
+  }
+  const MonoTime now = Now();
+  // Collect first: a timer task may schedule new timers due now, which
+  // must wait for the next round so one timer cannot starve the loop.
+  std::vector<TimerId> due;
+  while (!timer_heap_.empty() && timer_heap_.top().when <= now) {
+    if (timers_.contains(timer_heap_.top().id)) due.push_back(timer_heap_.top().id);
+    timer_heap_.pop();
+  }
+  armed_for_ = MonoTime::max();
+  // Tasks re-arm their own timers (every playout tick schedules the next):
+  // one timerfd_settime for the whole round instead of one per task.
+  firing_timers_ = true;
+  for (TimerId id : due) {
+    // Looked up now, not when collected: a timer cancelled by an earlier
+    // one of this round (a call that ended) must not run.
+    auto it = timers_.find(id);
+    if (it == timers_.end()) continue;
+    Task task = std::move(it->second);
+    timers_.erase(it);
+    task();
+  }
+  firing_timers_ = false;
+  ArmTimerFd();
+}
+
+void EpollDispatcher::DrainTasks() {
+  // Read before taking the queue (see Post): a task posted after the read
+  // either is taken below or writes the eventfd again.
+  uint64_t count;
+  (void)!read(wake_fd_, &count, sizeof(count));
+  std::vector<Task> tasks;
+  bool more = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (tasks_.size() <= kMaxTasksPerRound) {
+      tasks.swap(tasks_);
+    } else {
+      // A burst (a backend flooding commands) is run a slice per round, so
+      // the timers of everything on this dispatcher run between slices.
+      tasks.assign(std::make_move_iterator(tasks_.begin()),
+                   std::make_move_iterator(tasks_.begin() + kMaxTasksPerRound));
+      tasks_.erase(tasks_.begin(), tasks_.begin() + kMaxTasksPerRound);
+      more = true;
+    }
+  }
+  if (more) Wake();  // the rest next round
+  for (Task& task : tasks) task();
+}
+
+bool EpollDispatcher::RunOnce(Nanos max_wait) {
+  int timeout_ms = -1;
+  if (max_wait >= Nanos(0)) {
+    timeout_ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(max_wait).count());
+  }
+  // Simulated time: nothing in the kernel knows a deadline has passed.
+  if (!use_timer_fd_ && NextDeadline() <= Now()) timeout_ms = 0;
+  const int n = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), timeout_ms);
+  ++wakeups_;
+  if (n < 0) {
+    DieIf(errno != EINTR, "epoll_wait");
+    return false;
+  }
+  bool timers_due = !use_timer_fd_;
+  bool tasks_due = false;
+  for (int i = 0; i < n; ++i) {
+    if (events_[i].data.u64 == kWakeTag) {
+      tasks_due = true;
+    } else if (events_[i].data.u64 == kTimerTag) {
+      timers_due = true;
+    }
+  }
+  // Timers first: pacing deadlines matter more than socket input.
+  if (timers_due) FireTimers();
+  for (int i = 0; i < n; ++i) {
+    const uint64_t tag = events_[i].data.u64;
+    if (tag == kWakeTag || tag == kTimerTag) continue;
+    auto* handler = static_cast<FdHandler*>(events_[i].data.ptr);
+    const uint32_t e = events_[i].events;
+    if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) handler->OnReadable();
+    // A handler may have closed itself in OnReadable; handlers defer their
+    // destruction past this round (FdHandler), so the pointer stays valid.
+    if (e & EPOLLOUT) handler->OnWritable();
+  }
+  // Thousands of descriptors ready at once: take more per round next time.
+  const bool full = n == static_cast<int>(events_.size());
+  if (full) events_.resize(events_.size() * 2);
+  if (tasks_due) DrainTasks();
+  return full;
+}
+
+void EpollDispatcher::Run() {
+  thread_id_ = std::this_thread::get_id();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_ && tasks_.empty()) break;
+    }
+    RunOnce(Nanos(-1));
+  }
+}
+
+}  // namespace audiosocket::event

@@ -1,0 +1,106 @@
+#ifndef AUDIOSOCKET_BRIDGE_LIB_EVENT_EPOLL_DISPATCHER_H_
+#define AUDIOSOCKET_BRIDGE_LIB_EVENT_EPOLL_DISPATCHER_H_
+
+// The Dispatcher on Linux: epoll for descriptors, a timerfd armed at the
+// earliest absolute deadline (nanosecond precision, unlike epoll_wait's
+// millisecond timeout), and an eventfd that posted tasks wake it with.
+//
+// With simulated time the timerfd is not used: a test moves the time source
+// and calls RunOnce(), which fires every timer due by then.
+//
+// Threads: Run() (or RunOnce) owns the calling thread, StartThread() a new
+// one. Post() and Stop() may be called from any thread; every other method
+// only from the dispatcher's thread, or before it starts. Ownership: the
+// time source is borrowed and must outlive the dispatcher.
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <queue>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "lib/event/dispatcher.h"
+#include "lib/event/time_source.h"
+
+namespace audiosocket::event {
+
+class EpollDispatcher final : public Dispatcher {
+ public:
+  // Aborts if the kernel refuses an epoll, timerfd or eventfd descriptor:
+  // a process without them cannot do anything useful.
+  explicit EpollDispatcher(const TimeSource* time_source = RealTimeSource::Get());
+  ~EpollDispatcher() override;
+  EpollDispatcher(const EpollDispatcher&) = delete;
+  EpollDispatcher& operator=(const EpollDispatcher&) = delete;
+
+  // Runs until Stop(). Tasks posted before Stop() still run.
+  void Run();
+  // Starts Run() on a new thread; Join() waits for it.
+  void StartThread();
+  void Join();
+  void Stop();
+  // One round: waits for readiness, a due timer or a posted task (at most
+  // `max_wait`; negative waits without limit), then runs due timers,
+  // descriptor handlers and posted tasks, in that order. Returns true when
+  // the round was full, i.e. more descriptors may be ready already (a caller
+  // that polls on its own schedule looks again at once).
+  bool RunOnce(Nanos max_wait);
+
+  // Rounds so far (epoll_wait returns); for benchmarks.
+  uint64_t wakeups() const { return wakeups_; }
+  size_t pending_timers() const { return timers_.size(); }
+
+  // Dispatcher
+  void Post(Task task) override;
+  bool InDispatcherThread() const override { return std::this_thread::get_id() == thread_id_; }
+  absl::Status Watch(int fd, FdHandler* handler, bool writable) override;
+  absl::Status SetWritable(int fd, FdHandler* handler, bool writable) override;
+  void Unwatch(int fd) override;
+  TimerId RunAt(MonoTime when, Task task) override;
+  void CancelTimer(TimerId id) override;
+  const TimeSource& time_source() const override { return *time_source_; }
+
+ private:
+  struct TimerEntry {
+    MonoTime when;
+    TimerId id;
+    bool operator>(const TimerEntry& o) const { return when != o.when ? when > o.when : id > o.id; }
+  };
+
+  void Wake();
+  void DrainTasks();
+  void FireTimers();
+  void ArmTimerFd();
+  // The earliest live deadline (cancelled entries dropped), or max().
+  MonoTime NextDeadline();
+
+  const TimeSource* const time_source_;
+  const bool use_timer_fd_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;   // eventfd: Post() wakes the loop
+  int timer_fd_ = -1;  // timerfd at the earliest deadline
+  std::thread thread_;
+  std::thread::id thread_id_;
+  uint64_t wakeups_ = 0;
+  std::vector<epoll_event> events_;  // grows when a round fills it
+
+  absl::Mutex mu_;
+  std::vector<Task> tasks_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Dispatcher-thread state.
+  std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> timer_heap_;
+  absl::flat_hash_map<TimerId, Task> timers_;
+  TimerId next_timer_id_ = 1;
+  MonoTime armed_for_ = MonoTime::max();
+  bool firing_timers_ = false;  // in FireTimers: RunAt leaves arming to it
+};
+
+}  // namespace audiosocket::event
+
+#endif  // AUDIOSOCKET_BRIDGE_LIB_EVENT_EPOLL_DISPATCHER_H_

@@ -1,0 +1,205 @@
+// EpollDispatcher: posting across threads, timers in simulated and real
+// time, cancellation, descriptor readiness.
+
+#include "lib/event/epoll_dispatcher.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/event/time_source.h"
+
+namespace audiosocket::event {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::ElementsAre;
+
+TEST(EpollDispatcherTest, PostedTasksRunInOrderOnTheDispatcherThread) {
+  EpollDispatcher dispatcher;
+  dispatcher.StartThread();
+  std::vector<int> order;  // touched by dispatcher tasks only
+  absl::Notification done;
+  std::atomic<bool> on_thread{true};
+  for (int i = 0; i < 1000; ++i) {
+    dispatcher.Post([&, i] {
+      if (!dispatcher.InDispatcherThread()) on_thread = false;
+      order.push_back(i);
+      if (i == 999) done.Notify();
+    });
+  }
+  // Generous: the machine may be loaded; the test only fails on a hang.
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  dispatcher.Stop();
+  dispatcher.Join();
+  EXPECT_TRUE(on_thread);
+  ASSERT_EQ(order.size(), 1000u);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(order[i], i);
+}
+
+TEST(EpollDispatcherTest, PostsFromManyThreadsAllRun) {
+  EpollDispatcher dispatcher;
+  dispatcher.StartThread();
+  std::atomic<int> ran{0};
+  std::vector<std::thread> posters;
+  for (int t = 0; t < 4; ++t) {
+    posters.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) dispatcher.Post([&] { ++ran; });
+    });
+  }
+  for (std::thread& t : posters) t.join();
+  dispatcher.Stop();  // tasks posted before Stop still run
+  dispatcher.Join();
+  EXPECT_EQ(ran.load(), 2000);
+}
+
+TEST(EpollDispatcherTest, ALargeBurstRunsInSlicesWithTimersBetween) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  std::vector<std::string> log;
+  for (int i = 0; i < 600; ++i) dispatcher.Post([&] { log.push_back("task"); });
+  dispatcher.RunAt(time.Now(), [&] { log.push_back("timer"); });
+  dispatcher.RunOnce(milliseconds(0));
+  // Timers run first in a round, then at most one slice of tasks.
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.front(), "timer");
+  EXPECT_LT(log.size(), 601u);
+  for (int i = 0; i < 10 && log.size() < 601; ++i) dispatcher.RunOnce(milliseconds(0));
+  EXPECT_EQ(log.size(), 601u);
+}
+
+TEST(EpollDispatcherTest, TimersFireInDeadlineOrderInSimulatedTime) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  const MonoTime t0 = time.Now();
+  std::vector<int> fired;
+  dispatcher.RunAt(t0 + milliseconds(30), [&] { fired.push_back(30); });
+  dispatcher.RunAt(t0 + milliseconds(10), [&] { fired.push_back(10); });
+  dispatcher.RunAt(t0 + milliseconds(20), [&] { fired.push_back(20); });
+  dispatcher.RunAt(t0 + milliseconds(10), [&] { fired.push_back(11); });  // same time: set order
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_TRUE(fired.empty());
+  time.Advance(milliseconds(10));
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_THAT(fired, ElementsAre(10, 11));
+  time.Advance(milliseconds(25));
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_THAT(fired, ElementsAre(10, 11, 20, 30));
+  EXPECT_EQ(dispatcher.pending_timers(), 0u);
+}
+
+TEST(EpollDispatcherTest, ATimerSetByATimerForNowRunsNextRound) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  int fired = 0;
+  dispatcher.RunAt(time.Now(), [&] {
+    ++fired;
+    dispatcher.RunAt(time.Now(), [&] { ++fired; });
+  });
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_EQ(fired, 1);  // one timer cannot starve the rest of the round
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_EQ(fired, 2);
+}
+
+TEST(EpollDispatcherTest, ACancelledTimerNeverRuns) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  bool kept = false;
+  bool cancelled = false;
+  const auto id = dispatcher.RunAt(time.Now() + milliseconds(5), [&] { cancelled = true; });
+  dispatcher.RunAt(time.Now() + milliseconds(5), [&] { kept = true; });
+  dispatcher.CancelTimer(id);
+  dispatcher.CancelTimer(id);      // twice: harmless
+  dispatcher.CancelTimer(123456);  // unknown: harmless
+  time.Advance(milliseconds(5));
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_TRUE(kept);
+  EXPECT_FALSE(cancelled);
+}
+
+TEST(EpollDispatcherTest, ATimerCancelledByAnEarlierOneInTheSameRoundDoesNotRun) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  Dispatcher::TimerId second = 0;
+  bool second_ran = false;
+  dispatcher.RunAt(time.Now(), [&] { dispatcher.CancelTimer(second); });
+  second = dispatcher.RunAt(time.Now(), [&] { second_ran = true; });
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_FALSE(second_ran);
+  EXPECT_EQ(dispatcher.pending_timers(), 0u);
+}
+
+TEST(EpollDispatcherTest, RealTimeTimersSleepOnTheTimerFd) {
+  EpollDispatcher dispatcher;
+  const MonoTime start = dispatcher.Now();
+  MonoTime fired_at{};
+  dispatcher.RunAt(start + milliseconds(15), [&] { fired_at = dispatcher.Now(); });
+  // No epoll timeout: only the timerfd can wake this round.
+  while (fired_at == MonoTime{}) dispatcher.RunOnce(Nanos(-1));
+  EXPECT_GE(fired_at - start, milliseconds(15));
+}
+
+class RecordingHandler : public FdHandler {
+ public:
+  void OnReadable() override { ++readable; }
+  void OnWritable() override { ++writable; }
+  int readable = 0;
+  int writable = 0;
+};
+
+TEST(EpollDispatcherTest, ReportsReadinessUntilUnwatched) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  RecordingHandler handler;
+  ASSERT_TRUE(dispatcher.Watch(fds[0], &handler, /*writable=*/false).ok());
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_EQ(handler.readable, 0);
+  EXPECT_EQ(handler.writable, 0);  // not asked for
+
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  dispatcher.RunOnce(milliseconds(1000));
+  EXPECT_EQ(handler.readable, 1);
+
+  ASSERT_TRUE(dispatcher.SetWritable(fds[0], &handler, true).ok());
+  dispatcher.RunOnce(milliseconds(1000));
+  EXPECT_EQ(handler.writable, 1);
+  EXPECT_EQ(handler.readable, 2);  // level-triggered: the byte is still unread
+
+  dispatcher.Unwatch(fds[0]);
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_EQ(handler.readable, 2);
+  EXPECT_EQ(handler.writable, 1);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(EpollDispatcherTest, WatchingAClosedDescriptorIsAnError) {
+  EpollDispatcher dispatcher;
+  RecordingHandler handler;
+  EXPECT_FALSE(dispatcher.Watch(-1, &handler, false).ok());
+  EXPECT_FALSE(dispatcher.SetWritable(-1, &handler, true).ok());
+}
+
+TEST(EpollDispatcherTest, APostWakesARoundWaitingWithoutLimit) {
+  EpollDispatcher dispatcher;
+  std::atomic<bool> ran{false};
+  std::thread poster([&] { dispatcher.Post([&] { ran = true; }); });
+  while (!ran) dispatcher.RunOnce(Nanos(-1));
+  poster.join();
+  EXPECT_TRUE(ran);
+}
+
+}  // namespace
+}  // namespace audiosocket::event
