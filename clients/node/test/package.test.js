@@ -49,7 +49,7 @@ function start(file, ready) {
 
 async function twoConcurrentCalls(port) {
   const { summary, stderr } = await runCall([`--target=127.0.0.1:${port}`, '--calls=2', '--source=tone:440',
-    '--dtmf=#@1500ms', '--end=wait', '--duration=12s']);
+    '--dtmf=#@4s', '--end=wait', '--duration=12s']);
   assert.ok(summary, stderr);
   assert.deepEqual(summary.ended_counts, { remote_hangup: 2 }, JSON.stringify(summary));
   assert.ok(summary.rtt_ms && summary.rtt_ms.count > 0, 'echo heard');

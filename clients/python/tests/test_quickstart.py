@@ -57,7 +57,7 @@ def test_quick_start(mode: str):
             quickstart = run_quickstart("pull", bridge.grpc_target)
             time.sleep(1.5)
         summary = run_audiosocket_call(f"--target=127.0.0.1:{bridge.audiosocket_port}", "--source=tone:440",
-                                       "--dtmf=#@1500ms", "--end=wait", "--duration=20s")
+                                       "--dtmf=#@4s", "--end=wait", "--duration=20s")
         assert summary["ended"] == "remote_hangup" and summary["ok"] == 1, summary
         assert summary["rtt_ms"] is not None and summary["rtt_ms"]["count"] >= 20, summary
         time.sleep(0.5)

@@ -155,7 +155,7 @@ func TestQuickStart(t *testing.T) {
 				time.Sleep(time.Second)
 			}
 			out, _ := exec.Command(callBin, "--target=127.0.0.1:"+l[1], "--source=tone:440",
-				"--dtmf=#@1500ms", "--end=wait", "--duration=20s").Output()
+				"--dtmf=#@4s", "--end=wait", "--duration=20s").Output()
 			var summary struct {
 				OK    int    `json:"ok"`
 				Ended string `json:"ended"`

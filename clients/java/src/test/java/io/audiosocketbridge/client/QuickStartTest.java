@@ -96,10 +96,10 @@ class QuickStartTest {
     return p;
   }
 
-  /** Two concurrent calls that press '#' after 1.5 s: both echoed and hung up by the backend. */
+  /** Two concurrent calls that press '#' after 4 s (time for a cold JVM to start echoing on a loaded machine): both echoed and hung up by the backend. */
   static void twoConcurrentCallsAreAnswered(int audiosocketPort) throws Exception {
     Process call = new ProcessBuilder(Support.callBin(), "--target=127.0.0.1:" + audiosocketPort, "--calls=2",
-        "--source=tone:440", "--dtmf=#@1500ms", "--end=wait", "--duration=12s")
+        "--source=tone:440", "--dtmf=#@4s", "--end=wait", "--duration=12s")
         .redirectError(ProcessBuilder.Redirect.DISCARD).start();
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     call.getInputStream().transferTo(out);
