@@ -13,15 +13,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "lib/audio/wav.h"
+#include "lib/net/net.h"
 #include "server/log.h"
-#include "server/net.h"
 
 namespace audiosocket {
 
 // Accepts AudioSocket connections on one address. Runs on loop 0.
-class Listener final : public FdHandler {
+class Listener final : public event::FdHandler {
  public:
-  Listener(Bridge* bridge, EventLoop* loop, ListenerConfig config)
+  Listener(Bridge* bridge, event::Dispatcher* loop, ListenerConfig config)
       : bridge_(bridge), loop_(loop), config_(std::move(config)) {}
   ~Listener() override {
     if (fd_ >= 0) ::close(fd_);
@@ -103,7 +103,7 @@ class Listener final : public FdHandler {
 
  private:
   Bridge* const bridge_;
-  EventLoop* const loop_;
+  event::Dispatcher* const loop_;
   const ListenerConfig config_;
   int fd_ = -1;
   std::string bound_;
@@ -111,7 +111,7 @@ class Listener final : public FdHandler {
 
 Bridge::Bridge(BridgeConfig config, int io_threads) : config_(std::move(config)) {
   for (int i = 0; i < std::max(1, io_threads); ++i) {
-    loops_.push_back(std::make_unique<EventLoop>());
+    loops_.push_back(std::make_unique<event::EpollDispatcher>());
   }
   dispatcher_ = std::make_unique<ClaimDispatcher>();
   metrics_ = std::make_unique<Metrics>(&counters_, dispatcher_.get());
@@ -299,7 +299,7 @@ void Bridge::Accept(int fd, const ListenerConfig* listener, std::string peer) {
     return;
   }
   counters_.open_connections++;  // released when the call closes its socket
-  EventLoop* loop = loops_[next_loop_++ % loops_.size()].get();
+  event::Dispatcher* loop = loops_[next_loop_++ % loops_.size()].get();
   auto call = std::make_shared<Call>(loop, fd, listener, std::move(peer), &services_);
   {
     absl::MutexLock lock(&mu_);

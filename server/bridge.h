@@ -18,12 +18,12 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "lib/event/epoll_dispatcher.h"
 #include "server/call.h"
 #include "server/call_registry.h"
 #include "server/claim_service.h"
 #include "server/config.h"
 #include "server/counters.h"
-#include "server/event_loop.h"
 #include "server/metrics.h"
 #include "server/stream_tracker.h"
 
@@ -88,7 +88,7 @@ class Bridge {
   std::vector<int16_t> fallback_audio_;
   CallServices services_;
 
-  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::vector<std::unique_ptr<event::EpollDispatcher>> loops_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::atomic<size_t> next_loop_{0};
   std::atomic<bool> accepting_{false};

@@ -23,7 +23,7 @@ using bridge::v1::CallEndReason;
 using bridge::v1::CallEvent;
 using bridge::v1::ResultCode;
 
-constexpr Nanos kFramePeriod = std::chrono::milliseconds(20);
+constexpr event::Nanos kFramePeriod = std::chrono::milliseconds(20);
 // Push: the wait before retrying after a stream failed before accept, doubled
 // after each failure up to the cap. A backend that restarts refuses
 // connections for a moment; retrying at once would spend every attempt in
@@ -77,8 +77,8 @@ bool CallerSideEnd(CallEndReason reason) {
 
 }  // namespace
 
-Call::Call(EventLoop* loop, int fd, const ListenerConfig* listener, std::string peer_address,
-           const CallServices* services)
+Call::Call(event::Dispatcher* loop, int fd, const ListenerConfig* listener,
+           std::string peer_address, const CallServices* services)
     : loop_(loop),
       fd_(fd),
       listener_(listener),
@@ -286,7 +286,7 @@ void Call::CheckIdle() {
 
 void Call::WatchPartialMessage() {
   if (state_ == State::kAwaitingUuid || decoder_.buffered() == 0) return;
-  if (partial_since_ == MonoTime{} || partial_offset_ != decoder_.consumed()) {
+  if (partial_since_ == event::MonoTime{} || partial_offset_ != decoder_.consumed()) {
     partial_offset_ = decoder_.consumed();
     partial_since_ = loop_->Now();
   }
@@ -1085,7 +1085,7 @@ void Call::StartPlayout(int rate_hz) {
 void Call::OnPlayoutTick() {
   playout_timer_ = 0;
   if (state_ == State::kClosed) return;
-  const MonoTime now = loop_->Now();
+  const event::MonoTime now = loop_->Now();
   if (pacer_->Lateness(now) > kFramePeriod) services_->counters->playout_late_ticks++;
   pacer_->OnTick(now);
 

@@ -26,16 +26,16 @@
 #include "lib/dsp/dtmf_generator.h"
 #include "lib/dsp/g711.h"
 #include "lib/dsp/resampler.h"
+#include "lib/event/dispatcher.h"
+#include "lib/event/frame_pacer.h"
+#include "lib/event/time_source.h"
 #include "lib/wire/wire.h"
 #include "server/backend_link.h"
 #include "server/call_registry.h"
 #include "server/claim_service.h"
-#include "server/clock.h"
 #include "server/config.h"
 #include "server/counters.h"
 #include "server/dtmf_dedup.h"
-#include "server/event_loop.h"
-#include "server/frame_pacer.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/playout_queue.h"
@@ -91,13 +91,13 @@ class OutboundConverter final : public RateConverter {
   absl::flat_hash_map<int, dsp::Resampler> resamplers_;  // by input rate
 };
 
-class Call final : public FdHandler,
+class Call final : public event::FdHandler,
                    public LinkObserver,
                    public WaitingCall,
                    public RegisteredCall,
                    public std::enable_shared_from_this<Call> {
  public:
-  Call(EventLoop* loop, int fd, const ListenerConfig* listener, std::string peer_address,
+  Call(event::Dispatcher* loop, int fd, const ListenerConfig* listener, std::string peer_address,
        const CallServices* services);
   ~Call() override;
 
@@ -106,7 +106,7 @@ class Call final : public FdHandler,
   // Ends the call with SHUTDOWN (thread-safe).
   void Shutdown();
 
-  // FdHandler (loop thread).
+  // event::FdHandler (loop thread).
   void OnReadable() override;
   void OnWritable() override;
 
@@ -199,7 +199,7 @@ class Call final : public FdHandler,
                        absl::string_view detail, log::Level level, bool send_hangup);
   void ProtocolError(const absl::Status& status);
 
-  EventLoop* const loop_;
+  event::Dispatcher* const loop_;
   int fd_;
   const ListenerConfig* const listener_;
   const std::string peer_address_;
@@ -212,7 +212,7 @@ class Call final : public FdHandler,
   wire::Decoder decoder_;
   std::string call_id_;
   absl::Time start_time_;
-  MonoTime start_mono_{};
+  event::MonoTime start_mono_{};
   bool registered_ = false;
 
   // The rate of Asterisk's audio: the listener's default until the first
@@ -261,25 +261,25 @@ class Call final : public FdHandler,
 
   // Toward the caller.
   std::optional<PlayoutQueue> playout_;
-  std::optional<FramePacer> pacer_;
+  std::optional<event::FramePacer> pacer_;
   std::vector<int16_t> frame_;
   std::vector<uint8_t> encode_buffer_;
   std::vector<uint8_t> pending_;  // bytes Asterisk has not taken yet
   size_t pending_offset_ = 0;
   bool watching_writable_ = false;
-  MonoTime stalled_since_{};
+  event::MonoTime stalled_since_{};
 
-  EventLoop::TimerId uuid_timer_ = 0;
-  EventLoop::TimerId wait_timer_ = 0;  // first audio, accept or claim deadline
-  EventLoop::TimerId playout_timer_ = 0;
-  EventLoop::TimerId retry_timer_ = 0;  // push: next attempt after a failed one
-  EventLoop::TimerId idle_timer_ = 0;   // --caller_idle_timeout
-  EventLoop::TimerId partial_timer_ = 0;
-  MonoTime last_message_at_{};  // the last complete message from Asterisk
+  event::Dispatcher::TimerId uuid_timer_ = 0;
+  event::Dispatcher::TimerId wait_timer_ = 0;  // first audio, accept or claim deadline
+  event::Dispatcher::TimerId playout_timer_ = 0;
+  event::Dispatcher::TimerId retry_timer_ = 0;  // push: next attempt after a failed one
+  event::Dispatcher::TimerId idle_timer_ = 0;   // --caller_idle_timeout
+  event::Dispatcher::TimerId partial_timer_ = 0;
+  event::MonoTime last_message_at_{};  // the last complete message from Asterisk
   // The incomplete message at the end of what was read: where it starts
   // (decoder offset) and since when it has been waiting for its rest.
   uint64_t partial_offset_ = 0;
-  MonoTime partial_since_{};
+  event::MonoTime partial_since_{};
   absl::Duration retry_backoff_ = absl::ZeroDuration();
 
   bridge::v1::CallStats stats_;

@@ -177,7 +177,7 @@ void ClaimStream::SendEvent(CallEvent event) {
   {
     absl::MutexLock lock(&mu_);
     if (finish_requested_ || done_) return;
-    if (outbox_.Push(std::move(event), MonoClock::now())) to_write = &outbox_.in_flight();
+    if (outbox_.Push(std::move(event), event::MonoClock::now())) to_write = &outbox_.in_flight();
   }
   if (to_write != nullptr) StartWrite(to_write);
 }
@@ -290,7 +290,8 @@ void ClaimStream::OnWriteDone(bool ok) {
     absl::MutexLock lock(&mu_);
     if (ok && inbound_latency_ != nullptr && outbox_.in_flight().event().has_audio()) {
       inbound_latency_->Observe(
-          std::chrono::duration<double>(MonoClock::now() - outbox_.in_flight_since()).count());
+          std::chrono::duration<double>(event::MonoClock::now() - outbox_.in_flight_since())
+              .count());
     }
     if (ok && outbox_.WriteDone()) {
       next = &outbox_.in_flight();

@@ -12,8 +12,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "audiosocket/bridge/v1/bridge.pb.h"
+#include "lib/net/net.h"
 #include "lib/wire/wire.h"
-#include "server/net.h"
 
 namespace audiosocket {
 

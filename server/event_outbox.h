@@ -21,7 +21,7 @@
 #include <optional>
 
 #include "audiosocket/bridge/v1/bridge.pb.h"
-#include "server/clock.h"
+#include "lib/event/time_source.h"
 
 namespace audiosocket {
 
@@ -32,7 +32,7 @@ class EventOutbox {
 
   // Queues `event`. Returns true when no write was in flight: the caller
   // must start writing in_flight() now.
-  bool Push(audiosocket::bridge::v1::CallEvent event, MonoTime now = MonoTime()) {
+  bool Push(audiosocket::bridge::v1::CallEvent event, event::MonoTime now = event::MonoTime()) {
     Message message;
     *message.mutable_event() = std::move(event);
     if (!in_flight_.has_value()) {
@@ -56,7 +56,7 @@ class EventOutbox {
   // The message being written; valid until WriteDone().
   const Message& in_flight() const { return *in_flight_; }
   // When the message being written was pushed.
-  MonoTime in_flight_since() const { return in_flight_since_; }
+  event::MonoTime in_flight_since() const { return in_flight_since_; }
 
   // The write of in_flight() finished. Returns true when another message
   // became in flight and must be written.
@@ -104,10 +104,10 @@ class EventOutbox {
   uint64_t extra_audio_events_ = 0;  // ExtendAudioQueue's room not yet used
   struct Entry {
     Message message;
-    MonoTime pushed;
+    event::MonoTime pushed;
   };
   std::optional<Message> in_flight_;
-  MonoTime in_flight_since_;
+  event::MonoTime in_flight_since_;
   std::deque<Entry> queue_;
   size_t queued_audio_ = 0;
   uint64_t dropped_events_ = 0;

@@ -10,8 +10,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "lib/net/net.h"
 #include "server/metric_family.h"
-#include "server/net.h"
 
 namespace audiosocket {
 namespace {

@@ -4,7 +4,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/frame_pacer.h"
+#include "lib/event/frame_pacer.h"
+#include "lib/event/time_source.h"
 
 namespace audiosocket {
 namespace {
@@ -369,9 +370,9 @@ TEST(PlayoutQueueTest, AbandonResolvesEveryMarkAndDtmf) {
 // ----------------------------------------------------------- FramePacer
 
 TEST(FramePacerTest, DeadlinesAreAbsoluteSoLateTicksDoNotDrift) {
-  FakeClock clock;
-  FramePacer pacer(clock.Now(), std::chrono::milliseconds(20));
-  const MonoTime start = clock.Now();
+  event::SimulatedTimeSource clock;
+  event::FramePacer pacer(clock.Now(), std::chrono::milliseconds(20));
+  const event::MonoTime start = clock.Now();
   // Every tick 3 ms late: the schedule stays on the 20 ms grid.
   for (int i = 0; i < 1000; ++i) {
     clock.Set(pacer.next_deadline() + std::chrono::milliseconds(3));
@@ -383,9 +384,9 @@ TEST(FramePacerTest, DeadlinesAreAbsoluteSoLateTicksDoNotDrift) {
 }
 
 TEST(FramePacerTest, ALateTickSendsOneFrameNotABurst) {
-  FakeClock clock;
-  FramePacer pacer(clock.Now(), std::chrono::milliseconds(20));
-  const MonoTime start = clock.Now();
+  event::SimulatedTimeSource clock;
+  event::FramePacer pacer(clock.Now(), std::chrono::milliseconds(20));
+  const event::MonoTime start = clock.Now();
   pacer.OnTick(start);
   // The loop stalls for 75 ms: deadlines at 20, 40, 60 ms have passed.
   clock.Set(start + std::chrono::milliseconds(95));
@@ -396,9 +397,9 @@ TEST(FramePacerTest, ALateTickSendsOneFrameNotABurst) {
 }
 
 TEST(FramePacerTest, FiftyFramesPerSecondOverAnHour) {
-  FakeClock clock;
-  FramePacer pacer(clock.Now(), std::chrono::milliseconds(20));
-  const MonoTime end = clock.Now() + std::chrono::hours(1);
+  event::SimulatedTimeSource clock;
+  event::FramePacer pacer(clock.Now(), std::chrono::milliseconds(20));
+  const event::MonoTime end = clock.Now() + std::chrono::hours(1);
   while (pacer.next_deadline() < end) {
     clock.Set(pacer.next_deadline());
     pacer.OnTick(clock.Now());

@@ -38,7 +38,7 @@ void PushLink::SendEvent(CallEvent event) {
   {
     absl::MutexLock lock(&mu_);
     if (closing_ || broken_ || done_) return;
-    if (outbox_.Push(std::move(event), MonoClock::now())) to_write = &outbox_.in_flight();
+    if (outbox_.Push(std::move(event), event::MonoClock::now())) to_write = &outbox_.in_flight();
   }
   if (to_write != nullptr) StartWrite(to_write);
 }
@@ -128,7 +128,8 @@ void PushLink::OnWriteDone(bool ok) {
     } else {
       if (inbound_latency_ != nullptr && outbox_.in_flight().event().has_audio()) {
         inbound_latency_->Observe(
-            std::chrono::duration<double>(MonoClock::now() - outbox_.in_flight_since()).count());
+            std::chrono::duration<double>(event::MonoClock::now() - outbox_.in_flight_since())
+                .count());
       }
       if (outbox_.WriteDone()) {
         next = &outbox_.in_flight();

@@ -20,6 +20,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
@@ -32,6 +33,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "lib/event/time_source.h"
 #include "proto/audiosocket/bridge/v1/bridge.grpc.pb.h"
 
 ABSL_FLAG(std::string, mode, "push", "push (serve CallHandler) or pull (ClaimCall slots)");
@@ -46,10 +48,11 @@ namespace {
 
 namespace v1 = audiosocket::bridge::v1;
 
+// The monotonic clock audiosocket-call stamps its frames with.
 int64_t NowNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             audiosocket::event::RealTimeSource::Get()->Now().time_since_epoch())
+      .count();
 }
 
 // The stamp audiosocket-call --stamp_frames writes; 0 when too short.

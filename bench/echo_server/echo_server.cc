@@ -4,12 +4,11 @@
 // the call; a malformed stream closes it. It is the baseline the bridge is
 // benchmarked against and the far end of audiosocket-call's tests.
 //
-// One thread, one epoll loop. Logs JSON lines on stderr:
+// One thread, one dispatcher (lib/event). Logs JSON lines on stderr:
 //   {"event":"listening","address":"127.0.0.1:9092"}
 //   {"event":"stopped","calls":N,"frames_received":N,"frames_echoed":N,...}
 
 #include <signal.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -28,8 +27,9 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "lib/event/epoll_dispatcher.h"
+#include "lib/net/net.h"
 #include "lib/wire/wire.h"
-#include "server/net.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:9092", "address to listen on, HOST:PORT (port 0: any)");
 ABSL_FLAG(std::string, mode, "echo", "echo (send audio back) or sink (read only)");
@@ -42,6 +42,7 @@ ABSL_FLAG(absl::Duration, poll_interval, absl::ZeroDuration(),
 
 namespace {
 
+namespace event = audiosocket::event;
 namespace wire = audiosocket::wire;
 
 struct Counters {
@@ -52,35 +53,46 @@ struct Counters {
   uint64_t malformed = 0;
 };
 
-// One accepted connection. Owned by the server's map; event-loop thread only.
-struct Connection {
-  explicit Connection(int fd_in, wire::Dialect dialect)
-      : fd(fd_in),
+class Server;
+
+// One accepted connection. Owned by the server's map; dispatcher thread only.
+struct Connection final : public event::FdHandler {
+  Connection(Server* server_in, int fd_in, wire::Dialect dialect)
+      : server(server_in),
+        fd(fd_in),
         decoder(wire::DecoderOptions{.dialect = dialect,
                                      .unknown_kinds = wire::UnknownKindPolicy::kSkip}) {}
+  void OnReadable() override;
+  void OnWritable() override {}
+  Server* server;
   int fd;
   bool have_uuid = false;
   wire::Decoder decoder;
 };
 
-class Server {
+// Accepts on the listening socket and serves every connection, on one
+// dispatcher's thread. Owns the connections; borrows the dispatcher.
+class Server final : public event::FdHandler {
  public:
-  Server(int listen_fd, int epoll_fd, bool echo, wire::Dialect dialect)
-      : listen_fd_(listen_fd), epoll_fd_(epoll_fd), echo_(echo), dialect_(dialect) {}
+  Server(int listen_fd, event::Dispatcher* dispatcher, bool echo, wire::Dialect dialect)
+      : listen_fd_(listen_fd), dispatcher_(dispatcher), echo_(echo), dialect_(dialect) {}
 
-  void Accept() {
+  // The listening socket is readable.
+  void OnReadable() override {
     while (true) {
       const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) return;
       (void)audiosocket::net::SetNoDelay(fd);
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.fd = fd;
-      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-      connections_[fd] = std::make_unique<Connection>(fd, dialect_);
+      auto connection = std::make_unique<Connection>(this, fd, dialect_);
+      if (!dispatcher_->Watch(fd, connection.get(), /*writable=*/false).ok()) {
+        close(fd);
+        continue;
+      }
+      connections_[fd] = std::move(connection);
       ++counters_.calls;
     }
   }
+  void OnWritable() override {}
 
   void Readable(int fd) {
     auto it = connections_.find(fd);
@@ -120,9 +132,15 @@ class Server {
   }
 
   void Close(int fd) {
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    auto it = connections_.find(fd);
+    if (it == connections_.end()) return;
+    dispatcher_->Unwatch(fd);
     close(fd);
-    connections_.erase(fd);
+    // The dispatcher may still hold this round's events for it: destroy it
+    // after the round (the fd number may be reused before then).
+    if (closed_.empty()) dispatcher_->Post([this] { closed_.clear(); });
+    closed_.push_back(std::move(it->second));
+    connections_.erase(it);
   }
 
   std::string Stats() const {
@@ -148,12 +166,23 @@ class Server {
   }
 
   int listen_fd_;
-  int epoll_fd_;
+  event::Dispatcher* dispatcher_;
   bool echo_;
   wire::Dialect dialect_;
   Counters counters_;
   std::vector<uint8_t> out_;
   absl::flat_hash_map<int, std::unique_ptr<Connection>> connections_;
+  std::vector<std::unique_ptr<Connection>> closed_;  // destroyed after this round
+};
+
+void Connection::OnReadable() { server->Readable(fd); }
+
+// SIGINT or SIGTERM ends the run.
+class SignalHandler final : public event::FdHandler {
+ public:
+  void OnReadable() override { stopped = true; }
+  void OnWritable() override {}
+  bool stopped = false;
 };
 
 int Fail(const std::string& message) {
@@ -194,40 +223,24 @@ int main(int argc, char** argv) {
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   const int signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
-  const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = *listen_fd;
-  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, *listen_fd, &ev);
-  ev.data.fd = signal_fd;
-  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, signal_fd, &ev);
-
-  Server server(*listen_fd, epoll_fd, mode == "echo", dialect);
+  event::EpollDispatcher dispatcher;
+  Server server(*listen_fd, &dispatcher, mode == "echo", dialect);
+  SignalHandler signals;
+  if (absl::Status s = dispatcher.Watch(*listen_fd, &server, false); !s.ok()) {
+    return Fail(std::string(s.message()));
+  }
+  if (signal_fd >= 0) (void)dispatcher.Watch(signal_fd, &signals, false);
   std::fprintf(stderr, "{\"event\":\"listening\",\"address\":\"%s\",\"mode\":\"%s\"}\n",
                local->ToString().c_str(), mode.c_str());
   std::fflush(stderr);
 
-  std::vector<epoll_event> events(1024);
   const absl::Duration poll_interval = absl::GetFlag(FLAGS_poll_interval);
   const bool polling = poll_interval > absl::ZeroDuration();
   const timespec interval = absl::ToTimespec(poll_interval);
-  bool running = true;
-  bool more_ready = false;  // the last batch was full: look again at once
-  while (running) {
+  bool more_ready = false;  // the last round was full: look again at once
+  while (!signals.stopped) {
     if (polling && !more_ready) nanosleep(&interval, nullptr);
-    const int n =
-        epoll_wait(epoll_fd, events.data(), static_cast<int>(events.size()), polling ? 0 : -1);
-    for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
-      if (fd == *listen_fd) {
-        server.Accept();
-      } else if (fd == signal_fd) {
-        running = false;
-      } else {
-        server.Readable(fd);
-      }
-    }
-    more_ready = n == static_cast<int>(events.size());
+    more_ready = dispatcher.RunOnce(polling ? event::Nanos(0) : event::Nanos(-1));
   }
   const std::string stats = server.Stats();
   std::fwrite(stats.data(), 1, stats.size(), stderr);

@@ -14,11 +14,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "lib/event/epoll_dispatcher.h"
 #include "server/call.h"
 #include "server/call_registry.h"
 #include "server/claim_service.h"
 #include "server/counters.h"
-#include "server/event_loop.h"
 #include "server/log.h"
 
 namespace audiosocket::fuzz {
@@ -80,10 +80,10 @@ void MakeDispatcher(std::optional<D>& dispatcher) {
 }
 
 // One loop for every input: a thread per input would dominate the cost.
-EventLoop* SharedLoop() {
-  static EventLoop* loop = [] {
+event::EpollDispatcher* SharedLoop() {
+  static event::EpollDispatcher* loop = [] {
     log::SetMinLevel(log::Level::kError);  // a log line per call is noise here
-    auto* l = new EventLoop();
+    auto* l = new event::EpollDispatcher();
     l->StartThread();
     return l;
   }();

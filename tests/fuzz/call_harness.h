@@ -1,7 +1,7 @@
 #ifndef AUDIOSOCKET_BRIDGE_TESTS_FUZZ_CALL_HARNESS_H_
 #define AUDIOSOCKET_BRIDGE_TESTS_FUZZ_CALL_HARNESS_H_
 
-// Runs the real Call (server/call.cc) for fuzzing: on a shared EventLoop
+// Runs the real Call (server/call.cc) for fuzzing: on a shared EpollDispatcher
 // thread, its AudioSocket connection one end of a socketpair. The harness
 // plays Asterisk on the other end (writes fuzz bytes, reads and decodes what
 // the bridge writes) and the backend through a fake BackendLink (push mode:

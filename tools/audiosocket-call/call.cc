@@ -12,7 +12,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "server/net.h"
+#include "lib/net/net.h"
 
 namespace audiosocket::call {
 namespace {
@@ -126,14 +126,13 @@ std::vector<uint8_t> FaultPrologue(Fault fault, const wire::CallUuid& uuid, int 
   return out;
 }
 
-Call::Call(int index, wire::CallUuid uuid, const CallConfig* config, EventLoop* loop,
-           const Clock* clock, RunStats* stats, WavWriter* recorder, std::function<void()> on_done)
+Call::Call(int index, wire::CallUuid uuid, const CallConfig* config, event::Dispatcher* dispatcher,
+           RunStats* stats, WavWriter* recorder, std::function<void()> on_done)
     : index_(index),
       uuid_(uuid),
       config_(*config),
       dialect_(config->extended_dialect ? wire::Dialect::kExtended : wire::Dialect::kAsterisk),
-      loop_(loop),
-      clock_(clock),
+      loop_(dispatcher),
       stats_(stats),
       recorder_(recorder),
       on_done_(std::move(on_done)),
@@ -147,15 +146,15 @@ Call::Call(int index, wire::CallUuid uuid, const CallConfig* config, EventLoop* 
 }
 
 Call::~Call() {
-  if (timer_set_) loop_->Cancel(timer_);
+  if (timer_set_) loop_->CancelTimer(timer_);
   if (fd_ >= 0) {
-    loop_->RemoveFd(fd_);
+    loop_->Unwatch(fd_);
     close(fd_);
   }
 }
 
 void Call::Start() {
-  const Nanos now = clock_->Now();
+  const Nanos now = Now();
   connect_started_ = now;
   const std::string target = config_.target.ToString();
   fd_ = socket(config_.target.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -172,7 +171,8 @@ void Call::Start() {
     Fail(absl::StrCat("connect to ", target, ": ", std::strerror(errno)));
     return;
   }
-  if (absl::Status s = loop_->AddFd(fd_, rc == 0 ? EPOLLIN : EPOLLOUT, this); !s.ok()) {
+  // Writable (or an error) tells that a connect in progress has finished.
+  if (absl::Status s = loop_->Watch(fd_, this, /*writable=*/rc != 0); !s.ok()) {
     Fail(s.message());
     return;
   }
@@ -185,31 +185,31 @@ void Call::Start() {
 
 void Call::Interrupt() {
   if (state_ == State::kActive) {
-    ReachEnd(clock_->Now());
+    ReachEnd(Now());
   } else if (state_ == State::kConnecting || state_ == State::kIdle) {
     Fail("interrupted before the call connected");
   }
 }
 
 void Call::SetTimer(Nanos deadline) {
-  if (timer_set_) loop_->Cancel(timer_);
-  timer_ = loop_->Schedule(deadline, this);
+  if (timer_set_) loop_->CancelTimer(timer_);
+  timer_ = loop_->RunAt(ToMonoTime(deadline), [this] { OnTimer(); });
   timer_set_ = true;
 }
 
 void Call::WantWrite(bool want) {
   if (want == want_write_ || fd_ < 0) return;
   want_write_ = want;
-  (void)loop_->ModifyFd(fd_, EPOLLIN | (want ? EPOLLOUT : 0u));
+  (void)loop_->SetWritable(fd_, this, want);
 }
 
 void Call::OnConnected(Nanos now) {
   state_ = State::kActive;
-  want_write_ = true;  // force the epoll mask to EPOLLIN
+  want_write_ = true;  // force the watch to readable only
   WantWrite(false);
   start_ = now;
   if (config_.tick > 0) start_ = (now + config_.tick - 1) / config_.tick * config_.tick;
-  pacer_ = Pacer(start_, kFramePeriod);
+  pacer_ = event::FramePacer(ToMonoTime(start_), std::chrono::nanoseconds(kFramePeriod));
 
   // The schedule, in time order (stable for equal times).
   const Nanos d = config_.dtmf_duration;
@@ -252,7 +252,7 @@ void Call::OnConnected(Nanos now) {
 
 void Call::OnTimer() {
   timer_set_ = false;
-  const Nanos now = clock_->Now();
+  const Nanos now = Now();
   switch (state_) {
     case State::kConnecting:
       Fail(absl::StrCat("connect to ", config_.target.ToString(), " timed out after ",
@@ -269,27 +269,38 @@ void Call::OnTimer() {
   }
 }
 
-void Call::OnFdEvents(int fd, uint32_t events) {
-  if (fd != fd_) return;
-  const Nanos now = clock_->Now();
-  if (state_ == State::kConnecting) {
-    int err = 0;
-    socklen_t len = sizeof(err);
-    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-      Fail(absl::StrCat("connect to ", config_.target.ToString(), ": ", std::strerror(err)));
-      return;
-    }
-    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) OnConnected(now);
+void Call::OnConnectReady(Nanos now) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) {
+    Fail(absl::StrCat("connect to ", config_.target.ToString(), ": ", std::strerror(err)));
     return;
   }
-  if (events & EPOLLOUT) {
-    FlushOutbox();
-    if (state_ == State::kDone) return;
-    if (state_ == State::kActive && config_.fault == Fault::kFlood && outbox_.empty()) Pump(now);
-    if (state_ == State::kDone) return;
+  OnConnected(now);
+}
+
+void Call::OnReadable() {
+  if (fd_ < 0) return;  // ended earlier in this dispatcher round
+  const Nanos now = Now();
+  // A connect in progress reports its end (an error) as readable too.
+  if (state_ == State::kConnecting) {
+    OnConnectReady(now);
+    return;
   }
-  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ReadAvailable(now);
+  ReadAvailable(now);
+}
+
+void Call::OnWritable() {
+  if (fd_ < 0) return;
+  const Nanos now = Now();
+  if (state_ == State::kConnecting) {
+    OnConnectReady(now);
+    return;
+  }
+  FlushOutbox();
+  if (state_ == State::kDone) return;
+  if (state_ == State::kActive && config_.fault == Fault::kFlood && outbox_.empty()) Pump(now);
 }
 
 void Call::Pump(Nanos now) {
@@ -302,7 +313,7 @@ void Call::Pump(Nanos now) {
     Nanos t_frame = kNever;
     if (audio_on_) {
       if (!flood) {
-        t_frame = pacer_.NextDeadline();
+        t_frame = ToNanos(pacer_.next_deadline());
       } else if (outbox_.empty()) {
         if (burst == kFloodBurst) {
           SetTimer(now);  // come back after other calls had their turn
@@ -332,7 +343,7 @@ void Call::Pump(Nanos now) {
 }
 
 bool Call::SendFrame(Nanos now) {
-  const Nanos deadline = pacer_.NextDeadline();
+  const Nanos deadline = ToNanos(pacer_.next_deadline());
   const int64_t n = pacer_.next_frame();
   pacer_.Advance();
   if (!source_->Fill(absl::MakeSpan(samples_))) {
@@ -353,7 +364,7 @@ bool Call::SendFrame(Nanos now) {
     wire::EncodeRaw(static_cast<uint8_t>(wire::Kind::kAudio8k), payload_, &out_);
   } else {
     EncodeFramePayload(samples_, n, config_.mark_frames, &payload_);
-    if (config_.stamp_frames) StampFramePayload(clock_->Now(), &payload_);
+    if (config_.stamp_frames) StampFramePayload(Now(), &payload_);
     if (config_.fault == Fault::kOddAudio) {
       wire::EncodeRaw(wire::AudioKindForRate(config_.rate_hz).value_or(0x10),
                       absl::MakeConstSpan(payload_).first(payload_.size() - 1), &out_);
@@ -364,7 +375,7 @@ bool Call::SendFrame(Nanos now) {
       return false;
     }
   }
-  const Nanos sent_at = clock_->Now();
+  const Nanos sent_at = Now();
   if (config_.fault != Fault::kFlood) stats_->send_jitter.Add(sent_at - deadline);
   echo_.OnSent(*echo, sent_at);
   ++result_.frames_sent;
@@ -594,11 +605,11 @@ void Call::StartDraining(absl::string_view ended, Nanos now) {
 void Call::Finish(absl::string_view ended, absl::string_view error) {
   if (state_ == State::kDone) return;
   const bool was_connected = state_ == State::kActive || state_ == State::kDraining;
-  const Nanos now = clock_->Now();
-  if (timer_set_) loop_->Cancel(timer_);
+  const Nanos now = Now();
+  if (timer_set_) loop_->CancelTimer(timer_);
   timer_set_ = false;
   if (fd_ >= 0) {
-    loop_->RemoveFd(fd_);
+    loop_->Unwatch(fd_);
     close(fd_);
     fd_ = -1;
   }

@@ -9,9 +9,9 @@
 // States: connecting -> active -> (draining) -> done.
 //
 // Thread-safety: a Call lives on the event-loop thread; every method runs
-// there. Ownership: the Runner owns calls; a call borrows the loop, clock,
-// config, stats and recorder, which must outlive it. A call stays alive
-// until the RunOnce in which it finished has returned.
+// there. Ownership: the Runner owns calls; a call borrows the dispatcher
+// (its time too), config, stats and recorder, which must outlive it. A call
+// stays alive until the dispatcher round in which it finished has ended.
 
 #include <cstdint>
 #include <functional>
@@ -21,11 +21,11 @@
 
 #include "lib/audio/wav.h"
 #include "lib/dsp/g711.h"
+#include "lib/event/dispatcher.h"
+#include "lib/event/frame_pacer.h"
 #include "lib/wire/wire.h"
-#include "tools/audiosocket-call/clock.h"
-#include "tools/audiosocket-call/event_loop.h"
+#include "tools/audiosocket-call/nanos.h"
 #include "tools/audiosocket-call/options.h"
-#include "tools/audiosocket-call/pacer.h"
 #include "tools/audiosocket-call/source.h"
 #include "tools/audiosocket-call/stats.h"
 #include "tools/audiosocket-call/summary.h"
@@ -41,12 +41,12 @@ using audio::WavWriter;
 
 inline constexpr Nanos kFramePeriod = 20 * kMillisecond;
 
-class Call final : public EventLoop::FdHandler, public EventLoop::TimerHandler {
+class Call final : public event::FdHandler {
  public:
   // `recorder` may be null (no recording); it is opened at the rate of the
   // first audio received. `on_done` runs once, when the call has ended.
-  Call(int index, wire::CallUuid uuid, const CallConfig* config, EventLoop* loop,
-       const Clock* clock, RunStats* stats, WavWriter* recorder, std::function<void()> on_done);
+  Call(int index, wire::CallUuid uuid, const CallConfig* config, event::Dispatcher* dispatcher,
+       RunStats* stats, WavWriter* recorder, std::function<void()> on_done);
   ~Call() override;
   Call(const Call&) = delete;
   Call& operator=(const Call&) = delete;
@@ -64,8 +64,9 @@ class Call final : public EventLoop::FdHandler, public EventLoop::TimerHandler {
   // Bytes the socket has not taken yet (queued in user space).
   size_t write_pending() const { return outbox_.size() - outbox_sent_; }
 
-  void OnFdEvents(int fd, uint32_t events) override;
-  void OnTimer() override;
+  // event::FdHandler
+  void OnReadable() override;
+  void OnWritable() override;
 
  private:
   enum class State { kIdle, kConnecting, kActive, kDraining, kDone };
@@ -77,6 +78,10 @@ class Call final : public EventLoop::FdHandler, public EventLoop::TimerHandler {
     uint8_t value = 0;
   };
 
+  Nanos Now() const { return ToNanos(loop_->Now()); }
+  void OnTimer();
+  // The connect finished, well or not.
+  void OnConnectReady(Nanos now);
   void OnConnected(Nanos now);
   void Pump(Nanos now);
   void PumpFlood(Nanos now);
@@ -101,8 +106,7 @@ class Call final : public EventLoop::FdHandler, public EventLoop::TimerHandler {
   const wire::CallUuid uuid_;
   const CallConfig& config_;
   const wire::Dialect dialect_;
-  EventLoop* loop_;
-  const Clock* clock_;
+  event::Dispatcher* loop_;
   RunStats* stats_;
   WavWriter* recorder_;
   std::function<void()> on_done_;
@@ -111,11 +115,11 @@ class Call final : public EventLoop::FdHandler, public EventLoop::TimerHandler {
   State state_ = State::kIdle;
   int fd_ = -1;
   bool want_write_ = false;
-  EventLoop::TimerId timer_ = 0;
+  event::Dispatcher::TimerId timer_ = 0;
   bool timer_set_ = false;
   Nanos connect_started_ = 0;
   Nanos start_ = 0;  // when the call connected (frame 0's deadline, on the tick grid)
-  Pacer pacer_;
+  event::FramePacer pacer_;
   bool audio_on_ = true;
   bool suppressed_ = false;  // asterisk dialect: voice frames dropped during a digit
   std::vector<Action> actions_;

@@ -1,5 +1,5 @@
 // The call engine against an in-process fake AudioSocket server on
-// 127.0.0.1:0, with a fake clock: pacing, DTMF encodings in both dialects,
+// 127.0.0.1:0, in simulated time: pacing, DTMF encodings in both dialects,
 // faults' exact bytes, recording and what the summary reports.
 
 #include <netinet/in.h>
@@ -18,8 +18,8 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/net/net.h"
 #include "lib/wire/wire.h"
-#include "server/net.h"
 #include "tools/audiosocket-call/runner.h"
 
 namespace audiosocket::call {
@@ -111,7 +111,7 @@ class FakeServer {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// Drives one run with a fake clock: the clock moves only when told; socket
+// Drives one run in simulated time: the clock moves only when told; socket
 // events are polled for real.
 class Harness {
  public:
@@ -123,10 +123,9 @@ class Harness {
   }
   void Start() {
     ASSERT_TRUE(Validate(config).ok()) << Validate(config);
-    ASSERT_TRUE(loop_.Init().ok());
-    runner_ = std::make_unique<Runner>(config, &loop_, &clock);
+    runner_ = std::make_unique<Runner>(config, &loop_);
     runner_->Start();
-    // Connecting takes real time; the fake clock stays put meanwhile.
+    // Connecting takes real time; simulated time stays put meanwhile.
     ASSERT_TRUE(PollUntil([&] { return call().connected() || call().done(); }));
   }
   // Polls (without moving the clock) until `done` holds; false after 30 s.
@@ -141,8 +140,8 @@ class Harness {
   // Moves the clock to `start + t` in steps, polling after each.
   void AdvanceTo(Nanos t, Nanos step = kMillisecond) {
     const Nanos target = started_at_ + t;
-    while (clock.Now() < target) {
-      clock.Advance(std::min(step, target - clock.Now()));
+    while (Now() < target) {
+      clock.Advance(std::chrono::nanoseconds(std::min(step, target - Now())));
       runner_->Poll(0);
     }
   }
@@ -154,12 +153,14 @@ class Harness {
   const Call& call() { return runner_->call(0); }
   Runner& runner() { return *runner_; }
 
-  FakeClock clock;
+  Nanos Now() const { return ToNanos(clock.Now()); }
+
+  event::SimulatedTimeSource clock{ToMonoTime(kSecond)};
   RunConfig config;
 
  private:
-  Nanos started_at_ = clock.Now();
-  EventLoop loop_{&clock};
+  Nanos started_at_ = Now();
+  event::EpollDispatcher loop_{&clock};
   std::unique_ptr<Runner> runner_;
 };
 
@@ -520,13 +521,12 @@ TEST(ConnectTest, RefusedConnectionIsAFailedCallNamingTheAddress) {
     address = *net::LocalAddress(fd);
     close(fd);
   }
-  FakeClock clock;
-  EventLoop loop(&clock);
-  ASSERT_TRUE(loop.Init().ok());
+  event::SimulatedTimeSource clock;
+  event::EpollDispatcher loop(&clock);
   RunConfig config;
   config.call.target = address;
   config.call.log_messages = false;
-  Runner runner(config, &loop, &clock);
+  Runner runner(config, &loop);
   runner.Start();
   const absl::Time limit = absl::Now() + absl::Seconds(30);
   while (!runner.done() && absl::Now() < limit) runner.Poll(kMillisecond);

@@ -20,10 +20,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "lib/dsp/g711.h"
+#include "lib/event/epoll_dispatcher.h"
+#include "lib/net/net.h"
 #include "lib/wire/wire.h"
-#include "server/net.h"
-#include "tools/audiosocket-call/clock.h"
-#include "tools/audiosocket-call/event_loop.h"
+#include "tools/audiosocket-call/nanos.h"
 #include "tools/audiosocket-call/options.h"
 #include "tools/audiosocket-call/runner.h"
 #include "tools/audiosocket-call/source.h"
@@ -151,10 +151,11 @@ absl::StatusOr<RunConfig> ConfigFromFlags() {
 }
 
 // Ends the run's calls on SIGINT/SIGTERM (a second signal exits at once).
-class SignalHandler final : public EventLoop::FdHandler {
+class SignalHandler final : public audiosocket::event::FdHandler {
  public:
   SignalHandler(int fd, Runner* runner) : fd_(fd), runner_(runner) {}
-  void OnFdEvents(int fd, uint32_t events) override {
+  void OnWritable() override {}
+  void OnReadable() override {
     signalfd_siginfo info;
     while (read(fd_, &info, sizeof(info)) == sizeof(info)) {
       if (interrupted_) _exit(1);
@@ -201,18 +202,13 @@ int main(int argc, char** argv) {
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   const int signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 
-  MonotonicClock clock;
-  EventLoop loop(&clock);
-  if (absl::Status s = loop.Init(); !s.ok()) {
-    std::fprintf(stderr, "audiosocket-call: %s\n", std::string(s.message()).c_str());
-    return 1;
-  }
-  Runner runner(*config, &loop, &clock);
+  audiosocket::event::EpollDispatcher loop;  // real monotonic time
+  Runner runner(*config, &loop);
   SignalHandler signals(signal_fd, &runner);
-  if (signal_fd >= 0) (void)loop.AddFd(signal_fd, EPOLLIN, &signals);
+  if (signal_fd >= 0) (void)loop.Watch(signal_fd, &signals, /*writable=*/false);
   runner.Start();
   runner.Run();
-  if (signal_fd >= 0) loop.RemoveFd(signal_fd);
+  if (signal_fd >= 0) loop.Unwatch(signal_fd);
 
   const std::string summary = runner.SummaryJson({}) + "\n";
   const std::string where = absl::GetFlag(FLAGS_summary);

@@ -15,8 +15,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "lib/dsp/g711.h"
-#include "server/net.h"
-#include "tools/audiosocket-call/clock.h"
+#include "lib/net/net.h"
+#include "tools/audiosocket-call/nanos.h"
 #include "tools/audiosocket-call/source.h"
 
 namespace audiosocket::call {

@@ -12,8 +12,8 @@ wire::CallUuid RandomUuid(absl::BitGen& gen) {
   return uuid;
 }
 
-Runner::Runner(const RunConfig& config, EventLoop* loop, const Clock* clock)
-    : config_(config), loop_(loop), clock_(clock) {
+Runner::Runner(const RunConfig& config, event::EpollDispatcher* dispatcher)
+    : config_(config), loop_(dispatcher) {
   wire::CallUuid given;
   const bool fixed = !config.call.uuid.empty();
   if (fixed) {
@@ -24,31 +24,31 @@ Runner::Runner(const RunConfig& config, EventLoop* loop, const Clock* clock)
   for (int i = 0; i < config.calls; ++i) {
     WavWriter* recorder = (i == 0 && !config.call.record_path.empty()) ? &recorder_ : nullptr;
     calls_.push_back(std::make_unique<Call>(i, fixed ? given : RandomUuid(bitgen_), &config.call,
-                                            loop, clock, &stats_, recorder, [this] {
+                                            dispatcher, &stats_, recorder, [this] {
                                               ++finished_;
-                                              if (done()) ended_ = clock_->Now();
+                                              if (done()) ended_ = Now();
                                             }));
   }
 }
 
 Runner::~Runner() {
-  if (timer_set_) loop_->Cancel(timer_);
+  if (timer_set_) loop_->CancelTimer(timer_);
 }
 
 void Runner::Start() {
-  began_ = clock_->Now();
+  began_ = Now();
   StartDue();
 }
 
 void Runner::StartDue() {
-  const Nanos now = clock_->Now();
+  const Nanos now = Now();
   const int total = static_cast<int>(calls_.size());
   while (next_to_start_ < total) {
     if (config_.ramp > 0) {
       const Nanos due =
           began_ + static_cast<Nanos>(std::llround(next_to_start_ * (kSecond / config_.ramp)));
       if (due > now) {
-        timer_ = loop_->Schedule(due, this);
+        timer_ = loop_->RunAt(ToMonoTime(due), [this] { OnTimer(); });
         timer_set_ = true;
         return;
       }
@@ -65,11 +65,11 @@ void Runner::OnTimer() {
 }
 
 void Runner::Run() {
-  while (!done()) loop_->RunOnce(-1);
+  while (!done()) loop_->RunOnce(std::chrono::nanoseconds(-1));
 }
 
 void Runner::Interrupt() {
-  if (timer_set_) loop_->Cancel(timer_);
+  if (timer_set_) loop_->CancelTimer(timer_);
   timer_set_ = false;
   for (auto& call : calls_) {
     if (!call->done()) call->Interrupt();
@@ -89,7 +89,7 @@ std::vector<CallResult> Runner::Results() const {
 }
 
 std::string Runner::SummaryJson(const std::vector<std::string>& run_errors) const {
-  const Nanos end = done() ? ended_ : clock_->Now();
+  const Nanos end = done() ? ended_ : Now();
   return call::SummaryJson(stats_, Results(), end - began_, run_errors);
 }
 

@@ -4,8 +4,9 @@
 // Runs N emulated calls on one event loop: starts them at the ramp rate,
 // waits for all to end, and gathers the run-wide statistics and results.
 //
-// Thread-safety: single-threaded (the event-loop thread). Ownership: the
-// Runner owns its calls and the recorder; it borrows the loop and clock.
+// Thread-safety: single-threaded (the dispatcher thread). Ownership: the
+// Runner owns its calls and the recorder; it borrows the dispatcher, whose
+// time source is the run's clock (simulated in tests).
 
 #include <memory>
 #include <string>
@@ -14,9 +15,9 @@
 #include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "lib/audio/wav.h"
+#include "lib/event/epoll_dispatcher.h"
 #include "tools/audiosocket-call/call.h"
-#include "tools/audiosocket-call/clock.h"
-#include "tools/audiosocket-call/event_loop.h"
+#include "tools/audiosocket-call/nanos.h"
 #include "tools/audiosocket-call/options.h"
 #include "tools/audiosocket-call/summary.h"
 
@@ -29,19 +30,19 @@ using audio::Resample;
 using audio::WavAudio;
 using audio::WavWriter;
 
-class Runner final : private EventLoop::TimerHandler {
+class Runner final {
  public:
   // `config` must be validated (Validate) and its source loaded.
-  Runner(const RunConfig& config, EventLoop* loop, const Clock* clock);
-  ~Runner() override;
+  Runner(const RunConfig& config, event::EpollDispatcher* dispatcher);
+  ~Runner();
 
   // Schedules the calls' starts (the first starts now).
   void Start();
   // Runs the loop until every call has ended (or Interrupt()ed calls ended).
   void Run();
-  // One loop iteration; for tests with a fake clock. `max_wait` bounds the
-  // real wait for socket events.
-  void Poll(Nanos max_wait) { loop_->RunOnce(max_wait); }
+  // One dispatcher round; for tests in simulated time. `max_wait` bounds
+  // the real wait for socket events.
+  void Poll(Nanos max_wait) { loop_->RunOnce(std::chrono::nanoseconds(max_wait)); }
   // Ends all running calls as --end says and starts no more.
   void Interrupt();
 
@@ -53,12 +54,12 @@ class Runner final : private EventLoop::TimerHandler {
   std::string SummaryJson(const std::vector<std::string>& run_errors) const;
 
  private:
-  void OnTimer() override;
+  Nanos Now() const { return ToNanos(loop_->Now()); }
+  void OnTimer();
   void StartDue();
 
   const RunConfig& config_;
-  EventLoop* loop_;
-  const Clock* clock_;
+  event::EpollDispatcher* loop_;
   RunStats stats_;
   WavWriter recorder_;
   absl::BitGen bitgen_;
@@ -68,7 +69,7 @@ class Runner final : private EventLoop::TimerHandler {
   int finished_ = 0;
   Nanos began_ = 0;
   Nanos ended_ = 0;
-  EventLoop::TimerId timer_ = 0;
+  event::Dispatcher::TimerId timer_ = 0;
   bool timer_set_ = false;
 };
 

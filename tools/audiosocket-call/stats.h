@@ -19,7 +19,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/types/span.h"
-#include "tools/audiosocket-call/clock.h"
+#include "tools/audiosocket-call/nanos.h"
 
 namespace audiosocket::call {
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "tools/audiosocket-call/clock.h"
+#include "tools/audiosocket-call/nanos.h"
 #include "tools/audiosocket-call/stats.h"
 
 namespace audiosocket::call {

@@ -8,9 +8,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/audio/wav.h"
-#include "tools/audiosocket-call/clock.h"
+#include "tools/audiosocket-call/nanos.h"
 #include "tools/audiosocket-call/options.h"
-#include "tools/audiosocket-call/pacer.h"
 #include "tools/audiosocket-call/source.h"
 #include "tools/audiosocket-call/stats.h"
 #include "tools/audiosocket-call/summary.h"
@@ -26,41 +25,6 @@ using audio::WavWriter;
 namespace {
 
 using ::testing::HasSubstr;
-
-TEST(PacerTest, DeadlinesAreAbsoluteFromTheFrameNumber) {
-  Pacer p(5 * kSecond, 20 * kMillisecond);
-  EXPECT_EQ(p.Deadline(0), 5 * kSecond);
-  EXPECT_EQ(p.Deadline(3'600'000), 5 * kSecond + 72'000 * kSecond);  // 20 hours, exact
-  EXPECT_FALSE(p.Due(5 * kSecond - 1));
-  EXPECT_TRUE(p.Due(5 * kSecond));
-  p.Advance();
-  EXPECT_EQ(p.NextDeadline(), 5 * kSecond + 20 * kMillisecond);
-}
-
-TEST(PacerTest, FramesDueByCountsFromStart) {
-  FakeClock clock(0);
-  Pacer p(clock.Now(), 20 * kMillisecond);
-  EXPECT_EQ(p.FramesDueBy(-1), 0);
-  EXPECT_EQ(p.FramesDueBy(0), 1);
-  EXPECT_EQ(p.FramesDueBy(999 * kMillisecond), 50);
-  EXPECT_EQ(p.FramesDueBy(1000 * kMillisecond), 51);
-}
-
-TEST(PacerTest, LateTicksDoNotShiftLaterDeadlines) {
-  FakeClock clock(0);
-  Pacer p(0, 20 * kMillisecond);
-  int64_t sent = 0;
-  // Wake up at irregular times for ten minutes; send what is due.
-  const Nanos steps[] = {3 * kMillisecond, 29 * kMillisecond, 17 * kMillisecond, 41 * kMillisecond};
-  for (int i = 0; clock.Now() < 600 * kSecond; ++i) {
-    clock.Advance(steps[i % 4]);
-    while (p.Due(clock.Now())) {
-      p.Advance();
-      ++sent;
-    }
-  }
-  EXPECT_EQ(sent, p.FramesDueBy(clock.Now()));
-}
 
 TEST(HistogramTest, PercentilesAreExactToTheMicrosecondBelowFourMilliseconds) {
   Histogram h;

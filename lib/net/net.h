@@ -1,7 +1,10 @@
-#ifndef AUDIOSOCKET_BRIDGE_SERVER_NET_H_
-#define AUDIOSOCKET_BRIDGE_SERVER_NET_H_
+#ifndef AUDIOSOCKET_BRIDGE_LIB_NET_NET_H_
+#define AUDIOSOCKET_BRIDGE_LIB_NET_NET_H_
 
-// Small POSIX socket helpers shared by the server and the tools.
+// Small POSIX socket helpers shared by the server, the tools and the
+// benchmarks.
+//
+// Threads: free functions and value types, safe from any thread.
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -57,4 +60,4 @@ absl::Status SetNoDelay(int fd);
 
 }  // namespace audiosocket::net
 
-#endif  // AUDIOSOCKET_BRIDGE_SERVER_NET_H_
+#endif  // AUDIOSOCKET_BRIDGE_LIB_NET_NET_H_

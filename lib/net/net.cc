@@ -1,4 +1,4 @@
-#include "server/net.h"
+#include "lib/net/net.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
