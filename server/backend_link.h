@@ -19,7 +19,9 @@ namespace audiosocket {
 class BackendLink {
  public:
   virtual ~BackendLink() = default;
-  // Queues an event (bounded: the oldest queued audio is dropped first).
+  // Queues an event (bounded: the oldest queued audio is dropped first;
+  // other events are bounded in bytes, past which the stream ends and the
+  // observer hears BackendNotReadingStatus()).
   virtual void SendEvent(bridge::v1::CallEvent event) = 0;
   // Room for `audio_events` audio events beyond the queue's bound, used up
   // as audio is written: for the audio held before the backend took the
@@ -44,6 +46,14 @@ class LinkObserver {
   // worker half-closed and CANCELLED when it went away (pull).
   virtual void OnBackendClosed(uint64_t link_id, grpc::Status status) = 0;
 };
+
+// Why a link ends a stream whose backend stopped reading: the events it
+// must not drop (results, marks, DTMF) passed their bound (EventOutbox).
+inline grpc::Status BackendNotReadingStatus() {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "the backend stopped reading its events (more than 8 MiB of results and "
+                      "events other than audio waited for it)");
+}
 
 }  // namespace audiosocket
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "server/command_kind.h"
 #include "server/log.h"
 #include "server/push_link.h"
 #include "server/quote.h"
@@ -204,6 +205,10 @@ void Call::RequestHangup() {
 // ------------------------------------------------------------------ input
 
 void Call::OnReadable() {
+  if (lingering_) {
+    DrainLingering();
+    return;
+  }
   // Bounded work per wake-up keeps one busy caller from starving the rest.
   for (int round = 0; round < 8 && state_ != State::kClosed; ++round) {
     absl::Span<uint8_t> space = decoder_.PrepareWrite(16384);
@@ -699,9 +704,30 @@ void Call::OnAccepted(const bridge::v1::MediaOptions& /*media*/) {
 
 void Call::OnBackendCommand(uint64_t link_id, CallCommand command) {
   std::weak_ptr<Call> weak = weak_from_this();
-  loop_->Post([weak, link_id, command = std::move(command)]() mutable {
-    if (auto call = weak.lock()) call->HandleCommand(link_id, std::move(command));
+  const uint64_t bytes = command.ByteSizeLong();
+  if (!command_budget_.TryReserve(bytes)) {
+    // Once: the call ends, and what the backend sends after is dropped.
+    if (!command_overflow_.exchange(true)) {
+      loop_->Post([weak, link_id] {
+        if (auto call = weak.lock()) call->HandleCommandOverflow(link_id);
+      });
+    }
+    return;
+  }
+  loop_->Post([weak, link_id, bytes, command = std::move(command)]() mutable {
+    if (auto call = weak.lock()) {
+      call->HandleCommand(link_id, std::move(command));
+      call->command_budget_.Release(bytes);
+    }
   });
+}
+
+void Call::HandleCommandOverflow(uint64_t link_id) {
+  if (link_id != link_id_ || ended_) return;
+  services_->counters->command_errors++;
+  End(bridge::v1::CALL_END_REASON_BACKEND_LOST,
+      absl::StrCat("the backend sent more than ", command_budget_.max_bytes() >> 20,
+                   " MiB of commands faster than the call could act on them"));
 }
 
 void Call::OnBackendClosed(uint64_t link_id, grpc::Status status) {
@@ -732,17 +758,16 @@ void Call::HandleBackendClosed(uint64_t link_id, const grpc::Status& status) {
                                  static_cast<int>(status.error_code()), ")"));
 }
 
-void Call::Reply(const CallCommand& command, absl::string_view name, ResultCode code,
-                 std::string message, uint32_t backend_rate_hz) {
+void Call::Reply(const CallCommand& command, ResultCode code, std::string message,
+                 uint32_t backend_rate_hz) {
   if (code != bridge::v1::RESULT_CODE_OK) services_->counters->command_errors++;
   if (code == bridge::v1::RESULT_CODE_OK && command.command_id().empty()) return;
   if (link_ == nullptr) return;
   CallEvent event;
   auto* result = event.mutable_result();
-  result->set_command_id(command.command_id());
+  DescribeCommand(command, result);
   result->set_code(code);
   result->set_message(std::move(message));
-  result->set_command(std::string(name));
   result->set_backend_sample_rate_hz(backend_rate_hz);
   link_->SendEvent(std::move(event));
 }
@@ -753,27 +778,25 @@ void Call::HandleCommand(uint64_t link_id, CallCommand command) {
   switch (command.command_case()) {
     case CallCommand::kAccept: {
       if (!waiting || config_.mode != BackendMode::kPush) {
-        Reply(command, "accept", bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+        Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
               "the call is already accepted (or claimed)");
         return;
       }
       if (absl::Status applied = ApplyMedia(command.accept().media()); !applied.ok()) {
-        Reply(command, "accept", bridge::v1::RESULT_CODE_UNSUPPORTED,
-              std::string(applied.message()));
+        Reply(command, bridge::v1::RESULT_CODE_UNSUPPORTED, std::string(applied.message()));
         return;
       }
       loop_->CancelTimer(wait_timer_);
       wait_timer_ = 0;
       // The accept's result confirms the rate audio is exchanged at:
       // CallStarted went out before the backend chose it.
-      Reply(command, "accept", bridge::v1::RESULT_CODE_OK, "",
-            static_cast<uint32_t>(backend_rate_hz_));
+      Reply(command, bridge::v1::RESULT_CODE_OK, "", static_cast<uint32_t>(backend_rate_hz_));
       OnAccepted(command.accept().media());
       return;
     }
     case CallCommand::kReject: {
       if (!waiting || config_.mode != BackendMode::kPush) {
-        Reply(command, "reject", bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+        Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
               "only a call waiting for acceptance can be rejected; send Hangup instead");
         return;
       }
@@ -793,14 +816,14 @@ void Call::HandleCommand(uint64_t link_id, CallCommand command) {
       return;
     }
     case CallCommand::kClaim:
-      Reply(command, "claim", bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+      Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
             "this stream has already claimed its call");
       return;
     default:
       break;
   }
   if (state_ != State::kConnected) {
-    Reply(command, "command", bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+    Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
           "accept the call before sending other commands");
     return;
   }
@@ -810,11 +833,10 @@ void Call::HandleCommand(uint64_t link_id, CallCommand command) {
       return;
     case CallCommand::kMark:
       if (absl::Status queued = playout_->EnqueueMark(command.mark().name()); !queued.ok()) {
-        Reply(command, "mark", bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED,
-              std::string(queued.message()));
+        Reply(command, bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED, std::string(queued.message()));
         return;
       }
-      Reply(command, "mark", bridge::v1::RESULT_CODE_OK, "");
+      Reply(command, bridge::v1::RESULT_CODE_OK, "");
       return;
     case CallCommand::kClear:
       DoClear(command);
@@ -826,7 +848,7 @@ void Call::HandleCommand(uint64_t link_id, CallCommand command) {
       DoSendControl(command);
       return;
     case CallCommand::kHangup:
-      Reply(command, "hangup", bridge::v1::RESULT_CODE_OK, "");
+      Reply(command, bridge::v1::RESULT_CODE_OK, "");
       if (command.hangup().after_playout()) {
         backend_hangup_pending_ = true;
         playout_->EnqueueHangup();
@@ -835,7 +857,7 @@ void Call::HandleCommand(uint64_t link_id, CallCommand command) {
       }
       return;
     default:
-      Reply(command, "unknown", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+      Reply(command, bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
             "the command is empty or of a kind this bridge does not know");
       return;
   }
@@ -845,13 +867,13 @@ void Call::DoPlay(const CallCommand& command) {
   const bridge::v1::PlayAudio& play = command.play();
   const uint32_t rate = play.sample_rate_hz() == 0 ? backend_rate_hz_ : play.sample_rate_hz();
   if (play.pcm().size() % 2 != 0) {
-    Reply(command, "play", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+    Reply(command, bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
           absl::StrCat("pcm has ", play.pcm().size(),
                        " bytes; LINEAR16 audio needs an even number of bytes"));
     return;
   }
   if (!wire::AudioKindForRate(static_cast<int>(rate)).has_value()) {
-    Reply(command, "play", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+    Reply(command, bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
           absl::StrCat("sample_rate_hz ", rate,
                        " is not supported; use 0 (the backend rate) or an AudioSocket rate "
                        "(8000 ... 192000 Hz)"));
@@ -859,8 +881,7 @@ void Call::DoPlay(const CallCommand& command) {
   }
   if (absl::Status prepared = outbound_converter_->Prepare(static_cast<int>(rate));
       !prepared.ok()) {
-    Reply(command, "play", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
-          std::string(prepared.message()));
+    Reply(command, bridge::v1::RESULT_CODE_INVALID_ARGUMENT, std::string(prepared.message()));
     return;
   }
   // The queue checks the room in output samples before it copies anything,
@@ -869,11 +890,10 @@ void Call::DoPlay(const CallCommand& command) {
   absl::Status queued =
       playout_->EnqueuePcm(play.pcm(), static_cast<int>(rate), play.response_id());
   if (!queued.ok()) {
-    Reply(command, "play", bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED,
-          std::string(queued.message()));
+    Reply(command, bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED, std::string(queued.message()));
     return;
   }
-  Reply(command, "play", bridge::v1::RESULT_CODE_OK, "");
+  Reply(command, bridge::v1::RESULT_CODE_OK, "");
   HandleNotices(playout_->TakeNotices(), false);
 }
 
@@ -902,13 +922,13 @@ void Call::DoSendDtmf(const CallCommand& command) {
   const uint32_t tone_ms = dtmf.tone_ms() == 0 ? 100 : dtmf.tone_ms();
   const uint32_t gap_ms = dtmf.gap_ms() == 0 ? 50 : dtmf.gap_ms();
   if (tone_ms < 40 || gap_ms < 30 || tone_ms > 10000 || gap_ms > 10000) {
-    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+    Reply(command, bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
           absl::StrCat("tone_ms must be 40-10000 and gap_ms 30-10000 (got ", tone_ms, " and ",
                        gap_ms, ")"));
     return;
   }
   if (!ValidDtmfDigits(dtmf.digits())) {
-    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+    Reply(command, bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
           absl::StrCat("digits ", QuoteForError(dtmf.digits()),
                        " must be one or more of 0-9 * # A-D"));
     return;
@@ -917,7 +937,7 @@ void Call::DoSendDtmf(const CallCommand& command) {
   // message holds at most gRPC's 4 MiB, so the scan above is bounded too).
   const uint64_t total_ms = dtmf.digits().size() * static_cast<uint64_t>(tone_ms + gap_ms);
   if (total_ms > static_cast<uint64_t>(config_.max_playout_ms)) {
-    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED,
+    Reply(command, bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED,
           absl::StrCat(dtmf.digits().size(), " digit(s) take ", total_ms,
                        " ms to play, more than --max_playout_ms (", config_.max_playout_ms,
                        " ms); send fewer at a time"));
@@ -930,14 +950,13 @@ void Call::DoSendDtmf(const CallCommand& command) {
           playout_->EnqueueDtmf(dtmf.digits(), tone_ms, gap_ms, command.command_id(),
                                 /*inband=*/listener_->dialect == wire::Dialect::kAsterisk);
       !queued.ok()) {
-    Reply(command, "send_dtmf", bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED,
-          std::string(queued.message()));
+    Reply(command, bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED, std::string(queued.message()));
   }
 }
 
 void Call::DoSendControl(const CallCommand& command) {
   if (listener_->dialect == wire::Dialect::kAsterisk) {
-    Reply(command, "send_control", bridge::v1::RESULT_CODE_UNSUPPORTED,
+    Reply(command, bridge::v1::RESULT_CODE_UNSUPPORTED,
           "stock Asterisk hangs up on control messages; use a listener with dialect=extended");
     return;
   }
@@ -946,15 +965,15 @@ void Call::DoSendControl(const CallCommand& command) {
                             ? static_cast<uint32_t>(control.type())
                             : control.raw_code();
   if (code == 0 || code > 255) {
-    Reply(command, "send_control", bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+    Reply(command, bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
           absl::StrCat("control code ", code, " is out of range; set type or raw_code 1-255"));
     return;
   }
   if (!WriteMessage(wire::Control{static_cast<uint8_t>(code)})) {
-    Reply(command, "send_control", bridge::v1::RESULT_CODE_CALL_ENDED, "the caller is gone");
+    Reply(command, bridge::v1::RESULT_CODE_CALL_ENDED, "the caller is gone");
     return;
   }
-  Reply(command, "send_control", bridge::v1::RESULT_CODE_OK, "");
+  Reply(command, bridge::v1::RESULT_CODE_OK, "");
 }
 
 // ---------------------------------------------------------------- events
@@ -1158,6 +1177,7 @@ void Call::HandleNotices(std::vector<PlayoutNotice> notices, bool before_frame) 
         auto* result = event.mutable_result();
         result->set_command_id(notice.name);
         result->set_command("send_dtmf");
+        result->set_kind(bridge::v1::COMMAND_KIND_SEND_DTMF);
         result->set_code(notice.type == Type::kDtmfDone ? bridge::v1::RESULT_CODE_OK
                                                         : bridge::v1::RESULT_CODE_CANCELLED);
         if (notice.type == Type::kDtmfCancelled) result->set_message("removed by a clear");
@@ -1327,6 +1347,7 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
         } else if (notice.type == PlayoutNotice::Type::kDtmfCancelled) {
           event.mutable_result()->set_command_id(notice.name);
           event.mutable_result()->set_command("send_dtmf");
+          event.mutable_result()->set_kind(bridge::v1::COMMAND_KIND_SEND_DTMF);
           event.mutable_result()->set_code(bridge::v1::RESULT_CODE_CALL_ENDED);
           event.mutable_result()->set_message("the call ended before the tones played");
         } else {
@@ -1384,9 +1405,10 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
 
 void Call::CloseSocket(bool send_hangup) {
   if (state_ == State::kClosed) return;
+  bool hangup_sent = false;
   if (send_hangup && pending_offset_ == pending_.size()) {
     const uint8_t hangup[3] = {0x00, 0x00, 0x00};
-    (void)!::send(fd_, hangup, sizeof(hangup), MSG_NOSIGNAL | MSG_DONTWAIT);
+    hangup_sent = ::send(fd_, hangup, sizeof(hangup), MSG_NOSIGNAL | MSG_DONTWAIT) == 3;
   }
   state_ = State::kClosed;
   services_->counters->open_connections--;
@@ -1396,6 +1418,39 @@ void Call::CloseSocket(bool send_hangup) {
   loop_->CancelTimer(retry_timer_);
   loop_->CancelTimer(idle_timer_);
   loop_->CancelTimer(partial_timer_);
+  if (hangup_sent) {
+    // Asterisk's channel driver writes the bridged audio from another
+    // thread than the one reading our hang-up: closing now would make its
+    // next write fail ("Broken pipe", an error in its log). Half-close and
+    // read until Asterisk closes its end, for a bounded time.
+    ::shutdown(fd_, SHUT_WR);
+    lingering_ = true;
+    (void)loop_->SetWritable(fd_, this, false);
+    std::weak_ptr<Call> weak = self_;
+    linger_timer_ = loop_->RunAt(loop_->Now() + kLingerAfterHangup, [weak] {
+      if (auto call = weak.lock()) call->FinishClose();
+    });
+    return;
+  }
+  FinishClose();
+}
+
+void Call::DrainLingering() {
+  uint8_t discard[4096];
+  while (true) {
+    const ssize_t n = ::read(fd_, discard, sizeof(discard));
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    FinishClose();  // Asterisk closed its end (or the socket failed)
+    return;
+  }
+}
+
+void Call::FinishClose() {
+  if (fd_ < 0) return;
+  loop_->CancelTimer(linger_timer_);
+  lingering_ = false;
   loop_->Unwatch(fd_);
   ::shutdown(fd_, SHUT_RDWR);
   ::close(fd_);

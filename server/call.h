@@ -12,6 +12,7 @@
 // hold weak or shared pointers and find an ended call inert.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -33,6 +34,7 @@
 #include "server/backend_link.h"
 #include "server/call_registry.h"
 #include "server/claim_service.h"
+#include "server/command_budget.h"
 #include "server/config.h"
 #include "server/counters.h"
 #include "server/dtmf_dedup.h"
@@ -91,6 +93,15 @@ class OutboundConverter final : public RateConverter {
   absl::flat_hash_map<int, dsp::Resampler> resamplers_;  // by input rate
 };
 
+// Bytes of backend commands a call may have waiting for its loop (four of
+// gRPC's largest messages). A backend that sends faster than its call can
+// act past this has its call ended (BACKEND_LOST).
+inline constexpr uint64_t kMaxPendingCommandBytes = 16 << 20;
+
+// How long a call that sent its hang-up keeps reading (and dropping) what
+// Asterisk still sends before closing the socket itself.
+inline constexpr std::chrono::milliseconds kLingerAfterHangup{2000};
+
 class Call final : public event::FdHandler,
                    public LinkObserver,
                    public WaitingCall,
@@ -147,6 +158,7 @@ class Call final : public event::FdHandler,
   // Push: a stream ended before accept; the next attempt after a backoff.
   void RetryBackendLater();
   void HandleCommand(uint64_t link_id, bridge::v1::CallCommand command);
+  void HandleCommandOverflow(uint64_t link_id);
   void HandleBackendClosed(uint64_t link_id, const grpc::Status& status);
   void HandleClaimed(std::shared_ptr<ClaimStream> stream);
   void OnAccepted(const bridge::v1::MediaOptions& media);
@@ -154,8 +166,9 @@ class Call final : public event::FdHandler,
 
   // Commands.
   // `backend_rate_hz`: the accept's result confirms the rate (0: unset).
-  void Reply(const bridge::v1::CallCommand& command, absl::string_view name,
-             bridge::v1::ResultCode code, std::string message, uint32_t backend_rate_hz = 0);
+  // Answers `command` (always on error; on OK when it has a command_id).
+  void Reply(const bridge::v1::CallCommand& command, bridge::v1::ResultCode code,
+             std::string message, uint32_t backend_rate_hz = 0);
   void DoPlay(const bridge::v1::CallCommand& command);
   void DoClear(const bridge::v1::CallCommand& command);
   void DoSendDtmf(const bridge::v1::CallCommand& command);
@@ -192,6 +205,10 @@ class Call final : public event::FdHandler,
   void End(bridge::v1::CallEndReason reason, std::string detail,
            const wire::Error* asterisk_error = nullptr);
   void CloseSocket(bool send_hangup);
+  // After our hang-up: reads and drops what Asterisk still sends until it
+  // closes its end (or kLingerAfterHangup passes), then closes.
+  void DrainLingering();
+  void FinishClose();
   // Closes a connection that never became a call: counts it in
   // `rejected` (one of BridgeCounters' connections_rejected_*) and logs
   // connection_closed, so every accepted connection has one counted outcome.
@@ -248,6 +265,10 @@ class Call final : public event::FdHandler,
   // Toward the backend.
   std::shared_ptr<BackendLink> link_;
   uint64_t link_id_ = 0;
+  // Commands posted to the loop and not yet handled (reserved on gRPC
+  // threads in OnBackendCommand); past the bound the call ends.
+  CommandBudget command_budget_{kMaxPendingCommandBytes};
+  std::atomic<bool> command_overflow_{false};
   int attempts_ = 0;
   int busy_rejects_ = 0;  // counted against --backend_attempts
   std::string last_attempt_error_;
@@ -275,6 +296,8 @@ class Call final : public event::FdHandler,
   event::Dispatcher::TimerId retry_timer_ = 0;  // push: next attempt after a failed one
   event::Dispatcher::TimerId idle_timer_ = 0;   // --caller_idle_timeout
   event::Dispatcher::TimerId partial_timer_ = 0;
+  event::Dispatcher::TimerId linger_timer_ = 0;
+  bool lingering_ = false;  // hang-up sent, write side shut, reading until Asterisk closes
   event::MonoTime last_message_at_{};  // the last complete message from Asterisk
   // The incomplete message at the end of what was read: where it starts
   // (decoder offset) and since when it has been waiting for its rest.

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/command_kind.h"
 #include "server/log.h"
 
 namespace audiosocket {
@@ -174,10 +175,21 @@ void ClaimStream::NotifyClosed(grpc::Status status) {
 
 void ClaimStream::SendEvent(CallEvent event) {
   const ClaimCallResponse* to_write = nullptr;
+  bool overflowed = false;
   {
     absl::MutexLock lock(&mu_);
     if (finish_requested_ || done_) return;
     if (outbox_.Push(std::move(event), event::MonoClock::now())) to_write = &outbox_.in_flight();
+    overflowed = outbox_.overflowed();
+    if (overflowed) outbox_.DiscardQueued();  // the write in flight fails after the cancel
+  }
+  if (overflowed) {
+    // Said first, so the call ends with this reason rather than the
+    // cancellation's.
+    NotifyClosed(BackendNotReadingStatus());
+    context_->TryCancel();
+    FinishOnce(BackendNotReadingStatus());
+    return;
   }
   if (to_write != nullptr) StartWrite(to_write);
 }
@@ -273,7 +285,7 @@ void ClaimStream::OnReadDone(bool ok) {
   } else {
     CallEvent event;
     auto* result = event.mutable_result();
-    result->set_command_id(request_.command().command_id());
+    DescribeCommand(request_.command(), result);
     result->set_code(bridge::v1::RESULT_CODE_FAILED_PRECONDITION);
     result->set_message("no call is bound to this stream yet; wait for CallStarted");
     SendEvent(std::move(event));

@@ -7,7 +7,9 @@
 // events) and counted. The dropped audio shows as a gap in offset_samples.
 // ExtendAudioQueue() raises the bound once, for a burst the caller promised
 // to deliver whole (audio held before the backend took the call); the extra
-// room is used up as audio is written.
+// room is used up as audio is written. Other events (results, marks, DTMF)
+// are never dropped; they are bounded in bytes instead, and overflowed()
+// says the backend has stopped reading: its stream must end.
 //
 // `Message` is the stream's message type wrapping one CallEvent in a field
 // named `event` (HandleCallRequest in push mode, ClaimCallResponse in pull).
@@ -28,7 +30,12 @@ namespace audiosocket {
 template <typename Message>
 class EventOutbox {
  public:
-  explicit EventOutbox(size_t max_audio_events) : max_audio_events_(max_audio_events) {}
+  // Bytes of queued events other than audio before overflowed(): far more
+  // than a reading backend ever lets pile up.
+  static constexpr uint64_t kDefaultMaxOtherBytes = 8 << 20;
+
+  explicit EventOutbox(size_t max_audio_events, uint64_t max_other_bytes = kDefaultMaxOtherBytes)
+      : max_audio_events_(max_audio_events), max_other_bytes_(max_other_bytes) {}
 
   // Queues `event`. Returns true when no write was in flight: the caller
   // must start writing in_flight() now.
@@ -44,6 +51,8 @@ class EventOutbox {
       ++queued_audio_;
       while (queued_audio_ > max_audio_events_ + extra_audio_events_ && DropOldestAudio()) {
       }
+    } else {
+      queued_other_bytes_ += message.ByteSizeLong();
     }
     queue_.push_back(Entry{std::move(message), now});
     return false;
@@ -66,7 +75,11 @@ class EventOutbox {
     }
     in_flight_.reset();
     if (queue_.empty()) return false;
-    if (queue_.front().message.event().has_audio()) --queued_audio_;
+    if (queue_.front().message.event().has_audio()) {
+      --queued_audio_;
+    } else {
+      queued_other_bytes_ -= queue_.front().message.ByteSizeLong();
+    }
     in_flight_ = std::move(queue_.front().message);
     in_flight_since_ = queue_.front().pushed;
     queue_.pop_front();
@@ -77,9 +90,23 @@ class EventOutbox {
   void Discard() {
     queue_.clear();
     queued_audio_ = 0;
+    queued_other_bytes_ = 0;
     extra_audio_events_ = 0;
     in_flight_.reset();
   }
+
+  // Drops what is queued but keeps the message in flight, which gRPC
+  // borrows until its write completes.
+  void DiscardQueued() {
+    queue_.clear();
+    queued_audio_ = 0;
+    queued_other_bytes_ = 0;
+    extra_audio_events_ = 0;
+  }
+
+  // Queued events other than audio passed their bound in bytes: the
+  // backend is not reading.
+  bool overflowed() const { return queued_other_bytes_ > max_other_bytes_; }
 
   bool idle() const { return !in_flight_.has_value(); }
   size_t size() const { return queue_.size() + (in_flight_.has_value() ? 1 : 0); }
@@ -101,6 +128,8 @@ class EventOutbox {
   }
 
   size_t max_audio_events_;
+  uint64_t max_other_bytes_;
+  uint64_t queued_other_bytes_ = 0;
   uint64_t extra_audio_events_ = 0;  // ExtendAudioQueue's room not yet used
   struct Entry {
     Message message;

@@ -80,5 +80,38 @@ TEST(EventOutboxTest, DiscardEmptiesEverything) {
   EXPECT_EQ(outbox.size(), 0u);
 }
 
+TEST(EventOutboxTest, OtherEventsAreBoundedInBytesAndOverflowSaysTheBackendStoppedReading) {
+  const uint64_t one = [] {
+    HandleCallRequest message;
+    *message.mutable_event() = Dtmf();
+    return message.ByteSizeLong();
+  }();
+  EventOutbox<HandleCallRequest> outbox(3, /*max_other_bytes=*/10 * one);
+  outbox.Push(Dtmf());  // in flight: gRPC's, not counted
+  for (int i = 0; i < 10; ++i) outbox.Push(Dtmf());
+  EXPECT_FALSE(outbox.overflowed());
+  // Audio has its own bound and never counts here.
+  for (int i = 0; i < 10; ++i) outbox.Push(Audio(i));
+  EXPECT_FALSE(outbox.overflowed());
+  outbox.Push(Dtmf());
+  EXPECT_TRUE(outbox.overflowed());
+  // Writing drains the count again.
+  EXPECT_TRUE(outbox.WriteDone());
+  EXPECT_TRUE(outbox.WriteDone());
+  EXPECT_FALSE(outbox.overflowed());
+}
+
+TEST(EventOutboxTest, DiscardQueuedKeepsTheWriteInFlight) {
+  EventOutbox<HandleCallRequest> outbox(3);
+  outbox.Push(Audio(0));
+  outbox.Push(Dtmf());
+  outbox.Push(Audio(1));
+  outbox.DiscardQueued();
+  EXPECT_FALSE(outbox.idle());
+  EXPECT_EQ(outbox.in_flight().event().audio().sequence_number(), 0u);
+  EXPECT_EQ(outbox.size(), 1u);
+  EXPECT_FALSE(outbox.WriteDone());
+}
+
 }  // namespace
 }  // namespace audiosocket

@@ -409,3 +409,48 @@ TEST(FramePacerTest, FiftyFramesPerSecondOverAnHour) {
 
 }  // namespace
 }  // namespace audiosocket
+
+namespace audiosocket {
+namespace {
+
+// A response's account (docs/API.md "What the caller heard"): a clear after
+// it drained reports it whole as played; its id reused before another
+// response plays continues the account, reused after starts a new one.
+TEST(PlayoutQueueAccountTest, ReusedResponseIdContinuesUntilAnotherResponsePlays) {
+  PlayoutQueue queue(Config());
+  std::vector<int16_t> frame(160);
+  auto play_out = [&](int frames) {
+    for (int i = 0; i < frames; ++i) queue.Tick(absl::MakeSpan(frame));
+  };
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(1600, 1), "r").ok());  // 200 ms
+  play_out(12);                                                              // drained
+  ClearReport drained = queue.Clear("r");
+  ASSERT_EQ(drained.responses.size(), 1u);
+  EXPECT_EQ(drained.responses[0].played_samples, 1600u);
+  EXPECT_EQ(drained.responses[0].discarded_samples, 0u);
+
+  // Reused after drain, nothing else played: one account of both.
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(800, 1), "s").ok());
+  play_out(6);
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(800, 1), "s").ok());
+  play_out(2);
+  ClearReport reused = queue.Clear("s");
+  ASSERT_EQ(reused.responses.size(), 1u);
+  EXPECT_EQ(reused.responses[0].played_samples, 800u + 320u);
+  EXPECT_EQ(reused.responses[0].discarded_samples, 480u);
+
+  // Reused after another response played: a new account.
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(800, 1), "t").ok());
+  play_out(6);
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(160, 1), "u").ok());
+  play_out(2);
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(800, 1), "t").ok());
+  play_out(1);
+  ClearReport fresh = queue.Clear("t");
+  ASSERT_EQ(fresh.responses.size(), 1u);
+  EXPECT_EQ(fresh.responses[0].played_samples, 160u);
+  EXPECT_EQ(fresh.responses[0].discarded_samples, 640u);
+}
+
+}  // namespace
+}  // namespace audiosocket

@@ -35,10 +35,25 @@ std::shared_ptr<PushLink> PushLink::Start(bridge::v1::CallHandler::Stub* stub, u
 
 void PushLink::SendEvent(CallEvent event) {
   const bridge::v1::HandleCallRequest* to_write = nullptr;
+  bool overflowed = false;
   {
     absl::MutexLock lock(&mu_);
     if (closing_ || broken_ || done_) return;
     if (outbox_.Push(std::move(event), event::MonoClock::now())) to_write = &outbox_.in_flight();
+    overflowed = outbox_.overflowed();
+    if (overflowed) {
+      broken_ = true;
+      outbox_.DiscardQueued();  // the write in flight fails after the cancel
+    }
+  }
+  if (overflowed) {
+    // Said first, so the call ends with this reason rather than the
+    // cancellation's.
+    if (auto observer = observer_.lock()) {
+      observer->OnBackendClosed(link_id_, BackendNotReadingStatus());
+    }
+    context_.TryCancel();
+    return;
   }
   if (to_write != nullptr) StartWrite(to_write);
 }

@@ -427,6 +427,55 @@ TEST_P(BridgeTest, AsteriskDialectRefusesControl) {
   }
 }
 
+// A command before the backend has the call is refused, and its result
+// says which command it was (push: before accept; pull: before CallStarted).
+TEST_P(BridgeTest, CommandBeforeTheCallIsTakenIsRefusedNamingItsCommand) {
+  StartBridge();
+  CallCommand play;
+  play.set_command_id("early");
+  play.mutable_play()->set_pcm(std::string(320, '\0'));
+  std::shared_ptr<BackendCall> call;
+  FakeAsterisk asterisk;
+  if (GetParam() == Mode::kPull) {
+    worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), ClaimAny());
+    call = std::shared_ptr<BackendCall>(worker_.get(), [](BackendCall*) {});
+  } else {
+    ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
+    asterisk.SendUuid(kUuid);
+    asterisk.SendAudio(NumberedFrame(0));
+    call = push_->NextCall(kWait);
+    ASSERT_NE(call, nullptr);
+    ASSERT_TRUE(call->NextMatching([](const CallEvent& e) { return e.has_started(); }, kWait));
+  }
+  ASSERT_TRUE(call->Send(play));
+  auto result = call->NextResult("early", kWait);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->result().code(), v1::RESULT_CODE_FAILED_PRECONDITION);
+  EXPECT_EQ(result->result().kind(), v1::COMMAND_KIND_PLAY);
+  EXPECT_EQ(result->result().command(), "play");
+}
+
+// After its hang-up the bridge reads on until Asterisk closes its end:
+// Asterisk's channel driver may still be writing bridged audio from another
+// thread, and a socket closed at once makes those writes fail (an error in
+// Asterisk's log).
+TEST_P(BridgeTest, AfterItsHangupTheBridgeReadsUntilAsteriskCloses) {
+  StartBridge();
+  FakeAsterisk asterisk;
+  auto call = Connect(asterisk);
+  ASSERT_NE(call, nullptr);
+  ASSERT_TRUE(call->Hangup());
+  // The hang-up, then the end of the bridge's stream (its write side).
+  EXPECT_TRUE(asterisk.WaitClosed(kWait));
+  ASSERT_FALSE(asterisk.others().empty());
+  EXPECT_EQ(asterisk.others().back().kind, 0x00);
+  for (int i = 1; i <= 25; ++i) {
+    asterisk.SendAudio(NumberedFrame(i));
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_FALSE(asterisk.send_failed()) << "the bridge closed while Asterisk was still writing";
+}
+
 TEST_P(BridgeTest, InvalidCommandsAnswerClearErrors) {
   StartBridge();
   FakeAsterisk asterisk;
@@ -440,6 +489,9 @@ TEST_P(BridgeTest, InvalidCommandsAnswerClearErrors) {
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
   EXPECT_THAT(result->result().message(), HasSubstr("even"));
+  // Every result names its command, as an enum and as the field's name.
+  EXPECT_EQ(result->result().kind(), v1::COMMAND_KIND_PLAY);
+  EXPECT_EQ(result->result().command(), "play");
 
   CallCommand digits;
   digits.set_command_id("dig");
@@ -448,6 +500,8 @@ TEST_P(BridgeTest, InvalidCommandsAnswerClearErrors) {
   result = call->NextResult("dig", kWait);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(result->result().kind(), v1::COMMAND_KIND_SEND_DTMF);
+  EXPECT_EQ(result->result().command(), "send_dtmf");
 
   // What the backend sent is quoted short, however long it was.
   CallCommand long_digits;
@@ -466,6 +520,8 @@ TEST_P(BridgeTest, InvalidCommandsAnswerClearErrors) {
   result = call->NextResult("empty", kWait);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(result->result().kind(), v1::COMMAND_KIND_UNSPECIFIED);
+  EXPECT_EQ(result->result().command(), "");
   // Errors never end the call.
   ASSERT_TRUE(call->Play(std::vector<int16_t>(160, 9), "", "after"));
   result = call->NextResult("after", kWait);

@@ -219,8 +219,10 @@ class CountingBackend {
 // bridge's silence), within a few frames at the start and end of each call.
 constexpr char kHangupDetail[] = "Asterisk sent hangup (0x00)";
 
-// Sum of frames_in over the bridge's call_ended lines with this detail.
-int64_t FramesInOfCallsEnded(const BridgeProcess& bridge, const std::string& detail) {
+// Sum of `field` (frames_in, frames_out) over the bridge's call_ended lines
+// with this detail.
+int64_t SumOfCallsEnded(const BridgeProcess& bridge, const std::string& detail,
+                        const std::string& field) {
   int64_t total = 0;
   std::istringstream in(bridge.Output());
   std::string line;
@@ -229,7 +231,7 @@ int64_t FramesInOfCallsEnded(const BridgeProcess& bridge, const std::string& det
         line.find("\"detail\":\"" + detail + "\"") == std::string::npos) {
       continue;
     }
-    total += std::max<int64_t>(0, Field(line, "frames_in"));
+    total += std::max<int64_t>(0, Field(line, field));
   }
   return total;
 }
@@ -244,9 +246,6 @@ void ExpectHealthy(const std::string& summary, int calls, const CountingBackend&
   const int64_t sent = Field(summary, "frames_sent");
   const int64_t received = Field(summary, "frames_received");
   EXPECT_GT(sent, calls * 50) << summary;  // at least a second each
-  if (!kSanitized) {
-    EXPECT_LE(std::abs(received - sent), calls * 5) << summary;
-  }
   const absl::Time deadline = absl::Now() + kWait;
   while (backend.ended_with(v1::CALL_END_REASON_CALLER_HUNG_UP) < calls + other_hung_up &&
          absl::Now() < deadline) {
@@ -255,7 +254,17 @@ void ExpectHealthy(const std::string& summary, int calls, const CountingBackend&
   EXPECT_EQ(backend.ended_with(v1::CALL_END_REASON_CALLER_HUNG_UP), calls + other_hung_up);
   // Not a frame lost: every frame the healthy callers sent reached the
   // bridge and, as 160 samples, the backend.
-  EXPECT_EQ(FramesInOfCallsEnded(bridge, kHangupDetail), sent);
+  EXPECT_EQ(SumOfCallsEnded(bridge, kHangupDetail, "frames_in"), sent);
+  // Every frame the bridge wrote reached the caller, but for the few in
+  // flight when each caller hung up. How many the bridge wrote depends on
+  // the machine keeping its 20 ms ticks (a starved loop skips late ticks
+  // rather than bursting): that is measured by the benchmarks, so here
+  // only a bridge that stopped pacing altogether fails.
+  const int64_t written = SumOfCallsEnded(bridge, kHangupDetail, "frames_out");
+  EXPECT_GE(written, received) << summary;
+  EXPECT_LE(written - received, calls * 5) << summary;
+  EXPECT_GT(received, sent / 2) << summary;
+
   EXPECT_EQ(backend.samples_of_calls_ended(kHangupDetail), static_cast<uint64_t>(sent) * 160);
   std::cout << "figures: healthy calls " << calls << ", frames sent " << sent << ", received "
             << received << ", at the backend "
@@ -545,6 +554,28 @@ TEST_P(BackendFaultTest, StalledBackendKeepsMemoryBoundedAndOthersUntouched) {
   auto ended = call->NextEnded(kWait);
   ASSERT_TRUE(ended.has_value());
   EXPECT_EQ(ended->ended().reason(), v1::CALL_END_REASON_CALLER_HUNG_UP);
+}
+
+// A backend that keeps sending commands but stops reading what they cause:
+// the results the bridge may not drop pile up until their bound (8 MiB),
+// then its stream is ended and the call with it; other calls go on.
+TEST_P(BackendFaultTest, BackendThatStopsReadingItsResultsIsEndedAtTheirBound) {
+  StartBridge({});
+  FakeAsterisk caller;
+  auto call = Connect(caller, kUuid);
+  ASSERT_NE(call, nullptr);
+  StartBystander();
+  call->PauseReading();
+  // Each is refused with a result echoing its 1 KB id: 12 MiB unread.
+  CallCommand refused;
+  refused.set_command_id(std::string(1024, 'x'));
+  refused.mutable_send_dtmf()->set_digits("Z");
+  for (int i = 0; i < 12 * 1024 && !call->stream_ended(); ++i) call->Send(refused);
+  auto line = bridge_->WaitForEvent("call_ended", "stopped reading its events", kWait);
+  ASSERT_TRUE(line.has_value()) << bridge_->Output();
+  EXPECT_THAT(*line, HasSubstr("BACKEND_LOST"));
+  call->ResumeReading();
+  ExpectBystanderUntouched();
 }
 
 TEST_P(BackendFaultTest, GarbageCommandsAreAnsweredAndTheCallGoesOn) {

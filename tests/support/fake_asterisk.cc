@@ -45,7 +45,10 @@ void FakeAsterisk::SendRaw(const std::vector<uint8_t>& bytes) {
   size_t sent = 0;
   while (sent < bytes.size()) {
     const ssize_t n = send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return;
+    if (n <= 0) {
+      send_failed_ = true;
+      return;
+    }
     sent += static_cast<size_t>(n);
   }
 }

@@ -54,6 +54,8 @@ class FakeAsterisk {
   // Reads until the bridge closes the connection; true when it did.
   bool WaitClosed(absl::Duration timeout);
   bool closed() const { return closed_; }
+  // A send failed (the bridge's end was gone: a reset, or EPIPE).
+  bool send_failed() const { return send_failed_; }
 
   // All audio samples received so far (in order) and the frame sizes.
   const std::vector<int16_t>& audio() const { return audio_; }
@@ -67,6 +69,7 @@ class FakeAsterisk {
   wire::Dialect dialect_;
   int fd_ = -1;
   bool closed_ = false;
+  bool send_failed_ = false;
   std::vector<uint8_t> buffer_;
   std::vector<int16_t> audio_;
   std::vector<size_t> frame_sizes_;

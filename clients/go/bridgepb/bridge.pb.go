@@ -473,6 +473,78 @@ func (ResultCode) EnumDescriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{5}
 }
 
+// The command a CommandResult answers (the CallCommand oneof case).
+type CommandKind int32
+
+const (
+	// The command set none of the CallCommand fields.
+	CommandKind_COMMAND_KIND_UNSPECIFIED  CommandKind = 0
+	CommandKind_COMMAND_KIND_ACCEPT       CommandKind = 1
+	CommandKind_COMMAND_KIND_REJECT       CommandKind = 2
+	CommandKind_COMMAND_KIND_CLAIM        CommandKind = 3
+	CommandKind_COMMAND_KIND_PLAY         CommandKind = 4
+	CommandKind_COMMAND_KIND_MARK         CommandKind = 5
+	CommandKind_COMMAND_KIND_CLEAR        CommandKind = 6
+	CommandKind_COMMAND_KIND_SEND_DTMF    CommandKind = 7
+	CommandKind_COMMAND_KIND_SEND_CONTROL CommandKind = 8
+	CommandKind_COMMAND_KIND_HANGUP       CommandKind = 9
+)
+
+// Enum value maps for CommandKind.
+var (
+	CommandKind_name = map[int32]string{
+		0: "COMMAND_KIND_UNSPECIFIED",
+		1: "COMMAND_KIND_ACCEPT",
+		2: "COMMAND_KIND_REJECT",
+		3: "COMMAND_KIND_CLAIM",
+		4: "COMMAND_KIND_PLAY",
+		5: "COMMAND_KIND_MARK",
+		6: "COMMAND_KIND_CLEAR",
+		7: "COMMAND_KIND_SEND_DTMF",
+		8: "COMMAND_KIND_SEND_CONTROL",
+		9: "COMMAND_KIND_HANGUP",
+	}
+	CommandKind_value = map[string]int32{
+		"COMMAND_KIND_UNSPECIFIED":  0,
+		"COMMAND_KIND_ACCEPT":       1,
+		"COMMAND_KIND_REJECT":       2,
+		"COMMAND_KIND_CLAIM":        3,
+		"COMMAND_KIND_PLAY":         4,
+		"COMMAND_KIND_MARK":         5,
+		"COMMAND_KIND_CLEAR":        6,
+		"COMMAND_KIND_SEND_DTMF":    7,
+		"COMMAND_KIND_SEND_CONTROL": 8,
+		"COMMAND_KIND_HANGUP":       9,
+	}
+)
+
+func (x CommandKind) Enum() *CommandKind {
+	p := new(CommandKind)
+	*p = x
+	return p
+}
+
+func (x CommandKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CommandKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_audiosocket_bridge_v1_bridge_proto_enumTypes[6].Descriptor()
+}
+
+func (CommandKind) Type() protoreflect.EnumType {
+	return &file_audiosocket_bridge_v1_bridge_proto_enumTypes[6]
+}
+
+func (x CommandKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CommandKind.Descriptor instead.
+func (CommandKind) EnumDescriptor() ([]byte, []int) {
+	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{6}
+}
+
 type MarkResolution int32
 
 const (
@@ -512,11 +584,11 @@ func (x MarkResolution) String() string {
 }
 
 func (MarkResolution) Descriptor() protoreflect.EnumDescriptor {
-	return file_audiosocket_bridge_v1_bridge_proto_enumTypes[6].Descriptor()
+	return file_audiosocket_bridge_v1_bridge_proto_enumTypes[7].Descriptor()
 }
 
 func (MarkResolution) Type() protoreflect.EnumType {
-	return &file_audiosocket_bridge_v1_bridge_proto_enumTypes[6]
+	return &file_audiosocket_bridge_v1_bridge_proto_enumTypes[7]
 }
 
 func (x MarkResolution) Number() protoreflect.EnumNumber {
@@ -525,7 +597,7 @@ func (x MarkResolution) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MarkResolution.Descriptor instead.
 func (MarkResolution) EnumDescriptor() ([]byte, []int) {
-	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{6}
+	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{7}
 }
 
 type PlayoutEventType int32
@@ -572,11 +644,11 @@ func (x PlayoutEventType) String() string {
 }
 
 func (PlayoutEventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_audiosocket_bridge_v1_bridge_proto_enumTypes[7].Descriptor()
+	return file_audiosocket_bridge_v1_bridge_proto_enumTypes[8].Descriptor()
 }
 
 func (PlayoutEventType) Type() protoreflect.EnumType {
-	return &file_audiosocket_bridge_v1_bridge_proto_enumTypes[7]
+	return &file_audiosocket_bridge_v1_bridge_proto_enumTypes[8]
 }
 
 func (x PlayoutEventType) Number() protoreflect.EnumNumber {
@@ -585,7 +657,7 @@ func (x PlayoutEventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PlayoutEventType.Descriptor instead.
 func (PlayoutEventType) EnumDescriptor() ([]byte, []int) {
-	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{7}
+	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{8}
 }
 
 type CallEndReason int32
@@ -664,11 +736,11 @@ func (x CallEndReason) String() string {
 }
 
 func (CallEndReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_audiosocket_bridge_v1_bridge_proto_enumTypes[8].Descriptor()
+	return file_audiosocket_bridge_v1_bridge_proto_enumTypes[9].Descriptor()
 }
 
 func (CallEndReason) Type() protoreflect.EnumType {
-	return &file_audiosocket_bridge_v1_bridge_proto_enumTypes[8]
+	return &file_audiosocket_bridge_v1_bridge_proto_enumTypes[9]
 }
 
 func (x CallEndReason) Number() protoreflect.EnumNumber {
@@ -677,7 +749,7 @@ func (x CallEndReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CallEndReason.Descriptor instead.
 func (CallEndReason) EnumDescriptor() ([]byte, []int) {
-	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{8}
+	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{9}
 }
 
 type RejectReason int32
@@ -715,11 +787,11 @@ func (x RejectReason) String() string {
 }
 
 func (RejectReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_audiosocket_bridge_v1_bridge_proto_enumTypes[9].Descriptor()
+	return file_audiosocket_bridge_v1_bridge_proto_enumTypes[10].Descriptor()
 }
 
 func (RejectReason) Type() protoreflect.EnumType {
-	return &file_audiosocket_bridge_v1_bridge_proto_enumTypes[9]
+	return &file_audiosocket_bridge_v1_bridge_proto_enumTypes[10]
 }
 
 func (x RejectReason) Number() protoreflect.EnumNumber {
@@ -728,7 +800,7 @@ func (x RejectReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RejectReason.Descriptor instead.
 func (RejectReason) EnumDescriptor() ([]byte, []int) {
-	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{9}
+	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{10}
 }
 
 type CallState int32
@@ -768,11 +840,11 @@ func (x CallState) String() string {
 }
 
 func (CallState) Descriptor() protoreflect.EnumDescriptor {
-	return file_audiosocket_bridge_v1_bridge_proto_enumTypes[10].Descriptor()
+	return file_audiosocket_bridge_v1_bridge_proto_enumTypes[11].Descriptor()
 }
 
 func (CallState) Type() protoreflect.EnumType {
-	return &file_audiosocket_bridge_v1_bridge_proto_enumTypes[10]
+	return &file_audiosocket_bridge_v1_bridge_proto_enumTypes[11]
 }
 
 func (x CallState) Number() protoreflect.EnumNumber {
@@ -781,7 +853,7 @@ func (x CallState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CallState.Descriptor instead.
 func (CallState) EnumDescriptor() ([]byte, []int) {
-	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{10}
+	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{11}
 }
 
 type HandleCallRequest struct {
@@ -1583,15 +1655,19 @@ type CommandResult struct {
 	Code      ResultCode             `protobuf:"varint,2,opt,name=code,proto3,enum=audiosocket.bridge.v1.ResultCode" json:"code,omitempty"`
 	// What went wrong, for a person; empty on OK.
 	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	// Which command it answers, e.g. "play_audio", "send_dtmf".
+	// The name of the CallCommand field the answered command set: "accept",
+	// "play", "mark", "send_dtmf", ... ("" when it set none). Kept for older
+	// backends; `kind` says the same as an enum.
 	Command string `protobuf:"bytes,4,opt,name=command,proto3" json:"command,omitempty"`
 	// Push, the result of a successful AcceptCall only: the rate, in Hz, at
 	// which audio is exchanged with the backend from now on (what the accept
 	// asked for, or CallStarted.backend_sample_rate_hz when it asked for 0).
 	// 0 in every other result.
 	BackendSampleRateHz uint32 `protobuf:"varint,5,opt,name=backend_sample_rate_hz,json=backendSampleRateHz,proto3" json:"backend_sample_rate_hz,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Which command it answers.
+	Kind          CommandKind `protobuf:"varint,6,opt,name=kind,proto3,enum=audiosocket.bridge.v1.CommandKind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CommandResult) Reset() {
@@ -1657,6 +1733,13 @@ func (x *CommandResult) GetBackendSampleRateHz() uint32 {
 		return x.BackendSampleRateHz
 	}
 	return 0
+}
+
+func (x *CommandResult) GetKind() CommandKind {
+	if x != nil {
+		return x.Kind
+	}
+	return CommandKind_COMMAND_KIND_UNSPECIFIED
 }
 
 // Each mark resolves exactly once.
@@ -3354,14 +3437,15 @@ const file_audiosocket_bridge_v1_bridge_proto_rawDesc = "" +
 	"\rcaller_hangup\x18\x02 \x01(\bR\fcallerHangup\x12)\n" +
 	"\x10frame_forwarding\x18\x03 \x01(\bR\x0fframeForwarding\x12\x16\n" +
 	"\x06memory\x18\x04 \x01(\bR\x06memory\x12\x18\n" +
-	"\apayload\x18\x05 \x01(\fR\apayload\"\xce\x01\n" +
+	"\apayload\x18\x05 \x01(\fR\apayload\"\x86\x02\n" +
 	"\rCommandResult\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x125\n" +
 	"\x04code\x18\x02 \x01(\x0e2!.audiosocket.bridge.v1.ResultCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x18\n" +
 	"\acommand\x18\x04 \x01(\tR\acommand\x123\n" +
-	"\x16backend_sample_rate_hz\x18\x05 \x01(\rR\x13backendSampleRateHz\"i\n" +
+	"\x16backend_sample_rate_hz\x18\x05 \x01(\rR\x13backendSampleRateHz\x126\n" +
+	"\x04kind\x18\x06 \x01(\x0e2\".audiosocket.bridge.v1.CommandKindR\x04kind\"i\n" +
 	"\fMarkResolved\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12E\n" +
 	"\n" +
@@ -3540,7 +3624,18 @@ const file_audiosocket_bridge_v1_bridge_proto_rawDesc = "" +
 	"\x17RESULT_CODE_UNSUPPORTED\x10\x04\x12\"\n" +
 	"\x1eRESULT_CODE_RESOURCE_EXHAUSTED\x10\x05\x12\x1a\n" +
 	"\x16RESULT_CODE_CALL_ENDED\x10\x06\x12\x19\n" +
-	"\x15RESULT_CODE_CANCELLED\x10\a*\x8a\x01\n" +
+	"\x15RESULT_CODE_CANCELLED\x10\a*\x8f\x02\n" +
+	"\vCommandKind\x12\x1c\n" +
+	"\x18COMMAND_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13COMMAND_KIND_ACCEPT\x10\x01\x12\x17\n" +
+	"\x13COMMAND_KIND_REJECT\x10\x02\x12\x16\n" +
+	"\x12COMMAND_KIND_CLAIM\x10\x03\x12\x15\n" +
+	"\x11COMMAND_KIND_PLAY\x10\x04\x12\x15\n" +
+	"\x11COMMAND_KIND_MARK\x10\x05\x12\x16\n" +
+	"\x12COMMAND_KIND_CLEAR\x10\x06\x12\x1a\n" +
+	"\x16COMMAND_KIND_SEND_DTMF\x10\a\x12\x1d\n" +
+	"\x19COMMAND_KIND_SEND_CONTROL\x10\b\x12\x17\n" +
+	"\x13COMMAND_KIND_HANGUP\x10\t*\x8a\x01\n" +
 	"\x0eMarkResolution\x12\x1f\n" +
 	"\x1bMARK_RESOLUTION_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16MARK_RESOLUTION_PLAYED\x10\x01\x12\x1b\n" +
@@ -3600,7 +3695,7 @@ func file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP() []byte {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescData
 }
 
-var file_audiosocket_bridge_v1_bridge_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
+var file_audiosocket_bridge_v1_bridge_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
 var file_audiosocket_bridge_v1_bridge_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_audiosocket_bridge_v1_bridge_proto_goTypes = []any{
 	(Dialect)(0),                  // 0: audiosocket.bridge.v1.Dialect
@@ -3609,112 +3704,114 @@ var file_audiosocket_bridge_v1_bridge_proto_goTypes = []any{
 	(DtmfSource)(0),               // 3: audiosocket.bridge.v1.DtmfSource
 	(ControlType)(0),              // 4: audiosocket.bridge.v1.ControlType
 	(ResultCode)(0),               // 5: audiosocket.bridge.v1.ResultCode
-	(MarkResolution)(0),           // 6: audiosocket.bridge.v1.MarkResolution
-	(PlayoutEventType)(0),         // 7: audiosocket.bridge.v1.PlayoutEventType
-	(CallEndReason)(0),            // 8: audiosocket.bridge.v1.CallEndReason
-	(RejectReason)(0),             // 9: audiosocket.bridge.v1.RejectReason
-	(CallState)(0),                // 10: audiosocket.bridge.v1.CallState
-	(*HandleCallRequest)(nil),     // 11: audiosocket.bridge.v1.HandleCallRequest
-	(*HandleCallResponse)(nil),    // 12: audiosocket.bridge.v1.HandleCallResponse
-	(*ClaimCallRequest)(nil),      // 13: audiosocket.bridge.v1.ClaimCallRequest
-	(*ClaimCallResponse)(nil),     // 14: audiosocket.bridge.v1.ClaimCallResponse
-	(*CallEvent)(nil),             // 15: audiosocket.bridge.v1.CallEvent
-	(*CallStarted)(nil),           // 16: audiosocket.bridge.v1.CallStarted
-	(*AudioChunk)(nil),            // 17: audiosocket.bridge.v1.AudioChunk
-	(*DtmfEvent)(nil),             // 18: audiosocket.bridge.v1.DtmfEvent
-	(*ControlEvent)(nil),          // 19: audiosocket.bridge.v1.ControlEvent
-	(*AsteriskError)(nil),         // 20: audiosocket.bridge.v1.AsteriskError
-	(*CommandResult)(nil),         // 21: audiosocket.bridge.v1.CommandResult
-	(*MarkResolved)(nil),          // 22: audiosocket.bridge.v1.MarkResolved
-	(*ResponsePlayout)(nil),       // 23: audiosocket.bridge.v1.ResponsePlayout
-	(*ClearResult)(nil),           // 24: audiosocket.bridge.v1.ClearResult
-	(*PlayoutEvent)(nil),          // 25: audiosocket.bridge.v1.PlayoutEvent
-	(*CallStats)(nil),             // 26: audiosocket.bridge.v1.CallStats
-	(*CallEnded)(nil),             // 27: audiosocket.bridge.v1.CallEnded
-	(*CallCommand)(nil),           // 28: audiosocket.bridge.v1.CallCommand
-	(*MediaOptions)(nil),          // 29: audiosocket.bridge.v1.MediaOptions
-	(*AcceptCall)(nil),            // 30: audiosocket.bridge.v1.AcceptCall
-	(*RejectCall)(nil),            // 31: audiosocket.bridge.v1.RejectCall
-	(*ClaimCall)(nil),             // 32: audiosocket.bridge.v1.ClaimCall
-	(*PlayAudio)(nil),             // 33: audiosocket.bridge.v1.PlayAudio
-	(*Mark)(nil),                  // 34: audiosocket.bridge.v1.Mark
-	(*ClearAudio)(nil),            // 35: audiosocket.bridge.v1.ClearAudio
-	(*SendDtmf)(nil),              // 36: audiosocket.bridge.v1.SendDtmf
-	(*SendControl)(nil),           // 37: audiosocket.bridge.v1.SendControl
-	(*Hangup)(nil),                // 38: audiosocket.bridge.v1.Hangup
-	(*CallInfo)(nil),              // 39: audiosocket.bridge.v1.CallInfo
-	(*ListCallsRequest)(nil),      // 40: audiosocket.bridge.v1.ListCallsRequest
-	(*ListCallsResponse)(nil),     // 41: audiosocket.bridge.v1.ListCallsResponse
-	(*WatchCallsRequest)(nil),     // 42: audiosocket.bridge.v1.WatchCallsRequest
-	(*WatchCallsResponse)(nil),    // 43: audiosocket.bridge.v1.WatchCallsResponse
-	(*CallEndedNotice)(nil),       // 44: audiosocket.bridge.v1.CallEndedNotice
-	(*HangupCallRequest)(nil),     // 45: audiosocket.bridge.v1.HangupCallRequest
-	(*HangupCallResponse)(nil),    // 46: audiosocket.bridge.v1.HangupCallResponse
-	(*timestamppb.Timestamp)(nil), // 47: google.protobuf.Timestamp
+	(CommandKind)(0),              // 6: audiosocket.bridge.v1.CommandKind
+	(MarkResolution)(0),           // 7: audiosocket.bridge.v1.MarkResolution
+	(PlayoutEventType)(0),         // 8: audiosocket.bridge.v1.PlayoutEventType
+	(CallEndReason)(0),            // 9: audiosocket.bridge.v1.CallEndReason
+	(RejectReason)(0),             // 10: audiosocket.bridge.v1.RejectReason
+	(CallState)(0),                // 11: audiosocket.bridge.v1.CallState
+	(*HandleCallRequest)(nil),     // 12: audiosocket.bridge.v1.HandleCallRequest
+	(*HandleCallResponse)(nil),    // 13: audiosocket.bridge.v1.HandleCallResponse
+	(*ClaimCallRequest)(nil),      // 14: audiosocket.bridge.v1.ClaimCallRequest
+	(*ClaimCallResponse)(nil),     // 15: audiosocket.bridge.v1.ClaimCallResponse
+	(*CallEvent)(nil),             // 16: audiosocket.bridge.v1.CallEvent
+	(*CallStarted)(nil),           // 17: audiosocket.bridge.v1.CallStarted
+	(*AudioChunk)(nil),            // 18: audiosocket.bridge.v1.AudioChunk
+	(*DtmfEvent)(nil),             // 19: audiosocket.bridge.v1.DtmfEvent
+	(*ControlEvent)(nil),          // 20: audiosocket.bridge.v1.ControlEvent
+	(*AsteriskError)(nil),         // 21: audiosocket.bridge.v1.AsteriskError
+	(*CommandResult)(nil),         // 22: audiosocket.bridge.v1.CommandResult
+	(*MarkResolved)(nil),          // 23: audiosocket.bridge.v1.MarkResolved
+	(*ResponsePlayout)(nil),       // 24: audiosocket.bridge.v1.ResponsePlayout
+	(*ClearResult)(nil),           // 25: audiosocket.bridge.v1.ClearResult
+	(*PlayoutEvent)(nil),          // 26: audiosocket.bridge.v1.PlayoutEvent
+	(*CallStats)(nil),             // 27: audiosocket.bridge.v1.CallStats
+	(*CallEnded)(nil),             // 28: audiosocket.bridge.v1.CallEnded
+	(*CallCommand)(nil),           // 29: audiosocket.bridge.v1.CallCommand
+	(*MediaOptions)(nil),          // 30: audiosocket.bridge.v1.MediaOptions
+	(*AcceptCall)(nil),            // 31: audiosocket.bridge.v1.AcceptCall
+	(*RejectCall)(nil),            // 32: audiosocket.bridge.v1.RejectCall
+	(*ClaimCall)(nil),             // 33: audiosocket.bridge.v1.ClaimCall
+	(*PlayAudio)(nil),             // 34: audiosocket.bridge.v1.PlayAudio
+	(*Mark)(nil),                  // 35: audiosocket.bridge.v1.Mark
+	(*ClearAudio)(nil),            // 36: audiosocket.bridge.v1.ClearAudio
+	(*SendDtmf)(nil),              // 37: audiosocket.bridge.v1.SendDtmf
+	(*SendControl)(nil),           // 38: audiosocket.bridge.v1.SendControl
+	(*Hangup)(nil),                // 39: audiosocket.bridge.v1.Hangup
+	(*CallInfo)(nil),              // 40: audiosocket.bridge.v1.CallInfo
+	(*ListCallsRequest)(nil),      // 41: audiosocket.bridge.v1.ListCallsRequest
+	(*ListCallsResponse)(nil),     // 42: audiosocket.bridge.v1.ListCallsResponse
+	(*WatchCallsRequest)(nil),     // 43: audiosocket.bridge.v1.WatchCallsRequest
+	(*WatchCallsResponse)(nil),    // 44: audiosocket.bridge.v1.WatchCallsResponse
+	(*CallEndedNotice)(nil),       // 45: audiosocket.bridge.v1.CallEndedNotice
+	(*HangupCallRequest)(nil),     // 46: audiosocket.bridge.v1.HangupCallRequest
+	(*HangupCallResponse)(nil),    // 47: audiosocket.bridge.v1.HangupCallResponse
+	(*timestamppb.Timestamp)(nil), // 48: google.protobuf.Timestamp
 }
 var file_audiosocket_bridge_v1_bridge_proto_depIdxs = []int32{
-	15, // 0: audiosocket.bridge.v1.HandleCallRequest.event:type_name -> audiosocket.bridge.v1.CallEvent
-	28, // 1: audiosocket.bridge.v1.HandleCallResponse.command:type_name -> audiosocket.bridge.v1.CallCommand
-	28, // 2: audiosocket.bridge.v1.ClaimCallRequest.command:type_name -> audiosocket.bridge.v1.CallCommand
-	15, // 3: audiosocket.bridge.v1.ClaimCallResponse.event:type_name -> audiosocket.bridge.v1.CallEvent
-	16, // 4: audiosocket.bridge.v1.CallEvent.started:type_name -> audiosocket.bridge.v1.CallStarted
-	17, // 5: audiosocket.bridge.v1.CallEvent.audio:type_name -> audiosocket.bridge.v1.AudioChunk
-	18, // 6: audiosocket.bridge.v1.CallEvent.dtmf:type_name -> audiosocket.bridge.v1.DtmfEvent
-	19, // 7: audiosocket.bridge.v1.CallEvent.control:type_name -> audiosocket.bridge.v1.ControlEvent
-	20, // 8: audiosocket.bridge.v1.CallEvent.asterisk_error:type_name -> audiosocket.bridge.v1.AsteriskError
-	21, // 9: audiosocket.bridge.v1.CallEvent.result:type_name -> audiosocket.bridge.v1.CommandResult
-	22, // 10: audiosocket.bridge.v1.CallEvent.mark:type_name -> audiosocket.bridge.v1.MarkResolved
-	24, // 11: audiosocket.bridge.v1.CallEvent.cleared:type_name -> audiosocket.bridge.v1.ClearResult
-	25, // 12: audiosocket.bridge.v1.CallEvent.playout:type_name -> audiosocket.bridge.v1.PlayoutEvent
-	27, // 13: audiosocket.bridge.v1.CallEvent.ended:type_name -> audiosocket.bridge.v1.CallEnded
+	16, // 0: audiosocket.bridge.v1.HandleCallRequest.event:type_name -> audiosocket.bridge.v1.CallEvent
+	29, // 1: audiosocket.bridge.v1.HandleCallResponse.command:type_name -> audiosocket.bridge.v1.CallCommand
+	29, // 2: audiosocket.bridge.v1.ClaimCallRequest.command:type_name -> audiosocket.bridge.v1.CallCommand
+	16, // 3: audiosocket.bridge.v1.ClaimCallResponse.event:type_name -> audiosocket.bridge.v1.CallEvent
+	17, // 4: audiosocket.bridge.v1.CallEvent.started:type_name -> audiosocket.bridge.v1.CallStarted
+	18, // 5: audiosocket.bridge.v1.CallEvent.audio:type_name -> audiosocket.bridge.v1.AudioChunk
+	19, // 6: audiosocket.bridge.v1.CallEvent.dtmf:type_name -> audiosocket.bridge.v1.DtmfEvent
+	20, // 7: audiosocket.bridge.v1.CallEvent.control:type_name -> audiosocket.bridge.v1.ControlEvent
+	21, // 8: audiosocket.bridge.v1.CallEvent.asterisk_error:type_name -> audiosocket.bridge.v1.AsteriskError
+	22, // 9: audiosocket.bridge.v1.CallEvent.result:type_name -> audiosocket.bridge.v1.CommandResult
+	23, // 10: audiosocket.bridge.v1.CallEvent.mark:type_name -> audiosocket.bridge.v1.MarkResolved
+	25, // 11: audiosocket.bridge.v1.CallEvent.cleared:type_name -> audiosocket.bridge.v1.ClearResult
+	26, // 12: audiosocket.bridge.v1.CallEvent.playout:type_name -> audiosocket.bridge.v1.PlayoutEvent
+	28, // 13: audiosocket.bridge.v1.CallEvent.ended:type_name -> audiosocket.bridge.v1.CallEnded
 	0,  // 14: audiosocket.bridge.v1.CallStarted.dialect:type_name -> audiosocket.bridge.v1.Dialect
 	1,  // 15: audiosocket.bridge.v1.CallStarted.call_encoding:type_name -> audiosocket.bridge.v1.AudioEncoding
-	47, // 16: audiosocket.bridge.v1.CallStarted.start_time:type_name -> google.protobuf.Timestamp
+	48, // 16: audiosocket.bridge.v1.CallStarted.start_time:type_name -> google.protobuf.Timestamp
 	2,  // 17: audiosocket.bridge.v1.DtmfEvent.phase:type_name -> audiosocket.bridge.v1.DtmfPhase
 	3,  // 18: audiosocket.bridge.v1.DtmfEvent.source:type_name -> audiosocket.bridge.v1.DtmfSource
 	4,  // 19: audiosocket.bridge.v1.ControlEvent.type:type_name -> audiosocket.bridge.v1.ControlType
 	5,  // 20: audiosocket.bridge.v1.CommandResult.code:type_name -> audiosocket.bridge.v1.ResultCode
-	6,  // 21: audiosocket.bridge.v1.MarkResolved.resolution:type_name -> audiosocket.bridge.v1.MarkResolution
-	23, // 22: audiosocket.bridge.v1.ClearResult.responses:type_name -> audiosocket.bridge.v1.ResponsePlayout
-	7,  // 23: audiosocket.bridge.v1.PlayoutEvent.type:type_name -> audiosocket.bridge.v1.PlayoutEventType
-	8,  // 24: audiosocket.bridge.v1.CallEnded.reason:type_name -> audiosocket.bridge.v1.CallEndReason
-	20, // 25: audiosocket.bridge.v1.CallEnded.asterisk_error:type_name -> audiosocket.bridge.v1.AsteriskError
-	26, // 26: audiosocket.bridge.v1.CallEnded.stats:type_name -> audiosocket.bridge.v1.CallStats
-	30, // 27: audiosocket.bridge.v1.CallCommand.accept:type_name -> audiosocket.bridge.v1.AcceptCall
-	31, // 28: audiosocket.bridge.v1.CallCommand.reject:type_name -> audiosocket.bridge.v1.RejectCall
-	32, // 29: audiosocket.bridge.v1.CallCommand.claim:type_name -> audiosocket.bridge.v1.ClaimCall
-	33, // 30: audiosocket.bridge.v1.CallCommand.play:type_name -> audiosocket.bridge.v1.PlayAudio
-	34, // 31: audiosocket.bridge.v1.CallCommand.mark:type_name -> audiosocket.bridge.v1.Mark
-	35, // 32: audiosocket.bridge.v1.CallCommand.clear:type_name -> audiosocket.bridge.v1.ClearAudio
-	36, // 33: audiosocket.bridge.v1.CallCommand.send_dtmf:type_name -> audiosocket.bridge.v1.SendDtmf
-	37, // 34: audiosocket.bridge.v1.CallCommand.send_control:type_name -> audiosocket.bridge.v1.SendControl
-	38, // 35: audiosocket.bridge.v1.CallCommand.hangup:type_name -> audiosocket.bridge.v1.Hangup
-	29, // 36: audiosocket.bridge.v1.AcceptCall.media:type_name -> audiosocket.bridge.v1.MediaOptions
-	9,  // 37: audiosocket.bridge.v1.RejectCall.reason:type_name -> audiosocket.bridge.v1.RejectReason
-	29, // 38: audiosocket.bridge.v1.ClaimCall.media:type_name -> audiosocket.bridge.v1.MediaOptions
-	4,  // 39: audiosocket.bridge.v1.SendControl.type:type_name -> audiosocket.bridge.v1.ControlType
-	0,  // 40: audiosocket.bridge.v1.CallInfo.dialect:type_name -> audiosocket.bridge.v1.Dialect
-	10, // 41: audiosocket.bridge.v1.CallInfo.state:type_name -> audiosocket.bridge.v1.CallState
-	47, // 42: audiosocket.bridge.v1.CallInfo.start_time:type_name -> google.protobuf.Timestamp
-	39, // 43: audiosocket.bridge.v1.ListCallsResponse.calls:type_name -> audiosocket.bridge.v1.CallInfo
-	39, // 44: audiosocket.bridge.v1.WatchCallsResponse.started:type_name -> audiosocket.bridge.v1.CallInfo
-	44, // 45: audiosocket.bridge.v1.WatchCallsResponse.ended:type_name -> audiosocket.bridge.v1.CallEndedNotice
-	8,  // 46: audiosocket.bridge.v1.CallEndedNotice.reason:type_name -> audiosocket.bridge.v1.CallEndReason
-	11, // 47: audiosocket.bridge.v1.CallHandler.HandleCall:input_type -> audiosocket.bridge.v1.HandleCallRequest
-	13, // 48: audiosocket.bridge.v1.Bridge.ClaimCall:input_type -> audiosocket.bridge.v1.ClaimCallRequest
-	40, // 49: audiosocket.bridge.v1.Bridge.ListCalls:input_type -> audiosocket.bridge.v1.ListCallsRequest
-	42, // 50: audiosocket.bridge.v1.Bridge.WatchCalls:input_type -> audiosocket.bridge.v1.WatchCallsRequest
-	45, // 51: audiosocket.bridge.v1.Bridge.HangupCall:input_type -> audiosocket.bridge.v1.HangupCallRequest
-	12, // 52: audiosocket.bridge.v1.CallHandler.HandleCall:output_type -> audiosocket.bridge.v1.HandleCallResponse
-	14, // 53: audiosocket.bridge.v1.Bridge.ClaimCall:output_type -> audiosocket.bridge.v1.ClaimCallResponse
-	41, // 54: audiosocket.bridge.v1.Bridge.ListCalls:output_type -> audiosocket.bridge.v1.ListCallsResponse
-	43, // 55: audiosocket.bridge.v1.Bridge.WatchCalls:output_type -> audiosocket.bridge.v1.WatchCallsResponse
-	46, // 56: audiosocket.bridge.v1.Bridge.HangupCall:output_type -> audiosocket.bridge.v1.HangupCallResponse
-	52, // [52:57] is the sub-list for method output_type
-	47, // [47:52] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	6,  // 21: audiosocket.bridge.v1.CommandResult.kind:type_name -> audiosocket.bridge.v1.CommandKind
+	7,  // 22: audiosocket.bridge.v1.MarkResolved.resolution:type_name -> audiosocket.bridge.v1.MarkResolution
+	24, // 23: audiosocket.bridge.v1.ClearResult.responses:type_name -> audiosocket.bridge.v1.ResponsePlayout
+	8,  // 24: audiosocket.bridge.v1.PlayoutEvent.type:type_name -> audiosocket.bridge.v1.PlayoutEventType
+	9,  // 25: audiosocket.bridge.v1.CallEnded.reason:type_name -> audiosocket.bridge.v1.CallEndReason
+	21, // 26: audiosocket.bridge.v1.CallEnded.asterisk_error:type_name -> audiosocket.bridge.v1.AsteriskError
+	27, // 27: audiosocket.bridge.v1.CallEnded.stats:type_name -> audiosocket.bridge.v1.CallStats
+	31, // 28: audiosocket.bridge.v1.CallCommand.accept:type_name -> audiosocket.bridge.v1.AcceptCall
+	32, // 29: audiosocket.bridge.v1.CallCommand.reject:type_name -> audiosocket.bridge.v1.RejectCall
+	33, // 30: audiosocket.bridge.v1.CallCommand.claim:type_name -> audiosocket.bridge.v1.ClaimCall
+	34, // 31: audiosocket.bridge.v1.CallCommand.play:type_name -> audiosocket.bridge.v1.PlayAudio
+	35, // 32: audiosocket.bridge.v1.CallCommand.mark:type_name -> audiosocket.bridge.v1.Mark
+	36, // 33: audiosocket.bridge.v1.CallCommand.clear:type_name -> audiosocket.bridge.v1.ClearAudio
+	37, // 34: audiosocket.bridge.v1.CallCommand.send_dtmf:type_name -> audiosocket.bridge.v1.SendDtmf
+	38, // 35: audiosocket.bridge.v1.CallCommand.send_control:type_name -> audiosocket.bridge.v1.SendControl
+	39, // 36: audiosocket.bridge.v1.CallCommand.hangup:type_name -> audiosocket.bridge.v1.Hangup
+	30, // 37: audiosocket.bridge.v1.AcceptCall.media:type_name -> audiosocket.bridge.v1.MediaOptions
+	10, // 38: audiosocket.bridge.v1.RejectCall.reason:type_name -> audiosocket.bridge.v1.RejectReason
+	30, // 39: audiosocket.bridge.v1.ClaimCall.media:type_name -> audiosocket.bridge.v1.MediaOptions
+	4,  // 40: audiosocket.bridge.v1.SendControl.type:type_name -> audiosocket.bridge.v1.ControlType
+	0,  // 41: audiosocket.bridge.v1.CallInfo.dialect:type_name -> audiosocket.bridge.v1.Dialect
+	11, // 42: audiosocket.bridge.v1.CallInfo.state:type_name -> audiosocket.bridge.v1.CallState
+	48, // 43: audiosocket.bridge.v1.CallInfo.start_time:type_name -> google.protobuf.Timestamp
+	40, // 44: audiosocket.bridge.v1.ListCallsResponse.calls:type_name -> audiosocket.bridge.v1.CallInfo
+	40, // 45: audiosocket.bridge.v1.WatchCallsResponse.started:type_name -> audiosocket.bridge.v1.CallInfo
+	45, // 46: audiosocket.bridge.v1.WatchCallsResponse.ended:type_name -> audiosocket.bridge.v1.CallEndedNotice
+	9,  // 47: audiosocket.bridge.v1.CallEndedNotice.reason:type_name -> audiosocket.bridge.v1.CallEndReason
+	12, // 48: audiosocket.bridge.v1.CallHandler.HandleCall:input_type -> audiosocket.bridge.v1.HandleCallRequest
+	14, // 49: audiosocket.bridge.v1.Bridge.ClaimCall:input_type -> audiosocket.bridge.v1.ClaimCallRequest
+	41, // 50: audiosocket.bridge.v1.Bridge.ListCalls:input_type -> audiosocket.bridge.v1.ListCallsRequest
+	43, // 51: audiosocket.bridge.v1.Bridge.WatchCalls:input_type -> audiosocket.bridge.v1.WatchCallsRequest
+	46, // 52: audiosocket.bridge.v1.Bridge.HangupCall:input_type -> audiosocket.bridge.v1.HangupCallRequest
+	13, // 53: audiosocket.bridge.v1.CallHandler.HandleCall:output_type -> audiosocket.bridge.v1.HandleCallResponse
+	15, // 54: audiosocket.bridge.v1.Bridge.ClaimCall:output_type -> audiosocket.bridge.v1.ClaimCallResponse
+	42, // 55: audiosocket.bridge.v1.Bridge.ListCalls:output_type -> audiosocket.bridge.v1.ListCallsResponse
+	44, // 56: audiosocket.bridge.v1.Bridge.WatchCalls:output_type -> audiosocket.bridge.v1.WatchCallsResponse
+	47, // 57: audiosocket.bridge.v1.Bridge.HangupCall:output_type -> audiosocket.bridge.v1.HangupCallResponse
+	53, // [53:58] is the sub-list for method output_type
+	48, // [48:53] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_audiosocket_bridge_v1_bridge_proto_init() }
@@ -3758,7 +3855,7 @@ func file_audiosocket_bridge_v1_bridge_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_audiosocket_bridge_v1_bridge_proto_rawDesc), len(file_audiosocket_bridge_v1_bridge_proto_rawDesc)),
-			NumEnums:      11,
+			NumEnums:      12,
 			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   2,

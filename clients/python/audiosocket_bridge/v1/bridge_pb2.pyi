@@ -88,6 +88,19 @@ class ResultCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESULT_CODE_CALL_ENDED: _ClassVar[ResultCode]
     RESULT_CODE_CANCELLED: _ClassVar[ResultCode]
 
+class CommandKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COMMAND_KIND_UNSPECIFIED: _ClassVar[CommandKind]
+    COMMAND_KIND_ACCEPT: _ClassVar[CommandKind]
+    COMMAND_KIND_REJECT: _ClassVar[CommandKind]
+    COMMAND_KIND_CLAIM: _ClassVar[CommandKind]
+    COMMAND_KIND_PLAY: _ClassVar[CommandKind]
+    COMMAND_KIND_MARK: _ClassVar[CommandKind]
+    COMMAND_KIND_CLEAR: _ClassVar[CommandKind]
+    COMMAND_KIND_SEND_DTMF: _ClassVar[CommandKind]
+    COMMAND_KIND_SEND_CONTROL: _ClassVar[CommandKind]
+    COMMAND_KIND_HANGUP: _ClassVar[CommandKind]
+
 class MarkResolution(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     MARK_RESOLUTION_UNSPECIFIED: _ClassVar[MarkResolution]
@@ -191,6 +204,16 @@ RESULT_CODE_UNSUPPORTED: ResultCode
 RESULT_CODE_RESOURCE_EXHAUSTED: ResultCode
 RESULT_CODE_CALL_ENDED: ResultCode
 RESULT_CODE_CANCELLED: ResultCode
+COMMAND_KIND_UNSPECIFIED: CommandKind
+COMMAND_KIND_ACCEPT: CommandKind
+COMMAND_KIND_REJECT: CommandKind
+COMMAND_KIND_CLAIM: CommandKind
+COMMAND_KIND_PLAY: CommandKind
+COMMAND_KIND_MARK: CommandKind
+COMMAND_KIND_CLEAR: CommandKind
+COMMAND_KIND_SEND_DTMF: CommandKind
+COMMAND_KIND_SEND_CONTROL: CommandKind
+COMMAND_KIND_HANGUP: CommandKind
 MARK_RESOLUTION_UNSPECIFIED: MarkResolution
 MARK_RESOLUTION_PLAYED: MarkResolution
 MARK_RESOLUTION_CLEARED: MarkResolution
@@ -338,18 +361,20 @@ class AsteriskError(_message.Message):
     def __init__(self, flags: _Optional[int] = ..., caller_hangup: _Optional[bool] = ..., frame_forwarding: _Optional[bool] = ..., memory: _Optional[bool] = ..., payload: _Optional[bytes] = ...) -> None: ...
 
 class CommandResult(_message.Message):
-    __slots__ = ("command_id", "code", "message", "command", "backend_sample_rate_hz")
+    __slots__ = ("command_id", "code", "message", "command", "backend_sample_rate_hz", "kind")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     BACKEND_SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     code: ResultCode
     message: str
     command: str
     backend_sample_rate_hz: int
-    def __init__(self, command_id: _Optional[str] = ..., code: _Optional[_Union[ResultCode, str]] = ..., message: _Optional[str] = ..., command: _Optional[str] = ..., backend_sample_rate_hz: _Optional[int] = ...) -> None: ...
+    kind: CommandKind
+    def __init__(self, command_id: _Optional[str] = ..., code: _Optional[_Union[ResultCode, str]] = ..., message: _Optional[str] = ..., command: _Optional[str] = ..., backend_sample_rate_hz: _Optional[int] = ..., kind: _Optional[_Union[CommandKind, str]] = ...) -> None: ...
 
 class MarkResolved(_message.Message):
     __slots__ = ("name", "resolution")
