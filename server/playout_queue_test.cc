@@ -4,8 +4,6 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/event/frame_pacer.h"
-#include "lib/event/time_source.h"
 
 namespace audiosocket {
 namespace {
@@ -365,46 +363,6 @@ TEST(PlayoutQueueTest, AbandonResolvesEveryMarkAndDtmf) {
   auto notices = queue.Abandon();
   EXPECT_EQ(Types(notices),
             (std::vector<Type>{Type::kMarkCleared, Type::kDtmfCancelled, Type::kMarkCleared}));
-}
-
-// ----------------------------------------------------------- FramePacer
-
-TEST(FramePacerTest, DeadlinesAreAbsoluteSoLateTicksDoNotDrift) {
-  event::SimulatedTimeSource clock;
-  event::FramePacer pacer(clock.Now(), std::chrono::milliseconds(20));
-  const event::MonoTime start = clock.Now();
-  // Every tick 3 ms late: the schedule stays on the 20 ms grid.
-  for (int i = 0; i < 1000; ++i) {
-    clock.Set(pacer.next_deadline() + std::chrono::milliseconds(3));
-    pacer.OnTick(clock.Now());
-  }
-  EXPECT_EQ(pacer.frames(), 1000u);
-  EXPECT_EQ(pacer.next_deadline(), start + std::chrono::milliseconds(20) * 1000);
-  EXPECT_EQ(pacer.skipped(), 0u);
-}
-
-TEST(FramePacerTest, ALateTickSendsOneFrameNotABurst) {
-  event::SimulatedTimeSource clock;
-  event::FramePacer pacer(clock.Now(), std::chrono::milliseconds(20));
-  const event::MonoTime start = clock.Now();
-  pacer.OnTick(start);
-  // The loop stalls for 75 ms: deadlines at 20, 40, 60 ms have passed.
-  clock.Set(start + std::chrono::milliseconds(95));
-  pacer.OnTick(clock.Now());
-  EXPECT_EQ(pacer.frames(), 2u);
-  EXPECT_EQ(pacer.skipped(), 3u);
-  EXPECT_EQ(pacer.next_deadline(), start + std::chrono::milliseconds(100));
-}
-
-TEST(FramePacerTest, FiftyFramesPerSecondOverAnHour) {
-  event::SimulatedTimeSource clock;
-  event::FramePacer pacer(clock.Now(), std::chrono::milliseconds(20));
-  const event::MonoTime end = clock.Now() + std::chrono::hours(1);
-  while (pacer.next_deadline() < end) {
-    clock.Set(pacer.next_deadline());
-    pacer.OnTick(clock.Now());
-  }
-  EXPECT_EQ(pacer.frames(), 180000u);
 }
 
 }  // namespace
