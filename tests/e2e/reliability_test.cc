@@ -1137,14 +1137,18 @@ TEST(NoisyNeighbourTest, AbusiveBackendAndCallersDoNotDelayGoodCalls) {
   EXPECT_EQ(Field(summary, "ok"), kGood) << summary;
   const int64_t sent = Field(summary, "frames_sent");
   const int64_t received = Field(summary, "frames_received");
-  EXPECT_LE(std::abs(received - sent), 5 * kGood) << summary;
+  // The abuses this guards against took good calls down to 7 % and 53 % of
+  // their frames, with gaps of 6.5 s: the bounds below catch those, and a
+  // CI machine loaded by other work (which costs a few % and ~150 ms gaps
+  // whatever the abusers do) stays inside them. The figures print exact.
+  EXPECT_GE(received, sent * 9 / 10) << summary;
   std::smatch m;
   ASSERT_TRUE(
       std::regex_search(summary, m, std::regex("\"recv_jitter_ms\":\\{[^}]*\"max\":([0-9.]+)")))
       << summary;
   const double worst_gap_ms = std::stod(m[1]) + 20;
   if (!kSanitized) {
-    EXPECT_LT(worst_gap_ms, 200) << summary;
+    EXPECT_LT(worst_gap_ms, 1000) << summary;
   }
   std::cout << "figures: 4 MB PlayAudio to a 192 kHz call answered in "
             << absl::FormatDuration(huge_answer) << "; " << dtmf_refused << " of " << kDtmf
