@@ -85,7 +85,11 @@ static int replay(const char *dir)
 		if (entry->d_name[0] == '.') {
 			continue;
 		}
-		snprintf(path, sizeof(path), "%s/%s", dir, entry->d_name);
+		if (snprintf(path, sizeof(path), "%s/%s", dir, entry->d_name) >= (int) sizeof(path)) {
+			fprintf(stderr, "corpus path too long: %s/%s\n", dir, entry->d_name);
+			failures++;
+			continue;
+		}
 		f = fopen(path, "rb");
 		if (!f) {
 			fprintf(stderr, "cannot read %s\n", path);
