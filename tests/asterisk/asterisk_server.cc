@@ -178,6 +178,20 @@ absl::Status AsteriskServer::WaitForNoChannels(absl::Duration timeout) {
 
 std::string AsteriskServer::Log() const { return ReadFile(dir_ + "/log/full"); }
 
+std::string AsteriskServer::LogTail(size_t lines) const {
+  const std::string log = Log();
+  size_t start = log.size();
+  for (size_t seen = 0; start > 0 && seen <= lines; --start) {
+    if (log[start - 1] == '\n') ++seen;
+  }
+  return log.substr(start);
+}
+
+absl::Status AsteriskServer::HangUpEverything(absl::Duration timeout) {
+  (void)ami_->Command("channel request hangup all");
+  return WaitForNoChannels(timeout);
+}
+
 std::vector<std::string> AsteriskServer::LogProblems(
     size_t since, const std::string& needle, const std::vector<std::string>& expected) const {
   std::vector<std::string> problems;

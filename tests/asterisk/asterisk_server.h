@@ -57,6 +57,12 @@ class AsteriskServer {
 
   // Asterisk's log file ("full": notices, warnings, errors, verbose, DTMF).
   std::string Log() const;
+  // Its last `lines` lines, for a failing test's output.
+  std::string LogTail(size_t lines) const;
+
+  // Between tests: hangs up whatever a test left up and waits until no
+  // channel remains, so nothing leaks into the next test.
+  absl::Status HangUpEverything(absl::Duration timeout);
   // Lines of Log() from byte `since` on, at ERROR or WARNING level, that
   // name `needle` and none of `expected`.
   std::vector<std::string> LogProblems(size_t since, const std::string& needle,

@@ -266,14 +266,9 @@ class ExtendedModuleTest : public ::testing::Test {
   }
   void TearDown() override {
     if (asterisk_ == nullptr) return;
-    (void)asterisk_->ami().Command("channel request hangup all");
-    EXPECT_TRUE(asterisk_->WaitForNoChannels(absl::Seconds(15)).ok());
+    EXPECT_TRUE(asterisk_->HangUpEverything(absl::Seconds(15)).ok());
     if (HasFailure()) {
-      std::cerr << "Asterisk log (last 60 lines):\n";
-      std::vector<std::string> lines = absl::StrSplit(asterisk_->Log(), '\n');
-      for (size_t i = lines.size() > 60 ? lines.size() - 60 : 0; i < lines.size(); ++i) {
-        std::cerr << lines[i] << "\n";
-      }
+      std::cerr << "Asterisk log (last 60 lines):\n" << asterisk_->LogTail(60);
       if (bridge_ != nullptr) std::cerr << "bridge output:\n" << bridge_->Output() << "\n";
     }
   }
