@@ -14,100 +14,10 @@
 #include "absl/synchronization/notification.h"
 #include "lib/audio/wav.h"
 #include "lib/net/net.h"
-#include "server/log.h"
+#include "server/audiosocket/listener.h"
+#include "server/ops/log.h"
 
 namespace audiosocket {
-
-// Accepts AudioSocket connections on one address. Runs on loop 0.
-class Listener final : public event::FdHandler {
- public:
-  Listener(Bridge* bridge, event::Dispatcher* loop, ListenerConfig config)
-      : bridge_(bridge), loop_(loop), config_(std::move(config)) {}
-  ~Listener() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  absl::Status Bind() {
-    absl::StatusOr<net::HostPort> host_port = net::ParseHostPort(config_.address);
-    if (!host_port.ok()) return host_port.status();
-    absl::StatusOr<net::SocketAddress> address = net::Resolve(*host_port);
-    if (!address.ok()) return address.status();
-    absl::StatusOr<int> fd = net::ListenTcp(*address);
-    if (!fd.ok()) return fd.status();
-    fd_ = *fd;
-    absl::StatusOr<net::SocketAddress> bound = net::LocalAddress(fd_);
-    if (!bound.ok()) return bound.status();
-    bound_ = bound->ToString();
-    return absl::OkStatus();
-  }
-
-  absl::Status StartAccepting() { return loop_->Watch(fd_, this, false); }
-
-  // On the loop: stop accepting and close the socket.
-  void Close() {
-    if (fd_ < 0) return;
-    loop_->Unwatch(fd_);
-    ::close(fd_);
-    fd_ = -1;
-  }
-
-  void OnReadable() override {
-    for (int i = 0; i < 64 && fd_ >= 0; ++i) {
-      sockaddr_storage peer{};
-      socklen_t length = sizeof(peer);
-      const int fd =
-          ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        log::Error("accept_failed", {{"listener", config_.name}, {"error", std::strerror(errno)}});
-        return;
-      }
-      // Counted here, before any refusal: every accepted connection then
-      // ends in one counted outcome (a call, or a connections_rejected_*).
-      bridge_->counters_.connections_accepted++;
-      net::SocketAddress address;
-      std::memcpy(&address.storage, &peer, sizeof(peer));
-      address.length = length;
-      if (!Allowed(address)) {
-        // AudioSocket has no authentication: the network is the only check.
-        // Counted before the close, as every refusal (see Bridge::Accept).
-        bridge_->counters_.connections_rejected_allowlist++;
-        ::close(fd);
-        log::Warning(
-            "connection_refused",
-            {{"reason", "allowlist"}, {"listener", config_.name}, {"peer", address.ToString()}});
-        continue;
-      }
-      (void)net::SetNoDelay(fd);
-      // A bounded kernel send buffer (Linux otherwise autotunes it to MBs,
-      // minutes of audio) so a caller that stops reading meets the
-      // write-stall limit within seconds.
-      constexpr int kSendBuffer = 64 * 1024;
-      (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof(kSendBuffer));
-      bridge_->Accept(fd, &config_, address.ToString());
-    }
-  }
-  void OnWritable() override {}
-
-  bool Allowed(const net::SocketAddress& peer) const {
-    if (config_.allow.empty()) return true;
-    for (const net::Cidr& cidr : config_.allow) {
-      if (net::CidrContains(cidr, peer)) return true;
-    }
-    return false;
-  }
-
-  const std::string& bound() const { return bound_; }
-  const ListenerConfig& config() const { return config_; }
-
- private:
-  Bridge* const bridge_;
-  event::Dispatcher* const loop_;
-  const ListenerConfig config_;
-  int fd_ = -1;
-  std::string bound_;
-};
 
 Bridge::Bridge(BridgeConfig config, int io_threads) : config_(std::move(config)) {
   for (int i = 0; i < std::max(1, io_threads); ++i) {
@@ -237,7 +147,12 @@ absl::Status Bridge::Start() {
   }
 
   for (const ListenerConfig& listener_config : config_.listeners) {
-    auto listener = std::make_unique<Listener>(this, loops_[0].get(), listener_config);
+    auto listener = std::make_unique<Listener>(
+        loops_[0].get(), listener_config,
+        [this](int fd, const ListenerConfig* config, std::string peer) {
+          Accept(fd, config, std::move(peer));
+        },
+        &counters_.connections_accepted, &counters_.connections_rejected_allowlist);
     if (absl::Status bound = listener->Bind(); !bound.ok()) {
       return absl::Status(bound.code(), absl::StrCat("listen: listener \"", listener_config.name,
                                                      "\": ", bound.message()));

@@ -19,13 +19,14 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "lib/event/epoll_dispatcher.h"
-#include "server/call.h"
-#include "server/call_registry.h"
-#include "server/claim_service.h"
-#include "server/config.h"
-#include "server/counters.h"
-#include "server/metrics.h"
-#include "server/stream_tracker.h"
+#include "server/backend/claim_stream.h"
+#include "server/backend/stream_tracker.h"
+#include "server/call/call.h"
+#include "server/call/call_registry.h"
+#include "server/config/config.h"
+#include "server/grpc/bridge_service.h"
+#include "server/ops/counters.h"
+#include "server/ops/metrics.h"
 
 namespace audiosocket {
 
@@ -62,7 +63,6 @@ class Bridge {
   ClaimDispatcher& dispatcher() { return *dispatcher_; }
 
  private:
-  friend class Listener;
   // On loop 0: a connection was accepted on `listener`.
   void Accept(int fd, const ListenerConfig* listener, std::string peer);
   // Waits until every push stream reached OnDone, up to `deadline`; then

@@ -25,8 +25,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "server/bridge.h"
-#include "server/config.h"
-#include "server/log.h"
+#include "server/config/config.h"
+#include "server/ops/log.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:9092",
           "AudioSocket listeners, separated by ';'. Each is ADDRESS[,dialect=asterisk|extended]"

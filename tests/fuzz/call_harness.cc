@@ -15,11 +15,11 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "lib/event/epoll_dispatcher.h"
-#include "server/call.h"
-#include "server/call_registry.h"
-#include "server/claim_service.h"
-#include "server/counters.h"
-#include "server/log.h"
+#include "server/call/call.h"
+#include "server/call/call_registry.h"
+#include "server/backend/claim_stream.h"
+#include "server/ops/counters.h"
+#include "server/ops/log.h"
 
 namespace audiosocket::fuzz {
 

@@ -1,0 +1,57 @@
+#ifndef AUDIOSOCKET_BRIDGE_SERVER_OPS_COUNTERS_H_
+#define AUDIOSOCKET_BRIDGE_SERVER_OPS_COUNTERS_H_
+
+// Process-wide counters, updated lock-free from any thread and exported as
+// Prometheus metrics (docs/OPERATIONS.md lists them).
+
+#include <atomic>
+#include <cstdint>
+
+#include "audiosocket/bridge/v1/bridge.pb.h"
+
+namespace audiosocket {
+
+struct BridgeCounters {
+  static constexpr int kReasons = bridge::v1::CallEndReason_ARRAYSIZE;
+
+  std::atomic<int64_t> active_calls{0};
+  // Every connection accept() returned. Each ends in exactly one counted
+  // outcome: calls_started, or one connections_rejected_* below, so at rest
+  // accepted == calls_started + the sum of connections_rejected_*.
+  std::atomic<uint64_t> connections_accepted{0};
+  // Closed before becoming a call: no UUID in time, first message not a
+  // UUID (or a bad or duplicate one), over the call limit, not on the
+  // allowlist, arrived while draining, closed by the caller before its
+  // UUID, open at shutdown before its UUID, or a failure of our own.
+  std::atomic<uint64_t> connections_rejected_uuid_timeout{0};
+  std::atomic<uint64_t> connections_rejected_limit{0};
+  std::atomic<uint64_t> connections_rejected_allowlist{0};
+  std::atomic<uint64_t> connections_rejected_protocol{0};
+  std::atomic<uint64_t> connections_rejected_draining{0};
+  std::atomic<uint64_t> connections_rejected_caller_closed{0};
+  std::atomic<uint64_t> connections_rejected_shutdown{0};
+  std::atomic<uint64_t> connections_rejected_internal{0};
+  std::atomic<int64_t> open_connections{0};
+  std::atomic<int64_t> pull_streams{0};
+  std::atomic<uint64_t> pull_streams_rejected{0};
+  std::atomic<uint64_t> calls_started{0};
+  std::atomic<uint64_t> calls_ended[kReasons] = {};
+  std::atomic<uint64_t> protocol_errors{0};
+  std::atomic<uint64_t> frames_in{0};
+  std::atomic<uint64_t> bytes_in{0};
+  std::atomic<uint64_t> frames_out{0};
+  std::atomic<uint64_t> bytes_out{0};
+  std::atomic<uint64_t> silence_frames_out{0};
+  std::atomic<uint64_t> inbound_dropped_samples{0};
+  std::atomic<uint64_t> inbound_dropped_frames{0};
+  std::atomic<uint64_t> outbound_dropped_frames{0};
+  std::atomic<uint64_t> playout_underruns{0};
+  std::atomic<uint64_t> playout_late_ticks{0};
+  std::atomic<uint64_t> backend_connect_failures{0};
+  std::atomic<uint64_t> backend_rejects{0};
+  std::atomic<uint64_t> command_errors{0};
+};
+
+}  // namespace audiosocket
+
+#endif  // AUDIOSOCKET_BRIDGE_SERVER_OPS_COUNTERS_H_

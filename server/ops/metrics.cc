@@ -1,0 +1,202 @@
+#include "server/ops/metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <exception>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "lib/net/net.h"
+#include "server/ops/metric_family.h"
+
+namespace audiosocket {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+using metrics::Add;
+using metrics::Family;
+
+std::string ReasonLabel(int reason) {
+  std::string name = bridge::v1::CallEndReason_Name(static_cast<bridge::v1::CallEndReason>(reason));
+  constexpr absl::string_view kPrefix = "CALL_END_REASON_";
+  if (absl::StartsWith(name, kPrefix)) name = name.substr(kPrefix.size());
+  return absl::AsciiStrToLower(name);
+}
+
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,     2.5,   5,    10};
+}
+
+}  // namespace
+
+// Reads BridgeCounters at scrape time.
+class Metrics::CounterCollector final : public prometheus::Collectable {
+ public:
+  CounterCollector(const BridgeCounters* counters, const ClaimDispatcher* dispatcher)
+      : c_(counters), dispatcher_(dispatcher) {}
+
+  std::vector<MetricFamily> Collect() const override {
+    std::vector<MetricFamily> out;
+    const auto counter = [&](const std::string& name, const std::string& help, double value) {
+      MetricFamily f = Family(name, help, MetricType::Counter);
+      Add(&f, value);
+      out.push_back(std::move(f));
+    };
+    MetricFamily active =
+        Family("audiosocket_bridge_active_calls",
+               "Calls in progress (UUID received, not yet ended).", MetricType::Gauge);
+    Add(&active, static_cast<double>(c_->active_calls.load()));
+    out.push_back(std::move(active));
+    MetricFamily connections =
+        Family("audiosocket_bridge_open_connections",
+               "AudioSocket connections open, calls or not yet.", MetricType::Gauge);
+    Add(&connections, static_cast<double>(c_->open_connections.load()));
+    out.push_back(std::move(connections));
+    counter("audiosocket_bridge_connections_accepted_total", "AudioSocket connections accepted.",
+            c_->connections_accepted.load());
+    MetricFamily rejected = Family(
+        "audiosocket_bridge_connections_rejected_total",
+        "Connections closed before becoming a call, by reason (with calls_started_total, one "
+        "outcome per accepted connection).",
+        MetricType::Counter);
+    Add(&rejected, c_->connections_rejected_uuid_timeout.load(), {{"reason", "uuid_timeout"}});
+    Add(&rejected, c_->connections_rejected_limit.load(), {{"reason", "call_limit"}});
+    Add(&rejected, c_->connections_rejected_allowlist.load(), {{"reason", "allowlist"}});
+    Add(&rejected, c_->connections_rejected_protocol.load(), {{"reason", "protocol_error"}});
+    Add(&rejected, c_->connections_rejected_draining.load(), {{"reason", "draining"}});
+    Add(&rejected, c_->connections_rejected_caller_closed.load(), {{"reason", "caller_closed"}});
+    Add(&rejected, c_->connections_rejected_shutdown.load(), {{"reason", "shutdown"}});
+    Add(&rejected, c_->connections_rejected_internal.load(), {{"reason", "internal_error"}});
+    out.push_back(std::move(rejected));
+    counter("audiosocket_bridge_calls_started_total", "Calls started (UUID received).",
+            c_->calls_started.load());
+    MetricFamily ended = Family("audiosocket_bridge_calls_ended_total", "Calls ended, by reason.",
+                                MetricType::Counter);
+    for (int reason = 1; reason < BridgeCounters::kReasons; ++reason) {
+      Add(&ended, c_->calls_ended[reason].load(), {{"reason", ReasonLabel(reason)}});
+    }
+    out.push_back(std::move(ended));
+    MetricFamily frames =
+        Family("audiosocket_bridge_frames_total", "Audio frames, by direction (in: from Asterisk).",
+               MetricType::Counter);
+    Add(&frames, c_->frames_in.load(), {{"direction", "in"}});
+    Add(&frames, c_->frames_out.load(), {{"direction", "out"}});
+    out.push_back(std::move(frames));
+    MetricFamily bytes = Family("audiosocket_bridge_bytes_total",
+                                "AudioSocket bytes, by direction.", MetricType::Counter);
+    Add(&bytes, c_->bytes_in.load(), {{"direction", "in"}});
+    Add(&bytes, c_->bytes_out.load(), {{"direction", "out"}});
+    out.push_back(std::move(bytes));
+    MetricFamily dropped = Family(
+        "audiosocket_bridge_dropped_frames_total",
+        "Audio frames dropped: in, caller audio a slow backend missed; out, frames Asterisk did "
+        "not read in time.",
+        MetricType::Counter);
+    Add(&dropped, c_->inbound_dropped_frames.load(), {{"direction", "in"}});
+    Add(&dropped, c_->outbound_dropped_frames.load(), {{"direction", "out"}});
+    out.push_back(std::move(dropped));
+    counter("audiosocket_bridge_silence_frames_total",
+            "Silence frames sent because nothing was queued.", c_->silence_frames_out.load());
+    counter("audiosocket_bridge_playout_underruns_total",
+            "Times a response's audio ran dry while it was playing.", c_->playout_underruns.load());
+    counter("audiosocket_bridge_playout_late_ticks_total",
+            "Playout ticks more than one frame late (frames skipped, never burst).",
+            c_->playout_late_ticks.load());
+    counter("audiosocket_bridge_protocol_errors_total",
+            "Malformed input from the AudioSocket side.", c_->protocol_errors.load());
+    MetricFamily backend = Family("audiosocket_bridge_backend_failures_total",
+                                  "Push mode: backend streams that failed before accept, and "
+                                  "rejects.",
+                                  MetricType::Counter);
+    Add(&backend, c_->backend_connect_failures.load(), {{"kind", "connect"}});
+    Add(&backend, c_->backend_rejects.load(), {{"kind", "reject"}});
+    out.push_back(std::move(backend));
+    counter("audiosocket_bridge_command_errors_total", "Backend commands answered with an error.",
+            c_->command_errors.load());
+    MetricFamily pull = Family("audiosocket_bridge_pull_streams",
+                               "Pull mode: ClaimCall streams open.", MetricType::Gauge);
+    Add(&pull, static_cast<double>(c_->pull_streams.load()));
+    out.push_back(std::move(pull));
+    MetricFamily idle =
+        Family("audiosocket_bridge_idle_pull_slots",
+               "Pull mode: open ClaimCall streams waiting for a call.", MetricType::Gauge);
+    Add(&idle, static_cast<double>(dispatcher_->idle_slots()));
+    out.push_back(std::move(idle));
+    MetricFamily waiting = Family("audiosocket_bridge_waiting_calls",
+                                  "Pull mode: calls waiting for a worker.", MetricType::Gauge);
+    Add(&waiting, static_cast<double>(dispatcher_->waiting_calls()));
+    out.push_back(std::move(waiting));
+    counter("audiosocket_bridge_pull_streams_rejected_total",
+            "ClaimCall streams refused: over --max_pull_streams or a bad token.",
+            c_->pull_streams_rejected.load());
+    return out;
+  }
+
+ private:
+  const BridgeCounters* c_;
+  const ClaimDispatcher* dispatcher_;
+};
+
+Metrics::Metrics(const BridgeCounters* counters, const ClaimDispatcher* dispatcher)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      collector_(std::make_shared<CounterCollector>(counters, dispatcher)) {
+  accept_latency_ = &prometheus::BuildHistogram()
+                         .Name("audiosocket_bridge_accept_latency_seconds")
+                         .Help("Time from the UUID to a backend's accept (push) or claim (pull).")
+                         .Register(*registry_)
+                         .Add({}, LatencyBuckets());
+  inbound_latency_ =
+      &prometheus::BuildHistogram()
+           .Name("audiosocket_bridge_inbound_to_backend_latency_seconds")
+           .Help("Time from a caller frame being queued for the backend to gRPC taking it.")
+           .Register(*registry_)
+           .Add({}, LatencyBuckets());
+}
+
+Metrics::~Metrics() = default;
+
+namespace {
+
+// Why `address` cannot be served, in the operating system's words ("bind
+// 127.0.0.1:9090: Address already in use"), found by binding it ourselves:
+// prometheus-cpp only says "null context when constructing CivetServer".
+// `fallback` when our own bind works (the failure was something else).
+std::string BindFailure(const std::string& address, absl::string_view fallback) {
+  absl::StatusOr<net::HostPort> host_port = net::ParseHostPort(address);
+  if (!host_port.ok()) return std::string(host_port.status().message());
+  absl::StatusOr<net::SocketAddress> resolved = net::Resolve(*host_port);
+  if (!resolved.ok()) return std::string(resolved.status().message());
+  absl::StatusOr<int> fd = net::ListenTcp(*resolved);
+  if (!fd.ok()) return std::string(fd.status().message());
+  ::close(*fd);
+  return std::string(fallback);
+}
+
+}  // namespace
+
+absl::Status Metrics::Serve(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
+  } catch (const std::exception& e) {
+    // prometheus-cpp reports a failed bind by throwing; keep it inside and
+    // name the address as it was given, with the real cause.
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on --metrics_listen=", address,
+                                               ": ", BindFailure(address, e.what())));
+  }
+  exposer_->RegisterCollectable(registry_);
+  exposer_->RegisterCollectable(collector_);
+  exposer_->RegisterCollectable(process_);
+  const std::vector<int> ports = exposer_->GetListeningPorts();
+  port_ = ports.empty() ? 0 : ports[0];
+  return absl::OkStatus();
+}
+
+}  // namespace audiosocket
