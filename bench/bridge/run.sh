@@ -1,20 +1,27 @@
 #!/usr/bin/env bash
 # The bridge benchmark (results in docs/BENCHMARKS.md): builds with
-# -c opt, then for 100, 200, 500, 1000 and 2000 concurrent 8 kHz calls and 500
-# 16 kHz calls runs, one step at a time and each from fresh processes:
-#   baseline     audiosocket-echo (AudioSocket echo, no gRPC)
-#   bridge-push  audiosocket-bridge --mode=push + echo-backend (CallHandler)
-#   bridge-pull  audiosocket-bridge --mode=pull + echo-backend (ClaimCall slots)
-# driven by audiosocket-call. The server under test runs on core 0, the
-# emulator and the backend on core 1 (taskset). Loopback only. Bounded: each
-# step lasts --seconds plus a few seconds of setup (full run about 10 minutes
-# at the default 25 s, --quick about 3).
+# -c opt (and the Go relay with go build), then for 100, 200, 500, 1000 and
+# 2000 concurrent 8 kHz calls and 500 16 kHz calls runs, one step at a time
+# and each from fresh processes:
+#   baseline      audiosocket-echo (AudioSocket echo, no gRPC)
+#   bridge-push   audiosocket-bridge --mode=push + echo-backend (CallHandler)
+#   bridge-pull   audiosocket-bridge --mode=pull + echo-backend (ClaimCall slots)
+#   gorelay-push  bench/bridge/gorelay (plain Go relay) + echo-backend (8 kHz only)
+# driven by audiosocket-call; the systems of a point run back to back, so
+# the ratios between them come from the same run. The server under test runs
+# on core 0, the emulator and the backend on core 1 (taskset). Loopback only.
+# Bounded: each step lasts --seconds plus a few seconds of setup (full run
+# about 13 minutes per workload and repeat at the default 25 s).
 #
 #   bench/bridge/run.sh [--quick] [--out=DIR] [--plots=DIR] [--seconds=N]
-#       [--steps=100,500,...] [--wide=500] [--systems=baseline,bridge-push,bridge-pull] [--nice=-10]
+#       [--steps=100,500,...] [--wide=500] [--nice=-10]
+#       [--systems=baseline,bridge-push,bridge-pull,gorelay-push]
+#       [--workloads=echo,voice_agent] [--repeats=N] [--backend_args='...']
+#       [--syscalls=0|1]  (perf stat of the server's system calls; default 1 with perf)
 #       [--rt]   (SCHED_RR for every benchmark process; only below saturation)
 #       [--bin=DIR]  (use binaries already built with -c opt there; no bazel
 #                     call, e.g. while another command holds the Bazel lock)
+#       [--gorelay=PATH]  (a Go relay already built; default: go build into DIR)
 #
 # Every process runs at nice -10 (--nice=0: none) and the driver in its own
 # session whose autogroup gets the same nice: on a machine shared with other
@@ -28,6 +35,7 @@ cd "$(dirname "$0")/../.."
 out=/tmp/audiosocket-bench-$(date +%Y%m%d-%H%M%S)
 plots=""
 bin=""
+gorelay=""
 extra=()
 for arg in "$@"; do
   case "$arg" in
@@ -35,7 +43,9 @@ for arg in "$@"; do
     --out=*) out=${arg#--out=} ;;
     --plots=*) plots=${arg#--plots=} ;;
     --bin=*) bin=${arg#--bin=} ;;
-    --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --nice=* | --rt) extra+=("$arg") ;;
+    --gorelay=*) gorelay=${arg#--gorelay=} ;;
+    --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --nice=* | --rt \
+      | --workloads=* | --repeats=* | --backend_args=* | --syscalls=*) extra+=("$arg") ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -46,16 +56,22 @@ if [[ -z "$bin" ]]; then
 fi
 ulimit -n "$(ulimit -Hn)" || true
 mkdir -p "$out"
+if [[ -z "$gorelay" ]]; then
+  gorelay=$out/gorelay
+  (cd bench/bridge/gorelay && go build -o "$gorelay" .) >&2
+fi
 {
   echo "date: $(date -u +%FT%TZ)"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+  echo "go: $(go version 2>/dev/null || echo none)"
   echo "uptime before: $(uptime)"
   echo "top before:"
   top -bn1 -o %CPU | sed -n '7,14p'
 } >"$out/machine.txt"
 echo "results in $out" >&2
-timeout 1800 setsid -w python3 bench/bridge/bridge_bench.py --bin="$bin" --out="$out" "${extra[@]}"
+timeout 14400 setsid -w python3 bench/bridge/bridge_bench.py --bin="$bin" --out="$out" \
+  --gorelay="$gorelay" "${extra[@]}"
 echo "uptime after: $(uptime)" >>"$out/machine.txt"
 if [[ -n "$plots" ]]; then
   mkdir -p "$plots"

@@ -17,19 +17,27 @@ def f(v, digits=2):
 
 def main():
     rows = json.load(open(os.path.join(sys.argv[1], "results.json")))
-    base = {(r["calls"], r["rate_hz"]): r for r in rows if r["system"] == "baseline"}
-    print("| system | calls | kHz | load | server CPU (% core) | CPU/call (%) | x baseline "
-          "| RSS/call (KiB) | ctx sw/frame | jitter p50 / p99 / max (ms) | drift mean / worst call (ppm) "
+    def key(r):  # the same point in the same repeat
+        return (r["calls"], r["rate_hz"], r.get("workload", "echo"), r.get("repeat", 0))
+
+    base = {key(r): r for r in rows if r["system"] == "baseline"}
+    relay = {key(r): r for r in rows if r["system"] == "gorelay-push"}
+    print("| system | workload | calls | kHz | load | server CPU (% core) | CPU/call (%) | x baseline "
+          "| x gorelay | RSS/call (KiB) | ctx sw/frame | syscalls/frame | jitter p50 / p99 / max (ms) | drift mean / worst call (ppm) "
           "| emu→backend p50 / p99 (ms) | bridge queue p99 (ms, /metrics) | RTT p50 / p99 (ms) | lost frames | late ticks | failed calls | held |")
-    print("|" + "---|" * 18)
+    print("|" + "---|" * 21)
     for r in rows:
         if "error" in r:
-            print(f"| {r['system']} | {r['calls']} | {r['rate_hz'] // 1000} | error: {r['error']} |")
+            print(f"| {r['system']} | {r.get('workload', 'echo')} | {r['calls']} | {r['rate_hz'] // 1000} "
+                  f"| error: {r['error']} |")
             continue
-        b = base.get((r["calls"], r["rate_hz"]))
-        ratio = "–"
-        if b and r["system"] != "baseline" and b.get("cpu_pct_per_call"):
-            ratio = f"{r['cpu_pct_per_call'] / b['cpu_pct_per_call']:.1f}"
+
+        def ratio(ref, name):
+            o = ref.get(key(r))
+            if o and r["system"] != name and "error" not in o and o.get("cpu_pct_per_call"):
+                return f"{r['cpu_pct_per_call'] / o['cpu_pct_per_call']:.1f}"
+            return "–"
+
         def ms(v):  # the backend's histogram ends at 100 ms
             return "> 100" if v is not None and v >= 100 else f(v)
 
@@ -37,9 +45,12 @@ def main():
                if r.get("lat_p50_ms") is not None else "–")
         q = r.get("bridge_queue_p99_le_ms")
         queue = "–" if q is None else ("> 10000" if q == float("inf") else f"≤ {q:g}")
-        print(f"| {r['system']} | {r['calls']} | {r['rate_hz'] // 1000} | {f(r['load_during'], 1)} "
-              f"| {f(r['server_cpu_pct'], 1)} | {f(r['cpu_pct_per_call'], 3)} | {ratio} "
+        print(f"| {r['system']} | {r.get('workload', 'echo')} | {r['calls']} | {r['rate_hz'] // 1000} "
+              f"| {f(r['load_during'], 1)} "
+              f"| {f(r['server_cpu_pct'], 1)} | {f(r['cpu_pct_per_call'], 3)} "
+              f"| {ratio(base, 'baseline')} | {ratio(relay, 'gorelay-push')} "
               f"| {f(r['rss_kib_per_call'], 0)} | {f(r.get('ctx_per_frame'))} "
+              f"| {f(r.get('syscalls_per_frame'))} "
               f"| {f(r['jitter_p50_ms'])} / {f(r['jitter_p99_ms'])} / {f(r['jitter_max_ms'], 1)} "
               f"| {f(r.get('drift_ppm'), 1)} / {f(r.get('drift_worst_call_ppm'), 0)} | {lat} "
               f"| {queue} "
