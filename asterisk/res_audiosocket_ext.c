@@ -36,6 +36,9 @@
 #include <uuid/uuid.h>
 
 #include "asterisk/app.h"
+#include "asterisk/bridge.h"
+#include "asterisk/bridge_channel.h"
+#include "asterisk/bridge_features.h"
 #include "asterisk/causes.h"
 #include "asterisk/channel.h"
 #include "asterisk/format_cache.h"
@@ -45,6 +48,7 @@
 #include "asterisk/module.h"
 #include "asterisk/netsock2.h"
 #include "asterisk/pbx.h"
+#include "asterisk/taskprocessor.h"
 #include "asterisk/utils.h"
 #include "asterisk/uuid.h"
 
@@ -315,9 +319,17 @@ static int ext_send_dtmf(struct ext_conn *conn, int start, char digit, uint32_t 
 	return ext_write(conn, buf, sizeof(buf));
 }
 
-/*! \brief A digit started on the channel: 0x02 start (a digit still open is stopped first). */
+/*!
+ * \brief A digit started on the channel: 0x02 start (a digit still open is
+ * stopped first). A start of the digit that is already open is a repeat (the
+ * core emulating a begin for an end whose begin took another path) and is
+ * not sent again.
+ */
 static int ext_digit_begin(struct ext_conn *conn, char digit, struct timeval when)
 {
+	if (conn->out_digit == digit) {
+		return 0;
+	}
 	if (conn->out_digit) {
 		int64_t ms = ast_tvdiff_ms(when, conn->out_digit_tv);
 
@@ -908,6 +920,316 @@ static struct ast_channel_tech ext_tech = {
 	.send_digit_end = ext_send_digit_end,
 };
 
+/*! How often a bridged channel looks for a new peer, besides when its bridge changes. */
+#define EXT_PEER_CHECK_MS 1000
+
+/*!
+ * \brief A channel's private data (ao2).
+ *
+ * Two threads write to the socket: the channel's own (the tech callbacks,
+ * with the channel locked) and the bridged peer's (its DTMF, from the peer
+ * framehook below, with the peer locked). The pvt's lock serializes them;
+ * it is a leaf: nothing else is locked while it is held.
+ */
+struct ext_pvt {
+	/*! The socket and the digit state toward the server (out_digit) are
+	 *  guarded by the pvt lock; the receive side only by the channel lock. */
+	struct ext_conn conn;
+	/*! Set (pvt lock) when the channel hangs up: the peer hook stands aside. */
+	int hungup;
+	/*! The peer hook in use (pvt lock; a reference), NULL when none. */
+	struct ext_peer_hook *hook;
+	/*! The channel the hook is attached to (a reference) and its id there:
+	 *  touched only by peer tasks (one at a time, on ext_tps). */
+	struct ast_channel *peer;
+	int peer_hook_id;
+	/*! When a peer task was last queued and for which bridge (compared,
+	 *  never dereferenced): under the channel's lock. */
+	struct ast_bridge *seen_bridge;
+	struct timeval last_check;
+};
+
+/*!
+ * \brief A framehook on the channel bridged with ours (ao2, guarded by its
+ * pvt's lock).
+ *
+ * The peer's core drops the peer's voice while a DTMF digit is down
+ * (AST_FLAG_IN_DTMF in __ast_read) and emulates digits it finds too short,
+ * before a bridge passes anything on; through a bridge the server would get
+ * a gap in the audio under every digit. This hook takes the peer's DTMF
+ * begin and end frames out of its read path before the core sees them and
+ * sends them to the server directly, so the peer's core never enters its
+ * DTMF state and its voice keeps flowing. It does so only while the peer is
+ * in the bridge it shared with our channel when attached, and our channel
+ * has not hung up; otherwise it passes the frames on untouched.
+ */
+struct ext_peer_hook {
+	/*! A reference. */
+	struct ext_pvt *pvt;
+	/*! The bridge shared with our channel (a reference: the address is compared). */
+	struct ast_bridge *bridge;
+	/*! Cleared when Asterisk detaches the hook (peer hangup, masquerade). */
+	int attached;
+};
+
+/*! Runs peer tasks, one at a time, with no channel locked. */
+static struct ast_taskprocessor *ext_tps;
+/*! Peer hooks in existence (the module may not unload under them). */
+static int ext_peer_hooks;
+
+static void ext_pvt_destroy(void *obj)
+{
+	struct ext_pvt *pvt = obj;
+
+	ext_conn_destroy(&pvt->conn);
+}
+
+static void ext_peer_hook_destroy(void *obj)
+{
+	struct ext_peer_hook *hook = obj;
+
+	ao2_cleanup(hook->pvt);
+	ao2_cleanup(hook->bridge);
+	ast_atomic_fetchadd_int(&ext_peer_hooks, -1);
+}
+
+static struct ast_frame *ext_peer_hook_event(struct ast_channel *peer, struct ast_frame *frame,
+	enum ast_framehook_event event, void *data)
+{
+	struct ext_peer_hook *hook = data;
+	struct ext_pvt *pvt = hook->pvt;
+	char digit;
+	int begin, taken = 0;
+
+	if (event == AST_FRAMEHOOK_EVENT_DETACHED) {
+		ao2_lock(pvt);
+		hook->attached = 0;
+		ao2_unlock(pvt);
+		return NULL;
+	}
+	if (event != AST_FRAMEHOOK_EVENT_READ || !frame
+		|| (frame->frametype != AST_FRAME_DTMF_BEGIN && frame->frametype != AST_FRAME_DTMF_END)) {
+		return frame;
+	}
+	digit = toupper(frame->subclass.integer);
+	begin = frame->frametype == AST_FRAME_DTMF_BEGIN;
+	if (!as_ext_valid_digit(digit) || ast_channel_internal_bridge(peer) != hook->bridge) {
+		return frame;
+	}
+	ao2_lock(pvt);
+	if (!pvt->hungup && pvt->hook == hook && pvt->conn.svc >= 0) {
+		taken = 1;
+		if (begin) {
+			ext_digit_begin(&pvt->conn, digit, ast_tvnow());
+		} else {
+			ext_digit_end(&pvt->conn, digit, frame->len, ast_tvnow());
+		}
+	}
+	ao2_unlock(pvt);
+	if (!taken) {
+		return frame;
+	}
+	ast_log(LOG_DTMF, "%s: DTMF %s '%c' (%ld ms) read on %s goes to server '%s'\n", EXT_NAME,
+		begin ? "begin" : "end", digit, frame->len, ast_channel_name(peer), pvt->conn.server);
+	ast_frfree(frame);
+	return &ast_null_frame;
+}
+
+static int ext_peer_hook_consume(void *data, enum ast_frame_type type)
+{
+	return type == AST_FRAME_DTMF_BEGIN || type == AST_FRAME_DTMF_END;
+}
+
+static void ext_peer_hook_release(void *data)
+{
+	ao2_ref(data, -1);
+}
+
+/*! \brief Detaches the peer hook, if any. Peer tasks only. */
+static void ext_peer_detach(struct ext_pvt *pvt)
+{
+	struct ext_peer_hook *hook;
+
+	ao2_lock(pvt);
+	hook = pvt->hook;
+	pvt->hook = NULL;
+	ao2_unlock(pvt);
+	if (pvt->peer) {
+		int attached;
+
+		ast_channel_lock(pvt->peer);
+		ao2_lock(pvt);
+		attached = hook && hook->attached;
+		ao2_unlock(pvt);
+		/* Asterisk detaches it itself when the peer hangs up or is
+		 * masqueraded; only a hook still attached is detached here. */
+		if (attached) {
+			ast_framehook_detach(pvt->peer, pvt->peer_hook_id);
+		}
+		ast_channel_unlock(pvt->peer);
+		ast_verb(4, "%s: DTMF of %s no longer taken for server '%s'\n", EXT_NAME,
+			ast_channel_name(pvt->peer), pvt->conn.server);
+		pvt->peer = ast_channel_unref(pvt->peer);
+	}
+	ao2_cleanup(hook);
+}
+
+/*!
+ * \brief Whether the peer's DTMF may bypass its bridge: not when the
+ * bridge would not pass DTMF on, nor when the peer has DTMF features (a
+ * transfer code, say) that must see its digits.
+ */
+static int ext_peer_suitable(struct ast_channel *peer)
+{
+	struct ast_bridge_channel *bridge_channel = ast_channel_get_bridge_channel(peer);
+	int suitable = 0;
+
+	if (bridge_channel) {
+		ast_bridge_channel_lock(bridge_channel);
+		suitable = bridge_channel->features && bridge_channel->features->dtmf_passthrough
+			&& !ao2_container_count(bridge_channel->features->dtmf_hooks);
+		ast_bridge_channel_unlock(bridge_channel);
+		ao2_ref(bridge_channel, -1);
+	}
+	return suitable;
+}
+
+/*! \brief Attaches a peer hook to peer. Peer tasks only, with none attached. */
+static void ext_peer_attach(struct ext_pvt *pvt, struct ast_channel *peer, struct ast_bridge *bridge)
+{
+	struct ext_peer_hook *hook;
+	struct ast_framehook_interface interface = {
+		.version = AST_FRAMEHOOK_INTERFACE_VERSION,
+		.event_cb = ext_peer_hook_event,
+		.consume_cb = ext_peer_hook_consume,
+		.destroy_cb = ext_peer_hook_release,
+		/* Not moved by a masquerade: the next peer task finds the peer anew. */
+		.disable_inheritance = 1,
+	};
+	int id;
+
+	hook = ao2_alloc_options(sizeof(*hook), ext_peer_hook_destroy, AO2_ALLOC_OPT_LOCK_NOLOCK);
+	if (!hook) {
+		return;
+	}
+	ast_atomic_fetchadd_int(&ext_peer_hooks, +1);
+	hook->pvt = ao2_bump(pvt);
+	hook->bridge = ao2_bump(bridge);
+	interface.data = hook;
+	ao2_ref(hook, +1); /* the framehook's reference */
+	ast_channel_lock(peer);
+	id = ast_framehook_attach(peer, &interface);
+	if (id >= 0) {
+		ao2_lock(pvt);
+		hook->attached = 1;
+		pvt->hook = hook; /* takes the allocation's reference */
+		ao2_unlock(pvt);
+	}
+	ast_channel_unlock(peer);
+	if (id < 0) {
+		ast_log(LOG_WARNING, "%s: cannot attach a framehook to %s; its voice has a gap while a "
+			"digit is down\n", EXT_NAME, ast_channel_name(peer));
+		ao2_ref(hook, -2);
+		return;
+	}
+	pvt->peer = ast_channel_ref(peer);
+	pvt->peer_hook_id = id;
+	ast_verb(4, "%s: DTMF of %s goes to server '%s' directly\n", EXT_NAME, ast_channel_name(peer),
+		pvt->conn.server);
+}
+
+struct ext_peer_task {
+	/*! References; chan is NULL when the channel hung up. */
+	struct ast_channel *chan;
+	struct ext_pvt *pvt;
+};
+
+/*!
+ * \brief Puts the peer hook on the channel's current peer: the other
+ * channel of a two-party bridge, when suitable; none otherwise.
+ */
+static int ext_peer_task(void *data)
+{
+	struct ext_peer_task *task = data;
+	struct ext_pvt *pvt = task->pvt;
+	struct ast_bridge *bridge = NULL;
+	struct ast_channel *peer = NULL;
+	int hungup, keep;
+
+	ao2_lock(pvt);
+	hungup = pvt->hungup;
+	ao2_unlock(pvt);
+	if (!hungup && task->chan) {
+		ast_channel_lock(task->chan);
+		bridge = ast_channel_get_bridge(task->chan);
+		ast_channel_unlock(task->chan);
+		if (bridge) {
+			peer = ast_channel_bridge_peer(task->chan);
+		}
+		if (peer && !ext_peer_suitable(peer)) {
+			peer = ast_channel_unref(peer);
+		}
+	}
+	ao2_lock(pvt);
+	keep = peer && pvt->hook && pvt->hook->attached && pvt->peer == peer && pvt->hook->bridge == bridge;
+	ao2_unlock(pvt);
+	if (!keep) {
+		ext_peer_detach(pvt);
+		if (peer) {
+			ext_peer_attach(pvt, peer, bridge);
+		}
+	}
+	ao2_cleanup(bridge);
+	ast_channel_cleanup(peer);
+	ast_channel_cleanup(task->chan);
+	ao2_ref(pvt, -1);
+	ast_free(task);
+	return 0;
+}
+
+/*! \brief Queues a peer task (chan NULL: only detach). */
+static void ext_peer_queue(struct ast_channel *chan, struct ext_pvt *pvt)
+{
+	struct ext_peer_task *task = ast_calloc(1, sizeof(*task));
+
+	if (!task) {
+		return;
+	}
+	task->chan = chan ? ast_channel_ref(chan) : NULL;
+	task->pvt = ao2_bump(pvt);
+	if (ast_taskprocessor_push(ext_tps, ext_peer_task, task)) {
+		ast_channel_cleanup(task->chan);
+		ao2_ref(task->pvt, -1);
+		ast_free(task);
+	}
+}
+
+/*!
+ * \brief From the channel's own callbacks (channel locked): queues a peer
+ * task when the channel's bridge changed, and every EXT_PEER_CHECK_MS while
+ * bridged (a peer may be swapped within a bridge).
+ */
+static void ext_peer_check(struct ast_channel *ast, struct ext_pvt *pvt)
+{
+	struct ast_bridge *bridge = ast_channel_internal_bridge(ast);
+	struct timeval now;
+
+	if (bridge == pvt->seen_bridge) {
+		if (!bridge) {
+			return;
+		}
+		now = ast_tvnow();
+		if (ast_tvdiff_ms(now, pvt->last_check) < EXT_PEER_CHECK_MS) {
+			return;
+		}
+	} else {
+		now = ast_tvnow();
+	}
+	pvt->seen_bridge = bridge;
+	pvt->last_check = now;
+	ext_peer_queue(ast, pvt);
+}
+
 /*! \brief Queues a DTMF frame from the server on the channel. */
 static void ext_queue_dtmf(struct ast_channel *ast, int begin, char digit, long len)
 {
@@ -986,7 +1308,8 @@ static void ext_chan_apply(struct ast_channel *ast, struct ext_conn *conn, const
  */
 static struct ast_frame *ext_read(struct ast_channel *ast)
 {
-	struct ext_conn *conn = ast_channel_tech_pvt(ast);
+	struct ext_pvt *pvt = ast_channel_tech_pvt(ast);
+	struct ext_conn *conn = pvt ? &pvt->conn : NULL;
 	struct as_ext_msg msg;
 	size_t n;
 	int filled;
@@ -994,6 +1317,7 @@ static struct ast_frame *ext_read(struct ast_channel *ast)
 	if (!conn || conn->svc < 0) {
 		return NULL;
 	}
+	ext_peer_check(ast, pvt);
 	filled = ext_fill(conn);
 	while ((n = as_ext_parse(conn->rx.buf, conn->rx.len, &msg)) > 0) {
 		if (!ext_check_message(conn, &msg)) {
@@ -1016,62 +1340,97 @@ static struct ast_frame *ext_read(struct ast_channel *ast)
 
 static int ext_write_frame(struct ast_channel *ast, struct ast_frame *f)
 {
-	struct ext_conn *conn = ast_channel_tech_pvt(ast);
+	struct ext_pvt *pvt = ast_channel_tech_pvt(ast);
+	int res;
 
-	if (!conn || conn->svc < 0) {
+	if (!pvt) {
 		return -1;
 	}
+	ext_peer_check(ast, pvt);
 	if (f->frametype != AST_FRAME_VOICE) {
 		return 0;
 	}
-	return ext_send_voice(conn, f);
+	ao2_lock(pvt);
+	res = pvt->conn.svc < 0 ? -1 : ext_send_voice(&pvt->conn, f);
+	ao2_unlock(pvt);
+	return res;
 }
 
 static int ext_indicate(struct ast_channel *ast, int condition, const void *data, size_t datalen)
 {
-	struct ext_conn *conn = ast_channel_tech_pvt(ast);
+	struct ext_pvt *pvt = ast_channel_tech_pvt(ast);
+	int res;
 
-	if (!conn || conn->svc < 0 || condition <= 0 || condition > 255) {
+	if (!pvt || condition <= 0 || condition > 255) {
 		return -1;
 	}
-	return ext_send_control(conn, condition) ? -1 : 0;
+	ao2_lock(pvt);
+	res = pvt->conn.svc < 0 || ext_send_control(&pvt->conn, condition) ? -1 : 0;
+	ao2_unlock(pvt);
+	return res;
 }
 
 static int ext_send_digit_begin(struct ast_channel *ast, char digit)
 {
-	struct ext_conn *conn = ast_channel_tech_pvt(ast);
+	struct ext_pvt *pvt = ast_channel_tech_pvt(ast);
+	int res;
 
-	if (!conn || conn->svc < 0 || !as_ext_valid_digit(toupper((unsigned char) digit))) {
+	digit = toupper((unsigned char) digit);
+	if (!pvt || !as_ext_valid_digit(digit)) {
 		return -1;
 	}
-	return ext_digit_begin(conn, toupper((unsigned char) digit), ast_tvnow());
+	ao2_lock(pvt);
+	res = pvt->conn.svc < 0 ? -1 : ext_digit_begin(&pvt->conn, digit, ast_tvnow());
+	ao2_unlock(pvt);
+	return res;
 }
 
 static int ext_send_digit_end(struct ast_channel *ast, char digit, unsigned int duration)
 {
-	struct ext_conn *conn = ast_channel_tech_pvt(ast);
+	struct ext_pvt *pvt = ast_channel_tech_pvt(ast);
+	int res;
 
-	if (!conn || conn->svc < 0 || !as_ext_valid_digit(toupper((unsigned char) digit))) {
+	digit = toupper((unsigned char) digit);
+	if (!pvt || !as_ext_valid_digit(digit)) {
 		return -1;
 	}
-	return ext_digit_end(conn, toupper((unsigned char) digit), duration, ast_tvnow());
+	ao2_lock(pvt);
+	res = pvt->conn.svc < 0 ? -1 : ext_digit_end(&pvt->conn, digit, duration, ast_tvnow());
+	ao2_unlock(pvt);
+	return res;
 }
 
 static int ext_call(struct ast_channel *ast, const char *dest, int timeout)
 {
-	struct ext_conn *conn = ast_channel_tech_pvt(ast);
+	struct ext_pvt *pvt = ast_channel_tech_pvt(ast);
+	int res;
 
 	ast_queue_control(ast, AST_CONTROL_ANSWER);
-	return ext_send_uuid(conn);
+	ao2_lock(pvt);
+	res = ext_send_uuid(&pvt->conn);
+	ao2_unlock(pvt);
+	return res;
 }
 
+/*!
+ * rief Closes the socket (the peer hook stands aside from now on) and
+ * leaves the hook's detachment to a peer task: the peer may not be locked
+ * here, with this channel locked.
+ */
 static int ext_hangup(struct ast_channel *ast)
 {
-	struct ext_conn *conn = ast_channel_tech_pvt(ast);
+	struct ext_pvt *pvt = ast_channel_tech_pvt(ast);
 
-	if (conn) {
-		ext_conn_destroy(conn);
-		ast_free(conn);
+	if (pvt) {
+		ao2_lock(pvt);
+		pvt->hungup = 1;
+		if (pvt->conn.svc >= 0) {
+			close(pvt->conn.svc);
+			pvt->conn.svc = -1;
+		}
+		ao2_unlock(pvt);
+		ext_peer_queue(NULL, pvt);
+		ao2_ref(pvt, -1);
 	}
 	ast_channel_tech_pvt_set(ast, NULL);
 	return 0;
@@ -1082,7 +1441,8 @@ static struct ast_channel *ext_request(const char *type, struct ast_format_cap *
 	const char *data, int *cause)
 {
 	char *parse;
-	struct ext_conn *conn = NULL;
+	struct ext_pvt *pvt = NULL;
+	struct ext_conn *conn;
 	struct ast_sockaddr address;
 	struct ast_channel *chan;
 	struct ast_format_cap *caps = NULL;
@@ -1128,8 +1488,12 @@ static struct ast_channel *ext_request(const char *type, struct ast_format_cap *
 	}
 
 	caps = ast_format_cap_alloc(AST_FORMAT_CAP_FLAG_DEFAULT);
-	conn = ast_calloc(1, sizeof(*conn));
-	if (!caps || !conn || ext_conn_init(conn, args.destination, args.uuid)) {
+	pvt = ao2_alloc(sizeof(*pvt), ext_pvt_destroy);
+	if (!pvt) {
+		goto failure;
+	}
+	conn = &pvt->conn;
+	if (ext_conn_init(conn, args.destination, args.uuid) || !caps) {
 		goto failure;
 	}
 	conn->svc = ext_connect(args.destination);
@@ -1151,7 +1515,7 @@ static struct ast_channel *ext_request(const char *type, struct ast_format_cap *
 	ast_channel_set_rawwriteformat(chan, fmt);
 	ast_channel_set_readformat(chan, fmt);
 	ast_channel_set_rawreadformat(chan, fmt);
-	ast_channel_tech_pvt_set(chan, conn);
+	ast_channel_tech_pvt_set(chan, pvt); /* takes the allocation's reference */
 	pbx_builtin_setvar_helper(chan, "AUDIOSOCKET_UUID", args.uuid);
 	pbx_builtin_setvar_helper(chan, "AUDIOSOCKET_SERVICE", args.destination);
 	ast_channel_unlock(chan);
@@ -1164,10 +1528,7 @@ failure:
 	*cause = AST_CAUSE_FAILURE;
 	ao2_cleanup(fmt);
 	ao2_cleanup(caps);
-	if (conn) {
-		ext_conn_destroy(conn);
-		ast_free(conn);
-	}
+	ao2_cleanup(pvt);
 	return NULL;
 }
 
@@ -1186,11 +1547,21 @@ static const char app_description[] =
 
 static int unload_module(void)
 {
-	int res = ast_unregister_application(app);
+	int res;
 
+	if (ext_peer_hooks) {
+		/* Their callbacks are in this module. */
+		ast_log(LOG_WARNING, "%s: %d DTMF framehooks still on bridged channels; not unloading\n",
+			EXT_NAME, ext_peer_hooks);
+		return -1;
+	}
+	res = ast_unregister_application(app);
 	ast_channel_unregister(&ext_tech);
 	ao2_cleanup(ext_tech.capabilities);
 	ext_tech.capabilities = NULL;
+	if (ext_tps) {
+		ext_tps = ast_taskprocessor_unreference(ext_tps);
+	}
 	return res;
 }
 
@@ -1201,10 +1572,17 @@ static int load_module(void)
 		return AST_MODULE_LOAD_DECLINE;
 	}
 	ast_format_cap_append_by_type(ext_tech.capabilities, AST_MEDIA_TYPE_UNKNOWN);
+	ext_tps = ast_taskprocessor_get("res_audiosocket_ext/peer", TPS_REF_DEFAULT);
+	if (!ext_tps) {
+		ao2_ref(ext_tech.capabilities, -1);
+		ext_tech.capabilities = NULL;
+		return AST_MODULE_LOAD_DECLINE;
+	}
 	if (ast_channel_register(&ext_tech)) {
 		ast_log(LOG_ERROR, "Unable to register channel type %s\n", EXT_NAME);
 		ao2_ref(ext_tech.capabilities, -1);
 		ext_tech.capabilities = NULL;
+		ext_tps = ast_taskprocessor_unreference(ext_tps);
 		return AST_MODULE_LOAD_DECLINE;
 	}
 	if (ast_register_application(app, ext_app_exec, app_synopsis, app_description)) {

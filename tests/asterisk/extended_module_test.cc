@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -27,6 +28,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/types/span.h"
 #include "gtest/gtest.h"
 #include "tests/asterisk/asterisk_server.h"
 #include "tests/asterisk/recording.h"
@@ -61,6 +63,14 @@ exten => s,1,Playtones(1000)
  same => n,SendDTMF(1,300,120)
  same => n,SendDTMF(5,300,250)
  same => n,SendDTMF(#,300,400)
+ same => n,Wait(30)
+
+; The caller's leg: a steady tone under two long digits.
+[caller-long-dtmf]
+exten => s,1,Playtones(1000)
+ same => n,Wait(1)
+ same => n,SendDTMF(4,400,400)
+ same => n,SendDTMF(7,400,800)
  same => n,Wait(30)
 
 ; Reads the digits the backend sends, signalled.
@@ -112,6 +122,32 @@ Observed Observe(BackendCall& call, absl::Duration duration) {
     }
   }
   return seen;
+}
+
+// Voice kept flowing while each digit was down (stock Asterisk drops it):
+// the caller's tone the backend got between a digit's BEGIN and its END
+// lasts as long as the digit (±60 ms), with no silence longer than 60 ms
+// in it. Frames Asterisk does not send leave no gap in the concatenated
+// audio, so the samples between the two events are what is counted.
+void ExpectVoiceUnderEachDigit(const Observed& seen) {
+  ASSERT_GT(seen.sample_rate_hz, 0) << "no audio reached the backend";
+  for (size_t i = 0; i + 1 < seen.dtmf.size(); i += 2) {
+    const bridge::v1::DtmfEvent& end = seen.dtmf[i + 1];
+    const size_t from = seen.samples_before_dtmf[i];
+    const size_t to = seen.samples_before_dtmf[i + 1];
+    const int voice_ms = static_cast<int>((to - from) * 1000 / seen.sample_rate_hz);
+    const int digit_ms = static_cast<int>(end.duration_ms());
+    std::cerr << "digit " << end.digit() << ": " << voice_ms << " ms of voice during its "
+              << digit_ms << " ms\n";
+    EXPECT_NEAR(voice_ms, digit_ms, 60)
+        << "the caller's voice stopped during digit " << end.digit();
+    const ToneRun tone = FindTone(absl::MakeConstSpan(seen.pcm).subspan(from, to - from),
+                                  seen.sample_rate_hz, kCallerTone);
+    const int blocks = voice_ms / 20;
+    EXPECT_GE(tone.blocks_with_tone, blocks - 3)
+        << "digit " << end.digit() << ": the audio under it is not the caller's tone";
+    EXPECT_LE(tone.gap_blocks, 3) << "digit " << end.digit() << ": silence under it";
+  }
 }
 
 std::string DescribeDtmf(const std::vector<bridge::v1::DtmfEvent>& events) {
@@ -370,8 +406,8 @@ std::string ContextName(const ::testing::TestParamInfo<std::string>& info) {
 // ------------------------------------------------- DTMF toward the backend
 
 // The caller's digits arrive as BEGIN then END with the duration SendDTMF
-// gave, once each; through the application the caller's voice has no gap
-// while a digit is down (stock Asterisk drops it).
+// gave, once each, and the caller's voice has no gap while a digit is down
+// (stock Asterisk drops it), through the application and the channel driver.
 TEST_P(ExtendedModuleBothTest, CallerDtmfArrivesAsBeginAndEndWithItsDuration) {
   StartBridge();
   const std::string uuid = Place("caller-dtmf", GetParam(), bridge_->audiosocket_port(0));
@@ -401,24 +437,41 @@ TEST_P(ExtendedModuleBothTest, CallerDtmfArrivesAsBeginAndEndWithItsDuration) {
   const ToneRun tone = FindTone(seen.pcm, seen.sample_rate_hz, kCallerTone);
   EXPECT_GE(tone.blocks_with_tone, 150) << "the caller's tone did not reach the backend";
   EXPECT_EQ(tone.gap_blocks, 0);
-  // Voice kept flowing while each digit was down: the audio between a
-  // digit's BEGIN and END is as long as the digit. (Frames Asterisk does
-  // not send leave no gap in the concatenated audio, so count them.)
-  for (size_t i = 0; i + 1 < seen.dtmf.size(); i += 2) {
-    const int voice_ms =
-        static_cast<int>((seen.samples_before_dtmf[i + 1] - seen.samples_before_dtmf[i]) * 1000 /
-                         seen.sample_rate_hz);
-    const int digit_ms = std::get<2>(expected[i + 1]);
-    if (GetParam() == "ext-app") {
-      EXPECT_NEAR(voice_ms, digit_ms, 60)
-          << "the caller's voice stopped during digit " << seen.dtmf[i].digit();
-    } else {
-      // Through a bridge, the peer channel's core drops voice while a
-      // digit is down (Asterisk's own behaviour; see asterisk/README.md).
-      std::cerr << "channel driver: " << voice_ms << " ms of voice during a " << digit_ms
-                << " ms digit\n";
-    }
+  ExpectVoiceUnderEachDigit(seen);
+  call->Hangup();
+  EXPECT_TRUE(UserEvent("AfterBridge", uuid).has_value());
+  EXPECT_TRUE(ModuleProblems().empty()) << absl::StrJoin(ModuleProblems(), "\n");
+}
+
+// Long digits (400 and 800 ms) with the caller's tone under them: BEGIN
+// and END once each with their durations, and the tone reaches the backend
+// for the whole of each digit. Through the channel driver the voice comes
+// from the bridged peer channel, whose core drops it under a digit unless
+// the module keeps its DTMF out of the core.
+TEST_P(ExtendedModuleBothTest, CallerVoiceKeepsFlowingUnderLongDigits) {
+  StartBridge();
+  const std::string uuid = Place("caller-long-dtmf", GetParam(), bridge_->audiosocket_port(0));
+  auto call = Answer(uuid);
+  ASSERT_NE(call, nullptr);
+  // The digits start about 1 s in and end by about 2.8 s.
+  const Observed seen = Observe(*call, absl::Seconds(4));
+  const std::vector<std::tuple<bridge::v1::DtmfPhase, std::string, int>> expected = {
+      {bridge::v1::DTMF_PHASE_BEGIN, "4", 0},
+      {bridge::v1::DTMF_PHASE_END, "4", 400},
+      {bridge::v1::DTMF_PHASE_BEGIN, "7", 0},
+      {bridge::v1::DTMF_PHASE_END, "7", 800},
+  };
+  ASSERT_EQ(seen.dtmf.size(), expected.size()) << DescribeDtmf(seen.dtmf);
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const auto& [phase, digit, duration_ms] = expected[i];
+    EXPECT_EQ(seen.dtmf[i].phase(), phase) << i << ": " << DescribeDtmf(seen.dtmf);
+    EXPECT_EQ(seen.dtmf[i].digit(), digit) << i << ": " << DescribeDtmf(seen.dtmf);
+    EXPECT_NEAR(static_cast<int>(seen.dtmf[i].duration_ms()), duration_ms, 20)
+        << i << ": " << DescribeDtmf(seen.dtmf);
   }
+  EXPECT_FALSE(call->NextMatching([](const CallEvent& e) { return e.has_dtmf(); }, absl::Seconds(1))
+                   .has_value());
+  ExpectVoiceUnderEachDigit(seen);
   call->Hangup();
   EXPECT_TRUE(UserEvent("AfterBridge", uuid).has_value());
   EXPECT_TRUE(ModuleProblems().empty()) << absl::StrJoin(ModuleProblems(), "\n");
