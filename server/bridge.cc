@@ -7,14 +7,16 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "lib/audio/wav.h"
 #include "lib/net/net.h"
 #include "server/audiosocket/listener.h"
+#include "server/backend/pull_connector.h"
+#include "server/backend/push_connector.h"
+#include "server/backend/push_link.h"
+#include "server/grpc/credentials.h"
 #include "server/ops/log.h"
 
 namespace audiosocket {
@@ -38,112 +40,46 @@ Bridge::Bridge(BridgeConfig config, int io_threads) : config_(std::move(config))
 
 namespace {
 
-// The contents of `path`; the error names `setting`.
-absl::StatusOr<std::string> ReadSettingFile(absl::string_view setting, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(setting, ": cannot read \"", path, "\": ", std::strerror(errno)));
-  }
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
-}
-
 absl::Status Prefixed(absl::string_view setting, const absl::Status& status) {
   return absl::Status(status.code(), absl::StrCat(setting, ": ", status.message()));
 }
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<Bridge>> Bridge::Create(BridgeConfig config, int io_threads) {
+  std::unique_ptr<Bridge> bridge(new Bridge(std::move(config), io_threads));
+  if (absl::Status started = bridge->Start(); !started.ok()) return started;
+  return bridge;
+}
+
 Bridge::~Bridge() { Shutdown(absl::ZeroDuration()); }
 
 absl::Status Bridge::Start() {
   services_.config = &config_;
   services_.registry = &registry_;
-  services_.dispatcher = dispatcher_.get();
   services_.counters = &counters_;
   services_.fallback_audio = &fallback_audio_;
   services_.metrics = metrics_.get();
-  services_.bearer_token = config_.auth_token;
 
   if (!config_.fallback_wav.empty()) {
     absl::StatusOr<audio::WavAudio> wav = audio::ReadWavFile(config_.fallback_wav, 8000);
     if (!wav.ok()) return Prefixed("fallback_wav", wav.status());
-    fallback_audio_ = std::move(wav->samples);
-    services_.fallback_sample_rate_hz = 8000;
+    absl::StatusOr<FallbackAudio> rendered = FallbackAudio::Render(wav->samples, 8000);
+    if (!rendered.ok()) return Prefixed("fallback_wav", rendered.status());
+    fallback_audio_ = std::move(*rendered);
   }
 
-  std::shared_ptr<grpc::ServerCredentials> server_credentials = grpc::InsecureServerCredentials();
-  if (!config_.tls_cert_file.empty() || !config_.tls_key_file.empty()) {
-    if (config_.tls_cert_file.empty() || config_.tls_key_file.empty()) {
-      return absl::InvalidArgumentError(
-          "tls_cert_file: TLS needs both --tls_cert_file and --tls_key_file");
-    }
-    auto cert = ReadSettingFile("tls_cert_file", config_.tls_cert_file);
-    if (!cert.ok()) return cert.status();
-    auto key = ReadSettingFile("tls_key_file", config_.tls_key_file);
-    if (!key.ok()) return key.status();
-    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-    ssl.pem_key_cert_pairs.push_back({*key, *cert});
-    if (!config_.tls_client_ca_file.empty()) {
-      auto ca = ReadSettingFile("tls_client_ca_file", config_.tls_client_ca_file);
-      if (!ca.ok()) return ca.status();
-      ssl.pem_root_certs = *ca;
-      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
-    }
-    server_credentials = grpc::SslServerCredentials(ssl);
-  } else if (!config_.tls_client_ca_file.empty()) {
-    return absl::InvalidArgumentError(
-        "tls_client_ca_file: mutual TLS needs --tls_cert_file and --tls_key_file too");
-  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> server_credentials =
+      ServerCredentialsFor(config_);
+  if (!server_credentials.ok()) return server_credentials.status();
 
   if (config_.mode == BackendMode::kPush) {
-    if (config_.backend_target.empty()) {
-      return absl::InvalidArgumentError("backend: push mode needs a backend target (--backend)");
-    }
-    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
-    if (!config_.backend_tls_ca_file.empty() || !config_.backend_tls_cert_file.empty()) {
-      grpc::SslCredentialsOptions ssl;
-      if (!config_.backend_tls_ca_file.empty()) {
-        auto ca = ReadSettingFile("backend_tls_ca_file", config_.backend_tls_ca_file);
-        if (!ca.ok()) return ca.status();
-        ssl.pem_root_certs = *ca;
-      }
-      if (!config_.backend_tls_cert_file.empty()) {
-        if (config_.backend_tls_key_file.empty()) {
-          return absl::InvalidArgumentError(
-              "backend_tls_key_file: a client certificate needs its key");
-        }
-        auto cert = ReadSettingFile("backend_tls_cert_file", config_.backend_tls_cert_file);
-        if (!cert.ok()) return cert.status();
-        auto key = ReadSettingFile("backend_tls_key_file", config_.backend_tls_key_file);
-        if (!key.ok()) return key.status();
-        ssl.pem_cert_chain = *cert;
-        ssl.pem_private_key = *key;
-      }
-      credentials = grpc::SslCredentials(ssl);
-    }
-    grpc::ChannelArguments args;
-    // Each call's stream goes to the next backend address.
-    args.SetLoadBalancingPolicyName("round_robin");
-    // A backend that was down is found again within a second of coming back
-    // (gRPC's default waits 1 s, then 1.6 s, 2.6 s... between connection
-    // attempts): calls retry failed attempts on about that scale until the
-    // accept deadline (Call::RetryBackendLater).
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    backend_channel_ = grpc::CreateCustomChannel(config_.backend_target, credentials, args);
-    backend_stub_ = bridge::v1::CallHandler::NewStub(backend_channel_);
-    services_.push_stub = backend_stub_.get();
-    // Every push stream is tracked until OnDone, so Shutdown can wait for
-    // the backends to take each call's last event.
-    services_.push_link_factory = [this](uint64_t link_id, std::weak_ptr<LinkObserver> observer,
-                                         const PushLink::Options& options) {
-      PushLink::Options tracked = options;
-      tracked.streams = &push_streams_;
-      return PushLink::Start(backend_stub_.get(), link_id, std::move(observer), tracked);
-    };
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        BackendCredentialsFor(config_);
+    if (!credentials.ok()) return credentials.status();
+    if (absl::Status configured = ConfigurePush(*credentials); !configured.ok()) return configured;
+  } else {
+    ConfigurePull();
   }
 
   for (const ListenerConfig& listener_config : config_.listeners) {
@@ -163,7 +99,7 @@ absl::Status Bridge::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.grpc_listen, server_credentials, &grpc_port_);
+  builder.AddListeningPort(config_.grpc_listen, *server_credentials, &grpc_port_);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || grpc_port_ == 0) {
@@ -184,6 +120,49 @@ absl::Status Bridge::Start() {
     loops_[0]->Post([l] { (void)l->StartAccepting(); });
   }
   return absl::OkStatus();
+}
+
+absl::Status Bridge::ConfigurePush(std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  if (config_.backend_target.empty()) {
+    return absl::InvalidArgumentError("backend: push mode needs a backend target (--backend)");
+  }
+  grpc::ChannelArguments args;
+  // Each call's stream goes to the next backend address.
+  args.SetLoadBalancingPolicyName("round_robin");
+  // A backend that was down is found again within a second of coming back
+  // (gRPC's default waits 1 s, then 1.6 s, 2.6 s... between connection
+  // attempts): calls retry failed attempts on about that scale until the
+  // accept deadline (PushConnector).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  backend_channel_ = grpc::CreateCustomChannel(config_.backend_target, credentials, args);
+  backend_stub_ = bridge::v1::CallHandler::NewStub(backend_channel_);
+  PushLink::Options link_options;
+  link_options.deadline = config_.max_call_duration;
+  link_options.max_queued_audio_events = static_cast<size_t>(config_.backend_queue_ms / 20);
+  link_options.bearer_token = config_.auth_token;
+  link_options.inbound_latency = &metrics_->inbound_latency();
+  // Every push stream is tracked until OnDone, so Shutdown can wait for the
+  // backends to take each call's last event.
+  link_options.streams = &push_streams_;
+  PushConnector::Options options;
+  options.accept_timeout = config_.accept_timeout;
+  options.backend_attempts = config_.backend_attempts;
+  services_.connect_backend = [this, link_options, options](BackendConnector::Context context) {
+    return std::make_shared<PushConnector>(
+        std::move(context), options,
+        [this, link_options](uint64_t link_id, std::weak_ptr<LinkObserver> observer) {
+          return PushLink::Start(backend_stub_.get(), link_id, std::move(observer), link_options);
+        });
+  };
+  return absl::OkStatus();
+}
+
+void Bridge::ConfigurePull() {
+  services_.connect_backend = [this](BackendConnector::Context context) {
+    return std::make_shared<PullConnector>(std::move(context), config_.claim_timeout,
+                                           dispatcher_.get());
+  };
 }
 
 std::vector<std::string> Bridge::audiosocket_addresses() const {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "lib/event/epoll_dispatcher.h"
 #include "server/backend/claim_stream.h"
@@ -27,6 +28,7 @@
 #include "server/grpc/bridge_service.h"
 #include "server/ops/counters.h"
 #include "server/ops/metrics.h"
+#include "server/playout/fallback_audio.h"
 
 namespace audiosocket {
 
@@ -34,13 +36,12 @@ class Listener;
 
 class Bridge {
  public:
-  Bridge(BridgeConfig config, int io_threads = 1);
+  // Reads the credentials and the fallback audio (rendered once at every
+  // rate), binds every listener and the gRPC and metrics ports, and starts
+  // serving on `io_threads` event loops. Errors start with the name of the
+  // setting at fault ("tls_cert_file: ..."); nothing is left running then.
+  static absl::StatusOr<std::unique_ptr<Bridge>> Create(BridgeConfig config, int io_threads = 1);
   ~Bridge();
-
-  // Binds every listener and the gRPC and metrics ports, and starts
-  // serving. Errors start with the name of the setting at fault
-  // ("tls_cert_file: ...").
-  absl::Status Start();
 
   // Where listener i actually listens ("host:port"), and the gRPC port.
   std::vector<std::string> audiosocket_addresses() const;
@@ -63,6 +64,11 @@ class Bridge {
   ClaimDispatcher& dispatcher() { return *dispatcher_; }
 
  private:
+  Bridge(BridgeConfig config, int io_threads);
+  absl::Status Start();
+  // How each call finds its backend, by mode.
+  absl::Status ConfigurePush(std::shared_ptr<grpc::ChannelCredentials> credentials);
+  void ConfigurePull();
   // On loop 0: a connection was accepted on `listener`.
   void Accept(int fd, const ListenerConfig* listener, std::string peer);
   // Waits until every push stream reached OnDone, up to `deadline`; then
@@ -85,7 +91,7 @@ class Bridge {
   std::unique_ptr<bridge::v1::CallHandler::Stub> backend_stub_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
-  std::vector<int16_t> fallback_audio_;
+  FallbackAudio fallback_audio_;
   CallServices services_;
 
   std::vector<std::unique_ptr<event::EpollDispatcher>> loops_;

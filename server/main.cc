@@ -400,14 +400,16 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  audiosocket::Bridge bridge(config, io_threads);
-  if (absl::Status started = bridge.Start(); !started.ok()) {
-    // Start's errors begin with the setting at fault: "tls_cert_file: ...".
-    const absl::string_view message = started.message();
+  absl::StatusOr<std::unique_ptr<audiosocket::Bridge>> created =
+      audiosocket::Bridge::Create(config, io_threads);
+  if (!created.ok()) {
+    // Create's errors begin with the setting at fault: "tls_cert_file: ...".
+    const absl::string_view message = created.status().message();
     const size_t colon = message.find(": ");
     return Fail(colon == absl::string_view::npos ? "" : message.substr(0, colon),
                 colon == absl::string_view::npos ? message : message.substr(colon + 2));
   }
+  audiosocket::Bridge& bridge = **created;
   audiosocket::log::Info("listening",
                          {{"audiosocket", absl::StrJoin(bridge.audiosocket_addresses(), ",")},
                           {"grpc_port", bridge.grpc_port()},

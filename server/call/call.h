@@ -1,47 +1,45 @@
 #ifndef AUDIOSOCKET_BRIDGE_SERVER_CALL_CALL_H_
 #define AUDIOSOCKET_BRIDGE_SERVER_CALL_CALL_H_
 
-// One AudioSocket connection and the call it carries: decodes what
-// Asterisk sends into CallEvents for the backend, plays the backend's audio
-// out in paced 20 ms frames, and ends exactly once with a typed reason.
+// One call, from the AudioSocket connection's UUID to its typed end: the
+// state machine that ties together the caller's connection
+// (audiosocket/), the media pipelines (media/), playout (playout/) and the
+// backend (backend/), whichever mode found it. It ends exactly once, with a
+// reason, and every accepted connection ends in one counted outcome.
 //
-// Threads: a Call is confined to its event loop. The LinkObserver,
-// WaitingCall and RegisteredCall methods are the only ones called from other
+// Threads: a Call is confined to its event loop. The LinkObserver and
+// RegisteredCall methods and Shutdown are the only ones called from other
 // threads; they post to the loop. Ownership: the call keeps itself alive
-// (self_) from Start() until its socket is closed; links and the registry
-// hold weak or shared pointers and find an ended call inert.
+// (self_) from Start() until its socket is closed; links, the registry and
+// the bridge hold weak pointers and find an ended call inert.
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
-#include "audiosocket/bridge/v1/bridge.grpc.pb.h"
-#include "lib/dsp/dtmf_detector.h"
-#include "lib/dsp/dtmf_generator.h"
-#include "lib/dsp/g711.h"
-#include "lib/dsp/resampler.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "audiosocket/bridge/v1/bridge.pb.h"
 #include "lib/event/dispatcher.h"
-#include "lib/event/frame_pacer.h"
-#include "lib/event/time_source.h"
 #include "lib/wire/wire.h"
+#include "server/audiosocket/caller_connection.h"
+#include "server/backend/backend_connector.h"
 #include "server/backend/backend_link.h"
-#include "server/backend/claim_stream.h"
 #include "server/backend/command_budget.h"
-#include "server/backend/push_link.h"
+#include "server/call/call_commands.h"
 #include "server/call/call_registry.h"
 #include "server/config/config.h"
-#include "server/media/dtmf_dedup.h"
+#include "server/media/backend_feed.h"
+#include "server/media/caller_audio.h"
 #include "server/ops/counters.h"
 #include "server/ops/log.h"
 #include "server/ops/metrics.h"
-#include "server/playout/playout_queue.h"
+#include "server/playout/fallback_audio.h"
+#include "server/playout/playout.h"
 
 namespace audiosocket {
 
@@ -49,48 +47,12 @@ namespace audiosocket {
 struct CallServices {
   const BridgeConfig* config = nullptr;
   CallRegistry* registry = nullptr;
-  ClaimDispatcher* dispatcher = nullptr;               // pull mode
-  bridge::v1::CallHandler::Stub* push_stub = nullptr;  // push mode
   BridgeCounters* counters = nullptr;
-  // Fallback audio at 8 kHz (empty: none); see BridgeConfig::fallback_wav.
-  const std::vector<int16_t>* fallback_audio = nullptr;
-  int fallback_sample_rate_hz = 8000;
-  std::string bearer_token;  // push mode: sent to backends
-  Metrics* metrics = nullptr;
-  // Push mode: opens a call's backend stream. Empty: PushLink::Start on
-  // push_stub. A seam for tests and fuzzing (tests/fuzz/call_harness.h).
-  std::function<std::shared_ptr<BackendLink>(uint64_t link_id, std::weak_ptr<LinkObserver>,
-                                             const PushLink::Options&)>
-      push_link_factory;
-};
-
-// In-band DTMF toward the caller (asterisk dialect): renders each digit's
-// tone with lib/dsp's generator as the playout queue reaches it.
-class InbandToneRenderer final : public ToneRenderer {
- public:
-  explicit InbandToneRenderer(int sample_rate_hz) : rate_(sample_rate_hz) {}
-  void Render(char digit, uint64_t offset, uint64_t tone_samples, absl::Span<int16_t> out) override;
-
- private:
-  const int rate_;
-  std::optional<dsp::DtmfGenerator> generator_;
-};
-
-// Converts backend audio toward the caller to the playout rate, one
-// streaming resampler per input rate, as the playout queue reaches it.
-// Owned by one call on its loop, like the queue it serves.
-class OutboundConverter final : public RateConverter {
- public:
-  explicit OutboundConverter(int output_rate_hz) : output_rate_(output_rate_hz) {}
-  int output_rate_hz() const { return output_rate_; }
-  // Makes sure audio at `input_rate_hz` can be converted (INVALID_ARGUMENT
-  // naming the rate otherwise). Cheap after the first call for a rate.
-  absl::Status Prepare(int input_rate_hz);
-  void Convert(int input_rate_hz, absl::Span<const int16_t> in, std::vector<int16_t>* out) override;
-
- private:
-  const int output_rate_;
-  absl::flat_hash_map<int, dsp::Resampler> resamplers_;  // by input rate
+  Metrics* metrics = nullptr;  // optional
+  // What the caller hears when the backend side fails; empty: nothing.
+  const FallbackAudio* fallback_audio = nullptr;
+  // Finds each call its backend (push or pull: backend/).
+  std::function<std::shared_ptr<BackendConnector>(BackendConnector::Context)> connect_backend;
 };
 
 // Bytes of backend commands a call may have waiting for its loop (four of
@@ -98,14 +60,12 @@ class OutboundConverter final : public RateConverter {
 // act past this has its call ended (BACKEND_LOST).
 inline constexpr uint64_t kMaxPendingCommandBytes = 16 << 20;
 
-// How long a call that sent its hang-up keeps reading (and dropping) what
-// Asterisk still sends before closing the socket itself.
-inline constexpr std::chrono::milliseconds kLingerAfterHangup{2000};
-
-class Call final : public event::FdHandler,
-                   public LinkObserver,
-                   public WaitingCall,
+class Call final : public LinkObserver,
                    public RegisteredCall,
+                   public BackendConnector::Host,
+                   public CallCommands::Host,
+                   public CallerConnection::Delegate,
+                   public Playout::Delegate,
                    public std::enable_shared_from_this<Call> {
  public:
   Call(event::Dispatcher* loop, int fd, const ListenerConfig* listener, std::string peer_address,
@@ -117,107 +77,80 @@ class Call final : public event::FdHandler,
   // Ends the call with SHUTDOWN (thread-safe).
   void Shutdown();
 
-  // event::FdHandler (loop thread).
-  void OnReadable() override;
-  void OnWritable() override;
-
   // LinkObserver (any thread).
   void OnBackendCommand(uint64_t link_id, bridge::v1::CallCommand command) override;
   void OnBackendClosed(uint64_t link_id, grpc::Status status) override;
-
-  // WaitingCall (any thread; the ids are immutable once waiting).
-  const std::string& call_id() const override { return call_id_; }
-  const std::string& listener_name() const override { return listener_->name; }
-  void OnClaimed(std::shared_ptr<ClaimStream> stream) override;
-
   // RegisteredCall (any thread).
   void RequestHangup() override;
+
+  // Reads what the caller sent now rather than when the loop next polls
+  // (on the loop thread): lets the fuzz harness run inputs deterministically.
+  void ReadCallerNowForTesting() { connection_.OnReadable(); }
 
  private:
   enum class State {
     kAwaitingUuid,    // connected, nothing valid received yet
     kAwaitingAudio,   // UUID received; learning the rate from the first audio
-    kWaitingBackend,  // push: dialled, awaiting accept; pull: awaiting a claim
+    kWaitingBackend,  // the connector is looking for a backend
     kConnected,       // a backend has the call
     kFallback,        // ended for the backend; playing the fallback audio
-    kClosed,          // socket closed
+    kClosed,          // socket closed (or closing)
   };
 
-  void HandleMessage(const wire::Message& message);
+  // CallerConnection::Delegate.
+  void OnCallerMessage(const wire::Message& message) override;
+  void OnCallerProtocolError(const absl::Status& status) override;
+  void OnCallerClosed(std::string detail) override;
+  void OnCallerIdle(std::string detail) override;
+  void OnCallerWriteFailed(bool stalled, std::string detail) override;
+  void OnConnectionClosed() override;
+
+  // Playout::Delegate.
+  void OnPlayoutFrame(const std::vector<uint8_t>& message) override;
+  void OnPlayoutNotices(const std::vector<PlayoutNotice>& notices, bool before_frame) override;
+
+  // BackendConnector::Host.
+  void UseLink(std::shared_ptr<BackendLink> link, uint64_t link_id) override;
+  bridge::v1::CallEvent StartedEvent() const override;
+  int call_rate_hz() const override { return call_rate_hz_; }
+  absl::Status ApplyMedia(const bridge::v1::MediaOptions& media, int announced_rate_hz) override;
+  void OnBackendConnected(int attempts, bool announce) override;
+  void EndCall(bridge::v1::CallEndReason reason, std::string detail) override {
+    End(reason, std::move(detail));
+  }
+
+  // CallCommands::Host (Reply is BackendConnector::Host's too).
+  void Reply(const bridge::v1::CallCommand& command, bridge::v1::ResultCode code,
+             std::string message, uint32_t backend_rate_hz) override;
+  void SendToBackend(bridge::v1::CallEvent event) override;
+  bool WriteToCaller(const wire::Message& message) override;
+  void HangupFromBackend(bool after_playout) override;
+
   void HandleUuid(const wire::CallUuid& uuid);
   void HandleAudio(const wire::Audio& audio);
   // The call's real rate, from an audio message's kind. Before any audio
   // has been carried the rate may still change (the listener's default was
   // only a guess); after, a change is a protocol error.
   absl::Status AdoptRate(int sample_rate_hz);
-  // Converts caller audio from the call's rate to the backend's, or not at
-  // all when they match.
-  absl::Status ConfigureInboundResampler();
   void ConnectBackend();
-  void DialNextBackend();
-  // Push: a stream ended before accept; the next attempt after a backoff.
-  void RetryBackendLater();
   void HandleCommand(uint64_t link_id, bridge::v1::CallCommand command);
   void HandleCommandOverflow(uint64_t link_id);
   void HandleBackendClosed(uint64_t link_id, const grpc::Status& status);
-  void HandleClaimed(std::shared_ptr<ClaimStream> stream);
-  void OnAccepted(const bridge::v1::MediaOptions& media);
-  absl::Status ApplyMedia(const bridge::v1::MediaOptions& media);
-
-  // Commands.
-  // `backend_rate_hz`: the accept's result confirms the rate (0: unset).
-  // Answers `command` (always on error; on OK when it has a command_id).
-  void Reply(const bridge::v1::CallCommand& command, bridge::v1::ResultCode code,
-             std::string message, uint32_t backend_rate_hz = 0);
-  void DoPlay(const bridge::v1::CallCommand& command);
-  void DoClear(const bridge::v1::CallCommand& command);
-  void DoSendDtmf(const bridge::v1::CallCommand& command);
-  void DoSendControl(const bridge::v1::CallCommand& command);
-
-  // Events toward the backend: held until a backend takes the call, then
-  // converted to the backend's rate as they are delivered.
-  void Emit(bridge::v1::CallEvent event);
-  void Deliver(bridge::v1::CallEvent event);
-  void FlushHeld();
-  void EmitDtmf(char digit, bridge::v1::DtmfPhase phase, uint32_t duration_ms,
-                bridge::v1::DtmfSource source, uint64_t call_offset);
-  void DetectInband(absl::Span<const int16_t> samples);
-  uint64_t ToBackendOffset(uint64_t call_offset) const;
-  bridge::v1::CallEvent StartedEvent() const;
-
-  // Outbound audio.
-  // (Re)starts the playout queue at `rate_hz`; the pacer keeps its grid.
-  void StartPlayout(int rate_hz);
-  void OnPlayoutTick();
-  void HandleNotices(std::vector<PlayoutNotice> notices, bool before_frame);
-  bool WriteMessage(const wire::Message& message);
-  void WriteBytes(const uint8_t* data, size_t size, bool droppable);
-  void FlushPending();
-
-  // Inbound idleness: a complete message from Asterisk within
-  // --caller_idle_timeout, and no message left incomplete for long.
-  void ArmIdleTimer();
-  void CheckIdle();
-  void WatchPartialMessage();
-  void CheckPartialMessage();
+  void ProtocolError(const absl::Status& status);
 
   // Ending.
   void End(bridge::v1::CallEndReason reason, std::string detail,
            const wire::Error* asterisk_error = nullptr);
+  void FinishForBackend(bridge::v1::CallEvent ended, State previous,
+                        const std::vector<PlayoutNotice>& leftovers);
   void CloseSocket(bool send_hangup);
-  // After our hang-up: reads and drops what Asterisk still sends until it
-  // closes its end (or kLingerAfterHangup passes), then closes.
-  void DrainLingering();
-  void FinishClose();
-  // Closes a connection that never became a call: counts it in
-  // `rejected` (one of BridgeCounters' connections_rejected_*) and logs
+  // Closes a connection that never became a call: counts it in `rejected`
+  // (one of BridgeCounters' connections_rejected_*) and logs
   // connection_closed, so every accepted connection has one counted outcome.
   void CloseBeforeUuid(std::atomic<uint64_t>& rejected, absl::string_view reason,
                        absl::string_view detail, log::Level level, bool send_hangup);
-  void ProtocolError(const absl::Status& status);
 
   event::Dispatcher* const loop_;
-  int fd_;
   const ListenerConfig* const listener_;
   const std::string peer_address_;
   const CallServices* const services_;
@@ -226,7 +159,6 @@ class Call final : public event::FdHandler,
 
   State state_ = State::kAwaitingUuid;
   bool ended_ = false;  // End() ran: CallEnded was sent
-  wire::Decoder decoder_;
   std::string call_id_;
   absl::Time start_time_;
   event::MonoTime start_mono_{};
@@ -235,76 +167,30 @@ class Call final : public event::FdHandler,
   // The rate of Asterisk's audio: the listener's default until the first
   // audio message sets it.
   int call_rate_hz_;
+  bool rate_known_ = false;
   // The rate the backend exchanges audio at, fixed at accept / claim.
   int backend_rate_hz_ = 0;
-  // Push: the backend rate the last CallStarted announced (what an accept
-  // with sample_rate_hz 0 gets, even when the call's rate changed since).
-  int offered_rate_hz_ = 0;
-  bool rate_known_ = false;
-  // The rate of audio toward Asterisk. It may differ from call_rate_hz_:
-  // Asterisk takes any audio kind on any call and resamples.
-  int playout_rate_hz_ = 0;
-  bool played_content_ = false;  // anything but silence was written
-  bool detect_inband_dtmf_ = false;
-  dsp::AudioEncoding encoding_ = dsp::AudioEncoding::kSlin16;
+  uint64_t inbound_offset_ = 0;  // samples at the call rate
+  uint64_t sequence_ = 0;
 
-  // Audio conversion and DTMF detection.
-  std::optional<dsp::Resampler> inbound_resampler_;      // call rate -> backend rate
-  std::optional<OutboundConverter> outbound_converter_;  // to playout_rate_hz_
-  uint64_t backend_offset_ = 0;                          // backend-rate samples delivered
-  uint64_t expected_call_offset_ = 0;                    // call-rate offset of the next chunk
-  std::vector<int16_t> linear_;                          // scratch: inbound audio as PCM
-  std::vector<int16_t> converted_;                       // scratch: resampler output
-  std::optional<dsp::DtmfDetector> detector_;
-  bool detector_unavailable_ = false;
-  uint64_t detector_base_ = 0;  // call offset of the detector's sample 0
-  std::vector<dsp::DtmfEvent> detected_;
-  DtmfDeduplicator dedup_;
-  std::optional<InbandToneRenderer> tone_renderer_;
+  CallerConnection connection_;
+  CallerAudio caller_audio_;
+  BackendFeed feed_;
+  std::vector<bridge::v1::CallEvent> detected_;  // scratch: in-band DTMF found
+  std::optional<Playout> playout_;
+  CallCommands commands_;
 
-  // Toward the backend.
+  std::shared_ptr<BackendConnector> connector_;
   std::shared_ptr<BackendLink> link_;
   uint64_t link_id_ = 0;
   // Commands posted to the loop and not yet handled (reserved on gRPC
   // threads in OnBackendCommand); past the bound the call ends.
   CommandBudget command_budget_{kMaxPendingCommandBytes};
   std::atomic<bool> command_overflow_{false};
-  int attempts_ = 0;
-  int busy_rejects_ = 0;  // counted against --backend_attempts
-  std::string last_attempt_error_;
-  std::deque<bridge::v1::CallEvent> held_;
-  uint64_t held_audio_samples_ = 0;  // at the call's rate
-  uint64_t held_dropped_samples_ = 0;
-  uint64_t held_dropped_events_ = 0;
-  uint64_t sequence_ = 0;
-  uint64_t inbound_offset_ = 0;  // samples at the call rate
   bool backend_hangup_pending_ = false;
 
-  // Toward the caller.
-  std::optional<PlayoutQueue> playout_;
-  std::optional<event::FramePacer> pacer_;
-  std::vector<int16_t> frame_;
-  std::vector<uint8_t> encode_buffer_;
-  std::vector<uint8_t> pending_;  // bytes Asterisk has not taken yet
-  size_t pending_offset_ = 0;
-  bool watching_writable_ = false;
-  event::MonoTime stalled_since_{};
-
   event::Dispatcher::TimerId uuid_timer_ = 0;
-  event::Dispatcher::TimerId wait_timer_ = 0;  // first audio, accept or claim deadline
-  event::Dispatcher::TimerId playout_timer_ = 0;
-  event::Dispatcher::TimerId retry_timer_ = 0;  // push: next attempt after a failed one
-  event::Dispatcher::TimerId idle_timer_ = 0;   // --caller_idle_timeout
-  event::Dispatcher::TimerId partial_timer_ = 0;
-  event::Dispatcher::TimerId linger_timer_ = 0;
-  bool lingering_ = false;  // hang-up sent, write side shut, reading until Asterisk closes
-  event::MonoTime last_message_at_{};  // the last complete message from Asterisk
-  // The incomplete message at the end of what was read: where it starts
-  // (decoder offset) and since when it has been waiting for its rest.
-  uint64_t partial_offset_ = 0;
-  event::MonoTime partial_since_{};
-  absl::Duration retry_backoff_ = absl::ZeroDuration();
-
+  event::Dispatcher::TimerId audio_timer_ = 0;  // first audio deadline
   bridge::v1::CallStats stats_;
 };
 

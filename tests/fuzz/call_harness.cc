@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
-#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -15,9 +14,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "lib/event/epoll_dispatcher.h"
+#include "server/backend/push_connector.h"
 #include "server/call/call.h"
 #include "server/call/call_registry.h"
-#include "server/backend/claim_stream.h"
 #include "server/ops/counters.h"
 #include "server/ops/log.h"
 
@@ -58,7 +57,6 @@ struct HarnessServices {
   BridgeConfig config;
   ListenerConfig listener;
   CallRegistry registry;
-  std::optional<ClaimDispatcher> dispatcher;
   BridgeCounters counters;
   CallServices services;
   // Written on the loop thread by the link factory, read after RunOnLoop.
@@ -67,17 +65,6 @@ struct HarnessServices {
 };
 
 namespace {
-
-// The dispatcher with or without a slot limit in its constructor (the limit
-// is moving to the claim service).
-template <typename D>
-void MakeDispatcher(std::optional<D>& dispatcher) {
-  if constexpr (std::is_constructible_v<D, size_t>) {
-    dispatcher.emplace(size_t{16});
-  } else {
-    dispatcher.emplace();
-  }
-}
 
 // One loop for every input: a thread per input would dominate the cost.
 event::EpollDispatcher* SharedLoop() {
@@ -116,16 +103,20 @@ CallHarness::CallHarness(uint8_t options) : services_(std::make_unique<HarnessSe
   s.config.listeners = {s.listener};
   s.services.config = &s.config;
   s.services.registry = &s.registry;
-  MakeDispatcher(s.dispatcher);
-  s.services.dispatcher = &*s.dispatcher;
   s.services.counters = &s.counters;
   HarnessServices* raw = &s;
-  s.services.push_link_factory = [raw](uint64_t link_id, std::weak_ptr<LinkObserver>,
-                                       const PushLink::Options&) {
-    auto link = std::make_shared<FakeLink>();
-    raw->links.push_back(link);
-    raw->link_ids.push_back(link_id);
-    return link;
+  // Push mode's connector, dialling fake links.
+  s.services.connect_backend = [raw](BackendConnector::Context context) {
+    PushConnector::Options options;
+    options.accept_timeout = raw->config.accept_timeout;
+    options.backend_attempts = raw->config.backend_attempts;
+    return std::make_shared<PushConnector>(std::move(context), options,
+                                           [raw](uint64_t link_id, std::weak_ptr<LinkObserver>) {
+                                             auto link = std::make_shared<FakeLink>();
+                                             raw->links.push_back(link);
+                                             raw->link_ids.push_back(link_id);
+                                             return link;
+                                           });
   };
 
   // Reads what the bridge writes as Asterisk does: every audio kind is
@@ -151,8 +142,14 @@ CallHarness::CallHarness(uint8_t options) : services_(std::make_unique<HarnessSe
 
 CallHarness::~CallHarness() {
   Finish();
-  RunOnLoop([this] { call_.reset(); });
   if (caller_fd_ >= 0) ::close(caller_fd_);
+  // The services die with the harness: wait until the call (which keeps
+  // itself alive until its socket closes) is gone, so none of its timers or
+  // tasks runs against them afterwards.
+  std::weak_ptr<Call> gone = call_;
+  RunOnLoop([this] { call_.reset(); });
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (!gone.expired() && absl::Now() < deadline) RunOnLoop([] {});
 }
 
 wire::Dialect CallHarness::dialect() const { return services_->listener.dialect; }
@@ -182,7 +179,7 @@ void CallHarness::SendFromCaller(absl::Span<const uint8_t> bytes) {
         ::send(caller_fd_, bytes.data() + offset, bytes.size() - offset, MSG_NOSIGNAL);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;  // closed
     if (n > 0) offset += static_cast<size_t>(n);
-    RunOnLoop([this] { call_->OnReadable(); });
+    RunOnLoop([this] { call_->ReadCallerNowForTesting(); });
     Drain();
   }
   // Commands the call posted to itself (e.g. after a protocol error) run.
@@ -255,7 +252,7 @@ void CallHarness::Finish() {
   if (call_ == nullptr) return;
   Drain();
   ::shutdown(caller_fd_, SHUT_WR);  // EOF toward the call
-  RunOnLoop([this] { call_->OnReadable(); });
+  RunOnLoop([this] { call_->ReadCallerNowForTesting(); });
   RunOnLoop([] {});
   Drain();
   if (services_->counters.active_calls.load() != 0) {

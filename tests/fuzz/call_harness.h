@@ -1,11 +1,11 @@
 #ifndef AUDIOSOCKET_BRIDGE_TESTS_FUZZ_CALL_HARNESS_H_
 #define AUDIOSOCKET_BRIDGE_TESTS_FUZZ_CALL_HARNESS_H_
 
-// Runs the real Call (server/call.cc) for fuzzing: on a shared EpollDispatcher
+// Runs the real Call (server/call/) for fuzzing: on a shared EpollDispatcher
 // thread, its AudioSocket connection one end of a socketpair. The harness
 // plays Asterisk on the other end (writes fuzz bytes, reads and decodes what
-// the bridge writes) and the backend through a fake BackendLink (push mode:
-// CallServices::push_link_factory), so commands reach the call exactly as
+// the bridge writes) and the backend through a fake BackendLink (push mode's
+// PushConnector dialling fake links), so commands reach the call exactly as
 // a gRPC stream's would (LinkObserver::OnBackendCommand).
 //
 // Checked for every input (Failure() names the first violation):

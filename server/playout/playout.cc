@@ -1,0 +1,88 @@
+#include "server/playout/playout.h"
+
+#include <utility>
+
+namespace audiosocket {
+
+Playout::Playout(event::Dispatcher* loop, Options options, BridgeCounters* counters,
+                 Delegate* delegate, std::weak_ptr<void> owner)
+    : loop_(loop),
+      options_(options),
+      counters_(counters),
+      delegate_(delegate),
+      owner_(std::move(owner)) {}
+
+Playout::~Playout() = default;
+
+void Playout::Restart(int rate_hz) {
+  if (!converter_.has_value() || converter_->output_rate_hz() != rate_hz) {
+    converter_.emplace(rate_hz);  // the old one converts to the old rate
+  }
+  rate_hz_ = rate_hz;
+  PlayoutConfig config;
+  config.sample_rate_hz = rate_hz;
+  config.max_buffer_ms = options_.max_playout_ms;
+  config.high_watermark_ms = options_.high_watermark_ms;
+  config.low_watermark_ms = options_.low_watermark_ms;
+  queue_.emplace(config);
+  tone_renderer_.emplace(rate_hz);
+  queue_->set_tone_renderer(&*tone_renderer_);
+  queue_->set_converter(&*converter_);
+  frame_.assign(static_cast<size_t>(queue_->samples_per_frame()), 0);
+  if (!pacer_.has_value()) {
+    pacer_.emplace(loop_->Now(), kFramePeriod);
+    OnTick();
+  }
+}
+
+void Playout::Stop() {
+  stopped_ = true;
+  if (timer_ != 0) loop_->CancelTimer(timer_);
+  timer_ = 0;
+}
+
+void Playout::FlushNotices() {
+  std::vector<PlayoutNotice> notices = queue_->TakeNotices();
+  if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/false);
+}
+
+void Playout::OnTick() {
+  timer_ = 0;
+  if (stopped_) return;
+  const event::MonoTime now = loop_->Now();
+  if (pacer_->Lateness(now) > kFramePeriod) counters_->playout_late_ticks++;
+  pacer_->OnTick(now);
+
+  const bool content = queue_->Tick(absl::MakeSpan(frame_));
+  const std::vector<PlayoutNotice> notices = queue_->TakeNotices();
+  if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/true);
+  if (stopped_) return;
+  if (content || options_.send_silence) {
+    if (!content) {
+      ++silence_frames_;
+      counters_->silence_frames_out++;
+    }
+    played_content_ |= content;
+    // Always signed linear, whatever the listener's encoding: Asterisk reads
+    // every audio message it receives as slin at the rate of its kind and
+    // transcodes to the channel's codec itself (G.711 bytes would play as
+    // noise). The listener's encoding describes only what Asterisk sends.
+    message_.clear();
+    wire::Audio audio;
+    audio.sample_rate_hz = rate_hz_;
+    audio.payload = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(frame_.data()),
+                                        frame_.size() * sizeof(int16_t));
+    (void)wire::Encode(audio, options_.dialect, wire::Peer::kAsterisk, &message_);
+    delegate_->OnPlayoutFrame(message_);
+    ++frames_sent_;
+  }
+  if (stopped_) return;
+  if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/false);
+  if (stopped_) return;
+  timer_ = loop_->RunAt(pacer_->next_deadline(), [this, owner = owner_] {
+    if (owner.lock() == nullptr) return;
+    OnTick();
+  });
+}
+
+}  // namespace audiosocket

@@ -1,0 +1,96 @@
+#ifndef AUDIOSOCKET_BRIDGE_SERVER_PLAYOUT_PLAYOUT_H_
+#define AUDIOSOCKET_BRIDGE_SERVER_PLAYOUT_PLAYOUT_H_
+
+// Audio toward the caller at an exact 20 ms cadence: one frame per tick of
+// a FramePacer, taken from the playout queue (backend audio converted to
+// the playout rate, in-band DTMF tones, silence when nothing is queued) and
+// encoded as signed linear AudioSocket audio. What the queue reaches on the
+// way (marks, DTMF starts and stops, a hang-up after playout, watermarks)
+// goes to the delegate around the frame it belongs to.
+//
+// Threads: confined to the call's loop. Ownership: owned by its call; the
+// delegate (the call) outlives it; ticks run only while `owner` is alive.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "lib/event/dispatcher.h"
+#include "lib/event/frame_pacer.h"
+#include "lib/wire/wire.h"
+#include "server/media/outbound_audio.h"
+#include "server/ops/counters.h"
+#include "server/playout/playout_queue.h"
+
+namespace audiosocket {
+
+inline constexpr event::Nanos kFramePeriod = std::chrono::milliseconds(20);
+
+class Playout {
+ public:
+  class Delegate {
+   public:
+    virtual ~Delegate() = default;
+    // One encoded audio message to write to the caller.
+    virtual void OnPlayoutFrame(const std::vector<uint8_t>& message) = 0;
+    // What the queue reached. Called twice a tick: with `before_frame` for
+    // the notices that go before the frame (DTMF starts), then for the rest.
+    virtual void OnPlayoutNotices(const std::vector<PlayoutNotice>& notices, bool before_frame) = 0;
+  };
+
+  struct Options {
+    wire::Dialect dialect = wire::Dialect::kAsterisk;
+    uint32_t max_playout_ms = 60000;
+    uint32_t high_watermark_ms = 0;
+    uint32_t low_watermark_ms = 0;
+    // Silence frames when nothing is queued (Asterisk expects a steady stream).
+    bool send_silence = true;
+  };
+
+  Playout(event::Dispatcher* loop, Options options, BridgeCounters* counters, Delegate* delegate,
+          std::weak_ptr<void> owner);
+  ~Playout();
+
+  // (Re)starts the queue, empty, at `rate_hz`; the first call starts the
+  // ticks, later ones keep the pacer's grid.
+  void Restart(int rate_hz);
+  // No more ticks.
+  void Stop();
+
+  PlayoutQueue& queue() { return *queue_; }
+  OutboundConverter& converter() { return *converter_; }
+  int rate_hz() const { return rate_hz_; }
+  // Anything but silence was written.
+  bool played_content() const { return played_content_; }
+  uint64_t frames_sent() const { return frames_sent_; }
+  uint64_t silence_frames() const { return silence_frames_; }
+  // Hands notices a command caused (a clear, audio queued) to the delegate.
+  void FlushNotices();
+
+ private:
+  void OnTick();
+
+  event::Dispatcher* const loop_;
+  const Options options_;
+  BridgeCounters* const counters_;
+  Delegate* const delegate_;
+  const std::weak_ptr<void> owner_;
+
+  int rate_hz_ = 0;
+  std::optional<OutboundConverter> converter_;
+  std::optional<InbandToneRenderer> tone_renderer_;
+  std::optional<PlayoutQueue> queue_;
+  std::optional<event::FramePacer> pacer_;
+  event::Dispatcher::TimerId timer_ = 0;
+  bool stopped_ = false;
+  bool played_content_ = false;
+  uint64_t frames_sent_ = 0;
+  uint64_t silence_frames_ = 0;
+  std::vector<int16_t> frame_;
+  std::vector<uint8_t> message_;
+};
+
+}  // namespace audiosocket
+
+#endif  // AUDIOSOCKET_BRIDGE_SERVER_PLAYOUT_PLAYOUT_H_
