@@ -159,6 +159,7 @@ absl::Status AsteriskServer::Place(const Originate& call) {
     fields.emplace_back("Variable", absl::StrCat(name, "=", value));
   }
   if (!call.codecs.empty()) fields.emplace_back("Codecs", call.codecs);
+  if (!call.channel_id.empty()) fields.emplace_back("ChannelId", call.channel_id);
   return ami_->Action("Originate", fields).status();
 }
 

@@ -48,6 +48,8 @@ class AsteriskServer {
     std::string exten = "s";
     std::vector<std::pair<std::string, std::string>> variables;
     std::string codecs;  // e.g. "ulaw", "slin16"; "" for Asterisk's default
+    // The ";1" leg's unique id (ARI's channel id); "" for Asterisk's own.
+    std::string channel_id;
   };
   // Starts a call (asynchronously: the call runs on when this returns).
   absl::Status Place(const Originate& call);

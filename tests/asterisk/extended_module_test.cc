@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/types/span.h"
 #include "gtest/gtest.h"
+#include "tests/asterisk/ari_client.h"
 #include "tests/asterisk/asterisk_server.h"
 #include "tests/asterisk/recording.h"
 #include "tests/support/bridge_process.h"
@@ -85,6 +86,11 @@ exten => s,1,Wait(1)
  same => n,Progress()
  same => n,Wait(0.5)
  same => n,Busy(2)
+
+; Enters a Stasis application, where ARI raises hold and unhold on it.
+[caller-stasis]
+exten => s,1,Stasis(exthold)
+ same => n,Wait(30)
 
 [caller-silent]
 exten => s,1,Wait(30)
@@ -317,13 +323,17 @@ class ExtendedModuleTest : public ::testing::Test {
   }
 
   // Places a call whose bridge side runs `bridge_context` (ext-app or
-  // ext-chan) toward `port`, and whose caller runs `caller_context`.
-  std::string Place(const std::string& caller_context, const std::string& bridge_context,
-                    int port) {
+  // ext-chan) toward `port`, and whose caller runs `caller_context`; the
+  // caller's leg gets `caller_id` as its unique id when one is given. The
+  // Local channel's options: n, not optimized away; m, hold passes through
+  // (by default a Local channel plays music on hold itself instead).
+  std::string Place(const std::string& caller_context, const std::string& bridge_context, int port,
+                    const std::string& caller_id = "", const std::string& local_options = "n") {
     const std::string uuid = NewUuid();
     AsteriskServer::Originate originate;
-    originate.channel = "Local/s@" + bridge_context + "/n";
+    originate.channel = "Local/s@" + bridge_context + "/" + local_options;
     originate.context = caller_context;
+    originate.channel_id = caller_id;
     originate.variables = {{"__UUID", uuid}, {"__PORT", absl::StrCat(port)}};
     const absl::Status placed = asterisk_->Place(originate);
     EXPECT_TRUE(placed.ok()) << placed;
@@ -544,6 +554,60 @@ TEST_P(ExtendedModuleBothTest, CallerControlsReachTheBackend) {
   EXPECT_EQ(relevant, (std::vector<bridge::v1::ControlType>{bridge::v1::CONTROL_TYPE_PROGRESS,
                                                             bridge::v1::CONTROL_TYPE_BUSY}))
       << "controls seen: " << absl::StrJoin(all, ", ");
+  EXPECT_TRUE(ModuleProblems().empty()) << absl::StrJoin(ModuleProblems(), "\n");
+}
+
+// Hold and unhold raised on the caller's leg (by ARI: no dialplan
+// application raises them) reach the backend as HOLD then UNHOLD control
+// events, once each.
+TEST_P(ExtendedModuleBothTest, CallerHoldAndUnholdReachTheBackend) {
+  StartBridge();
+  AriApplication app(asterisk_->http_port(), "exthold");
+  ASSERT_TRUE(app.ok()) << "ARI event WebSocket refused: " << app.status_line();
+  const std::string caller = "exthold-" + NewUuid();
+  const std::string uuid =
+      Place("caller-stasis", GetParam(), bridge_->audiosocket_port(0), caller, "nm");
+  auto call = Answer(uuid);
+  ASSERT_NE(call, nullptr);
+  const int port = asterisk_->http_port();
+  // ARI holds only a channel in its Stasis application: retry until the
+  // caller's leg has entered it.
+  std::string held;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  do {
+    held = AriRequest(port, "POST", "/ari/channels/" + caller + "/hold");
+    if (AriStatus(held) == 204) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  } while (absl::Now() < deadline);
+  ASSERT_EQ(AriStatus(held), 204) << held;
+  auto is_control = [](bridge::v1::ControlType type) {
+    return [type](const CallEvent& e) { return e.has_control() && e.control().type() == type; };
+  };
+  EXPECT_TRUE(
+      call->NextMatching(is_control(bridge::v1::CONTROL_TYPE_HOLD), absl::Seconds(10)).has_value())
+      << "no HOLD at the backend";
+  const std::string unheld = AriRequest(port, "DELETE", "/ari/channels/" + caller + "/hold");
+  ASSERT_EQ(AriStatus(unheld), 204) << unheld;
+  // Only UNHOLD follows: no second HOLD before it.
+  auto next = call->NextMatching(
+      [](const CallEvent& e) {
+        return e.has_control() && (e.control().type() == bridge::v1::CONTROL_TYPE_HOLD ||
+                                   e.control().type() == bridge::v1::CONTROL_TYPE_UNHOLD);
+      },
+      absl::Seconds(10));
+  ASSERT_TRUE(next.has_value()) << "no UNHOLD at the backend";
+  EXPECT_EQ(next->control().type(), bridge::v1::CONTROL_TYPE_UNHOLD);
+  EXPECT_FALSE(call->NextMatching(
+                       [](const CallEvent& e) {
+                         return e.has_control() &&
+                                (e.control().type() == bridge::v1::CONTROL_TYPE_HOLD ||
+                                 e.control().type() == bridge::v1::CONTROL_TYPE_UNHOLD);
+                       },
+                       absl::Seconds(1))
+                   .has_value())
+      << "hold or unhold repeated";
+  call->Hangup();
+  EXPECT_TRUE(UserEvent("AfterBridge", uuid).has_value());
   EXPECT_TRUE(ModuleProblems().empty()) << absl::StrJoin(ModuleProblems(), "\n");
 }
 

@@ -7,10 +7,7 @@
 // Needs an Asterisk built by tests/asterisk/build-asterisk.sh, named by
 // $ASTERISK_PREFIX; without it every test skips and says why.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +28,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "tests/asterisk/ari_client.h"
 #include "tests/asterisk/asterisk_server.h"
 #include "tests/asterisk/recording.h"
 #include "tests/support/bridge_process.h"
@@ -637,55 +635,6 @@ TEST_P(RealAsteriskModeTest, MarksAndClearAccountingMatchWhatTheCallerHeard) {
 }
 
 // ------------------------------------------------------ ARI externalMedia
-
-// An HTTP request to Asterisk's ARI; the response's body.
-std::string AriRequest(int port, const std::string& method, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = absl::StrCat(
-        method, " ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Basic dGVzdDp0ZXN0\r\n",
-        "Content-Length: 0\r\nConnection: close\r\n\r\n");
-    (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    char buffer[16384];
-    ssize_t n;
-    while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) response.append(buffer, n);
-  }
-  close(fd);
-  return response;
-}
-
-// A Stasis application exists while a client holds its event WebSocket.
-class AriApplication {
- public:
-  AriApplication(int port, const std::string& name) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return;
-    const std::string upgrade = absl::StrCat(
-        "GET /ari/events?app=", name, "&api_key=test:test HTTP/1.1\r\nHost: 127.0.0.1\r\n",
-        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n",
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
-    (void)!send(fd_, upgrade.data(), upgrade.size(), MSG_NOSIGNAL);
-    char buffer[4096];
-    const ssize_t n = recv(fd_, buffer, sizeof(buffer), 0);
-    if (n > 0) status_line_ = std::string(buffer, static_cast<size_t>(n)).substr(0, 40);
-  }
-  ~AriApplication() { close(fd_); }
-  bool ok() const { return absl::StrContains(status_line_, " 101 "); }
-  const std::string& status_line() const { return status_line_; }
-
- private:
-  int fd_ = -1;
-  std::string status_line_;
-};
 
 TEST_P(RealAsteriskModeTest, AriExternalMediaCallIsCarried) {
   StartBridge(GetParam());
