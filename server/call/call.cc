@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/backend/command_kind.h"
+#include "server/call/call_end.h"
 #include "server/playout/notice_events.h"
 
 namespace audiosocket {
@@ -17,34 +18,6 @@ using bridge::v1::CallEvent;
 using bridge::v1::ResultCode;
 
 std::chrono::nanoseconds ToNanos(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
-
-std::string_view ReasonName(CallEndReason reason) {
-  const std::string& name = bridge::v1::CallEndReason_Name(reason);
-  constexpr std::string_view kPrefix = "CALL_END_REASON_";
-  std::string_view view(name);
-  if (view.substr(0, kPrefix.size()) == kPrefix) view.remove_prefix(kPrefix.size());
-  return view;
-}
-
-// Reasons after which the caller hears the fallback audio, if configured.
-bool WantsFallback(CallEndReason reason) {
-  switch (reason) {
-    case bridge::v1::CALL_END_REASON_BACKEND_LOST:
-    case bridge::v1::CALL_END_REASON_ACCEPT_TIMEOUT:
-    case bridge::v1::CALL_END_REASON_CLAIM_TIMEOUT:
-    case bridge::v1::CALL_END_REASON_ALL_BACKENDS_REJECTED:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// Reasons where the socket is already gone or must not be written to.
-bool CallerSideEnd(CallEndReason reason) {
-  return reason == bridge::v1::CALL_END_REASON_CALLER_HUNG_UP ||
-         reason == bridge::v1::CALL_END_REASON_CALLER_UNRESPONSIVE ||
-         reason == bridge::v1::CALL_END_REASON_ASTERISK_ERROR;
-}
 
 dsp::AudioEncoding EncodingOf(const ListenerConfig& listener) {
   switch (listener.encoding) {
@@ -579,19 +552,6 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
   // Every mark and DTMF still queued resolves now, exactly once.
   std::vector<PlayoutNotice> leftovers =
       playout_.has_value() ? playout_->queue().Abandon() : std::vector<PlayoutNotice>{};
-  CallEvent ended;
-  auto* end = ended.mutable_ended();
-  end->set_reason(reason);
-  end->set_detail(detail);
-  if (asterisk_error != nullptr) {
-    auto* error = end->mutable_asterisk_error();
-    const uint8_t flags = asterisk_error->flags();
-    error->set_flags(flags);
-    error->set_caller_hangup(flags & wire::kErrorCallerHangup);
-    error->set_frame_forwarding(flags & wire::kErrorFrameForwarding);
-    error->set_memory(flags & wire::kErrorMemory);
-    error->set_payload(asterisk_error->payload.data(), asterisk_error->payload.size());
-  }
   // Audio dropped while held is counted at the call's rate; the link drops
   // chunks already converted to the backend's rate.
   const uint64_t link_dropped = link_ != nullptr ? link_->dropped_audio_samples() : 0;
@@ -610,8 +570,7 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
   }
   stats_.set_bytes_from_caller(connection_.bytes_read());
   stats_.set_bytes_to_caller(connection_.bytes_written());
-  *end->mutable_stats() = stats_;
-  FinishForBackend(std::move(ended), previous, leftovers);
+  FinishForBackend(CallEndedEvent(reason, detail, asterisk_error, stats_), previous, leftovers);
   state_ = State::kFallback;  // until the socket closes below or after the fallback audio
 
   services_->counters->calls_ended[reason]++;

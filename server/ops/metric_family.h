@@ -2,7 +2,7 @@
 #define AUDIOSOCKET_BRIDGE_SERVER_OPS_METRIC_FAMILY_H_
 
 // Building prometheus-cpp metric families by hand, for collectors that read
-// their values at scrape time (server/metrics.cc, server/process_metrics.cc).
+// their values at scrape time (server/ops/metrics.cc, server/ops/process_metrics.cc).
 
 #include <prometheus/metric_family.h>
 

@@ -108,7 +108,7 @@ TEST(SettingsTest, HelpDocumentsEverySetting) {
                            "config_file"}) {
     EXPECT_THAT(output, HasSubstr(absl::StrCat("--", flag, " ("))) << flag;
   }
-  // Every option a listener accepts (server/config.cc ParseListener).
+  // Every option a listener accepts (server/config/config.cc ParseListener).
   for (const char* option : {"dialect=", "name=", "encoding=", "rate=", "inband_dtmf=", "allow="}) {
     EXPECT_THAT(output, HasSubstr(option)) << option;
   }

@@ -1,4 +1,4 @@
-// Fuzz target: backend commands into a live call (server/call.cc), each a
+// Fuzz target: backend commands into a live call (server/call/), each a
 // bridge.v1.CallCommand parsed from fuzz bytes, interleaved with caller audio
 // and time. See call_fuzz.h for the input layout and call_harness.h for the
 // properties.

@@ -1,4 +1,4 @@
-// Fuzz target: the session state machine (server/call.cc) fed a byte stream
+// Fuzz target: the call state machine (server/call/) fed a byte stream
 // from the AudioSocket side. See call_fuzz.h for the input layout and
 // call_harness.h for the properties.
 
