@@ -24,9 +24,13 @@ namespace audiosocket {
 Bridge::Bridge(BridgeConfig config, int io_threads) : config_(std::move(config)) {
   for (int i = 0; i < std::max(1, io_threads); ++i) {
     loops_.push_back(std::make_unique<event::EpollDispatcher>());
+    loop_counters_.push_back(std::make_unique<BridgeCounters>());
   }
   dispatcher_ = std::make_unique<ClaimDispatcher>();
-  metrics_ = std::make_unique<Metrics>(&counters_, dispatcher_.get());
+  CounterSet all_counters({&counters_});
+  for (const auto& counters : loop_counters_) all_counters.Add(counters.get());
+  counters_sum_ = all_counters;
+  metrics_ = std::make_unique<Metrics>(std::move(all_counters), dispatcher_.get());
   BridgeService::Options options;
   options.max_queued_audio_events = static_cast<size_t>(config_.backend_queue_ms / 20);
   options.claims_enabled = config_.mode == BackendMode::kPull;
@@ -113,6 +117,12 @@ absl::Status Bridge::Start() {
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
 
+  // Each loop's calls count in their own loop's counters.
+  for (const auto& counters : loop_counters_) {
+    auto services = std::make_unique<CallServices>(services_);
+    services->counters = counters.get();
+    loop_services_.push_back(std::move(services));
+  }
   for (auto& loop : loops_) loop->StartThread();
   accepting_ = true;
   for (auto& listener : listeners_) {
@@ -182,7 +192,7 @@ void Bridge::Accept(int fd, const ListenerConfig* listener, std::string peer) {
               {{"reason", "draining"}, {"listener", listener->name}, {"peer", peer}});
     return;
   }
-  if (counters_.open_connections.load() >= config_.max_calls) {
+  if (counters_sum_.Sum(&BridgeCounters::open_connections) >= config_.max_calls) {
     // Over the limit: close at once rather than queue a call nobody serves.
     counters_.connections_rejected_limit++;
     ::close(fd);
@@ -192,9 +202,12 @@ void Bridge::Accept(int fd, const ListenerConfig* listener, std::string peer) {
                                         {"max_calls", config_.max_calls}});
     return;
   }
-  counters_.open_connections++;  // released when the call closes its socket
-  event::Dispatcher* loop = loops_[next_loop_++ % loops_.size()].get();
-  auto call = std::make_shared<Call>(loop, fd, listener, std::move(peer), &services_);
+  const size_t index = next_loop_++ % loops_.size();
+  event::Dispatcher* loop = loops_[index].get();
+  // Released when the call closes its socket, on its loop.
+  loop_counters_[index]->open_connections++;
+  auto call =
+      std::make_shared<Call>(loop, fd, listener, std::move(peer), loop_services_[index].get());
   {
     absl::MutexLock lock(&mu_);
     // Forget calls that are gone, so the list stays as long as the live set.

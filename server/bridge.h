@@ -59,7 +59,7 @@ class Bridge {
   // the calls closed; streams still open then are cancelled.
   void Shutdown(absl::Duration timeout);
 
-  const BridgeCounters& counters() const { return counters_; }
+  int64_t active_calls() const { return counters_sum_.Sum(&BridgeCounters::active_calls); }
   CallRegistry& registry() { return registry_; }
   ClaimDispatcher& dispatcher() { return *dispatcher_; }
 
@@ -76,7 +76,11 @@ class Bridge {
   void FlushPushStreams(absl::Time deadline);
 
   BridgeConfig config_;
+  // Listeners' and gRPC threads' counts; each loop's calls count in
+  // loop_counters_[loop]. counters_sum_ reads them all.
   BridgeCounters counters_;
+  std::vector<std::unique_ptr<BridgeCounters>> loop_counters_;
+  CounterSet counters_sum_;
   CallRegistry registry_;
   std::unique_ptr<ClaimDispatcher> dispatcher_;
   std::unique_ptr<Metrics> metrics_;
@@ -92,7 +96,9 @@ class Bridge {
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   FallbackAudio fallback_audio_;
+  // What calls share, as configured; each loop's copy has its counters.
   CallServices services_;
+  std::vector<std::unique_ptr<CallServices>> loop_services_;
 
   std::vector<std::unique_ptr<event::EpollDispatcher>> loops_;
   std::vector<std::unique_ptr<Listener>> listeners_;

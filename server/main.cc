@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
   const absl::Time first_signal = absl::Now();
   const absl::Duration drain = settings->drain_timeout;
   audiosocket::log::Info("draining", {{"signal", strsignal(received)},
-                                      {"active_calls", bridge.counters().active_calls.load()},
+                                      {"active_calls", bridge.active_calls()},
                                       {"drain_timeout_ms", absl::ToInt64Milliseconds(drain)}});
   bridge.StopAccepting();
   // A second signal during the drain exits at once, unless it follows the
@@ -102,9 +102,8 @@ int main(int argc, char** argv) {
   });
   second.detach();
   const bool drained = bridge.WaitForCalls(drain);
-  audiosocket::log::Info(
-      "shutting_down",
-      {{"drained", drained}, {"active_calls", bridge.counters().active_calls.load()}});
+  audiosocket::log::Info("shutting_down",
+                         {{"drained", drained}, {"active_calls", bridge.active_calls()}});
   bridge.Shutdown(absl::Seconds(5));
   audiosocket::log::Info("stopped");
   _exit(0);

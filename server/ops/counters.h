@@ -1,11 +1,17 @@
 #ifndef AUDIOSOCKET_BRIDGE_SERVER_OPS_COUNTERS_H_
 #define AUDIOSOCKET_BRIDGE_SERVER_OPS_COUNTERS_H_
 
-// Process-wide counters, updated lock-free from any thread and exported as
-// Prometheus metrics (docs/OPERATIONS.md lists them).
+// The bridge's counters, updated lock-free and exported as Prometheus
+// metrics (docs/OPERATIONS.md lists them). The bridge keeps one
+// BridgeCounters per event loop, which only that loop's calls update (the
+// per-frame counts of one loop never share a cache line with another's),
+// and one for everything else (listeners, gRPC threads); a CounterSet sums
+// them when read.
 
 #include <atomic>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "audiosocket/bridge/v1/bridge.pb.h"
 
@@ -50,6 +56,32 @@ struct BridgeCounters {
   std::atomic<uint64_t> backend_connect_failures{0};
   std::atomic<uint64_t> backend_rejects{0};
   std::atomic<uint64_t> command_errors{0};
+};
+
+// Sums a field over several BridgeCounters. Thread-safe; the counters
+// outlive the set.
+class CounterSet {
+ public:
+  CounterSet() = default;
+  explicit CounterSet(std::vector<const BridgeCounters*> members) : members_(std::move(members)) {}
+  void Add(const BridgeCounters* counters) { members_.push_back(counters); }
+
+  template <typename T>
+  T Sum(const std::atomic<T> BridgeCounters::*field) const {
+    T total = 0;
+    for (const BridgeCounters* c : members_) total += (c->*field).load(std::memory_order_relaxed);
+    return total;
+  }
+  uint64_t EndedFor(int reason) const {
+    uint64_t total = 0;
+    for (const BridgeCounters* c : members_) {
+      total += c->calls_ended[reason].load(std::memory_order_relaxed);
+    }
+    return total;
+  }
+
+ private:
+  std::vector<const BridgeCounters*> members_;
 };
 
 }  // namespace audiosocket

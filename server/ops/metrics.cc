@@ -37,11 +37,11 @@ prometheus::Histogram::BucketBoundaries LatencyBuckets() {
 
 }  // namespace
 
-// Reads BridgeCounters at scrape time.
+// Reads the counters at scrape time, summed over the loops.
 class Metrics::CounterCollector final : public prometheus::Collectable {
  public:
-  CounterCollector(const BridgeCounters* counters, const ClaimDispatcher* dispatcher)
-      : c_(counters), dispatcher_(dispatcher) {}
+  CounterCollector(CounterSet counters, const ClaimDispatcher* dispatcher)
+      : c_(std::move(counters)), dispatcher_(dispatcher) {}
 
   std::vector<MetricFamily> Collect() const override {
     std::vector<MetricFamily> out;
@@ -53,77 +53,86 @@ class Metrics::CounterCollector final : public prometheus::Collectable {
     MetricFamily active =
         Family("audiosocket_bridge_active_calls",
                "Calls in progress (UUID received, not yet ended).", MetricType::Gauge);
-    Add(&active, static_cast<double>(c_->active_calls.load()));
+    Add(&active, static_cast<double>(c_.Sum(&BridgeCounters::active_calls)));
     out.push_back(std::move(active));
     MetricFamily connections =
         Family("audiosocket_bridge_open_connections",
                "AudioSocket connections open, calls or not yet.", MetricType::Gauge);
-    Add(&connections, static_cast<double>(c_->open_connections.load()));
+    Add(&connections, static_cast<double>(c_.Sum(&BridgeCounters::open_connections)));
     out.push_back(std::move(connections));
     counter("audiosocket_bridge_connections_accepted_total", "AudioSocket connections accepted.",
-            c_->connections_accepted.load());
+            c_.Sum(&BridgeCounters::connections_accepted));
     MetricFamily rejected = Family(
         "audiosocket_bridge_connections_rejected_total",
         "Connections closed before becoming a call, by reason (with calls_started_total, one "
         "outcome per accepted connection).",
         MetricType::Counter);
-    Add(&rejected, c_->connections_rejected_uuid_timeout.load(), {{"reason", "uuid_timeout"}});
-    Add(&rejected, c_->connections_rejected_limit.load(), {{"reason", "call_limit"}});
-    Add(&rejected, c_->connections_rejected_allowlist.load(), {{"reason", "allowlist"}});
-    Add(&rejected, c_->connections_rejected_protocol.load(), {{"reason", "protocol_error"}});
-    Add(&rejected, c_->connections_rejected_draining.load(), {{"reason", "draining"}});
-    Add(&rejected, c_->connections_rejected_caller_closed.load(), {{"reason", "caller_closed"}});
-    Add(&rejected, c_->connections_rejected_shutdown.load(), {{"reason", "shutdown"}});
-    Add(&rejected, c_->connections_rejected_internal.load(), {{"reason", "internal_error"}});
+    Add(&rejected, c_.Sum(&BridgeCounters::connections_rejected_uuid_timeout),
+        {{"reason", "uuid_timeout"}});
+    Add(&rejected, c_.Sum(&BridgeCounters::connections_rejected_limit), {{"reason", "call_limit"}});
+    Add(&rejected, c_.Sum(&BridgeCounters::connections_rejected_allowlist),
+        {{"reason", "allowlist"}});
+    Add(&rejected, c_.Sum(&BridgeCounters::connections_rejected_protocol),
+        {{"reason", "protocol_error"}});
+    Add(&rejected, c_.Sum(&BridgeCounters::connections_rejected_draining),
+        {{"reason", "draining"}});
+    Add(&rejected, c_.Sum(&BridgeCounters::connections_rejected_caller_closed),
+        {{"reason", "caller_closed"}});
+    Add(&rejected, c_.Sum(&BridgeCounters::connections_rejected_shutdown),
+        {{"reason", "shutdown"}});
+    Add(&rejected, c_.Sum(&BridgeCounters::connections_rejected_internal),
+        {{"reason", "internal_error"}});
     out.push_back(std::move(rejected));
     counter("audiosocket_bridge_calls_started_total", "Calls started (UUID received).",
-            c_->calls_started.load());
+            c_.Sum(&BridgeCounters::calls_started));
     MetricFamily ended = Family("audiosocket_bridge_calls_ended_total", "Calls ended, by reason.",
                                 MetricType::Counter);
     for (int reason = 1; reason < BridgeCounters::kReasons; ++reason) {
-      Add(&ended, c_->calls_ended[reason].load(), {{"reason", ReasonLabel(reason)}});
+      Add(&ended, c_.EndedFor(reason), {{"reason", ReasonLabel(reason)}});
     }
     out.push_back(std::move(ended));
     MetricFamily frames =
         Family("audiosocket_bridge_frames_total", "Audio frames, by direction (in: from Asterisk).",
                MetricType::Counter);
-    Add(&frames, c_->frames_in.load(), {{"direction", "in"}});
-    Add(&frames, c_->frames_out.load(), {{"direction", "out"}});
+    Add(&frames, c_.Sum(&BridgeCounters::frames_in), {{"direction", "in"}});
+    Add(&frames, c_.Sum(&BridgeCounters::frames_out), {{"direction", "out"}});
     out.push_back(std::move(frames));
     MetricFamily bytes = Family("audiosocket_bridge_bytes_total",
                                 "AudioSocket bytes, by direction.", MetricType::Counter);
-    Add(&bytes, c_->bytes_in.load(), {{"direction", "in"}});
-    Add(&bytes, c_->bytes_out.load(), {{"direction", "out"}});
+    Add(&bytes, c_.Sum(&BridgeCounters::bytes_in), {{"direction", "in"}});
+    Add(&bytes, c_.Sum(&BridgeCounters::bytes_out), {{"direction", "out"}});
     out.push_back(std::move(bytes));
     MetricFamily dropped = Family(
         "audiosocket_bridge_dropped_frames_total",
         "Audio frames dropped: in, caller audio a slow backend missed; out, frames Asterisk did "
         "not read in time.",
         MetricType::Counter);
-    Add(&dropped, c_->inbound_dropped_frames.load(), {{"direction", "in"}});
-    Add(&dropped, c_->outbound_dropped_frames.load(), {{"direction", "out"}});
+    Add(&dropped, c_.Sum(&BridgeCounters::inbound_dropped_frames), {{"direction", "in"}});
+    Add(&dropped, c_.Sum(&BridgeCounters::outbound_dropped_frames), {{"direction", "out"}});
     out.push_back(std::move(dropped));
     counter("audiosocket_bridge_silence_frames_total",
-            "Silence frames sent because nothing was queued.", c_->silence_frames_out.load());
+            "Silence frames sent because nothing was queued.",
+            c_.Sum(&BridgeCounters::silence_frames_out));
     counter("audiosocket_bridge_playout_underruns_total",
-            "Times a response's audio ran dry while it was playing.", c_->playout_underruns.load());
+            "Times a response's audio ran dry while it was playing.",
+            c_.Sum(&BridgeCounters::playout_underruns));
     counter("audiosocket_bridge_playout_late_ticks_total",
             "Playout ticks more than one frame late (frames skipped, never burst).",
-            c_->playout_late_ticks.load());
+            c_.Sum(&BridgeCounters::playout_late_ticks));
     counter("audiosocket_bridge_protocol_errors_total",
-            "Malformed input from the AudioSocket side.", c_->protocol_errors.load());
+            "Malformed input from the AudioSocket side.", c_.Sum(&BridgeCounters::protocol_errors));
     MetricFamily backend = Family("audiosocket_bridge_backend_failures_total",
                                   "Push mode: backend streams that failed before accept, and "
                                   "rejects.",
                                   MetricType::Counter);
-    Add(&backend, c_->backend_connect_failures.load(), {{"kind", "connect"}});
-    Add(&backend, c_->backend_rejects.load(), {{"kind", "reject"}});
+    Add(&backend, c_.Sum(&BridgeCounters::backend_connect_failures), {{"kind", "connect"}});
+    Add(&backend, c_.Sum(&BridgeCounters::backend_rejects), {{"kind", "reject"}});
     out.push_back(std::move(backend));
     counter("audiosocket_bridge_command_errors_total", "Backend commands answered with an error.",
-            c_->command_errors.load());
+            c_.Sum(&BridgeCounters::command_errors));
     MetricFamily pull = Family("audiosocket_bridge_pull_streams",
                                "Pull mode: ClaimCall streams open.", MetricType::Gauge);
-    Add(&pull, static_cast<double>(c_->pull_streams.load()));
+    Add(&pull, static_cast<double>(c_.Sum(&BridgeCounters::pull_streams)));
     out.push_back(std::move(pull));
     MetricFamily idle =
         Family("audiosocket_bridge_idle_pull_slots",
@@ -136,18 +145,18 @@ class Metrics::CounterCollector final : public prometheus::Collectable {
     out.push_back(std::move(waiting));
     counter("audiosocket_bridge_pull_streams_rejected_total",
             "ClaimCall streams refused: over --max_pull_streams or a bad token.",
-            c_->pull_streams_rejected.load());
+            c_.Sum(&BridgeCounters::pull_streams_rejected));
     return out;
   }
 
  private:
-  const BridgeCounters* c_;
+  const CounterSet c_;
   const ClaimDispatcher* dispatcher_;
 };
 
-Metrics::Metrics(const BridgeCounters* counters, const ClaimDispatcher* dispatcher)
+Metrics::Metrics(CounterSet counters, const ClaimDispatcher* dispatcher)
     : registry_(std::make_shared<prometheus::Registry>()),
-      collector_(std::make_shared<CounterCollector>(counters, dispatcher)) {
+      collector_(std::make_shared<CounterCollector>(std::move(counters), dispatcher)) {
   accept_latency_ = &prometheus::BuildHistogram()
                          .Name("audiosocket_bridge_accept_latency_seconds")
                          .Help("Time from the UUID to a backend's accept (push) or claim (pull).")

@@ -2,7 +2,8 @@
 #define AUDIOSOCKET_BRIDGE_SERVER_OPS_METRICS_H_
 
 // Prometheus metrics on an HTTP port (prometheus-cpp's exposer). Counters
-// live in BridgeCounters as atomics and are read at scrape time; the two
+// live in BridgeCounters as atomics (one per event loop) and are summed at
+// scrape time; the two
 // latency histograms are prometheus-cpp histograms, observed from any
 // thread. docs/OPERATIONS.md lists every metric.
 
@@ -22,7 +23,7 @@ namespace audiosocket {
 
 class Metrics {
  public:
-  Metrics(const BridgeCounters* counters, const ClaimDispatcher* dispatcher);
+  Metrics(CounterSet counters, const ClaimDispatcher* dispatcher);
   ~Metrics();
 
   // Serves /metrics on `address` ("host:port"; port 0 picks one).

@@ -359,6 +359,42 @@ TEST(MetricsTest, EventsAreCountedAndScrapedOverHttp) {
   EXPECT_GT(bridge.Metric("process_start_time_seconds"), 1.7e9);
 }
 
+// Each event loop's calls count in that loop's own counters; /metrics and
+// the call limit see their sum.
+TEST(MetricsTest, CountsOfCallsOnEveryLoopAreSummed) {
+  BridgeProcess bridge({"--mode=pull", "--io_threads=3", "--max_calls=3"});
+  ASSERT_TRUE(bridge.ok()) << bridge.Output();
+  std::vector<std::unique_ptr<FakeAsterisk>> callers;
+  for (int c = 0; c < 3; ++c) {
+    callers.push_back(std::make_unique<FakeAsterisk>());
+    ASSERT_TRUE(callers.back()->Connect(bridge.audiosocket_port()));
+    callers.back()->SendUuid(absl::StrCat("40325ec2-5efd-4bd3-805f-53576e58100", c));
+    for (int i = 0; i < 4; ++i) callers.back()->SendAudio(NumberedFrame(i));
+  }
+  const absl::Time deadline = absl::Now() + kWait;
+  while (bridge.Metric("audiosocket_bridge_frames_total{direction=\"in\"}") < 12 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_frames_total{direction=\"in\"}"), 12);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_calls_started_total"), 3);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_active_calls"), 3);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_open_connections"), 3);
+  // The limit counts the connections of every loop.
+  FakeAsterisk fourth;
+  ASSERT_TRUE(fourth.Connect(bridge.audiosocket_port()));
+  EXPECT_TRUE(fourth.WaitClosed(kWait));
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_connections_rejected_total{reason=\"call_limit\"}"),
+            1);
+  for (auto& caller : callers) caller->Close();
+  const absl::Time ended = absl::Now() + kWait;
+  while (bridge.Metric("audiosocket_bridge_active_calls") != 0 && absl::Now() < ended) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_active_calls"), 0);
+  EXPECT_EQ(bridge.Metric("audiosocket_bridge_calls_ended_total{reason=\"caller_hung_up\"}"), 3);
+}
+
 TEST(MetricsTest, EveryAcceptedConnectionHasOneCountedOutcome) {
   // Listener 0 refuses 127.0.0.1 (allowlist); listener 1 takes everyone.
   BridgeProcess bridge({"--mode=pull", "--uuid_timeout=300ms", "--first_audio_wait=50ms",
