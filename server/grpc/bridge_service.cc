@@ -166,26 +166,10 @@ grpc::Status ShuttingDown() {
 }  // namespace
 
 BridgeService::BridgeService(ClaimDispatcher* dispatcher, CallRegistry* registry, Options options)
-    : dispatcher_(dispatcher), registry_(registry), options_(std::move(options)) {}
-
-grpc::Status BridgeService::Authenticate(const grpc::CallbackServerContext* context) const {
-  if (options_.auth_token.empty()) return grpc::Status::OK;
-  const auto& metadata = context->client_metadata();
-  auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "missing \"authorization: Bearer <token>\" metadata");
-  }
-  const std::string expected = "Bearer " + options_.auth_token;
-  const grpc::string_ref& got = it->second;
-  // Compare in constant time: the token is a secret.
-  unsigned char diff = got.size() == expected.size() ? 0 : 1;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    diff |= static_cast<unsigned char>(expected[i] ^ (i < got.size() ? got.data()[i] : 0));
-  }
-  if (diff != 0) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong bearer token");
-  return grpc::Status::OK;
-}
+    : dispatcher_(dispatcher),
+      registry_(registry),
+      options_(std::move(options)),
+      auth_(options_.auth_token) {}
 
 namespace {
 
@@ -201,7 +185,7 @@ class RefusedClaim final
 
 grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, ClaimCallResponse>* BridgeService::ClaimCall(
     grpc::CallbackServerContext* context) {
-  if (grpc::Status auth = Authenticate(context); !auth.ok()) {
+  if (grpc::Status auth = auth_.Check(*context); !auth.ok()) {
     if (options_.counters != nullptr) options_.counters->pull_streams_rejected++;
     return new RefusedClaim(auth);
   }
@@ -228,7 +212,7 @@ grpc::ServerUnaryReactor* BridgeService::ListCalls(grpc::CallbackServerContext* 
                                                    const bridge::v1::ListCallsRequest* request,
                                                    bridge::v1::ListCallsResponse* response) {
   auto* reactor = context->DefaultReactor();
-  if (grpc::Status auth = Authenticate(context); !auth.ok()) {
+  if (grpc::Status auth = auth_.Check(*context); !auth.ok()) {
     reactor->Finish(auth);
     return reactor;
   }
@@ -239,7 +223,7 @@ grpc::ServerUnaryReactor* BridgeService::ListCalls(grpc::CallbackServerContext* 
 
 grpc::ServerWriteReactor<WatchCallsResponse>* BridgeService::WatchCalls(
     grpc::CallbackServerContext* context, const bridge::v1::WatchCallsRequest* request) {
-  if (grpc::Status auth = Authenticate(context); !auth.ok()) {
+  if (grpc::Status auth = auth_.Check(*context); !auth.ok()) {
     class Refused final : public grpc::ServerWriteReactor<WatchCallsResponse> {
      public:
       explicit Refused(grpc::Status status) { Finish(std::move(status)); }
@@ -281,7 +265,7 @@ grpc::ServerUnaryReactor* BridgeService::HangupCall(grpc::CallbackServerContext*
                                                     const bridge::v1::HangupCallRequest* request,
                                                     bridge::v1::HangupCallResponse* /*response*/) {
   auto* reactor = context->DefaultReactor();
-  if (grpc::Status auth = Authenticate(context); !auth.ok()) {
+  if (grpc::Status auth = auth_.Check(*context); !auth.ok()) {
     reactor->Finish(auth);
     return reactor;
   }

@@ -21,6 +21,7 @@
 #include "server/backend/claim_dispatcher.h"
 #include "server/backend/stream_tracker.h"
 #include "server/call/call_registry.h"
+#include "server/grpc/bearer_auth.h"
 #include "server/ops/counters.h"
 
 namespace audiosocket {
@@ -64,12 +65,10 @@ class BridgeService final : public bridge::v1::Bridge::CallbackService {
   void EndIdleStreams();
 
  private:
-  // OK, or UNAUTHENTICATED naming what is wrong.
-  grpc::Status Authenticate(const grpc::CallbackServerContext* context) const;
-
   ClaimDispatcher* const dispatcher_;
   CallRegistry* const registry_;
   const Options options_;
+  const BearerAuth auth_;
   absl::Mutex watch_mu_;
   // Open WatchCalls streams; expired ones are dropped as new ones come.
   std::vector<std::weak_ptr<WatchStream>> watchers_ ABSL_GUARDED_BY(watch_mu_);
