@@ -15,6 +15,7 @@
 #include "lib/dsp/dtmf_detector.h"
 #include "lib/dsp/dtmf_generator.h"
 #include "lib/dsp/g711.h"
+#include "tests/support/bridge_fixture.h"
 #include "tests/support/bridge_process.h"
 #include "tests/support/fake_asterisk.h"
 #include "tests/support/test_backends.h"
@@ -25,77 +26,14 @@ namespace {
 using ::testing::HasSubstr;
 namespace v1 = ::audiosocket::bridge::v1;
 
-constexpr char kUuid[] = "40325ec2-5efd-4bd3-805f-53576e581d13";
-constexpr absl::Duration kWait = absl::Seconds(10);
-
-enum class Mode { kPush, kPull };
-
-std::string ModeName(const ::testing::TestParamInfo<Mode>& info) {
-  return info.param == Mode::kPush ? "Push" : "Pull";
-}
-
-// One bridge with a backend for each test, in the test's mode.
-class BridgeTest : public ::testing::TestWithParam<Mode> {
+// One bridge with a backend for each test, in the test's mode; worker_ for
+// tests that claim calls themselves.
+class BridgeTest : public ModeTest {
  protected:
-  void StartBridge(std::vector<std::string> flags = {}, const std::string& listen = "127.0.0.1:0") {
-    flags.push_back("--listen=" + listen);
-    flags.push_back("--first_audio_wait=100ms");
-    if (GetParam() == Mode::kPush) {
-      push_ = std::make_unique<PushBackend>();
-      flags.push_back("--backend=" + push_->target());
-    } else {
-      flags.push_back("--mode=pull");
-    }
-    bridge_ = std::make_unique<BridgeProcess>(flags);
-    ASSERT_TRUE(bridge_->ok()) << bridge_->Output();
-  }
-
-  // Connects a caller, sends the UUID and one audio frame, and returns the
-  // backend's side of the call after CallStarted (accepted in push mode).
-  std::shared_ptr<BackendCall> Connect(FakeAsterisk& asterisk, size_t listener = 0,
-                                       const std::string& uuid = kUuid) {
-    if (GetParam() == Mode::kPull) {
-      worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), ClaimAny());
-    }
-    EXPECT_TRUE(asterisk.Connect(bridge_->audiosocket_port(listener)));
-    asterisk.SendUuid(uuid);
-    asterisk.SendAudio(NumberedFrame(0));
-    std::shared_ptr<BackendCall> call;
-    if (GetParam() == Mode::kPush) {
-      call = push_->NextCall(kWait);
-      if (call == nullptr) return nullptr;
-    } else {
-      call = std::shared_ptr<BackendCall>(worker_.get(), [](BackendCall*) {});
-    }
-    auto started = call->Next(kWait);
-    EXPECT_TRUE(started.has_value() && started->has_started());
-    if (started.has_value()) started_ = started->started();
-    if (GetParam() == Mode::kPush) {
-      EXPECT_TRUE(call->Accept());
-    }
-    return call;
-  }
-
-  std::unique_ptr<PushBackend> push_;
   std::unique_ptr<PullWorker> worker_;
-  std::unique_ptr<BridgeProcess> bridge_;
-  v1::CallStarted started_;
 };
 
 INSTANTIATE_TEST_SUITE_P(Modes, BridgeTest, ::testing::Values(Mode::kPush, Mode::kPull), ModeName);
-
-// Messages that arrive within `duration` (silence flows continuously, so
-// "until quiet" would never end).
-std::vector<Received> ReadFor(FakeAsterisk& asterisk, absl::Duration duration) {
-  std::vector<Received> out;
-  const absl::Time deadline = absl::Now() + duration;
-  while (absl::Now() < deadline) {
-    auto message = asterisk.Read(deadline - absl::Now());
-    if (!message.has_value()) break;
-    out.push_back(std::move(*message));
-  }
-  return out;
-}
 
 std::vector<int16_t> Samples(const std::string& pcm) {
   std::vector<int16_t> out(pcm.size() / 2);

@@ -23,6 +23,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "lib/audio/wav.h"
+#include "tests/support/bridge_fixture.h"
 #include "tests/support/bridge_process.h"
 #include "tests/support/fake_asterisk.h"
 #include "tests/support/test_backends.h"
@@ -33,19 +34,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 namespace v1 = ::audiosocket::bridge::v1;
-
-constexpr char kUuid[] = "40325ec2-5efd-4bd3-805f-53576e581d13";
-constexpr absl::Duration kWait = absl::Seconds(10);
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
-}
-
-void WriteFile(const std::string& path, const std::string& contents) {
-  std::ofstream out(path, std::ios::binary);
-  out << contents;
-}
 
 // Runs the binary to completion and returns its output and exit code.
 std::pair<std::string, int> RunToExit(std::vector<std::string> args) {

@@ -26,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/audio/wav.h"
+#include "tests/support/bridge_fixture.h"
 #include "tests/support/bridge_process.h"
 #include "tests/support/fake_asterisk.h"
 #include "tests/support/test_backends.h"
@@ -36,9 +37,7 @@ namespace {
 using ::testing::HasSubstr;
 namespace v1 = ::audiosocket::bridge::v1;
 
-constexpr char kUuid[] = "40325ec2-5efd-4bd3-805f-53576e581d13";
 constexpr char kUuid2[] = "9b2f1c3e-7d4a-4e5b-8c6d-0123456789ab";
-constexpr absl::Duration kWait = absl::Seconds(10);
 
 // Under ThreadSanitizer or AddressSanitizer (SUITES="asan tsan") every
 // process runs several times slower: the 2-core machine cannot carry 50
@@ -56,23 +55,6 @@ constexpr int Load(int calls) { return kSanitized ? std::max(2, calls / 10) : ca
 // 1000 ms, otherwise), so "nothing lost" keeps meaning the bridge lost nothing.
 constexpr const char* kBackendQueueFlag =
     kSanitized ? "--backend_queue_ms=10000" : "--backend_queue_ms=1000";
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out << bytes;
-}
 
 // A number field of audiosocket-call's JSON summary, or -1.
 int64_t Field(const std::string& json, const std::string& name) {
@@ -364,52 +346,9 @@ TEST_P(AudioSocketFaultTest, FaultyCallEndsAndFiftyHealthyCallsLoseNothing) {
 
 // ---------------------------------------------------------- backend faults
 
-enum class Mode { kPush, kPull };
-
-std::string ModeName(const ::testing::TestParamInfo<Mode>& info) {
-  return info.param == Mode::kPush ? "Push" : "Pull";
-}
-
 // One bridge; a faulty call and a bystander call on the same bridge.
-class BackendFaultTest : public ::testing::TestWithParam<Mode> {
+class BackendFaultTest : public ModeTest {
  protected:
-  void StartBridge(std::vector<std::string> flags = {}) {
-    flags.push_back("--listen=127.0.0.1:0");
-    flags.push_back("--first_audio_wait=100ms");
-    if (GetParam() == Mode::kPush) {
-      push_ = std::make_unique<PushBackend>();
-      flags.push_back("--backend=" + push_->target());
-    } else {
-      flags.push_back("--mode=pull");
-    }
-    bridge_ = std::make_unique<BridgeProcess>(flags);
-    ASSERT_TRUE(bridge_->ok()) << bridge_->Output();
-  }
-
-  // Connects a caller; returns the backend side after CallStarted,
-  // accepted (push) when `accept`.
-  std::shared_ptr<BackendCall> Connect(FakeAsterisk& asterisk, const std::string& uuid,
-                                       bool accept = true) {
-    std::shared_ptr<BackendCall> call;
-    if (GetParam() == Mode::kPull) {
-      workers_.push_back(std::make_shared<PullWorker>(bridge_->grpc_port(), ClaimAny()));
-      call = workers_.back();
-    }
-    EXPECT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
-    asterisk.SendUuid(uuid);
-    asterisk.SendAudio(NumberedFrame(0));
-    if (GetParam() == Mode::kPush) {
-      call = push_->NextCall(kWait);
-      if (call == nullptr) return nullptr;
-    }
-    auto started = call->Next(kWait);
-    EXPECT_TRUE(started.has_value() && started->has_started());
-    if (accept && GetParam() == Mode::kPush) {
-      EXPECT_TRUE(call->Accept());
-    }
-    return call;
-  }
-
   // The bystander: a second call that must not notice the fault.
   void StartBystander() {
     bystander_ = Connect(bystander_caller_, kUuid2);
@@ -440,9 +379,6 @@ class BackendFaultTest : public ::testing::TestWithParam<Mode> {
     for (const CallEvent& e : bystander_->History()) EXPECT_FALSE(e.has_ended());
   }
 
-  std::unique_ptr<PushBackend> push_;
-  std::vector<std::shared_ptr<PullWorker>> workers_;
-  std::unique_ptr<BridgeProcess> bridge_;
   FakeAsterisk bystander_caller_;
   std::shared_ptr<BackendCall> bystander_;
 };
@@ -496,7 +432,7 @@ TEST_P(BackendFaultTest, UnreachableAtCallStart) {
 TEST_P(BackendFaultTest, RejectEndsTheCallOthersUntouched) {
   StartBridge({"--backend_attempts=1", "--fallback_wav=" + FallbackWav()});
   FakeAsterisk caller;
-  auto call = Connect(caller, kUuid, /*accept=*/false);
+  auto call = Connect(caller, kUuid, /*listener=*/0, /*accept=*/false);
   ASSERT_NE(call, nullptr);
   StartBystander();
   CallCommand reject;
@@ -581,7 +517,7 @@ TEST_P(BackendFaultTest, BackendThatStopsReadingItsResultsIsEndedAtTheirBound) {
 TEST_P(BackendFaultTest, GarbageCommandsAreAnsweredAndTheCallGoesOn) {
   StartBridge();
   FakeAsterisk caller;
-  auto call = Connect(caller, kUuid, /*accept=*/false);
+  auto call = Connect(caller, kUuid, /*listener=*/0, /*accept=*/false);
   ASSERT_NE(call, nullptr);
   StartBystander();
   if (GetParam() == Mode::kPush) {
@@ -1142,10 +1078,12 @@ TEST(NoisyNeighbourTest, AbusiveBackendAndCallersDoNotDelayGoodCalls) {
   const int64_t sent = Field(summary, "frames_sent");
   const int64_t received = Field(summary, "frames_received");
   // The abuses this guards against took good calls down to 7 % and 53 % of
-  // their frames, with gaps of 6.5 s: the bounds below catch those, and a
-  // CI machine loaded by other work (which costs a few % and ~150 ms gaps
-  // whatever the abusers do) stays inside them. The figures print exact.
-  EXPECT_GE(received, sent * 9 / 10) << summary;
+  // their frames, with gaps of 6.5 s. A machine loaded by other work costs
+  // frames too, whatever the abusers do (the playout skips ticks its loop
+  // reached late): 67 % of frames with 300 ms gaps at a load of 6 on 2
+  // cores. The gap bound is what tells the two apart; the frame bound
+  // catches a call starved outright. The figures print exact.
+  EXPECT_GE(received, sent * 6 / 10) << summary;
   std::smatch m;
   ASSERT_TRUE(
       std::regex_search(summary, m, std::regex("\"recv_jitter_ms\":\\{[^}]*\"max\":([0-9.]+)")))
