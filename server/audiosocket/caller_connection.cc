@@ -17,6 +17,21 @@ std::chrono::nanoseconds ToNanos(absl::Duration d) { return absl::ToChronoNanose
 
 }  // namespace
 
+CallerConnection::Options CallerConnection::OptionsFor(const ListenerConfig& listener,
+                                                       const BridgeConfig& config) {
+  Options options;
+  options.decoder = wire::DecoderOptions{
+      .dialect = listener.dialect,
+      .max_payload = config.max_payload,
+      .unknown_kinds = wire::UnknownKindPolicy::kReject,
+      // G.711 listeners carry one byte a sample.
+      .audio_bytes_per_sample = listener.encoding == bridge::v1::AUDIO_ENCODING_LINEAR16 ? 2 : 1,
+  };
+  options.idle_timeout = config.caller_idle_timeout;
+  options.write_stall_timeout = config.write_stall_timeout;
+  return options;
+}
+
 CallerConnection::CallerConnection(event::Dispatcher* loop, int fd, Options options,
                                    BridgeCounters* counters, Delegate* delegate)
     : loop_(loop),

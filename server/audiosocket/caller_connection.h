@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "lib/event/dispatcher.h"
 #include "lib/wire/wire.h"
+#include "server/config/config.h"
 #include "server/ops/counters.h"
 
 namespace audiosocket {
@@ -53,6 +54,8 @@ class CallerConnection final : public event::FdHandler {
     // Asterisk not reading for this long while audio waits ends the call.
     absl::Duration write_stall_timeout = absl::Seconds(2);
   };
+  // The options for a connection accepted on `listener`.
+  static Options OptionsFor(const ListenerConfig& listener, const BridgeConfig& config);
 
   // Takes ownership of `fd`. `counters` outlives the connection.
   CallerConnection(event::Dispatcher* loop, int fd, Options options, BridgeCounters* counters,

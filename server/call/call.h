@@ -31,6 +31,7 @@
 #include "server/backend/backend_link.h"
 #include "server/backend/command_budget.h"
 #include "server/call/call_commands.h"
+#include "server/call/call_events.h"
 #include "server/call/call_registry.h"
 #include "server/config/config.h"
 #include "server/media/backend_feed.h"
@@ -126,6 +127,7 @@ class Call final : public LinkObserver,
   bool WriteToCaller(const wire::Message& message) override;
   void HangupFromBackend(bool after_playout) override;
 
+  CallFacts Facts() const;
   void HandleUuid(const wire::CallUuid& uuid);
   void HandleAudio(const wire::Audio& audio);
   // The call's real rate, from an audio message's kind. Before any audio

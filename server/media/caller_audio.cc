@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "AudioSocket and gRPC audio are little-endian LINEAR16");
 
@@ -45,6 +47,28 @@ void CallerAudio::DetectDtmf(absl::Span<const int16_t> samples, int rate_hz, uin
         detected.digit, begin ? bridge::v1::DTMF_PHASE_BEGIN : bridge::v1::DTMF_PHASE_END,
         begin ? 0 : static_cast<uint32_t>(detected.duration_ms), bridge::v1::DTMF_SOURCE_INBAND,
         static_cast<uint64_t>(std::max<int64_t>(0, position))));
+  }
+}
+
+absl::Status CheckRealTimePace(uint64_t samples, int rate_hz, int64_t elapsed_ms,
+                               int max_ahead_ms) {
+  if (max_ahead_ms <= 0) return absl::OkStatus();
+  const uint64_t allowed =
+      static_cast<uint64_t>(elapsed_ms + max_ahead_ms) * static_cast<uint64_t>(rate_hz) / 1000;
+  if (samples <= allowed) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "audio flood: ", samples * 1000 / static_cast<uint64_t>(rate_hz), " ms of audio arrived in ",
+      elapsed_ms, " ms (more than ", max_ahead_ms, " ms ahead of real time)"));
+}
+
+dsp::AudioEncoding EncodingOf(bridge::v1::AudioEncoding encoding) {
+  switch (encoding) {
+    case bridge::v1::AUDIO_ENCODING_MULAW:
+      return dsp::AudioEncoding::kUlaw;
+    case bridge::v1::AUDIO_ENCODING_ALAW:
+      return dsp::AudioEncoding::kAlaw;
+    default:
+      return dsp::AudioEncoding::kSlin16;
   }
 }
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "audiosocket/bridge/v1/bridge.pb.h"
 #include "lib/dsp/dtmf_detector.h"
@@ -51,6 +52,14 @@ class CallerAudio {
   uint64_t detector_base_ = 0;  // call offset of the detector's sample 0
   std::vector<dsp::DtmfEvent> detected_;
 };
+
+// OK while `samples` of audio at `rate_hz` received `elapsed_ms` into the
+// call are at most `max_ahead_ms` ahead of real time (0: no limit); an
+// error describing the flood otherwise.
+absl::Status CheckRealTimePace(uint64_t samples, int rate_hz, int64_t elapsed_ms, int max_ahead_ms);
+
+// The lib/dsp encoding of a listener's AudioEncoding.
+dsp::AudioEncoding EncodingOf(bridge::v1::AudioEncoding encoding);
 
 // A DTMF event for the backend (offset at the call's rate; converted when
 // delivered).

@@ -1,3 +1,7 @@
+// Longer than the ~400 lines a server file aims at, for a reason: the
+// queue's accounting (what was played, cleared or discarded, per response,
+// in samples) must stay in one place for the results to add up exactly.
+
 #include "server/playout/playout_queue.h"
 
 #include <algorithm>

@@ -1,6 +1,47 @@
-#include "server/call/call_end.h"
+#include "server/call/call_events.h"
+
+#include <google/protobuf/util/time_util.h>
 
 namespace audiosocket {
+namespace {
+
+bridge::v1::Dialect DialectOf(wire::Dialect dialect) {
+  return dialect == wire::Dialect::kAsterisk ? bridge::v1::DIALECT_ASTERISK
+                                             : bridge::v1::DIALECT_EXTENDED;
+}
+
+google::protobuf::Timestamp TimestampOf(absl::Time time) {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(time));
+}
+
+}  // namespace
+
+bridge::v1::CallInfo WaitingCallInfo(const CallFacts& facts, int call_rate_hz) {
+  bridge::v1::CallInfo info;
+  info.set_call_id(facts.call_id);
+  info.set_listener(facts.listener);
+  info.set_dialect(DialectOf(facts.dialect));
+  info.set_peer_address(facts.peer_address);
+  info.set_call_sample_rate_hz(call_rate_hz);
+  info.set_state(bridge::v1::CALL_STATE_WAITING);
+  *info.mutable_start_time() = TimestampOf(facts.start_time);
+  return info;
+}
+
+bridge::v1::CallEvent CallStartedEvent(const CallFacts& facts, int call_rate_hz,
+                                       int backend_rate_hz) {
+  bridge::v1::CallEvent event;
+  auto* started = event.mutable_started();
+  started->set_call_id(facts.call_id);
+  started->set_listener(facts.listener);
+  started->set_dialect(DialectOf(facts.dialect));
+  started->set_peer_address(facts.peer_address);
+  started->set_call_sample_rate_hz(call_rate_hz);
+  started->set_backend_sample_rate_hz(backend_rate_hz);
+  started->set_call_encoding(facts.encoding);
+  *started->mutable_start_time() = TimestampOf(facts.start_time);
+  return event;
+}
 
 std::string_view ReasonName(bridge::v1::CallEndReason reason) {
   const std::string& name = bridge::v1::CallEndReason_Name(reason);
