@@ -224,7 +224,7 @@ absl::Status Bridge::Start() {
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     backend_channel_ = grpc::CreateCustomChannel(config_.backend_target, credentials, args);
-    backend_stub_ = bridge::v1::CallHandler::NewStub(backend_channel_);
+    backend_stub_ = bridge::v1::CallHandlerService::NewStub(backend_channel_);
     services_.push_stub = backend_stub_.get();
     // Every push stream is tracked until OnDone, so Shutdown can wait for
     // the backends to take each call's last event.

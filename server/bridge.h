@@ -82,7 +82,7 @@ class Bridge {
   // outlives it and every stream on it.
   StreamTracker push_streams_;
   std::shared_ptr<grpc::Channel> backend_channel_;
-  std::unique_ptr<bridge::v1::CallHandler::Stub> backend_stub_;
+  std::unique_ptr<bridge::v1::CallHandlerService::Stub> backend_stub_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   std::vector<int16_t> fallback_audio_;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
@@ -197,7 +198,8 @@ void Call::RequestHangup() {
   std::weak_ptr<Call> weak = weak_from_this();
   loop_->Post([weak] {
     if (auto call = weak.lock()) {
-      call->End(bridge::v1::CALL_END_REASON_HANGUP_REQUESTED, "Bridge.HangupCall was called");
+      call->End(bridge::v1::CALL_END_REASON_HANGUP_REQUESTED,
+                "BridgeService.HangupCall was called");
     }
   });
 }
@@ -702,9 +704,9 @@ void Call::OnAccepted(const bridge::v1::MediaOptions& /*media*/) {
   FlushHeld();
 }
 
-void Call::OnBackendCommand(uint64_t link_id, CallCommand command) {
+void Call::OnBackendCommand(uint64_t link_id, BackendMessage message) {
   std::weak_ptr<Call> weak = weak_from_this();
-  const uint64_t bytes = command.ByteSizeLong();
+  const uint64_t bytes = std::visit([](const auto& m) { return m.ByteSizeLong(); }, message);
   if (!command_budget_.TryReserve(bytes)) {
     // Once: the call ends, and what the backend sends after is dropped.
     if (!command_overflow_.exchange(true)) {
@@ -714,9 +716,9 @@ void Call::OnBackendCommand(uint64_t link_id, CallCommand command) {
     }
     return;
   }
-  loop_->Post([weak, link_id, bytes, command = std::move(command)]() mutable {
+  loop_->Post([weak, link_id, bytes, message = std::move(message)]() mutable {
     if (auto call = weak.lock()) {
-      call->HandleCommand(link_id, std::move(command));
+      call->HandleMessage(link_id, std::move(message));
       call->command_budget_.Release(bytes);
     }
   });
@@ -760,68 +762,90 @@ void Call::HandleBackendClosed(uint64_t link_id, const grpc::Status& status) {
 
 void Call::Reply(const CallCommand& command, ResultCode code, std::string message,
                  uint32_t backend_rate_hz) {
+  Reply(command.command_id(), CommandKindOf(command), code, std::move(message), backend_rate_hz);
+}
+
+void Call::Reply(const std::string& command_id, bridge::v1::CommandKind kind, ResultCode code,
+                 std::string message, uint32_t backend_rate_hz) {
   if (code != bridge::v1::RESULT_CODE_OK) services_->counters->command_errors++;
-  if (code == bridge::v1::RESULT_CODE_OK && command.command_id().empty()) return;
+  if (code == bridge::v1::RESULT_CODE_OK && command_id.empty()) return;
   if (link_ == nullptr) return;
   CallEvent event;
   auto* result = event.mutable_result();
-  DescribeCommand(command, result);
+  result->set_command_id(command_id);
+  result->set_command(kind);
   result->set_code(code);
   result->set_message(std::move(message));
   result->set_backend_sample_rate_hz(backend_rate_hz);
   link_->SendEvent(std::move(event));
 }
 
-void Call::HandleCommand(uint64_t link_id, CallCommand command) {
+void Call::HandleMessage(uint64_t link_id, BackendMessage message) {
   if (link_id != link_id_ || ended_) return;
-  const bool waiting = state_ == State::kWaitingBackend;
-  switch (command.command_case()) {
-    case CallCommand::kAccept: {
-      if (!waiting || config_.mode != BackendMode::kPush) {
-        Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
-              "the call is already accepted (or claimed)");
+  if (auto* push = std::get_if<bridge::v1::HandleCallResponse>(&message)) {
+    switch (push->response_case()) {
+      case bridge::v1::HandleCallResponse::kAccept:
+        HandleAccept(push->accept());
         return;
-      }
-      if (absl::Status applied = ApplyMedia(command.accept().media()); !applied.ok()) {
-        Reply(command, bridge::v1::RESULT_CODE_UNSUPPORTED, std::string(applied.message()));
+      case bridge::v1::HandleCallResponse::kReject:
+        HandleReject(push->reject());
         return;
-      }
-      loop_->CancelTimer(wait_timer_);
-      wait_timer_ = 0;
-      // The accept's result confirms the rate audio is exchanged at:
-      // CallStarted went out before the backend chose it.
-      Reply(command, bridge::v1::RESULT_CODE_OK, "", static_cast<uint32_t>(backend_rate_hz_));
-      OnAccepted(command.accept().media());
-      return;
+      default:
+        // A CallCommand, or nothing: an empty command.
+        HandleCommand(push->command());
+        return;
     }
-    case CallCommand::kReject: {
-      if (!waiting || config_.mode != BackendMode::kPush) {
-        Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
-              "only a call waiting for acceptance can be rejected; send Hangup instead");
-        return;
-      }
-      services_->counters->backend_rejects++;
-      const bool busy = command.reject().reason() == bridge::v1::REJECT_REASON_BUSY;
-      last_attempt_error_ =
-          absl::StrCat(busy ? "rejected busy" : "declined",
-                       command.reject().detail().empty() ? "" : ": ", command.reject().detail());
-      log::Write(log::Level::kInfo, "backend_rejected", call_id_,
-                 {{"attempt", attempts_}, {"detail", last_attempt_error_}});
-      if (busy && ++busy_rejects_ < config_.backend_attempts) {
-        DialNextBackend();
-      } else {
-        End(bridge::v1::CALL_END_REASON_ALL_BACKENDS_REJECTED,
-            absl::StrCat(attempts_, " attempt(s); last: ", last_attempt_error_));
-      }
-      return;
-    }
-    case CallCommand::kClaim:
-      Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
-            "this stream has already claimed its call");
-      return;
-    default:
-      break;
   }
+  const auto& pull = std::get<bridge::v1::ClaimCallRequest>(message);
+  if (pull.has_claim()) {
+    Reply(pull.claim().command_id(), bridge::v1::COMMAND_KIND_CLAIM,
+          bridge::v1::RESULT_CODE_FAILED_PRECONDITION, "this stream has already claimed its call");
+    return;
+  }
+  HandleCommand(pull.command());
+}
+
+void Call::HandleAccept(const bridge::v1::AcceptCall& accept) {
+  if (state_ != State::kWaitingBackend) {
+    Reply(accept.command_id(), bridge::v1::COMMAND_KIND_ACCEPT,
+          bridge::v1::RESULT_CODE_FAILED_PRECONDITION, "the call is already accepted");
+    return;
+  }
+  if (absl::Status applied = ApplyMedia(accept.media()); !applied.ok()) {
+    Reply(accept.command_id(), bridge::v1::COMMAND_KIND_ACCEPT, bridge::v1::RESULT_CODE_UNSUPPORTED,
+          std::string(applied.message()));
+    return;
+  }
+  loop_->CancelTimer(wait_timer_);
+  wait_timer_ = 0;
+  // The accept's result confirms the rate audio is exchanged at:
+  // CallStarted went out before the backend chose it.
+  Reply(accept.command_id(), bridge::v1::COMMAND_KIND_ACCEPT, bridge::v1::RESULT_CODE_OK, "",
+        static_cast<uint32_t>(backend_rate_hz_));
+  OnAccepted(accept.media());
+}
+
+void Call::HandleReject(const bridge::v1::RejectCall& reject) {
+  if (state_ != State::kWaitingBackend) {
+    Reply("", bridge::v1::COMMAND_KIND_REJECT, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+          "only a call waiting for acceptance can be rejected; send Hangup instead");
+    return;
+  }
+  services_->counters->backend_rejects++;
+  const bool busy = reject.reason() == bridge::v1::REJECT_REASON_BUSY;
+  last_attempt_error_ = absl::StrCat(busy ? "rejected busy" : "declined",
+                                     reject.detail().empty() ? "" : ": ", reject.detail());
+  log::Write(log::Level::kInfo, "backend_rejected", call_id_,
+             {{"attempt", attempts_}, {"detail", last_attempt_error_}});
+  if (busy && ++busy_rejects_ < config_.backend_attempts) {
+    DialNextBackend();
+  } else {
+    End(bridge::v1::CALL_END_REASON_ALL_BACKENDS_REJECTED,
+        absl::StrCat(attempts_, " attempt(s); last: ", last_attempt_error_));
+  }
+}
+
+void Call::HandleCommand(const CallCommand& command) {
   if (state_ != State::kConnected) {
     Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
           "accept the call before sending other commands");
@@ -1176,8 +1200,7 @@ void Call::HandleNotices(std::vector<PlayoutNotice> notices, bool before_frame) 
         if (notice.type == Type::kDtmfDone && notice.name.empty()) continue;
         auto* result = event.mutable_result();
         result->set_command_id(notice.name);
-        result->set_command("send_dtmf");
-        result->set_kind(bridge::v1::COMMAND_KIND_SEND_DTMF);
+        result->set_command(bridge::v1::COMMAND_KIND_SEND_DTMF);
         result->set_code(notice.type == Type::kDtmfDone ? bridge::v1::RESULT_CODE_OK
                                                         : bridge::v1::RESULT_CODE_CANCELLED);
         if (notice.type == Type::kDtmfCancelled) result->set_message("removed by a clear");
@@ -1346,8 +1369,7 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
           event.mutable_mark()->set_resolution(bridge::v1::MARK_RESOLUTION_CALL_ENDED);
         } else if (notice.type == PlayoutNotice::Type::kDtmfCancelled) {
           event.mutable_result()->set_command_id(notice.name);
-          event.mutable_result()->set_command("send_dtmf");
-          event.mutable_result()->set_kind(bridge::v1::COMMAND_KIND_SEND_DTMF);
+          event.mutable_result()->set_command(bridge::v1::COMMAND_KIND_SEND_DTMF);
           event.mutable_result()->set_code(bridge::v1::RESULT_CODE_CALL_ENDED);
           event.mutable_result()->set_message("the call ended before the tones played");
         } else {

@@ -49,8 +49,8 @@ namespace audiosocket {
 struct CallServices {
   const BridgeConfig* config = nullptr;
   CallRegistry* registry = nullptr;
-  ClaimDispatcher* dispatcher = nullptr;               // pull mode
-  bridge::v1::CallHandler::Stub* push_stub = nullptr;  // push mode
+  ClaimDispatcher* dispatcher = nullptr;                      // pull mode
+  bridge::v1::CallHandlerService::Stub* push_stub = nullptr;  // push mode
   BridgeCounters* counters = nullptr;
   // Fallback audio at 8 kHz (empty: none); see BridgeConfig::fallback_wav.
   const std::vector<int16_t>* fallback_audio = nullptr;
@@ -122,7 +122,7 @@ class Call final : public event::FdHandler,
   void OnWritable() override;
 
   // LinkObserver (any thread).
-  void OnBackendCommand(uint64_t link_id, bridge::v1::CallCommand command) override;
+  void OnBackendCommand(uint64_t link_id, BackendMessage message) override;
   void OnBackendClosed(uint64_t link_id, grpc::Status status) override;
 
   // WaitingCall (any thread; the ids are immutable once waiting).
@@ -157,7 +157,12 @@ class Call final : public event::FdHandler,
   void DialNextBackend();
   // Push: a stream ended before accept; the next attempt after a backoff.
   void RetryBackendLater();
-  void HandleCommand(uint64_t link_id, bridge::v1::CallCommand command);
+  // Dispatches what the backend sent: push accept/reject, a pull claim sent
+  // again, or an in-call command.
+  void HandleMessage(uint64_t link_id, BackendMessage message);
+  void HandleAccept(const bridge::v1::AcceptCall& accept);
+  void HandleReject(const bridge::v1::RejectCall& reject);
+  void HandleCommand(const bridge::v1::CallCommand& command);
   void HandleCommandOverflow(uint64_t link_id);
   void HandleBackendClosed(uint64_t link_id, const grpc::Status& status);
   void HandleClaimed(std::shared_ptr<ClaimStream> stream);
@@ -169,6 +174,10 @@ class Call final : public event::FdHandler,
   // Answers `command` (always on error; on OK when it has a command_id).
   void Reply(const bridge::v1::CallCommand& command, bridge::v1::ResultCode code,
              std::string message, uint32_t backend_rate_hz = 0);
+  // The same for a command outside CallCommand (AcceptCall, RejectCall,
+  // ClaimCall), named by its command_id and kind.
+  void Reply(const std::string& command_id, bridge::v1::CommandKind kind,
+             bridge::v1::ResultCode code, std::string message, uint32_t backend_rate_hz = 0);
   void DoPlay(const bridge::v1::CallCommand& command);
   void DoClear(const bridge::v1::CallCommand& command);
   void DoSendDtmf(const bridge::v1::CallCommand& command);

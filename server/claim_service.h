@@ -142,7 +142,7 @@ class ClaimStream final
 };
 
 // The Bridge service.
-class BridgeService final : public bridge::v1::Bridge::CallbackService {
+class BridgeService final : public bridge::v1::BridgeService::CallbackService {
  public:
   struct Options {
     size_t max_queued_audio_events = 50;

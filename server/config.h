@@ -96,7 +96,7 @@ struct BridgeConfig {
   std::string backend_tls_ca_file;
   std::string backend_tls_cert_file;
   std::string backend_tls_key_file;
-  // Bearer token checked on Bridge RPCs and sent on push streams.
+  // Bearer token checked on BridgeService RPCs and sent on push streams.
   std::string auth_token;
 
   // What the caller hears when no backend takes the call or it is lost:

@@ -101,8 +101,8 @@ ABSL_FLAG(std::string, backend_tls_cert_file, "",
           "Push mode: PEM client certificate presented to backends (mutual TLS).");
 ABSL_FLAG(std::string, backend_tls_key_file, "", "Push mode: key for --backend_tls_cert_file.");
 ABSL_FLAG(std::string, auth_token_file, "",
-          "File holding a bearer token: required on every Bridge RPC (pull mode) and sent on "
-          "every push stream as \"authorization: Bearer <token>\".");
+          "File holding a bearer token: required on every BridgeService RPC (pull mode) and sent "
+          "on every push stream as \"authorization: Bearer <token>\".");
 ABSL_FLAG(std::string, config_file, "",
           "File of settings, one flag=value per line (# comments). Precedence: command line, "
           "then AUDIOSOCKET_BRIDGE_<FLAG> environment variables, then this file.");
