@@ -3,7 +3,7 @@
 # -c opt, then for 100, 200, 500, 1000 and 2000 concurrent 8 kHz calls and 500
 # 16 kHz calls runs, one step at a time and each from fresh processes:
 #   baseline     audiosocket-echo (AudioSocket echo, no gRPC)
-#   bridge-push  audiosocket-bridge --mode=push + echo-backend (CallHandler)
+#   bridge-push  audiosocket-bridge --mode=push + echo-backend (CallHandlerService)
 #   bridge-pull  audiosocket-bridge --mode=pull + echo-backend (ClaimCall slots)
 # driven by audiosocket-call. The server under test runs on core 0, the
 # emulator and the backend on core 1 (taskset). Loopback only. Bounded: each
