@@ -2,7 +2,7 @@
 #define AUDIOSOCKET_BRIDGE_SERVER_BRIDGE_H_
 
 // The bridge as a whole: AudioSocket listeners, the event loops that run
-// calls, the gRPC server (Bridge service, health, reflection) and, in push
+// calls, the gRPC server (BridgeService, health, reflection) and, in push
 // mode, the channel to the backends.
 //
 // Threads: Start/Drain/Shutdown from one controlling thread (main). Each

@@ -141,7 +141,7 @@ class ClaimStream final
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// The Bridge service.
+// The BridgeService (pull mode and call operations).
 class BridgeService final : public bridge::v1::BridgeService::CallbackService {
  public:
   struct Options {

@@ -36,7 +36,7 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:9092",
           "encoding= is what Asterisk sends (G.711 is labelled 0x10); toward Asterisk the bridge "
           "always sends signed linear. rate= holds until the call's first audio says otherwise.");
 ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:50051",
-          "Address the gRPC server binds (Bridge service, health, reflection).");
+          "Address the gRPC server binds (BridgeService, health, reflection).");
 ABSL_FLAG(std::string, mode, "auto",
           "push (dial --backend per call), pull (backends claim calls over ClaimCall), or auto "
           "(push when --backend is set).");
