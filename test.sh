@@ -7,7 +7,9 @@
 #   SUITES="format cpp" ./test.sh      only some suites
 #   SUITES="asan tsan" ./test.sh       the sanitizer suites (CI runs them too)
 #
-# Suites: format (clang-format), cpp (every Bazel test), asterisk (calls
+# Suites: format (clang-format), proto (buf lint and buf breaking of proto/
+# against the released contract proto/api-v1.binpb: tools/buf/check.sh),
+# cpp (every Bazel test), asterisk (calls
 # through a real Asterisk, built once from source: tests/asterisk/), sdk-go, sdk-python,
 # sdk-java, sdk-node (clients/<lang>/run-tests.sh), deploy (deploy/validate.sh);
 # not by default (they would take the run past 15 minutes on 2 cores; see
@@ -25,7 +27,7 @@ bash tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
-default_suites="format cpp asterisk sdk-go sdk-python sdk-java sdk-node deploy"
+default_suites="format proto cpp asterisk sdk-go sdk-python sdk-java sdk-node deploy"
 # CI (CI=true) also runs the sanitizer suites, so that CI runs exactly this
 # command and its last line counts everything.
 if [[ ${CI:-} == true ]]; then default_suites+=" asan tsan thread-safety"; fi
@@ -120,6 +122,7 @@ run_asterisk() {
 for suite in $suites; do
   case $suite in
     format) run_format ;;
+    proto) script_suite proto tools/buf/check.sh ;;
     cpp) bazel_suite cpp -- //... ;;
     asan) bazel_suite asan --config=asan -- //... ;;
     tsan) bazel_suite tsan --config=tsan -- //server/... //tests/e2e/... //tests/tsan/... ;;

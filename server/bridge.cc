@@ -146,7 +146,7 @@ absl::Status Bridge::ConfigurePush(std::shared_ptr<grpc::ChannelCredentials> cre
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   backend_channel_ = grpc::CreateCustomChannel(config_.backend_target, credentials, args);
-  backend_stub_ = bridge::v1::CallHandler::NewStub(backend_channel_);
+  backend_stub_ = bridge::v1::CallHandlerService::NewStub(backend_channel_);
   PushLink::Options link_options;
   link_options.deadline = config_.max_call_duration;
   link_options.max_queued_audio_events = static_cast<size_t>(config_.backend_queue_ms / 20);

@@ -2,7 +2,7 @@
 #define AUDIOSOCKET_BRIDGE_SERVER_BRIDGE_H_
 
 // The bridge as a whole: AudioSocket listeners, the event loops that run
-// calls, the gRPC server (Bridge service, health, reflection) and, in push
+// calls, the gRPC server (BridgeService, health, reflection) and, in push
 // mode, the channel to the backends.
 //
 // Threads: Start/Drain/Shutdown from one controlling thread (main). Each
@@ -92,7 +92,7 @@ class Bridge {
   // outlives it and every stream on it.
   StreamTracker push_streams_;
   std::shared_ptr<grpc::Channel> backend_channel_;
-  std::unique_ptr<bridge::v1::CallHandler::Stub> backend_stub_;
+  std::unique_ptr<bridge::v1::CallHandlerService::Stub> backend_stub_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   FallbackAudio fallback_audio_;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages the bridge needs to build and test.
-# Idempotent and quiet when everything is already there.
-#   tools/install-deps.sh          build and C++ test dependencies
+# Installs the Debian 12 packages the bridge needs to build and test, and
+# buf (the npm package pinned in tools/buf/package-lock.json, for test.sh's
+# proto suite). Idempotent and quiet when everything is already there.
+#   tools/install-deps.sh          build, C++ test and proto check dependencies
 #   tools/install-deps.sh --all    also the toolchains of the client SDK suites
-#                                  (Go, JDK and Maven, Node and npm, Python venv),
+#                                  (Go, JDK and Maven, Python venv),
 #                                  each only when its command is missing: a
 #                                  toolchain installed another way is kept
 set -euo pipefail
@@ -17,10 +18,12 @@ packages=(
   asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-moh-opsound-wav espeak-ng
 )
 
+# Node and npm install buf (below); kept when installed another way.
+{ command -v node && command -v npm; } >/dev/null 2>&1 || packages+=(nodejs npm)
+
 if [[ ${1:-} == --all ]]; then
   command -v go >/dev/null 2>&1 || packages+=(golang-go)
   { command -v mvn && command -v javac; } >/dev/null 2>&1 || packages+=(openjdk-17-jdk-headless maven)
-  { command -v node && command -v npm; } >/dev/null 2>&1 || packages+=(nodejs npm)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || packages+=(python3-venv)
 elif [[ -n ${1:-} ]]; then
   echo "usage: $0 [--all]" >&2
@@ -43,4 +46,12 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# buf, from the npm registry (its package ships the binary): npm ci when
+# tools/buf/node_modules is missing or older than the lock file.
+buf_dir=$(cd "$(dirname "$0")" && pwd)/buf
+if [[ ! -f $buf_dir/node_modules/.package-lock.json || $buf_dir/package-lock.json -nt $buf_dir/node_modules/.package-lock.json ]]; then
+  echo "installing buf (npm ci in tools/buf)" >&2
+  (cd "$buf_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

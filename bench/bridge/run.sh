@@ -4,7 +4,7 @@
 # 2000 concurrent 8 kHz calls and 500 16 kHz calls runs, one step at a time
 # and each from fresh processes:
 #   baseline      audiosocket-echo (AudioSocket echo, no gRPC)
-#   bridge-push   audiosocket-bridge --mode=push + echo-backend (CallHandler)
+#   bridge-push   audiosocket-bridge --mode=push + echo-backend (CallHandlerService)
 #   bridge-pull   audiosocket-bridge --mode=pull + echo-backend (ClaimCall slots)
 #   gorelay-push  bench/bridge/gorelay (plain Go relay) + echo-backend (8 kHz only)
 # driven by audiosocket-call; the systems of a point run back to back, so

@@ -1,7 +1,7 @@
 // echo-backend: a gRPC backend for the bridge benchmark (bench/bridge/run.sh)
 // built on the gRPC callback API.
 //
-// - push: serves CallHandler on --listen, accepts every call;
+// - push: serves CallHandlerService on --listen, accepts every call;
 // - pull: keeps --slots ClaimCall streams open to --bridge as worker slots
 //   and opens a new one whenever one ends.
 //
@@ -57,8 +57,8 @@
 #include "lib/event/time_source.h"
 #include "proto/audiosocket/bridge/v1/bridge.grpc.pb.h"
 
-ABSL_FLAG(std::string, mode, "push", "push (serve CallHandler) or pull (ClaimCall slots)");
-ABSL_FLAG(std::string, listen, "127.0.0.1:0", "push: address to serve CallHandler on");
+ABSL_FLAG(std::string, mode, "push", "push (serve CallHandlerService) or pull (ClaimCall slots)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:0", "push: address to serve CallHandlerService on");
 ABSL_FLAG(std::string, bridge, "", "pull: the bridge's gRPC address, e.g. 127.0.0.1:50051");
 ABSL_FLAG(int, slots, 100, "pull: ClaimCall streams kept open");
 ABSL_FLAG(int, clear_every_ms, 0,
@@ -437,7 +437,7 @@ class PushReactor final
     if (event.has_started()) {
       g_stats.calls.fetch_add(1, std::memory_order_relaxed);
       v1::HandleCallResponse response;
-      response.mutable_command()->mutable_accept();
+      response.mutable_accept();
       Enqueue(std::move(response));
       if (VoiceAgentWorkload()) {
         const int rate = static_cast<int>(event.started().backend_sample_rate_hz());
@@ -515,7 +515,7 @@ class PushReactor final
   bool finished_ = false;
 };
 
-class PushService final : public v1::CallHandler::CallbackService {
+class PushService final : public v1::CallHandlerService::CallbackService {
   grpc::ServerBidiReactor<v1::HandleCallRequest, v1::HandleCallResponse>* HandleCall(
       grpc::CallbackServerContext*) override {
     return new PushReactor();
@@ -535,11 +535,11 @@ class SlotReactor final
     Enqueue(std::move(request));
   }
 
-  explicit SlotReactor(v1::Bridge::Stub* stub) {
+  explicit SlotReactor(v1::BridgeService::Stub* stub) {
     g_open_slots.fetch_add(1);
     stub->async()->ClaimCall(&context_, this);
     v1::ClaimCallRequest claim;
-    claim.mutable_command()->mutable_claim();
+    claim.mutable_claim();
     Enqueue(std::move(claim));
     StartRead(&response_);
     StartCall();
@@ -699,7 +699,7 @@ int main(int argc, char** argv) {
     }
     filler = std::thread([bridge, slots, &stop] {
       auto channel = grpc::CreateChannel(bridge, grpc::InsecureChannelCredentials());
-      auto stub = v1::Bridge::NewStub(channel);
+      auto stub = v1::BridgeService::NewStub(channel);
       // Re-open ended slots; at most `slots` new streams per 5 ms tick.
       while (!stop.load()) {
         for (int i = 0; i < slots && g_open_slots.load() < slots; ++i) new SlotReactor(stub.get());

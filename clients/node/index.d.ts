@@ -35,8 +35,11 @@ export interface AudioChunk { pcm: Buffer; sampleRateHz: number; sequenceNumber:
 export interface DtmfEvent { digit: string; phase: DtmfPhase; durationMs: number; source: DtmfSource; offsetSamples: number }
 export interface ControlEvent { type: ControlType; rawCode: number }
 export interface AsteriskError { flags: number; callerHangup: boolean; frameForwarding: boolean; memory: boolean; payload: Buffer }
+export type CommandKind =
+  | 'COMMAND_KIND_UNSPECIFIED' | 'COMMAND_KIND_ACCEPT' | 'COMMAND_KIND_REJECT' | 'COMMAND_KIND_CLAIM' | 'COMMAND_KIND_PLAY'
+  | 'COMMAND_KIND_MARK' | 'COMMAND_KIND_CLEAR' | 'COMMAND_KIND_SEND_DTMF' | 'COMMAND_KIND_SEND_CONTROL' | 'COMMAND_KIND_HANGUP';
 export interface CommandResult {
-  commandId: string; code: ResultCode; message: string; command: string; backendSampleRateHz?: number;
+  commandId: string; code: ResultCode; message: string; command: CommandKind; backendSampleRateHz?: number;
   /** Added by the SDK: code === 'RESULT_CODE_OK'. */
   ok: boolean;
 }
@@ -55,7 +58,6 @@ export type CallEvent =
   | { event: 'audio'; audio: AudioChunk }
   | { event: 'dtmf'; dtmf: DtmfEvent }
   | { event: 'control'; control: ControlEvent }
-  | { event: 'asteriskError'; asteriskError: AsteriskError }
   | { event: 'result'; result: CommandResult }
   | { event: 'mark'; mark: MarkResolved }
   | { event: 'cleared'; cleared: ClearResult }
@@ -72,7 +74,7 @@ export class CommandError extends Error {
 }
 
 export interface BridgeCallEvents {
-  audio: [AudioChunk]; dtmf: [DtmfEvent]; control: [ControlEvent]; asteriskError: [AsteriskError];
+  audio: [AudioChunk]; dtmf: [DtmfEvent]; control: [ControlEvent];
   result: [CommandResult]; mark: [MarkResolved]; cleared: [ClearResult]; playout: [PlayoutEvent]; ended: [CallEnded];
 }
 
@@ -121,7 +123,7 @@ export class BridgeCall extends EventEmitter implements AsyncIterable<CallEvent>
   [Symbol.asyncIterator](): AsyncIterableIterator<CallEvent>;
 }
 
-/** Push mode: serves CallHandler; the bridge dials it once per call. */
+/** Push mode: serves CallHandlerService; the bridge dials it once per call. */
 export class BackendServer {
   constructor(options: { onCall: (call: BridgeCall) => unknown | Promise<unknown>; media?: MediaOptions });
   readonly server: grpc.Server;

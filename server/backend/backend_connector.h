@@ -45,8 +45,11 @@ class BackendConnector {
     // call sends CallStarted first (pull: the claim is the acceptance, so
     // the worker hears of the call only now).
     virtual void OnBackendConnected(int attempts, bool announce) = 0;
-    virtual void Reply(const bridge::v1::CallCommand& command, bridge::v1::ResultCode code,
-                       std::string message, uint32_t backend_rate_hz) = 0;
+    // Answers the command `command_id` of kind `kind` (always on error; on
+    // OK when it has an id).
+    virtual void Reply(const std::string& command_id, bridge::v1::CommandKind kind,
+                       bridge::v1::ResultCode code, std::string message,
+                       uint32_t backend_rate_hz) = 0;
     virtual void EndCall(bridge::v1::CallEndReason reason, std::string detail) = 0;
   };
 
@@ -65,10 +68,11 @@ class BackendConnector {
   virtual void Connect() = 0;
   // Stops looking (the call ended): timers cancelled, offers withdrawn.
   virtual void Stop() = 0;
-  // A command only the connector understands (push: accept and reject;
-  // pull: a second claim). True when it was one. `waiting`: no backend has
+  // A message from the call's link that only the connector understands
+  // (push: AcceptCall and RejectCall; pull: a claim sent again). True when
+  // it was one; false for an in-call CallCommand. `waiting`: no backend has
   // the call yet.
-  virtual bool HandleSetupCommand(const bridge::v1::CallCommand& command, bool waiting) = 0;
+  virtual bool HandleSetupMessage(const BackendMessage& message, bool waiting) = 0;
   // The call's link ended before a backend had the call. True when the
   // connector handles it (push retries); false ends the call.
   virtual bool HandleLinkClosedWhileWaiting(const grpc::Status& status) = 0;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <variant>
 
 #include "audiosocket/bridge/v1/bridge.pb.h"
 
@@ -36,12 +37,17 @@ class BackendLink {
   virtual uint64_t dropped_audio_events() const = 0;
 };
 
+// What a backend sent on its stream: push, a HandleCallResponse (AcceptCall,
+// RejectCall or a CallCommand); pull, a ClaimCallRequest after the stream's
+// first claim (a CallCommand, or a claim sent again).
+using BackendMessage = std::variant<bridge::v1::HandleCallResponse, bridge::v1::ClaimCallRequest>;
+
 // What a link reports to its call. Implementations must be thread-safe and
 // must not block: links call them from gRPC threads.
 class LinkObserver {
  public:
   virtual ~LinkObserver() = default;
-  virtual void OnBackendCommand(uint64_t link_id, bridge::v1::CallCommand command) = 0;
+  virtual void OnBackendCommand(uint64_t link_id, BackendMessage message) = 0;
   // The stream ended: `status` is the gRPC status (push), or OK when the
   // worker half-closed and CANCELLED when it went away (pull).
   virtual void OnBackendClosed(uint64_t link_id, grpc::Status status) = 0;

@@ -151,12 +151,12 @@ void ClaimStream::OnReadDone(bool ok) {
     attached = attached_;
   }
   if (first) {
-    if (!request_.command().has_claim()) {
+    if (!request_.has_claim()) {
       FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                               "the first message on a ClaimCall stream must be a claim command"));
       return;
     }
-    claim_ = request_.command().claim();
+    claim_ = request_.claim();
     dispatcher_->AddSlot(self_);
   } else if (attached) {
     std::shared_ptr<LinkObserver> observer;
@@ -166,11 +166,11 @@ void ClaimStream::OnReadDone(bool ok) {
       observer = observer_.lock();
       link_id = link_id_;
     }
-    if (observer) observer->OnBackendCommand(link_id, std::move(*request_.mutable_command()));
+    if (observer) observer->OnBackendCommand(link_id, std::move(request_));
   } else {
     CallEvent event;
     auto* result = event.mutable_result();
-    DescribeCommand(request_.command(), result);
+    DescribeCommand(request_, result);
     result->set_code(bridge::v1::RESULT_CODE_FAILED_PRECONDITION);
     result->set_message("no call is bound to this stream yet; wait for CallStarted");
     SendEvent(std::move(event));

@@ -5,8 +5,6 @@
 // that every result names its command the same way, whatever path refused
 // or accepted it.
 
-#include <string>
-
 #include "audiosocket/bridge/v1/bridge.pb.h"
 
 namespace audiosocket {
@@ -14,12 +12,6 @@ namespace audiosocket {
 inline bridge::v1::CommandKind CommandKindOf(const bridge::v1::CallCommand& command) {
   using bridge::v1::CallCommand;
   switch (command.command_case()) {
-    case CallCommand::kAccept:
-      return bridge::v1::COMMAND_KIND_ACCEPT;
-    case CallCommand::kReject:
-      return bridge::v1::COMMAND_KIND_REJECT;
-    case CallCommand::kClaim:
-      return bridge::v1::COMMAND_KIND_CLAIM;
     case CallCommand::kPlay:
       return bridge::v1::COMMAND_KIND_PLAY;
     case CallCommand::kMark:
@@ -38,19 +30,22 @@ inline bridge::v1::CommandKind CommandKindOf(const bridge::v1::CallCommand& comm
   return bridge::v1::COMMAND_KIND_UNSPECIFIED;
 }
 
-// The CallCommand field the command set ("play", "send_dtmf", ...), or "".
-inline std::string CommandFieldName(const bridge::v1::CallCommand& command) {
-  const auto* field =
-      bridge::v1::CallCommand::descriptor()->FindFieldByNumber(command.command_case());
-  return field == nullptr ? std::string() : field->name();
-}
-
-// Fills the result's command_id, kind and (older) command name from `command`.
+// Fills the result's command_id and command kind from `command`.
 inline void DescribeCommand(const bridge::v1::CallCommand& command,
                             bridge::v1::CommandResult* result) {
   result->set_command_id(command.command_id());
-  result->set_kind(CommandKindOf(command));
-  result->set_command(CommandFieldName(command));
+  result->set_command(CommandKindOf(command));
+}
+
+// The same for a pull stream's message: a claim, or a CallCommand.
+inline void DescribeCommand(const bridge::v1::ClaimCallRequest& request,
+                            bridge::v1::CommandResult* result) {
+  if (request.has_claim()) {
+    result->set_command_id(request.claim().command_id());
+    result->set_command(bridge::v1::COMMAND_KIND_CLAIM);
+    return;
+  }
+  DescribeCommand(request.command(), result);
 }
 
 }  // namespace audiosocket

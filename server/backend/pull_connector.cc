@@ -1,6 +1,7 @@
 #include "server/backend/pull_connector.h"
 
 #include <utility>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 
@@ -72,24 +73,13 @@ void PullConnector::HandleClaimed(std::shared_ptr<ClaimStream> stream) {
   context_.host->OnBackendConnected(/*attempts=*/1, /*announce=*/true);
 }
 
-bool PullConnector::HandleSetupCommand(const bridge::v1::CallCommand& command, bool /*waiting*/) {
-  switch (command.command_case()) {
-    case bridge::v1::CallCommand::kAccept:
-      context_.host->Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
-                           "the call is already accepted (or claimed)", 0);
-      return true;
-    case bridge::v1::CallCommand::kReject:
-      context_.host->Reply(
-          command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
-          "only a call waiting for acceptance can be rejected; send Hangup instead", 0);
-      return true;
-    case bridge::v1::CallCommand::kClaim:
-      context_.host->Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
-                           "this stream has already claimed its call", 0);
-      return true;
-    default:
-      return false;
-  }
+bool PullConnector::HandleSetupMessage(const BackendMessage& message, bool /*waiting*/) {
+  const auto* request = std::get_if<bridge::v1::ClaimCallRequest>(&message);
+  if (request == nullptr || !request->has_claim()) return false;
+  context_.host->Reply(request->claim().command_id(), bridge::v1::COMMAND_KIND_CLAIM,
+                       bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+                       "this stream has already claimed its call", 0);
+  return true;
 }
 
 bool PullConnector::HandleLinkClosedWhileWaiting(const grpc::Status& /*status*/) { return false; }

@@ -24,7 +24,7 @@ class PullConnector final : public BackendConnector,
 
   void Connect() override;
   void Stop() override;
-  bool HandleSetupCommand(const bridge::v1::CallCommand& command, bool waiting) override;
+  bool HandleSetupMessage(const BackendMessage& message, bool waiting) override;
   bool HandleLinkClosedWhileWaiting(const grpc::Status& status) override;
 
   // WaitingCall (any thread).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <utility>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "server/ops/log.h"
@@ -90,58 +91,56 @@ bool PushConnector::HandleLinkClosedWhileWaiting(const grpc::Status& status) {
   return true;
 }
 
-bool PushConnector::HandleSetupCommand(const bridge::v1::CallCommand& command, bool waiting) {
-  switch (command.command_case()) {
-    case bridge::v1::CallCommand::kAccept:
+bool PushConnector::HandleSetupMessage(const BackendMessage& message, bool waiting) {
+  const auto* response = std::get_if<bridge::v1::HandleCallResponse>(&message);
+  if (response == nullptr) return false;
+  switch (response->response_case()) {
+    case bridge::v1::HandleCallResponse::kAccept:
       if (!waiting) {
-        context_.host->Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
-                             "the call is already accepted (or claimed)", 0);
+        context_.host->Reply(response->accept().command_id(), bridge::v1::COMMAND_KIND_ACCEPT,
+                             bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+                             "the call is already accepted", 0);
       } else {
-        Accept(command);
+        Accept(response->accept());
       }
       return true;
-    case bridge::v1::CallCommand::kReject:
+    case bridge::v1::HandleCallResponse::kReject:
       if (!waiting) {
         context_.host->Reply(
-            command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+            "", bridge::v1::COMMAND_KIND_REJECT, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
             "only a call waiting for acceptance can be rejected; send Hangup instead", 0);
       } else {
-        Reject(command);
+        Reject(response->reject());
       }
-      return true;
-    case bridge::v1::CallCommand::kClaim:
-      context_.host->Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
-                           "this stream has already claimed its call", 0);
       return true;
     default:
       return false;
   }
 }
 
-void PushConnector::Accept(const bridge::v1::CallCommand& command) {
-  if (absl::Status applied =
-          context_.host->ApplyMedia(command.accept().media(), announced_rate_hz_);
+void PushConnector::Accept(const bridge::v1::AcceptCall& accept) {
+  if (absl::Status applied = context_.host->ApplyMedia(accept.media(), announced_rate_hz_);
       !applied.ok()) {
-    context_.host->Reply(command, bridge::v1::RESULT_CODE_UNSUPPORTED,
-                         std::string(applied.message()), 0);
+    context_.host->Reply(accept.command_id(), bridge::v1::COMMAND_KIND_ACCEPT,
+                         bridge::v1::RESULT_CODE_UNSUPPORTED, std::string(applied.message()), 0);
     return;
   }
   Stop();
   // The accept's result confirms the rate audio is exchanged at: CallStarted
   // went out before the backend chose it.
-  const int rate = command.accept().media().sample_rate_hz() == 0
+  const int rate = accept.media().sample_rate_hz() == 0
                        ? announced_rate_hz_
-                       : static_cast<int>(command.accept().media().sample_rate_hz());
-  context_.host->Reply(command, bridge::v1::RESULT_CODE_OK, "", static_cast<uint32_t>(rate));
+                       : static_cast<int>(accept.media().sample_rate_hz());
+  context_.host->Reply(accept.command_id(), bridge::v1::COMMAND_KIND_ACCEPT,
+                       bridge::v1::RESULT_CODE_OK, "", static_cast<uint32_t>(rate));
   context_.host->OnBackendConnected(attempts_, /*announce=*/false);
 }
 
-void PushConnector::Reject(const bridge::v1::CallCommand& command) {
+void PushConnector::Reject(const bridge::v1::RejectCall& reject) {
   context_.counters->backend_rejects++;
-  const bool busy = command.reject().reason() == bridge::v1::REJECT_REASON_BUSY;
-  last_error_ =
-      absl::StrCat(busy ? "rejected busy" : "declined",
-                   command.reject().detail().empty() ? "" : ": ", command.reject().detail());
+  const bool busy = reject.reason() == bridge::v1::REJECT_REASON_BUSY;
+  last_error_ = absl::StrCat(busy ? "rejected busy" : "declined",
+                             reject.detail().empty() ? "" : ": ", reject.detail());
   log::Write(log::Level::kInfo, "backend_rejected", context_.call_id,
              {{"attempt", attempts_}, {"detail", last_error_}});
   if (busy && ++busy_rejects_ < options_.backend_attempts) {

@@ -1,7 +1,7 @@
 #ifndef AUDIOSOCKET_BRIDGE_SERVER_BACKEND_PUSH_CONNECTOR_H_
 #define AUDIOSOCKET_BRIDGE_SERVER_BACKEND_PUSH_CONNECTOR_H_
 
-// Push mode: the bridge dials a backend's CallHandler.HandleCall for the
+// Push mode: the bridge dials a backend's CallHandlerService.HandleCall for the
 // call and waits for AcceptCall. A stream that fails before the accept is
 // retried after a backoff (a restarting backend refuses connections for a
 // moment), a busy rejection is tried on the next backend (up to
@@ -30,15 +30,15 @@ class PushConnector final : public BackendConnector {
 
   void Connect() override;
   void Stop() override;
-  bool HandleSetupCommand(const bridge::v1::CallCommand& command, bool waiting) override;
+  bool HandleSetupMessage(const BackendMessage& message, bool waiting) override;
   bool HandleLinkClosedWhileWaiting(const grpc::Status& status) override;
 
  private:
   void Dial();
   void RetryLater();
   void OnDeadline();
-  void Accept(const bridge::v1::CallCommand& command);
-  void Reject(const bridge::v1::CallCommand& command);
+  void Accept(const bridge::v1::AcceptCall& accept);
+  void Reject(const bridge::v1::RejectCall& reject);
 
   const Context context_;
   const Options options_;

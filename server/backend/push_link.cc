@@ -18,8 +18,8 @@ PushLink::PushLink(uint64_t link_id, std::weak_ptr<LinkObserver> observer, const
   }
 }
 
-std::shared_ptr<PushLink> PushLink::Start(bridge::v1::CallHandler::Stub* stub, uint64_t link_id,
-                                          std::weak_ptr<LinkObserver> observer,
+std::shared_ptr<PushLink> PushLink::Start(bridge::v1::CallHandlerService::Stub* stub,
+                                          uint64_t link_id, std::weak_ptr<LinkObserver> observer,
                                           const Options& options) {
   std::shared_ptr<PushLink> link(new PushLink(link_id, std::move(observer), options));
   link->self_ = link;
@@ -123,7 +123,7 @@ void PushLink::OnReadDone(bool ok) {
     return;
   }
   if (auto observer = observer_.lock()) {
-    observer->OnBackendCommand(link_id_, std::move(*response_.mutable_command()));
+    observer->OnBackendCommand(link_id_, std::move(response_));
   }
   response_.Clear();
   StartRead(&response_);

@@ -1,7 +1,7 @@
 #ifndef AUDIOSOCKET_BRIDGE_SERVER_BACKEND_PUSH_LINK_H_
 #define AUDIOSOCKET_BRIDGE_SERVER_BACKEND_PUSH_LINK_H_
 
-// Push mode: one client stream to a backend's CallHandler.HandleCall.
+// Push mode: one client stream to a backend's CallHandlerService.HandleCall.
 //
 // Lifetime: the gRPC reactor keeps itself alive (self_) until OnDone; the
 // call holds a shared_ptr too, so calling a finished link is safe and does
@@ -40,8 +40,8 @@ class PushLink final : public BackendLink,
   };
 
   // Opens the stream. `observer` is told of commands and the end.
-  static std::shared_ptr<PushLink> Start(bridge::v1::CallHandler::Stub* stub, uint64_t link_id,
-                                         std::weak_ptr<LinkObserver> observer,
+  static std::shared_ptr<PushLink> Start(bridge::v1::CallHandlerService::Stub* stub,
+                                         uint64_t link_id, std::weak_ptr<LinkObserver> observer,
                                          const Options& options);
 
   void SendEvent(bridge::v1::CallEvent event) override;

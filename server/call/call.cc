@@ -8,6 +8,7 @@
 #include "server/call/call.h"
 
 #include <utility>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "server/backend/command_kind.h"
@@ -85,7 +86,8 @@ void Call::RequestHangup() {
   std::weak_ptr<Call> weak = weak_from_this();
   loop_->Post([weak] {
     if (auto call = weak.lock()) {
-      call->End(bridge::v1::CALL_END_REASON_HANGUP_REQUESTED, "Bridge.HangupCall was called");
+      call->End(bridge::v1::CALL_END_REASON_HANGUP_REQUESTED,
+                "BridgeService.HangupCall was called");
     }
   });
 }
@@ -370,9 +372,9 @@ void Call::OnBackendConnected(int attempts, bool announce) {
   feed_.Connect(link_.get());
 }
 
-void Call::OnBackendCommand(uint64_t link_id, CallCommand command) {
+void Call::OnBackendCommand(uint64_t link_id, BackendMessage message) {
   std::weak_ptr<Call> weak = weak_from_this();
-  const uint64_t bytes = command.ByteSizeLong();
+  const uint64_t bytes = std::visit([](const auto& m) { return m.ByteSizeLong(); }, message);
   if (!command_budget_.TryReserve(bytes)) {
     // Once: the call ends, and what the backend sends after is dropped.
     if (!command_overflow_.exchange(true)) {
@@ -382,9 +384,9 @@ void Call::OnBackendCommand(uint64_t link_id, CallCommand command) {
     }
     return;
   }
-  loop_->Post([weak, link_id, bytes, command = std::move(command)]() mutable {
+  loop_->Post([weak, link_id, bytes, message = std::move(message)]() mutable {
     if (auto call = weak.lock()) {
-      call->HandleCommand(link_id, std::move(command));
+      call->HandleMessage(link_id, std::move(message));
       call->command_budget_.Release(bytes);
     }
   });
@@ -415,25 +417,30 @@ void Call::HandleBackendClosed(uint64_t link_id, const grpc::Status& status) {
                                  static_cast<int>(status.error_code()), ")"));
 }
 
-void Call::HandleCommand(uint64_t link_id, CallCommand command) {
+void Call::HandleMessage(uint64_t link_id, BackendMessage message) {
   if (link_id != link_id_ || ended_) return;
-  if (connector_->HandleSetupCommand(command, state_ == State::kWaitingBackend)) return;
+  if (connector_->HandleSetupMessage(message, state_ == State::kWaitingBackend)) return;
+  // What is left is an in-call command (or none: an empty message).
+  const CallCommand& command = std::holds_alternative<bridge::v1::HandleCallResponse>(message)
+                                   ? std::get<bridge::v1::HandleCallResponse>(message).command()
+                                   : std::get<bridge::v1::ClaimCallRequest>(message).command();
   if (state_ != State::kConnected) {
-    Reply(command, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+    Reply(command.command_id(), CommandKindOf(command), bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
           "accept the call before sending other commands", 0);
     return;
   }
   commands_.Execute(command, *playout_, backend_rate_hz_);
 }
 
-void Call::Reply(const CallCommand& command, ResultCode code, std::string message,
-                 uint32_t backend_rate_hz) {
+void Call::Reply(const std::string& command_id, bridge::v1::CommandKind kind, ResultCode code,
+                 std::string message, uint32_t backend_rate_hz) {
   if (code != bridge::v1::RESULT_CODE_OK) services_->counters->command_errors++;
-  if (code == bridge::v1::RESULT_CODE_OK && command.command_id().empty()) return;
+  if (code == bridge::v1::RESULT_CODE_OK && command_id.empty()) return;
   if (link_ == nullptr) return;
   CallEvent event;
   auto* result = event.mutable_result();
-  DescribeCommand(command, result);
+  result->set_command_id(command_id);
+  result->set_command(kind);
   result->set_code(code);
   result->set_message(std::move(message));
   result->set_backend_sample_rate_hz(backend_rate_hz);

@@ -79,7 +79,7 @@ class Call final : public LinkObserver,
   void Shutdown();
 
   // LinkObserver (any thread).
-  void OnBackendCommand(uint64_t link_id, bridge::v1::CallCommand command) override;
+  void OnBackendCommand(uint64_t link_id, BackendMessage message) override;
   void OnBackendClosed(uint64_t link_id, grpc::Status status) override;
   // RegisteredCall (any thread).
   void RequestHangup() override;
@@ -121,8 +121,8 @@ class Call final : public LinkObserver,
   }
 
   // CallCommands::Host (Reply is BackendConnector::Host's too).
-  void Reply(const bridge::v1::CallCommand& command, bridge::v1::ResultCode code,
-             std::string message, uint32_t backend_rate_hz) override;
+  void Reply(const std::string& command_id, bridge::v1::CommandKind kind,
+             bridge::v1::ResultCode code, std::string message, uint32_t backend_rate_hz) override;
   void SendToBackend(bridge::v1::CallEvent event) override;
   bool WriteToCaller(const wire::Message& message) override;
   void HangupFromBackend(bool after_playout) override;
@@ -135,7 +135,7 @@ class Call final : public LinkObserver,
   // only a guess); after, a change is a protocol error.
   absl::Status AdoptRate(int sample_rate_hz);
   void ConnectBackend();
-  void HandleCommand(uint64_t link_id, bridge::v1::CallCommand command);
+  void HandleMessage(uint64_t link_id, BackendMessage message);
   void HandleCommandOverflow(uint64_t link_id);
   void HandleBackendClosed(uint64_t link_id, const grpc::Status& status);
   void ProtocolError(const absl::Status& status);

@@ -14,6 +14,7 @@
 
 #include "audiosocket/bridge/v1/bridge.pb.h"
 #include "lib/wire/wire.h"
+#include "server/backend/command_kind.h"
 #include "server/playout/playout.h"
 
 namespace audiosocket {
@@ -23,8 +24,9 @@ class CallCommands {
   class Host {
    public:
     virtual ~Host() = default;
-    virtual void Reply(const bridge::v1::CallCommand& command, bridge::v1::ResultCode code,
-                       std::string message, uint32_t backend_rate_hz) = 0;
+    virtual void Reply(const std::string& command_id, bridge::v1::CommandKind kind,
+                       bridge::v1::ResultCode code, std::string message,
+                       uint32_t backend_rate_hz) = 0;
     virtual void SendToBackend(bridge::v1::CallEvent event) = 0;
     // False when the caller is gone.
     virtual bool WriteToCaller(const wire::Message& message) = 0;
@@ -46,7 +48,7 @@ class CallCommands {
   void SendControl(const bridge::v1::CallCommand& command);
   void Reply(const bridge::v1::CallCommand& command, bridge::v1::ResultCode code,
              std::string message) {
-    host_->Reply(command, code, std::move(message), 0);
+    host_->Reply(command.command_id(), CommandKindOf(command), code, std::move(message), 0);
   }
 
   const wire::Dialect dialect_;

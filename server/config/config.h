@@ -86,7 +86,7 @@ struct BridgeConfig {
   int max_calls = 10000;         // open AudioSocket connections
   int max_pull_streams = 10000;  // open ClaimCall streams
 
-  // Security. TLS for the gRPC server (pull mode and the Bridge service):
+  // Security. TLS for the gRPC server (pull mode and the BridgeService):
   // certificate and key; a client CA makes it mutual TLS.
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -96,7 +96,7 @@ struct BridgeConfig {
   std::string backend_tls_ca_file;
   std::string backend_tls_cert_file;
   std::string backend_tls_key_file;
-  // Bearer token checked on Bridge RPCs and sent on push streams.
+  // Bearer token checked on BridgeService RPCs and sent on push streams.
   std::string auth_token;
 
   // What the caller hears when no backend takes the call or it is lost:

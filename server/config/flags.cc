@@ -26,7 +26,7 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:9092",
           "encoding= is what Asterisk sends (G.711 is labelled 0x10); toward Asterisk the bridge "
           "always sends signed linear. rate= holds until the call's first audio says otherwise.");
 ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:50051",
-          "Address the gRPC server binds (Bridge service, health, reflection).");
+          "Address the gRPC server binds (BridgeService, health, reflection).");
 ABSL_FLAG(std::string, mode, "auto",
           "push (dial --backend per call), pull (backends claim calls over ClaimCall), or auto "
           "(push when --backend is set).");
@@ -91,8 +91,8 @@ ABSL_FLAG(std::string, backend_tls_cert_file, "",
           "Push mode: PEM client certificate presented to backends (mutual TLS).");
 ABSL_FLAG(std::string, backend_tls_key_file, "", "Push mode: key for --backend_tls_cert_file.");
 ABSL_FLAG(std::string, auth_token_file, "",
-          "File holding a bearer token: required on every Bridge RPC (pull mode) and sent on "
-          "every push stream as \"authorization: Bearer <token>\".");
+          "File holding a bearer token: required on every BridgeService RPC (pull mode) and sent "
+          "on every push stream as \"authorization: Bearer <token>\".");
 ABSL_FLAG(std::string, config_file, "",
           "File of settings, one flag=value per line (# comments). Precedence: command line, "
           "then AUDIOSOCKET_BRIDGE_<FLAG> environment variables, then this file.");

@@ -18,7 +18,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// The Bridge service in process, with `token` required (empty: none).
+// The BridgeService in process, with `token` required (empty: none).
 class ServiceWithToken {
  public:
   explicit ServiceWithToken(std::string token) {
@@ -31,8 +31,8 @@ class ServiceWithToken {
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
-    stub_ = bridge::v1::Bridge::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                                            grpc::InsecureChannelCredentials()));
+    stub_ = bridge::v1::BridgeService::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
   }
   ~ServiceWithToken() { server_->Shutdown(); }
 
@@ -51,7 +51,7 @@ class ServiceWithToken {
   CallRegistry registry_;
   std::unique_ptr<BridgeService> service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<bridge::v1::Bridge::Stub> stub_;
+  std::unique_ptr<bridge::v1::BridgeService::Stub> stub_;
 };
 
 TEST(BearerAuthTest, WithoutATokenEveryCallIsAllowed) {

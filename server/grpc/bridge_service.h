@@ -28,8 +28,8 @@ namespace audiosocket {
 
 class WatchStream;
 
-// The Bridge service.
-class BridgeService final : public bridge::v1::Bridge::CallbackService {
+// The BridgeService (pull mode and call operations).
+class BridgeService final : public bridge::v1::BridgeService::CallbackService {
  public:
   struct Options {
     size_t max_queued_audio_events = 50;

@@ -6,8 +6,7 @@ namespace {
 void SetDtmfResult(const PlayoutNotice& notice, bridge::v1::ResultCode code,
                    bridge::v1::CommandResult* result) {
   result->set_command_id(notice.name);
-  result->set_command("send_dtmf");
-  result->set_kind(bridge::v1::COMMAND_KIND_SEND_DTMF);
+  result->set_command(bridge::v1::COMMAND_KIND_SEND_DTMF);
   result->set_code(code);
 }
 

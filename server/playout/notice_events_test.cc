@@ -52,8 +52,7 @@ TEST(NoticeEventTest, SendDtmfDoneIsAnOkResultWhenItHasACommandId) {
   ASSERT_TRUE(event.has_value());
   ASSERT_TRUE(event->has_result());
   EXPECT_EQ(event->result().command_id(), "cmd-1");
-  EXPECT_EQ(event->result().command(), "send_dtmf");
-  EXPECT_EQ(event->result().kind(), v1::COMMAND_KIND_SEND_DTMF);
+  EXPECT_EQ(event->result().command(), v1::COMMAND_KIND_SEND_DTMF);
   EXPECT_EQ(event->result().code(), v1::RESULT_CODE_OK);
   // Nobody asked for a result.
   EXPECT_FALSE(NoticeEvent(Notice(Type::kDtmfDone, ""), 0).has_value());
@@ -64,7 +63,7 @@ TEST(NoticeEventTest, SendDtmfRemovedByAClearIsCancelled) {
   ASSERT_TRUE(event.has_value());
   ASSERT_TRUE(event->has_result());
   EXPECT_EQ(event->result().command_id(), "cmd-2");
-  EXPECT_EQ(event->result().kind(), v1::COMMAND_KIND_SEND_DTMF);
+  EXPECT_EQ(event->result().command(), v1::COMMAND_KIND_SEND_DTMF);
   EXPECT_EQ(event->result().code(), v1::RESULT_CODE_CANCELLED);
   EXPECT_EQ(event->result().message(), "removed by a clear");
 }
@@ -101,7 +100,7 @@ TEST(AbandonedNoticeEventTest, QueuedMarksAndSendDtmfResolveCallEnded) {
   ASSERT_TRUE(dtmf.has_value());
   ASSERT_TRUE(dtmf->has_result());
   EXPECT_EQ(dtmf->result().command_id(), "cmd");
-  EXPECT_EQ(dtmf->result().command(), "send_dtmf");
+  EXPECT_EQ(dtmf->result().command(), v1::COMMAND_KIND_SEND_DTMF);
   EXPECT_EQ(dtmf->result().code(), v1::RESULT_CODE_CALL_ENDED);
   EXPECT_EQ(dtmf->result().message(), "the call ended before the tones played");
 }

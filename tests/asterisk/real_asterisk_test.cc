@@ -232,9 +232,9 @@ class RealAsteriskTest : public ::testing::Test {
         return nullptr;
       }
       absl::SleepFor(delay);
-      bridge::v1::CallCommand accept;
-      *accept.mutable_accept()->mutable_media() = media;
-      call->Send(accept);
+      bridge::v1::AcceptCall accept;
+      *accept.mutable_media() = media;
+      call->SendAccept(accept);
       return call;
     }
     absl::SleepFor(delay);

@@ -272,7 +272,7 @@ TEST(DrainTest, IdleWorkersDoNotDelayTheExit) {
   }
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge.grpc_port()),
                                      grpc::InsecureChannelCredentials());
-  auto stub = v1::Bridge::NewStub(channel);
+  auto stub = v1::BridgeService::NewStub(channel);
   grpc::ClientContext watch_context;
   auto watch = stub->WatchCalls(&watch_context, v1::WatchCallsRequest());
   const absl::Time idle_by = absl::Now() + kWait;
@@ -465,7 +465,7 @@ TEST(ErrorsTest, HangupWithAMegabyteIdAnswersNotFoundQuotingItShort) {
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge.grpc_port()),
                                      grpc::InsecureChannelCredentials());
-  auto stub = v1::Bridge::NewStub(channel);
+  auto stub = v1::BridgeService::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v1::HangupCallRequest request;
@@ -573,7 +573,7 @@ grpc::Status ListCalls(int port, std::shared_ptr<grpc::ChannelCredentials> crede
   grpc::ChannelArguments args;
   args.SetSslTargetNameOverride("localhost");
   auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), credentials, args);
-  auto stub = v1::Bridge::NewStub(channel);
+  auto stub = v1::BridgeService::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);

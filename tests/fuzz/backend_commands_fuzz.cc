@@ -1,5 +1,5 @@
 // Fuzz target: backend commands into a live call (server/call/), each a
-// bridge.v1.CallCommand parsed from fuzz bytes, interleaved with caller audio
+// bridge.v1.HandleCallResponse parsed from fuzz bytes, interleaved with caller audio
 // and time. See call_fuzz.h for the input layout and call_harness.h for the
 // properties.
 
@@ -20,7 +20,7 @@ std::string CheckBackendCommands(const uint8_t* data, size_t size) {
   for (int i = 0; i < 20 && !harness.has_link(); ++i) harness.Wait(1);
   if (!harness.has_link()) return "the call never opened its backend link";
   if (flags & 1) {
-    bridge::v1::CallCommand accept;
+    bridge::v1::HandleCallResponse accept;
     accept.mutable_accept();
     harness.Command(accept);
   }
@@ -35,7 +35,7 @@ std::string CheckBackendCommands(const uint8_t* data, size_t size) {
     offset += n;
     switch (op % 4) {
       case 0: {
-        bridge::v1::CallCommand command;
+        bridge::v1::HandleCallResponse command;
         if (command.ParseFromArray(payload, static_cast<int>(n))) harness.Command(command);
         break;
       }

@@ -20,7 +20,7 @@ std::string CheckCallSession(const uint8_t* data, size_t size);
 // backend_commands. Byte 0: harness options. Byte 1: bit 0 accept first.
 // A valid UUID and one audio frame start the call. The rest: records of an
 // op byte, a 16-bit big-endian length and a payload: op % 4 == 0 a
-// serialized bridge.v1.CallCommand (unparseable payloads are skipped),
+// serialized bridge.v1.HandleCallResponse (unparseable payloads are skipped),
 // 1 up to 10 caller audio frames, 2 raw caller bytes, 3 wait (payload[0] %
 // 60 ms).
 std::string CheckBackendCommands(const uint8_t* data, size_t size);

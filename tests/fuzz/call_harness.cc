@@ -187,9 +187,15 @@ void CallHarness::SendFromCaller(absl::Span<const uint8_t> bytes) {
 }
 
 void CallHarness::Command(const v1::CallCommand& command) {
+  v1::HandleCallResponse message;
+  *message.mutable_command() = command;
+  Command(message);
+}
+
+void CallHarness::Command(const v1::HandleCallResponse& message) {
   if (finished_ || services_->link_ids.empty()) return;
   const uint64_t link_id = services_->link_ids.back();
-  call_->OnBackendCommand(link_id, command);  // posts to the loop, as a link does
+  call_->OnBackendCommand(link_id, message);  // posts to the loop, as a link does
   RunOnLoop([] {});
   RunOnLoop([] {});
   Drain();

@@ -56,6 +56,8 @@ class CallHarness {
   void SendFromCaller(absl::Span<const uint8_t> bytes);
   // A command from the backend on the current link (ignored before the
   // call opened one).
+  // What a push backend sends (accept, reject, or an in-call command).
+  void Command(const bridge::v1::HandleCallResponse& message);
   void Command(const bridge::v1::CallCommand& command);
   // Runs the call's timers for about `ms` of real time (bounded).
   void Wait(int ms);

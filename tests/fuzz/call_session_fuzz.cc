@@ -29,7 +29,7 @@ std::string CheckCallSession(const uint8_t* data, size_t size) {
       offset += n;
     }
     if ((flags & 2) && !accepted && harness.has_link()) {
-      bridge::v1::CallCommand accept;
+      bridge::v1::HandleCallResponse accept;
       accept.mutable_accept();
       harness.Command(accept);
       accepted = true;

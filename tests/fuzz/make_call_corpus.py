@@ -3,7 +3,7 @@
 backend_commands; layouts in tests/fuzz/call_fuzz.h). Run from the
 repository root: python3 tests/fuzz/make_call_corpus.py
 
-CallCommand messages are encoded by hand (protobuf wire format) so that
+HandleCallResponse messages (what a push backend sends) are encoded by hand (protobuf wire format) so that
 the script needs nothing but Python."""
 import os
 import struct
@@ -27,7 +27,19 @@ def field(number, value):
 
 
 def command(command_id, number, body):
-    return (field(1, command_id.encode()) if command_id else b"") + field(number, body)
+    """A HandleCallResponse{command: CallCommand{command_id, <number>: body}}."""
+    inner = (field(1, command_id.encode()) if command_id else b"") + field(number, body)
+    return field(1, inner)
+
+
+def accept(command_id, media):
+    """A HandleCallResponse{accept: AcceptCall{media, command_id}}."""
+    return field(2, field(1, media) + field(2, command_id.encode()))
+
+
+def reject(body):
+    """A HandleCallResponse{reject: RejectCall{...}}."""
+    return field(3, body)
 
 
 def pcm(samples, level=1000):
@@ -51,12 +63,11 @@ def chunks(stream, size=64):
 
 
 COMMANDS = {
-    "accept": command("a", 2, b""),
-    "accept_16k": command("a16", 2, field(1, field(1, 16000))),
-    "accept_inband": command("ai", 2, field(1, field(2, 1))),
-    "accept_absurd_rate": command("ax", 2, field(1, field(1, 4000000000))),
-    "reject_busy": command("r", 3, field(1, 1) + field(2, b"busy")),
-    "claim": command("c", 4, field(1, b"x")),
+    "accept": accept("a", b""),
+    "accept_16k": accept("a16", field(1, 16000)),
+    "accept_inband": accept("ai", field(2, 1)),
+    "accept_absurd_rate": accept("ax", field(1, 4000000000)),
+    "reject_busy": reject(field(1, 1) + field(2, b"busy")),
     "play": command("p", 5, field(1, pcm(800)) + field(3, b"resp")),
     "play_16k": command("p16", 5, field(1, pcm(640)) + field(2, 16000)),
     "play_odd": command("po", 5, field(1, b"\x01\x02\x03")),
@@ -73,7 +84,9 @@ COMMANDS = {
     "hangup": command("h", 10, b""),
     "hangup_after_playout": command("ha", 10, field(1, 1)),
     "empty": b"",
+    "empty_command": field(1, b""),
     "unknown_field": command("u", 99, b"future"),
+    "unknown_response": field(99, b"future"),
 }
 
 

@@ -78,9 +78,9 @@ void BackendCall::MarkEnded() {
 }
 
 bool BackendCall::Accept(uint32_t sample_rate_hz) {
-  CallCommand command;
-  command.mutable_accept()->mutable_media()->set_sample_rate_hz(sample_rate_hz);
-  return Send(command);
+  bridge::v1::AcceptCall accept;
+  accept.mutable_media()->set_sample_rate_hz(sample_rate_hz);
+  return SendAccept(accept);
 }
 
 bool BackendCall::Play(const std::vector<int16_t>& samples, const std::string& response_id,
@@ -122,6 +122,22 @@ class PushCall : public BackendCall {
     if (finished_) return false;
     HandleCallResponse response;
     *response.mutable_command() = command;
+    return stream_->Write(response);
+  }
+
+  bool SendAccept(const bridge::v1::AcceptCall& accept) override {
+    absl::MutexLock lock(&write_mu_);
+    if (finished_) return false;
+    HandleCallResponse response;
+    *response.mutable_accept() = accept;
+    return stream_->Write(response);
+  }
+
+  bool SendReject(const bridge::v1::RejectCall& reject) override {
+    absl::MutexLock lock(&write_mu_);
+    if (finished_) return false;
+    HandleCallResponse response;
+    *response.mutable_reject() = reject;
     return stream_->Write(response);
   }
 
@@ -177,7 +193,7 @@ class PushCall : public BackendCall {
 
 }  // namespace
 
-class PushBackend::Service final : public bridge::v1::CallHandler::Service {
+class PushBackend::Service final : public bridge::v1::CallHandlerService::Service {
  public:
   grpc::Status HandleCall(
       grpc::ServerContext* context,
@@ -251,11 +267,11 @@ int PushBackend::calls_opened() const { return service_->opened(); }
 PullWorker::PullWorker(int grpc_port, bridge::v1::ClaimCall claim) {
   channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
                                  grpc::InsecureChannelCredentials());
-  stub_ = bridge::v1::Bridge::NewStub(channel_);
+  stub_ = bridge::v1::BridgeService::NewStub(channel_);
   context_.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
   stream_ = stub_->ClaimCall(&context_);
   ClaimCallRequest request;
-  *request.mutable_command()->mutable_claim() = std::move(claim);
+  *request.mutable_claim() = std::move(claim);
   stream_->Write(request);
   reader_ = std::thread([this] {
     ClaimCallResponse response;

@@ -2,7 +2,7 @@
 #define AUDIOSOCKET_BRIDGE_TESTS_SUPPORT_TEST_BACKENDS_H_
 
 // Scripted backends for end-to-end tests, in both modes, behind one call
-// interface: a push backend (a CallHandler server the bridge dials) and a
+// interface: a push backend (a CallHandlerService server the bridge dials) and a
 // pull worker (a ClaimCall client). Tests read events and send commands.
 //
 // Threads: each call has a reader thread filling a queue; the test thread
@@ -45,6 +45,10 @@ class BackendCall {
                                       absl::Duration timeout = absl::Seconds(10));
 
   virtual bool Send(const CallCommand& command) = 0;
+  // Push only (HandleCallResponse's accept and reject); a pull worker cannot
+  // send them and returns false.
+  virtual bool SendAccept(const bridge::v1::AcceptCall& /*accept*/) { return false; }
+  virtual bool SendReject(const bridge::v1::RejectCall& /*reject*/) { return false; }
   // Push: finish the RPC with OK. Pull: half-close.
   virtual void CloseWrites() = 0;
   // Abandon the stream (push: cancel the RPC; pull: cancel the call).
@@ -84,7 +88,7 @@ class BackendCall {
   std::string authorization_ ABSL_GUARDED_BY(mu_);
 };
 
-// A CallHandler server on 127.0.0.1:0.
+// A CallHandlerService server on 127.0.0.1:0.
 class PushBackend {
  public:
   explicit PushBackend(
@@ -121,7 +125,7 @@ class PullWorker : public BackendCall {
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<bridge::v1::Bridge::Stub> stub_;
+  std::unique_ptr<bridge::v1::BridgeService::Stub> stub_;
   grpc::ClientContext context_;
   std::unique_ptr<
       grpc::ClientReaderWriter<bridge::v1::ClaimCallRequest, bridge::v1::ClaimCallResponse>>

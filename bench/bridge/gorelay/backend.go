@@ -67,7 +67,7 @@ type callStats struct {
 }
 
 type backend struct {
-	client pb.CallHandlerClient
+	client pb.CallHandlerServiceClient
 }
 
 func newBackend(target string) (*backend, error) {
@@ -75,13 +75,13 @@ func newBackend(target string) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &backend{client: pb.NewCallHandlerClient(conn)}, nil
+	return &backend{client: pb.NewCallHandlerServiceClient(conn)}, nil
 }
 
 // backendCall is one HandleCall stream. Send* may be called from any
 // goroutine: one sender goroutine owns stream.Send.
 type backendCall struct {
-	stream     pb.CallHandler_HandleCallClient
+	stream     pb.CallHandlerService_HandleCallClient
 	cancel     context.CancelFunc
 	out        chan *pb.HandleCallRequest // nil entry = half-close
 	senderDone chan struct{}
@@ -111,14 +111,14 @@ func (b *backend) startCall(callID, peer string, rate int, acceptTimeout time.Du
 		switch {
 		case err != nil:
 			answer <- err
-		case resp.GetCommand().GetAccept() != nil:
-			if r := resp.GetCommand().GetAccept().GetMedia().GetSampleRateHz(); r != 0 && int(r) != rate {
+		case resp.GetAccept() != nil:
+			if r := resp.GetAccept().GetMedia().GetSampleRateHz(); r != 0 && int(r) != rate {
 				answer <- fmt.Errorf("backend asked for %d Hz; this relay does not resample", r)
 				return
 			}
 			answer <- nil
-		case resp.GetCommand().GetReject() != nil:
-			answer <- fmt.Errorf("rejected: %s", resp.GetCommand().GetReject().GetDetail())
+		case resp.GetReject() != nil:
+			answer <- fmt.Errorf("rejected: %s", resp.GetReject().GetDetail())
 		default:
 			answer <- errors.New("first command is not accept")
 		}
@@ -220,6 +220,12 @@ func (c *backendCall) recv() (command, error) {
 	if err != nil {
 		return command{}, err
 	}
+	switch resp.GetResponse().(type) {
+	case *pb.HandleCallResponse_Accept:
+		return command{kind: cmdAccept, id: resp.GetAccept().GetCommandId()}, nil
+	case *pb.HandleCallResponse_Reject:
+		return command{kind: cmdReject, detail: resp.GetReject().GetDetail()}, nil
+	}
 	pc := resp.GetCommand()
 	cmd := command{id: pc.GetCommandId()}
 	switch x := pc.GetCommand().(type) {
@@ -231,10 +237,6 @@ func (c *backendCall) recv() (command, error) {
 		cmd.kind, cmd.responseID = cmdClear, x.Clear.GetResponseId()
 	case *pb.CallCommand_Hangup:
 		cmd.kind = cmdHangup
-	case *pb.CallCommand_Accept:
-		cmd.kind = cmdAccept
-	case *pb.CallCommand_Reject:
-		cmd.kind, cmd.detail = cmdReject, x.Reject.GetDetail()
 	default:
 		cmd.kind = cmdOther
 	}

@@ -1,6 +1,6 @@
 // Package bridge is the Go client SDK for audiosocket-bridge.
 //
-// Push mode: NewHandlerServer(handler) is a bridgepb.CallHandlerServer; the
+// Push mode: NewHandlerServer(handler) is a bridgepb.CallHandlerServiceServer; the
 // bridge dials it once per call, the SDK accepts and runs handler(ctx, call).
 // Listen and Serve run it on a server of their own.
 // Pull mode: Dial(target) and Client.Work (claim loops on every address of
@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,8 +25,8 @@ import (
 
 // Event is what Call.Events delivers: *bridgepb.AudioChunk, *bridgepb.DtmfEvent,
 // *bridgepb.ControlEvent, *bridgepb.MarkResolved, *bridgepb.PlayoutEvent,
-// *bridgepb.AsteriskError, *bridgepb.CommandResult (for commands sent without
-// the SDK), and last *bridgepb.CallEnded. Use a type switch.
+// *bridgepb.CommandResult (for commands sent without the SDK), and last
+// *bridgepb.CallEnded (with the AsteriskError when Asterisk reported one). Use a type switch.
 type Event = proto.Message
 
 // Handler handles one call, in push and pull mode alike. When it returns
@@ -44,7 +45,12 @@ var ErrCallEnded = errors.New("the call has ended")
 type CommandError struct{ Result *bridgepb.CommandResult }
 
 func (e *CommandError) Error() string {
-	return fmt.Sprintf("%s %s: %s: %s", e.Result.GetCommand(), e.Result.GetCommandId(), e.Result.GetCode(), e.Result.GetMessage())
+	return fmt.Sprintf("%s %s: %s: %s", commandName(e.Result.GetCommand()), e.Result.GetCommandId(), e.Result.GetCode(), e.Result.GetMessage())
+}
+
+// commandName is the command's name as in CallCommand ("play", "send_dtmf", ...).
+func commandName(k bridgepb.CommandKind) string {
+	return strings.ToLower(strings.TrimPrefix(k.String(), "COMMAND_KIND_"))
 }
 
 // Is makes errors.Is(err, ErrCallEnded) true for a CALL_ENDED result.
@@ -197,8 +203,6 @@ func (c *Call) dispatch(ev *bridgepb.CallEvent) bool {
 		c.push(e.Mark)
 	case *bridgepb.CallEvent_Playout:
 		c.push(e.Playout)
-	case *bridgepb.CallEvent_AsteriskError:
-		c.push(e.AsteriskError)
 	}
 	return false
 }
@@ -334,10 +338,18 @@ func (c *Call) endedResult(id, msg string) *bridgepb.CommandResult {
 // that failed (the transport's error, e.g. the connection to the bridge
 // broke).
 func (c *Call) Send(ctx context.Context, cmd *bridgepb.CallCommand) (proto.Message, error) {
+	return c.exchange(ctx, func(id string) error {
+		cmd.CommandId = id
+		return c.link.send(cmd)
+	})
+}
+
+// exchange sends one command with a fresh command_id (send sets it on the
+// message and writes it) and waits for its answer, as Send does.
+func (c *Call) exchange(ctx context.Context, send func(id string) error) (proto.Message, error) {
 	c.mu.Lock()
 	c.nextID++
 	id := "c" + strconv.Itoa(c.nextID)
-	cmd.CommandId = id
 	if c.ended != nil {
 		reason := c.ended.GetReason().String()
 		c.mu.Unlock()
@@ -347,7 +359,7 @@ func (c *Call) Send(ctx context.Context, cmd *bridgepb.CallCommand) (proto.Messa
 	c.pending[id] = ch
 	c.mu.Unlock()
 	c.sendMu.Lock()
-	err := c.link.send(cmd)
+	err := send(id)
 	c.sendMu.Unlock()
 	if err != nil {
 		c.mu.Lock()
@@ -381,14 +393,20 @@ func (c *Call) Send(ctx context.Context, cmd *bridgepb.CallCommand) (proto.Messa
 	}
 }
 
-func (c *Call) checked(ctx context.Context, cmd *bridgepb.CallCommand, name string) (proto.Message, error) {
+func (c *Call) checked(ctx context.Context, cmd *bridgepb.CallCommand, kind bridgepb.CommandKind) (proto.Message, error) {
 	m, err := c.Send(ctx, cmd)
+	return checkedResult(m, err, kind)
+}
+
+// checkedResult names the answered command in a result the SDK made itself
+// (the call ended first) and turns a failed code into a *CommandError.
+func checkedResult(m proto.Message, err error, kind bridgepb.CommandKind) (proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
 	if r, ok := m.(*bridgepb.CommandResult); ok {
-		if r.Command == "" {
-			r.Command = name
+		if r.Command == bridgepb.CommandKind_COMMAND_KIND_UNSPECIFIED {
+			r.Command = kind
 		}
 		if r.GetCode() != bridgepb.ResultCode_RESULT_CODE_OK {
 			return r, &CommandError{r}
@@ -397,8 +415,8 @@ func (c *Call) checked(ctx context.Context, cmd *bridgepb.CallCommand, name stri
 	return m, nil
 }
 
-func (c *Call) result(ctx context.Context, cmd *bridgepb.CallCommand, name string) (*bridgepb.CommandResult, error) {
-	m, err := c.checked(ctx, cmd, name)
+func (c *Call) result(ctx context.Context, cmd *bridgepb.CallCommand, kind bridgepb.CommandKind) (*bridgepb.CommandResult, error) {
+	m, err := c.checked(ctx, cmd, kind)
 	r, _ := m.(*bridgepb.CommandResult)
 	return r, err
 }
@@ -407,13 +425,13 @@ func (c *Call) result(ctx context.Context, cmd *bridgepb.CallCommand, name strin
 // responseID (may be empty), at the backend rate.
 func (c *Call) Play(ctx context.Context, pcm []byte, responseID string) (*bridgepb.CommandResult, error) {
 	return c.result(ctx, &bridgepb.CallCommand{Command: &bridgepb.CallCommand_Play{
-		Play: &bridgepb.PlayAudio{Pcm: pcm, ResponseId: responseID}}}, "play")
+		Play: &bridgepb.PlayAudio{Pcm: pcm, ResponseId: responseID}}}, bridgepb.CommandKind_COMMAND_KIND_PLAY)
 }
 
 // PlayAt is Play with audio at another rate (converted by the bridge).
 func (c *Call) PlayAt(ctx context.Context, pcm []byte, rateHz uint32, responseID string) (*bridgepb.CommandResult, error) {
 	return c.result(ctx, &bridgepb.CallCommand{Command: &bridgepb.CallCommand_Play{
-		Play: &bridgepb.PlayAudio{Pcm: pcm, SampleRateHz: rateHz, ResponseId: responseID}}}, "play")
+		Play: &bridgepb.PlayAudio{Pcm: pcm, SampleRateHz: rateHz, ResponseId: responseID}}}, bridgepb.CommandKind_COMMAND_KIND_PLAY)
 }
 
 // Mark queues a mark after the audio queued so far and blocks until the
@@ -434,7 +452,7 @@ func (c *Call) Mark(ctx context.Context, name string) (bridgepb.MarkResolution, 
 	c.marks[name] = append(c.marks[name], ch) // before sending: the resolution may be quick
 	c.mu.Unlock()
 	_, err := c.result(ctx, &bridgepb.CallCommand{Command: &bridgepb.CallCommand_Mark{
-		Mark: &bridgepb.Mark{Name: name}}}, "mark")
+		Mark: &bridgepb.Mark{Name: name}}}, bridgepb.CommandKind_COMMAND_KIND_MARK)
 	if errors.Is(err, ErrCallEnded) {
 		return bridgepb.MarkResolution_MARK_RESOLUTION_CALL_ENDED, nil
 	}
@@ -472,7 +490,7 @@ func (c *Call) dropMark(name string, ch chan bridgepb.MarkResolution) {
 // returns.
 func (c *Call) Clear(ctx context.Context, responseID string) (*bridgepb.ClearResult, error) {
 	m, err := c.checked(ctx, &bridgepb.CallCommand{Command: &bridgepb.CallCommand_Clear{
-		Clear: &bridgepb.ClearAudio{ResponseId: responseID}}}, "clear")
+		Clear: &bridgepb.ClearAudio{ResponseId: responseID}}}, bridgepb.CommandKind_COMMAND_KIND_CLEAR)
 	if err != nil {
 		return nil, err
 	}
@@ -493,22 +511,22 @@ func cmdID(m proto.Message) string {
 // (toneMs, gapMs 0 mean the bridge's defaults).
 func (c *Call) SendDTMF(ctx context.Context, digits string, toneMs, gapMs uint32) (*bridgepb.CommandResult, error) {
 	return c.result(ctx, &bridgepb.CallCommand{Command: &bridgepb.CallCommand_SendDtmf{
-		SendDtmf: &bridgepb.SendDtmf{Digits: digits, ToneMs: toneMs, GapMs: gapMs}}}, "send_dtmf")
+		SendDtmf: &bridgepb.SendDtmf{Digits: digits, ToneMs: toneMs, GapMs: gapMs}}}, bridgepb.CommandKind_COMMAND_KIND_SEND_DTMF)
 }
 
 // SendControl sends a control signal toward Asterisk (extended dialect only).
 func (c *Call) SendControl(ctx context.Context, t bridgepb.ControlType) (*bridgepb.CommandResult, error) {
 	return c.result(ctx, &bridgepb.CallCommand{Command: &bridgepb.CallCommand_SendControl{
-		SendControl: &bridgepb.SendControl{Type: t}}}, "send_control")
+		SendControl: &bridgepb.SendControl{Type: t}}}, bridgepb.CommandKind_COMMAND_KIND_SEND_CONTROL)
 }
 
 // Hangup ends the call (after the queued audio when afterPlayout).
 func (c *Call) Hangup(ctx context.Context, afterPlayout bool) (*bridgepb.CommandResult, error) {
 	r, err := c.result(ctx, &bridgepb.CallCommand{Command: &bridgepb.CallCommand_Hangup{
-		Hangup: &bridgepb.Hangup{AfterPlayout: afterPlayout}}}, "hangup")
+		Hangup: &bridgepb.Hangup{AfterPlayout: afterPlayout}}}, bridgepb.CommandKind_COMMAND_KIND_HANGUP)
 	if errors.Is(err, ErrCallEnded) &&
 		c.Ended().GetReason() == bridgepb.CallEndReason_CALL_END_REASON_BACKEND_HUNG_UP {
-		return &bridgepb.CommandResult{CommandId: r.GetCommandId(), Code: bridgepb.ResultCode_RESULT_CODE_OK, Command: "hangup"}, nil
+		return &bridgepb.CommandResult{CommandId: r.GetCommandId(), Code: bridgepb.ResultCode_RESULT_CODE_OK, Command: bridgepb.CommandKind_COMMAND_KIND_HANGUP}, nil
 	}
 	return r, err
 }

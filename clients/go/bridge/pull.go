@@ -19,7 +19,7 @@ type Client struct {
 	// Conn is the connection Claim, ListCalls and HangupCall use (round
 	// robin over the target's addresses); Work opens one per address.
 	Conn *grpc.ClientConn
-	API  bridgepb.BridgeClient
+	API  bridgepb.BridgeServiceClient
 
 	cfg       *config
 	endpoints []endpoint
@@ -78,7 +78,7 @@ func Dial(target string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{Conn: conn, API: bridgepb.NewBridgeClient(conn), cfg: cfg, endpoints: eps}, nil
+	return &Client{Conn: conn, API: bridgepb.NewBridgeServiceClient(conn), cfg: cfg, endpoints: eps}, nil
 }
 
 // endpoint is one entry of a target: a host:port to resolve, or a gRPC
@@ -140,12 +140,12 @@ func (e *ClaimError) Error() string { return e.Msg }
 func (e *ClaimError) Unwrap() error { return e.Err }
 
 type pullLink struct {
-	stream bridgepb.Bridge_ClaimCallClient
+	stream bridgepb.BridgeService_ClaimCallClient
 	cancel context.CancelFunc
 }
 
 func (l pullLink) send(c *bridgepb.CallCommand) error {
-	return l.stream.Send(&bridgepb.ClaimCallRequest{Command: c})
+	return l.stream.Send(&bridgepb.ClaimCallRequest{Request: &bridgepb.ClaimCallRequest_Command{Command: c}})
 }
 
 func (l pullLink) recv() (*bridgepb.CallEvent, error) {
@@ -167,7 +167,7 @@ func (c *Client) Claim(ctx context.Context, claim Claim) (*Call, error) {
 	return claimOn(ctx, c.API, claim, c.cfg)
 }
 
-func claimOn(ctx context.Context, api bridgepb.BridgeClient, claim Claim, cfg *config) (*Call, error) {
+func claimOn(ctx context.Context, api bridgepb.BridgeServiceClient, claim Claim, cfg *config) (*Call, error) {
 	msg := &bridgepb.ClaimCall{Media: claim.Media}
 	if claim.CallID != "" {
 		msg.Target = &bridgepb.ClaimCall_CallId{CallId: claim.CallID}
@@ -184,7 +184,7 @@ func claimOn(ctx context.Context, api bridgepb.BridgeClient, claim Claim, cfg *c
 	}
 	l := pullLink{stream, cancel}
 	// A failed send shows as io.EOF; the stream's status comes from recv.
-	_ = l.send(&bridgepb.CallCommand{Command: &bridgepb.CallCommand_Claim{Claim: msg}})
+	_ = l.stream.Send(&bridgepb.ClaimCallRequest{Request: &bridgepb.ClaimCallRequest_Claim{Claim: msg}})
 	ev, err := l.recv()
 	stop()
 	if err != nil {

@@ -14,26 +14,26 @@ import (
 )
 
 type handlerServer struct {
-	bridgepb.UnimplementedCallHandlerServer
+	bridgepb.UnimplementedCallHandlerServiceServer
 	handler Handler
 	cfg     *config
 }
 
-// NewHandlerServer is a CallHandler service that accepts each call the
+// NewHandlerServer is a CallHandlerService that accepts each call the
 // bridge pushes and runs handler for it; register it on your own
-// grpc.Server (TLS, interceptors, ...) with bridgepb.RegisterCallHandlerServer,
+// grpc.Server (TLS, interceptors, ...) with bridgepb.RegisterCallHandlerServiceServer,
 // or use Listen or Serve. Options: WithMedia, WithDecide, WithToken,
 // WithLogger, WithAudioBuffer.
-func NewHandlerServer(handler Handler, opts ...Option) bridgepb.CallHandlerServer {
+func NewHandlerServer(handler Handler, opts ...Option) bridgepb.CallHandlerServiceServer {
 	return &handlerServer{handler: handler, cfg: newConfig(opts)}
 }
 
 type pushLink struct {
-	stream bridgepb.CallHandler_HandleCallServer
+	stream bridgepb.CallHandlerService_HandleCallServer
 }
 
 func (l pushLink) send(c *bridgepb.CallCommand) error {
-	return l.stream.Send(&bridgepb.HandleCallResponse{Command: c})
+	return l.stream.Send(&bridgepb.HandleCallResponse{Response: &bridgepb.HandleCallResponse_Command{Command: c}})
 }
 
 func (l pushLink) recv() (*bridgepb.CallEvent, error) {
@@ -57,7 +57,7 @@ func (s *handlerServer) authorized(ctx context.Context) bool {
 	return false
 }
 
-func (s *handlerServer) HandleCall(stream bridgepb.CallHandler_HandleCallServer) error {
+func (s *handlerServer) HandleCall(stream bridgepb.CallHandlerService_HandleCallServer) error {
 	ctx := stream.Context()
 	if !s.authorized(ctx) {
 		s.cfg.logger.Warn("audiosocket-bridge: refused a push stream without the token")
@@ -73,13 +73,17 @@ func (s *handlerServer) HandleCall(stream bridgepb.CallHandler_HandleCallServer)
 	}
 	if s.cfg.decide != nil {
 		if reject := s.cfg.decide(started); reject != nil {
-			return stream.Send(&bridgepb.HandleCallResponse{Command: &bridgepb.CallCommand{
-				Command: &bridgepb.CallCommand_Reject{Reject: reject}}})
+			return stream.Send(&bridgepb.HandleCallResponse{Response: &bridgepb.HandleCallResponse_Reject{Reject: reject}})
 		}
 	}
 	call := newCall(started, pushLink{stream}, s.cfg)
-	r, err := call.result(ctx, &bridgepb.CallCommand{Command: &bridgepb.CallCommand_Accept{
-		Accept: &bridgepb.AcceptCall{Media: s.cfg.media}}}, "accept")
+	// AcceptCall is not a CallCommand: it has its own command_id.
+	m, err := call.exchange(ctx, func(id string) error {
+		return stream.Send(&bridgepb.HandleCallResponse{Response: &bridgepb.HandleCallResponse_Accept{
+			Accept: &bridgepb.AcceptCall{Media: s.cfg.media, CommandId: id}}})
+	})
+	m, err = checkedResult(m, err, bridgepb.CommandKind_COMMAND_KIND_ACCEPT)
+	r, _ := m.(*bridgepb.CommandResult)
 	if err != nil {
 		s.cfg.logger.Warn("audiosocket-bridge: accept failed", "call_id", started.GetCallId(), "error", err)
 		call.run(ctx, func(context.Context, *Call) {})
@@ -119,11 +123,11 @@ func newServer(addr string, handler Handler, opts []Option) (*Server, error) {
 		sopts = append([]grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg.tls))}, sopts...)
 	}
 	g := grpc.NewServer(sopts...)
-	bridgepb.RegisterCallHandlerServer(g, NewHandlerServer(handler, opts...))
+	bridgepb.RegisterCallHandlerServiceServer(g, NewHandlerServer(handler, opts...))
 	return &Server{GRPC: g, Listener: lis}, nil
 }
 
-// Listen starts a CallHandler server on addr (port 0 picks one) in the
+// Listen starts a CallHandlerService server on addr (port 0 picks one) in the
 // background. Options: those of NewHandlerServer, and WithTLS,
 // WithServerOptions.
 func Listen(addr string, handler Handler, opts ...Option) (*Server, error) {

@@ -92,7 +92,7 @@ type worker struct {
 
 type addrWorker struct {
 	spec    dialSpec
-	api     bridgepb.BridgeClient
+	api     bridgepb.BridgeServiceClient
 	cancel  context.CancelFunc
 	mu      sync.Mutex
 	failing int
@@ -190,7 +190,7 @@ func (w *worker) start(ctx context.Context, s dialSpec) error {
 		return err
 	}
 	actx, cancel := context.WithCancel(ctx)
-	a := &addrWorker{spec: s, api: bridgepb.NewBridgeClient(conn), cancel: cancel}
+	a := &addrWorker{spec: s, api: bridgepb.NewBridgeServiceClient(conn), cancel: cancel}
 	w.addrs[s.addr] = a
 	var loops sync.WaitGroup
 	for i := 0; i < w.perAddress; i++ {

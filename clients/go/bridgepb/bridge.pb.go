@@ -1,10 +1,14 @@
 // The audiosocket-bridge API: each Asterisk AudioSocket call becomes one
-// bidirectional gRPC stream of CallEvents (bridge to backend) and
-// CallCommands (backend to bridge). The same messages flow in both modes:
+// bidirectional gRPC stream of CallEvents (bridge to backend) and commands
+// (backend to bridge). The same in-call messages flow in both modes:
 //
-// - push: the bridge dials a backend's CallHandler.HandleCall per call;
-// - pull: backends call Bridge.ClaimCall and claim calls as workers.
+// - push: the bridge dials a backend's CallHandlerService.HandleCall per
+//   call; the backend answers AcceptCall or RejectCall, then CallCommands;
+// - pull: backends call BridgeService.ClaimCall and claim calls as workers
+//   with ClaimCall, then send CallCommands.
 //
+// Each mode's stream messages have their own oneof, so a command that is
+// invalid in a mode (a claim in push, an accept in pull) cannot be sent.
 // docs/API.md describes every semantic; comments here give units and who
 // sends what.
 
@@ -36,6 +40,7 @@ const (
 type Dialect int32
 
 const (
+	// Not set.
 	Dialect_DIALECT_UNSPECIFIED Dialect = 0
 	// Stock Asterisk: 0x03 is a DTMF digit; only audio and hangup may be sent
 	// to Asterisk (DTMF toward the caller is generated in-band).
@@ -90,10 +95,14 @@ func (Dialect) EnumDescriptor() ([]byte, []int) {
 type AudioEncoding int32
 
 const (
+	// Not set.
 	AudioEncoding_AUDIO_ENCODING_UNSPECIFIED AudioEncoding = 0
-	AudioEncoding_AUDIO_ENCODING_LINEAR16    AudioEncoding = 1
-	AudioEncoding_AUDIO_ENCODING_MULAW       AudioEncoding = 2
-	AudioEncoding_AUDIO_ENCODING_ALAW        AudioEncoding = 3
+	// Signed 16-bit little-endian mono PCM.
+	AudioEncoding_AUDIO_ENCODING_LINEAR16 AudioEncoding = 1
+	// G.711 mu-law.
+	AudioEncoding_AUDIO_ENCODING_MULAW AudioEncoding = 2
+	// G.711 A-law.
+	AudioEncoding_AUDIO_ENCODING_ALAW AudioEncoding = 3
 )
 
 // Enum value maps for AudioEncoding.
@@ -139,9 +148,11 @@ func (AudioEncoding) EnumDescriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{1}
 }
 
+// Which part of a DTMF digit a DtmfEvent reports.
 type DtmfPhase int32
 
 const (
+	// Not set.
 	DtmfPhase_DTMF_PHASE_UNSPECIFIED DtmfPhase = 0
 	// The digit started (extended dialect 0x02 start, or in-band detection).
 	DtmfPhase_DTMF_PHASE_BEGIN DtmfPhase = 1
@@ -195,9 +206,11 @@ func (DtmfPhase) EnumDescriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{2}
 }
 
+// How the bridge learned of a DTMF digit.
 type DtmfSource int32
 
 const (
+	// Not set.
 	DtmfSource_DTMF_SOURCE_UNSPECIFIED DtmfSource = 0
 	// Signalled by Asterisk in AudioSocket messages.
 	DtmfSource_DTMF_SOURCE_SIGNALLED DtmfSource = 1
@@ -250,43 +263,81 @@ func (DtmfSource) EnumDescriptor() ([]byte, []int) {
 type ControlType int32
 
 const (
-	ControlType_CONTROL_TYPE_UNSPECIFIED                    ControlType = 0
-	ControlType_CONTROL_TYPE_HANGUP                         ControlType = 1
-	ControlType_CONTROL_TYPE_RING                           ControlType = 2
-	ControlType_CONTROL_TYPE_RINGING                        ControlType = 3
-	ControlType_CONTROL_TYPE_ANSWER                         ControlType = 4
-	ControlType_CONTROL_TYPE_BUSY                           ControlType = 5
-	ControlType_CONTROL_TYPE_TAKEOFFHOOK                    ControlType = 6
-	ControlType_CONTROL_TYPE_OFFHOOK                        ControlType = 7
-	ControlType_CONTROL_TYPE_CONGESTION                     ControlType = 8
-	ControlType_CONTROL_TYPE_FLASH                          ControlType = 9
-	ControlType_CONTROL_TYPE_WINK                           ControlType = 10
-	ControlType_CONTROL_TYPE_OPTION                         ControlType = 11
-	ControlType_CONTROL_TYPE_RADIO_KEY                      ControlType = 12
-	ControlType_CONTROL_TYPE_RADIO_UNKEY                    ControlType = 13
-	ControlType_CONTROL_TYPE_PROGRESS                       ControlType = 14
-	ControlType_CONTROL_TYPE_PROCEEDING                     ControlType = 15
-	ControlType_CONTROL_TYPE_HOLD                           ControlType = 16
-	ControlType_CONTROL_TYPE_UNHOLD                         ControlType = 17
-	ControlType_CONTROL_TYPE_VIDUPDATE                      ControlType = 18
-	ControlType_CONTROL_TYPE_T38                            ControlType = 19
-	ControlType_CONTROL_TYPE_SRCUPDATE                      ControlType = 20
-	ControlType_CONTROL_TYPE_TRANSFER                       ControlType = 21
-	ControlType_CONTROL_TYPE_CONNECTED_LINE                 ControlType = 22
-	ControlType_CONTROL_TYPE_REDIRECTING                    ControlType = 23
-	ControlType_CONTROL_TYPE_T38_PARAMETERS                 ControlType = 24
-	ControlType_CONTROL_TYPE_CC                             ControlType = 25
-	ControlType_CONTROL_TYPE_SRCCHANGE                      ControlType = 26
-	ControlType_CONTROL_TYPE_READ_ACTION                    ControlType = 27
-	ControlType_CONTROL_TYPE_AOC                            ControlType = 28
-	ControlType_CONTROL_TYPE_END_OF_Q                       ControlType = 29
-	ControlType_CONTROL_TYPE_INCOMPLETE                     ControlType = 30
-	ControlType_CONTROL_TYPE_MCID                           ControlType = 31
-	ControlType_CONTROL_TYPE_UPDATE_RTP_PEER                ControlType = 32
-	ControlType_CONTROL_TYPE_PVT_CAUSE_CODE                 ControlType = 33
-	ControlType_CONTROL_TYPE_MASQUERADE_NOTIFY              ControlType = 34
+	// Not a known AST_CONTROL_* value (see raw_code).
+	ControlType_CONTROL_TYPE_UNSPECIFIED ControlType = 0
+	// Other end has hung up (AST_CONTROL_HANGUP).
+	ControlType_CONTROL_TYPE_HANGUP ControlType = 1
+	// Local ring (AST_CONTROL_RING).
+	ControlType_CONTROL_TYPE_RING ControlType = 2
+	// Remote end is ringing (AST_CONTROL_RINGING).
+	ControlType_CONTROL_TYPE_RINGING ControlType = 3
+	// Remote end has answered (AST_CONTROL_ANSWER).
+	ControlType_CONTROL_TYPE_ANSWER ControlType = 4
+	// Remote end is busy (AST_CONTROL_BUSY).
+	ControlType_CONTROL_TYPE_BUSY ControlType = 5
+	// Make it go off hook (AST_CONTROL_TAKEOFFHOOK).
+	ControlType_CONTROL_TYPE_TAKEOFFHOOK ControlType = 6
+	// Line is off hook (AST_CONTROL_OFFHOOK).
+	ControlType_CONTROL_TYPE_OFFHOOK ControlType = 7
+	// Congestion: circuits busy (AST_CONTROL_CONGESTION).
+	ControlType_CONTROL_TYPE_CONGESTION ControlType = 8
+	// Flash hook (AST_CONTROL_FLASH).
+	ControlType_CONTROL_TYPE_FLASH ControlType = 9
+	// Wink (AST_CONTROL_WINK).
+	ControlType_CONTROL_TYPE_WINK ControlType = 10
+	// Set a low-level option (AST_CONTROL_OPTION).
+	ControlType_CONTROL_TYPE_OPTION ControlType = 11
+	// Key radio (AST_CONTROL_RADIO_KEY).
+	ControlType_CONTROL_TYPE_RADIO_KEY ControlType = 12
+	// Un-key radio (AST_CONTROL_RADIO_UNKEY).
+	ControlType_CONTROL_TYPE_RADIO_UNKEY ControlType = 13
+	// Call progress: in-band information (AST_CONTROL_PROGRESS).
+	ControlType_CONTROL_TYPE_PROGRESS ControlType = 14
+	// Call is proceeding (AST_CONTROL_PROCEEDING).
+	ControlType_CONTROL_TYPE_PROCEEDING ControlType = 15
+	// Call is placed on hold (AST_CONTROL_HOLD).
+	ControlType_CONTROL_TYPE_HOLD ControlType = 16
+	// Call is back from hold (AST_CONTROL_UNHOLD).
+	ControlType_CONTROL_TYPE_UNHOLD ControlType = 17
+	// Video frame update requested (AST_CONTROL_VIDUPDATE).
+	ControlType_CONTROL_TYPE_VIDUPDATE ControlType = 18
+	// T.38 state change, deprecated by Asterisk (AST_CONTROL_T38).
+	ControlType_CONTROL_TYPE_T38 ControlType = 19
+	// Media source has changed (AST_CONTROL_SRCUPDATE).
+	ControlType_CONTROL_TYPE_SRCUPDATE ControlType = 20
+	// Transfer indication (AST_CONTROL_TRANSFER).
+	ControlType_CONTROL_TYPE_TRANSFER ControlType = 21
+	// Connected line information changed (AST_CONTROL_CONNECTED_LINE).
+	ControlType_CONTROL_TYPE_CONNECTED_LINE ControlType = 22
+	// Redirecting information changed (AST_CONTROL_REDIRECTING).
+	ControlType_CONTROL_TYPE_REDIRECTING ControlType = 23
+	// T.38 state change with parameters (AST_CONTROL_T38_PARAMETERS).
+	ControlType_CONTROL_TYPE_T38_PARAMETERS ControlType = 24
+	// Call completion offer (AST_CONTROL_CC).
+	ControlType_CONTROL_TYPE_CC ControlType = 25
+	// Media source changed, requires a new SSRC (AST_CONTROL_SRCCHANGE).
+	ControlType_CONTROL_TYPE_SRCCHANGE ControlType = 26
+	// Tells the channel to perform an action on read (AST_CONTROL_READ_ACTION).
+	ControlType_CONTROL_TYPE_READ_ACTION ControlType = 27
+	// Advice of charge (AST_CONTROL_AOC).
+	ControlType_CONTROL_TYPE_AOC ControlType = 28
+	// End of a queue of frames (AST_CONTROL_END_OF_Q).
+	ControlType_CONTROL_TYPE_END_OF_Q ControlType = 29
+	// Dialed number is incomplete (AST_CONTROL_INCOMPLETE).
+	ControlType_CONTROL_TYPE_INCOMPLETE ControlType = 30
+	// Malicious call identification request (AST_CONTROL_MCID).
+	ControlType_CONTROL_TYPE_MCID ControlType = 31
+	// RTP peer should be re-evaluated (AST_CONTROL_UPDATE_RTP_PEER).
+	ControlType_CONTROL_TYPE_UPDATE_RTP_PEER ControlType = 32
+	// Technology-specific cause code (AST_CONTROL_PVT_CAUSE_CODE).
+	ControlType_CONTROL_TYPE_PVT_CAUSE_CODE ControlType = 33
+	// Channel masquerade notification (AST_CONTROL_MASQUERADE_NOTIFY).
+	ControlType_CONTROL_TYPE_MASQUERADE_NOTIFY ControlType = 34
+	// Request to change the stream topology (AST_CONTROL_STREAM_TOPOLOGY_REQUEST_CHANGE).
 	ControlType_CONTROL_TYPE_STREAM_TOPOLOGY_REQUEST_CHANGE ControlType = 35
-	ControlType_CONTROL_TYPE_STREAM_TOPOLOGY_CHANGED        ControlType = 36
+	// The stream topology changed (AST_CONTROL_STREAM_TOPOLOGY_CHANGED).
+	ControlType_CONTROL_TYPE_STREAM_TOPOLOGY_CHANGED ControlType = 36
+	// A stream source changed (AST_CONTROL_STREAM_TOPOLOGY_SOURCE_CHANGED).
 	ControlType_CONTROL_TYPE_STREAM_TOPOLOGY_SOURCE_CHANGED ControlType = 37
 )
 
@@ -401,11 +452,14 @@ func (ControlType) EnumDescriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{4}
 }
 
+// How a command went.
 type ResultCode int32
 
 const (
+	// Not set.
 	ResultCode_RESULT_CODE_UNSPECIFIED ResultCode = 0
-	ResultCode_RESULT_CODE_OK          ResultCode = 1
+	// Done (or queued, for audio and marks).
+	ResultCode_RESULT_CODE_OK ResultCode = 1
 	// The command is malformed (e.g. audio of odd length, unknown digit).
 	ResultCode_RESULT_CODE_INVALID_ARGUMENT ResultCode = 2
 	// The command is valid but not now (e.g. audio before the call is
@@ -473,21 +527,30 @@ func (ResultCode) EnumDescriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{5}
 }
 
-// The command a CommandResult answers (the CallCommand oneof case).
+// The command a CommandResult answers.
 type CommandKind int32
 
 const (
-	// The command set none of the CallCommand fields.
-	CommandKind_COMMAND_KIND_UNSPECIFIED  CommandKind = 0
-	CommandKind_COMMAND_KIND_ACCEPT       CommandKind = 1
-	CommandKind_COMMAND_KIND_REJECT       CommandKind = 2
-	CommandKind_COMMAND_KIND_CLAIM        CommandKind = 3
-	CommandKind_COMMAND_KIND_PLAY         CommandKind = 4
-	CommandKind_COMMAND_KIND_MARK         CommandKind = 5
-	CommandKind_COMMAND_KIND_CLEAR        CommandKind = 6
-	CommandKind_COMMAND_KIND_SEND_DTMF    CommandKind = 7
+	// A CallCommand (or stream message) that set no command.
+	CommandKind_COMMAND_KIND_UNSPECIFIED CommandKind = 0
+	// AcceptCall (push).
+	CommandKind_COMMAND_KIND_ACCEPT CommandKind = 1
+	// RejectCall (push).
+	CommandKind_COMMAND_KIND_REJECT CommandKind = 2
+	// ClaimCall (pull).
+	CommandKind_COMMAND_KIND_CLAIM CommandKind = 3
+	// PlayAudio.
+	CommandKind_COMMAND_KIND_PLAY CommandKind = 4
+	// Mark.
+	CommandKind_COMMAND_KIND_MARK CommandKind = 5
+	// ClearAudio.
+	CommandKind_COMMAND_KIND_CLEAR CommandKind = 6
+	// SendDtmf.
+	CommandKind_COMMAND_KIND_SEND_DTMF CommandKind = 7
+	// SendControl.
 	CommandKind_COMMAND_KIND_SEND_CONTROL CommandKind = 8
-	CommandKind_COMMAND_KIND_HANGUP       CommandKind = 9
+	// Hangup.
+	CommandKind_COMMAND_KIND_HANGUP CommandKind = 9
 )
 
 // Enum value maps for CommandKind.
@@ -545,9 +608,11 @@ func (CommandKind) EnumDescriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{6}
 }
 
+// How a mark resolved.
 type MarkResolution int32
 
 const (
+	// Not set.
 	MarkResolution_MARK_RESOLUTION_UNSPECIFIED MarkResolution = 0
 	// Every byte of audio queued before the mark was written to the socket.
 	MarkResolution_MARK_RESOLUTION_PLAYED MarkResolution = 1
@@ -600,9 +665,11 @@ func (MarkResolution) EnumDescriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{7}
 }
 
+// What happened to the playout buffer.
 type PlayoutEventType int32
 
 const (
+	// Not set.
 	PlayoutEventType_PLAYOUT_EVENT_TYPE_UNSPECIFIED PlayoutEventType = 0
 	// Buffered audio rose to the high watermark: stop sending (XOFF).
 	PlayoutEventType_PLAYOUT_EVENT_TYPE_HIGH_WATERMARK PlayoutEventType = 1
@@ -660,13 +727,15 @@ func (PlayoutEventType) EnumDescriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{8}
 }
 
+// Why a call ended.
 type CallEndReason int32
 
 const (
+	// Not set.
 	CallEndReason_CALL_END_REASON_UNSPECIFIED CallEndReason = 0
 	// Asterisk closed the socket, reset it, or sent hangup (0x00).
 	CallEndReason_CALL_END_REASON_CALLER_HUNG_UP CallEndReason = 1
-	// Asterisk sent an error (0xff); see asterisk_error.
+	// Asterisk sent an error (0xff); see CallEnded.asterisk_error.
 	CallEndReason_CALL_END_REASON_ASTERISK_ERROR CallEndReason = 2
 	// The backend sent Hangup.
 	CallEndReason_CALL_END_REASON_BACKEND_HUNG_UP CallEndReason = 3
@@ -682,7 +751,7 @@ const (
 	CallEndReason_CALL_END_REASON_ALL_BACKENDS_REJECTED CallEndReason = 8
 	// The bridge is shutting down.
 	CallEndReason_CALL_END_REASON_SHUTDOWN CallEndReason = 9
-	// Bridge.HangupCall was called for this call.
+	// BridgeService.HangupCall was called for this call.
 	CallEndReason_CALL_END_REASON_HANGUP_REQUESTED CallEndReason = 10
 	// Asterisk stopped reading: writes stalled past the bridge's limit.
 	CallEndReason_CALL_END_REASON_CALLER_UNRESPONSIVE CallEndReason = 11
@@ -752,9 +821,11 @@ func (CallEndReason) EnumDescriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{9}
 }
 
+// Why a backend refuses a call.
 type RejectReason int32
 
 const (
+	// Treated as DECLINED.
 	RejectReason_REJECT_REASON_UNSPECIFIED RejectReason = 0
 	// Try another backend (push failover).
 	RejectReason_REJECT_REASON_BUSY RejectReason = 1
@@ -803,14 +874,16 @@ func (RejectReason) EnumDescriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{10}
 }
 
+// Where a call held by the bridge is.
 type CallState int32
 
 const (
+	// Not set.
 	CallState_CALL_STATE_UNSPECIFIED CallState = 0
 	// Push: waiting for a backend to accept. Pull: waiting for a claim.
-	CallState_CALL_STATE_WAITING   CallState = 1
+	CallState_CALL_STATE_WAITING CallState = 1
+	// A backend has the call.
 	CallState_CALL_STATE_CONNECTED CallState = 2
-	CallState_CALL_STATE_ENDED     CallState = 3
 )
 
 // Enum value maps for CallState.
@@ -819,13 +892,11 @@ var (
 		0: "CALL_STATE_UNSPECIFIED",
 		1: "CALL_STATE_WAITING",
 		2: "CALL_STATE_CONNECTED",
-		3: "CALL_STATE_ENDED",
 	}
 	CallState_value = map[string]int32{
 		"CALL_STATE_UNSPECIFIED": 0,
 		"CALL_STATE_WAITING":     1,
 		"CALL_STATE_CONNECTED":   2,
-		"CALL_STATE_ENDED":       3,
 	}
 )
 
@@ -856,9 +927,11 @@ func (CallState) EnumDescriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{11}
 }
 
+// Push: what the bridge sends on a HandleCall stream.
 type HandleCallRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Event         *CallEvent             `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One event of the call.
+	Event         *CallEvent `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -900,9 +973,17 @@ func (x *HandleCallRequest) GetEvent() *CallEvent {
 	return nil
 }
 
+// Push: what a backend sends on a HandleCall stream.
 type HandleCallResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Command       *CallCommand           `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// AcceptCall or RejectCall first, then in-call commands.
+	//
+	// Types that are valid to be assigned to Response:
+	//
+	//	*HandleCallResponse_Accept
+	//	*HandleCallResponse_Reject
+	//	*HandleCallResponse_Command
+	Response      isHandleCallResponse_Response `protobuf_oneof:"response"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -937,16 +1018,75 @@ func (*HandleCallResponse) Descriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *HandleCallResponse) GetCommand() *CallCommand {
+func (x *HandleCallResponse) GetResponse() isHandleCallResponse_Response {
 	if x != nil {
-		return x.Command
+		return x.Response
 	}
 	return nil
 }
 
+func (x *HandleCallResponse) GetAccept() *AcceptCall {
+	if x != nil {
+		if x, ok := x.Response.(*HandleCallResponse_Accept); ok {
+			return x.Accept
+		}
+	}
+	return nil
+}
+
+func (x *HandleCallResponse) GetReject() *RejectCall {
+	if x != nil {
+		if x, ok := x.Response.(*HandleCallResponse_Reject); ok {
+			return x.Reject
+		}
+	}
+	return nil
+}
+
+func (x *HandleCallResponse) GetCommand() *CallCommand {
+	if x != nil {
+		if x, ok := x.Response.(*HandleCallResponse_Command); ok {
+			return x.Command
+		}
+	}
+	return nil
+}
+
+type isHandleCallResponse_Response interface {
+	isHandleCallResponse_Response()
+}
+
+type HandleCallResponse_Accept struct {
+	// Take the call.
+	Accept *AcceptCall `protobuf:"bytes,2,opt,name=accept,proto3,oneof"`
+}
+
+type HandleCallResponse_Reject struct {
+	// Refuse the call.
+	Reject *RejectCall `protobuf:"bytes,3,opt,name=reject,proto3,oneof"`
+}
+
+type HandleCallResponse_Command struct {
+	// An in-call command, once the call is accepted.
+	Command *CallCommand `protobuf:"bytes,1,opt,name=command,proto3,oneof"`
+}
+
+func (*HandleCallResponse_Accept) isHandleCallResponse_Response() {}
+
+func (*HandleCallResponse_Reject) isHandleCallResponse_Response() {}
+
+func (*HandleCallResponse_Command) isHandleCallResponse_Response() {}
+
+// Pull: what a worker sends on a ClaimCall stream.
 type ClaimCallRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Command       *CallCommand           `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ClaimCall first, then in-call commands.
+	//
+	// Types that are valid to be assigned to Request:
+	//
+	//	*ClaimCallRequest_Claim
+	//	*ClaimCallRequest_Command
+	Request       isClaimCallRequest_Request `protobuf_oneof:"request"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -981,16 +1121,54 @@ func (*ClaimCallRequest) Descriptor() ([]byte, []int) {
 	return file_audiosocket_bridge_v1_bridge_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *ClaimCallRequest) GetCommand() *CallCommand {
+func (x *ClaimCallRequest) GetRequest() isClaimCallRequest_Request {
 	if x != nil {
-		return x.Command
+		return x.Request
 	}
 	return nil
 }
 
+func (x *ClaimCallRequest) GetClaim() *ClaimCall {
+	if x != nil {
+		if x, ok := x.Request.(*ClaimCallRequest_Claim); ok {
+			return x.Claim
+		}
+	}
+	return nil
+}
+
+func (x *ClaimCallRequest) GetCommand() *CallCommand {
+	if x != nil {
+		if x, ok := x.Request.(*ClaimCallRequest_Command); ok {
+			return x.Command
+		}
+	}
+	return nil
+}
+
+type isClaimCallRequest_Request interface {
+	isClaimCallRequest_Request()
+}
+
+type ClaimCallRequest_Claim struct {
+	// The stream's first message: which call to take.
+	Claim *ClaimCall `protobuf:"bytes,2,opt,name=claim,proto3,oneof"`
+}
+
+type ClaimCallRequest_Command struct {
+	// An in-call command, once CallStarted has arrived.
+	Command *CallCommand `protobuf:"bytes,1,opt,name=command,proto3,oneof"`
+}
+
+func (*ClaimCallRequest_Claim) isClaimCallRequest_Request() {}
+
+func (*ClaimCallRequest_Command) isClaimCallRequest_Request() {}
+
+// Pull: what the bridge sends on a ClaimCall stream.
 type ClaimCallResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Event         *CallEvent             `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One event of the claimed call.
+	Event         *CallEvent `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1035,13 +1213,14 @@ func (x *ClaimCallResponse) GetEvent() *CallEvent {
 // Everything the bridge tells a backend about one call.
 type CallEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// The event.
+	//
 	// Types that are valid to be assigned to Event:
 	//
 	//	*CallEvent_Started
 	//	*CallEvent_Audio
 	//	*CallEvent_Dtmf
 	//	*CallEvent_Control
-	//	*CallEvent_AsteriskError
 	//	*CallEvent_Result
 	//	*CallEvent_Mark
 	//	*CallEvent_Cleared
@@ -1125,15 +1304,6 @@ func (x *CallEvent) GetControl() *ControlEvent {
 	return nil
 }
 
-func (x *CallEvent) GetAsteriskError() *AsteriskError {
-	if x != nil {
-		if x, ok := x.Event.(*CallEvent_AsteriskError); ok {
-			return x.AsteriskError
-		}
-	}
-	return nil
-}
-
 func (x *CallEvent) GetResult() *CommandResult {
 	if x != nil {
 		if x, ok := x.Event.(*CallEvent_Result); ok {
@@ -1184,42 +1354,47 @@ type isCallEvent_Event interface {
 }
 
 type CallEvent_Started struct {
+	// First event of every call.
 	Started *CallStarted `protobuf:"bytes,1,opt,name=started,proto3,oneof"`
 }
 
 type CallEvent_Audio struct {
+	// Caller audio.
 	Audio *AudioChunk `protobuf:"bytes,2,opt,name=audio,proto3,oneof"`
 }
 
 type CallEvent_Dtmf struct {
+	// A DTMF digit from the caller.
 	Dtmf *DtmfEvent `protobuf:"bytes,3,opt,name=dtmf,proto3,oneof"`
 }
 
 type CallEvent_Control struct {
+	// A control signal from Asterisk (extended dialect).
 	Control *ControlEvent `protobuf:"bytes,4,opt,name=control,proto3,oneof"`
 }
 
-type CallEvent_AsteriskError struct {
-	AsteriskError *AsteriskError `protobuf:"bytes,5,opt,name=asterisk_error,json=asteriskError,proto3,oneof"`
-}
-
 type CallEvent_Result struct {
+	// The answer to a command.
 	Result *CommandResult `protobuf:"bytes,6,opt,name=result,proto3,oneof"`
 }
 
 type CallEvent_Mark struct {
+	// A mark resolved.
 	Mark *MarkResolved `protobuf:"bytes,7,opt,name=mark,proto3,oneof"`
 }
 
 type CallEvent_Cleared struct {
+	// The answer to a ClearAudio command.
 	Cleared *ClearResult `protobuf:"bytes,8,opt,name=cleared,proto3,oneof"`
 }
 
 type CallEvent_Playout struct {
+	// The playout buffer changed (watermarks, underrun, drained).
 	Playout *PlayoutEvent `protobuf:"bytes,9,opt,name=playout,proto3,oneof"`
 }
 
 type CallEvent_Ended struct {
+	// Last event of every call.
 	Ended *CallEnded `protobuf:"bytes,10,opt,name=ended,proto3,oneof"`
 }
 
@@ -1230,8 +1405,6 @@ func (*CallEvent_Audio) isCallEvent_Event() {}
 func (*CallEvent_Dtmf) isCallEvent_Event() {}
 
 func (*CallEvent_Control) isCallEvent_Event() {}
-
-func (*CallEvent_AsteriskError) isCallEvent_Event() {}
 
 func (*CallEvent_Result) isCallEvent_Event() {}
 
@@ -1249,8 +1422,9 @@ type CallStarted struct {
 	// The AudioSocket UUID, canonical 8-4-4-4-12 lower-case hex.
 	CallId string `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	// Name of the listener the call arrived on.
-	Listener string  `protobuf:"bytes,2,opt,name=listener,proto3" json:"listener,omitempty"`
-	Dialect  Dialect `protobuf:"varint,3,opt,name=dialect,proto3,enum=audiosocket.bridge.v1.Dialect" json:"dialect,omitempty"`
+	Listener string `protobuf:"bytes,2,opt,name=listener,proto3" json:"listener,omitempty"`
+	// The listener's AudioSocket dialect.
+	Dialect Dialect `protobuf:"varint,3,opt,name=dialect,proto3,enum=audiosocket.bridge.v1.Dialect" json:"dialect,omitempty"`
 	// Asterisk's address, "host:port".
 	PeerAddress string `protobuf:"bytes,4,opt,name=peer_address,json=peerAddress,proto3" json:"peer_address,omitempty"`
 	// The call's sample rate on the AudioSocket, in Hz, taken from the audio
@@ -1265,8 +1439,9 @@ type CallStarted struct {
 	// accept that asks for a rate gets that rate, confirmed in the accept's
 	// CommandResult.backend_sample_rate_hz (when it carries a command_id).
 	// Every AudioChunk carries its rate too.
-	BackendSampleRateHz uint32        `protobuf:"varint,6,opt,name=backend_sample_rate_hz,json=backendSampleRateHz,proto3" json:"backend_sample_rate_hz,omitempty"`
-	CallEncoding        AudioEncoding `protobuf:"varint,7,opt,name=call_encoding,json=callEncoding,proto3,enum=audiosocket.bridge.v1.AudioEncoding" json:"call_encoding,omitempty"`
+	BackendSampleRateHz uint32 `protobuf:"varint,6,opt,name=backend_sample_rate_hz,json=backendSampleRateHz,proto3" json:"backend_sample_rate_hz,omitempty"`
+	// How Asterisk encodes the call's audio on the socket.
+	CallEncoding AudioEncoding `protobuf:"varint,7,opt,name=call_encoding,json=callEncoding,proto3,enum=audiosocket.bridge.v1.AudioEncoding" json:"call_encoding,omitempty"`
 	// When the bridge received the UUID.
 	StartTime     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1361,9 +1536,11 @@ func (x *CallStarted) GetStartTime() *timestamppb.Timestamp {
 
 // Caller audio, LINEAR16 at backend_sample_rate_hz.
 type AudioChunk struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	Pcm          []byte                 `protobuf:"bytes,1,opt,name=pcm,proto3" json:"pcm,omitempty"`
-	SampleRateHz uint32                 `protobuf:"varint,2,opt,name=sample_rate_hz,json=sampleRateHz,proto3" json:"sample_rate_hz,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Signed 16-bit little-endian mono samples.
+	Pcm []byte `protobuf:"bytes,1,opt,name=pcm,proto3" json:"pcm,omitempty"`
+	// The rate of pcm, in Hz (the backend rate).
+	SampleRateHz uint32 `protobuf:"varint,2,opt,name=sample_rate_hz,json=sampleRateHz,proto3" json:"sample_rate_hz,omitempty"`
 	// 0, 1, 2, ... per call, one per chunk sent to the backend.
 	SequenceNumber uint64 `protobuf:"varint,3,opt,name=sequence_number,json=sequenceNumber,proto3" json:"sequence_number,omitempty"`
 	// Position of the first sample, in samples at sample_rate_hz from the
@@ -1432,14 +1609,17 @@ func (x *AudioChunk) GetOffsetSamples() uint64 {
 	return 0
 }
 
+// A DTMF digit from the caller.
 type DtmfEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One of 0-9, *, #, A-D.
-	Digit string    `protobuf:"bytes,1,opt,name=digit,proto3" json:"digit,omitempty"`
+	Digit string `protobuf:"bytes,1,opt,name=digit,proto3" json:"digit,omitempty"`
+	// Begin, end, or end only.
 	Phase DtmfPhase `protobuf:"varint,2,opt,name=phase,proto3,enum=audiosocket.bridge.v1.DtmfPhase" json:"phase,omitempty"`
 	// Tone length in milliseconds (END only).
-	DurationMs uint32     `protobuf:"varint,3,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
-	Source     DtmfSource `protobuf:"varint,4,opt,name=source,proto3,enum=audiosocket.bridge.v1.DtmfSource" json:"source,omitempty"`
+	DurationMs uint32 `protobuf:"varint,3,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	// Signalled or detected in-band.
+	Source DtmfSource `protobuf:"varint,4,opt,name=source,proto3,enum=audiosocket.bridge.v1.DtmfSource" json:"source,omitempty"`
 	// Position in the call's inbound audio, in samples at the backend rate,
 	// where the event happened (begin: tone start; end: tone end).
 	OffsetSamples uint64 `protobuf:"varint,5,opt,name=offset_samples,json=offsetSamples,proto3" json:"offset_samples,omitempty"`
@@ -1567,14 +1747,17 @@ func (x *ControlEvent) GetRawCode() uint32 {
 	return 0
 }
 
-// Asterisk reported an error (0xff).
+// Asterisk reported an error (0xff). Sent only inside CallEnded.
 type AsteriskError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// First payload byte (0 when the payload was empty).
-	Flags           uint32 `protobuf:"varint,1,opt,name=flags,proto3" json:"flags,omitempty"`
-	CallerHangup    bool   `protobuf:"varint,2,opt,name=caller_hangup,json=callerHangup,proto3" json:"caller_hangup,omitempty"`          // flag 0x01
-	FrameForwarding bool   `protobuf:"varint,3,opt,name=frame_forwarding,json=frameForwarding,proto3" json:"frame_forwarding,omitempty"` // flag 0x02
-	Memory          bool   `protobuf:"varint,4,opt,name=memory,proto3" json:"memory,omitempty"`                                          // flag 0x04
+	Flags uint32 `protobuf:"varint,1,opt,name=flags,proto3" json:"flags,omitempty"`
+	// Flag 0x01: the caller hung up.
+	CallerHangup bool `protobuf:"varint,2,opt,name=caller_hangup,json=callerHangup,proto3" json:"caller_hangup,omitempty"`
+	// Flag 0x02: Asterisk failed to forward a frame.
+	FrameForwarding bool `protobuf:"varint,3,opt,name=frame_forwarding,json=frameForwarding,proto3" json:"frame_forwarding,omitempty"`
+	// Flag 0x04: Asterisk ran out of memory.
+	Memory bool `protobuf:"varint,4,opt,name=memory,proto3" json:"memory,omitempty"`
 	// The whole payload as received.
 	Payload       []byte `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1650,22 +1833,21 @@ func (x *AsteriskError) GetPayload() []byte {
 // command_id, and for every command that failed (with an empty command_id
 // when the command had none).
 type CommandResult struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
-	Code      ResultCode             `protobuf:"varint,2,opt,name=code,proto3,enum=audiosocket.bridge.v1.ResultCode" json:"code,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answered command's command_id (AcceptCall, ClaimCall and
+	// CallCommand each carry one).
+	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// How it went.
+	Code ResultCode `protobuf:"varint,2,opt,name=code,proto3,enum=audiosocket.bridge.v1.ResultCode" json:"code,omitempty"`
 	// What went wrong, for a person; empty on OK.
 	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	// The name of the CallCommand field the answered command set: "accept",
-	// "play", "mark", "send_dtmf", ... ("" when it set none). Kept for older
-	// backends; `kind` says the same as an enum.
-	Command string `protobuf:"bytes,4,opt,name=command,proto3" json:"command,omitempty"`
 	// Push, the result of a successful AcceptCall only: the rate, in Hz, at
 	// which audio is exchanged with the backend from now on (what the accept
 	// asked for, or CallStarted.backend_sample_rate_hz when it asked for 0).
 	// 0 in every other result.
 	BackendSampleRateHz uint32 `protobuf:"varint,5,opt,name=backend_sample_rate_hz,json=backendSampleRateHz,proto3" json:"backend_sample_rate_hz,omitempty"`
 	// Which command it answers.
-	Kind          CommandKind `protobuf:"varint,6,opt,name=kind,proto3,enum=audiosocket.bridge.v1.CommandKind" json:"kind,omitempty"`
+	Command       CommandKind `protobuf:"varint,6,opt,name=command,proto3,enum=audiosocket.bridge.v1.CommandKind" json:"command,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1721,13 +1903,6 @@ func (x *CommandResult) GetMessage() string {
 	return ""
 }
 
-func (x *CommandResult) GetCommand() string {
-	if x != nil {
-		return x.Command
-	}
-	return ""
-}
-
 func (x *CommandResult) GetBackendSampleRateHz() uint32 {
 	if x != nil {
 		return x.BackendSampleRateHz
@@ -1735,18 +1910,20 @@ func (x *CommandResult) GetBackendSampleRateHz() uint32 {
 	return 0
 }
 
-func (x *CommandResult) GetKind() CommandKind {
+func (x *CommandResult) GetCommand() CommandKind {
 	if x != nil {
-		return x.Kind
+		return x.Command
 	}
 	return CommandKind_COMMAND_KIND_UNSPECIFIED
 }
 
-// Each mark resolves exactly once.
+// A mark resolved. Each mark resolves exactly once.
 type MarkResolved struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Resolution    MarkResolution         `protobuf:"varint,2,opt,name=resolution,proto3,enum=audiosocket.bridge.v1.MarkResolution" json:"resolution,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Mark's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Played, cleared or call ended.
+	Resolution    MarkResolution `protobuf:"varint,2,opt,name=resolution,proto3,enum=audiosocket.bridge.v1.MarkResolution" json:"resolution,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1797,8 +1974,9 @@ func (x *MarkResolved) GetResolution() MarkResolution {
 
 // How much of one response was heard.
 type ResponsePlayout struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	ResponseId string                 `protobuf:"bytes,1,opt,name=response_id,json=responseId,proto3" json:"response_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The PlayAudio response_id.
+	ResponseId string `protobuf:"bytes,1,opt,name=response_id,json=responseId,proto3" json:"response_id,omitempty"`
 	// Audio of this response written to the socket, in milliseconds.
 	PlayedMs uint32 `protobuf:"varint,2,opt,name=played_ms,json=playedMs,proto3" json:"played_ms,omitempty"`
 	// Audio of this response discarded by the clear, in milliseconds.
@@ -1860,8 +2038,9 @@ func (x *ResponsePlayout) GetDiscardedMs() uint32 {
 
 // The answer to a ClearAudio command.
 type ClearResult struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	CommandId string                 `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ClearAudio command's command_id.
+	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	// One entry per response touched by the clear.
 	Responses []*ResponsePlayout `protobuf:"bytes,2,rep,name=responses,proto3" json:"responses,omitempty"`
 	// Total discarded, in milliseconds.
@@ -1921,9 +2100,11 @@ func (x *ClearResult) GetDiscardedMs() uint32 {
 	return 0
 }
 
+// The playout buffer toward the caller changed.
 type PlayoutEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Type  PlayoutEventType       `protobuf:"varint,1,opt,name=type,proto3,enum=audiosocket.bridge.v1.PlayoutEventType" json:"type,omitempty"`
+	// What happened.
+	Type PlayoutEventType `protobuf:"varint,1,opt,name=type,proto3,enum=audiosocket.bridge.v1.PlayoutEventType" json:"type,omitempty"`
 	// Audio queued and not yet written, in milliseconds.
 	BufferedMs uint32 `protobuf:"varint,2,opt,name=buffered_ms,json=bufferedMs,proto3" json:"buffered_ms,omitempty"`
 	// Underruns so far in this call.
@@ -1994,13 +2175,18 @@ func (x *PlayoutEvent) GetResponseId() string {
 
 // Per-call counters, reported at the end.
 type CallStats struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	FramesFromCaller uint64                 `protobuf:"varint,1,opt,name=frames_from_caller,json=framesFromCaller,proto3" json:"frames_from_caller,omitempty"`
-	FramesToCaller   uint64                 `protobuf:"varint,2,opt,name=frames_to_caller,json=framesToCaller,proto3" json:"frames_to_caller,omitempty"`
-	BytesFromCaller  uint64                 `protobuf:"varint,3,opt,name=bytes_from_caller,json=bytesFromCaller,proto3" json:"bytes_from_caller,omitempty"`
-	BytesToCaller    uint64                 `protobuf:"varint,4,opt,name=bytes_to_caller,json=bytesToCaller,proto3" json:"bytes_to_caller,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Audio messages received from Asterisk.
+	FramesFromCaller uint64 `protobuf:"varint,1,opt,name=frames_from_caller,json=framesFromCaller,proto3" json:"frames_from_caller,omitempty"`
+	// AudioSocket audio frames written to Asterisk.
+	FramesToCaller uint64 `protobuf:"varint,2,opt,name=frames_to_caller,json=framesToCaller,proto3" json:"frames_to_caller,omitempty"`
+	// Bytes received from Asterisk.
+	BytesFromCaller uint64 `protobuf:"varint,3,opt,name=bytes_from_caller,json=bytesFromCaller,proto3" json:"bytes_from_caller,omitempty"`
+	// Bytes written to Asterisk.
+	BytesToCaller uint64 `protobuf:"varint,4,opt,name=bytes_to_caller,json=bytesToCaller,proto3" json:"bytes_to_caller,omitempty"`
 	// Inbound audio dropped because the backend did not keep up, in ms.
 	InboundDroppedMs uint64 `protobuf:"varint,5,opt,name=inbound_dropped_ms,json=inboundDroppedMs,proto3" json:"inbound_dropped_ms,omitempty"`
+	// Playout underruns (PlayoutEvent UNDERRUN) in this call.
 	PlayoutUnderruns uint64 `protobuf:"varint,6,opt,name=playout_underruns,json=playoutUnderruns,proto3" json:"playout_underruns,omitempty"`
 	// Silence frames sent when nothing was queued.
 	SilenceFrames uint64 `protobuf:"varint,7,opt,name=silence_frames,json=silenceFrames,proto3" json:"silence_frames,omitempty"`
@@ -2089,13 +2275,15 @@ func (x *CallStats) GetSilenceFrames() uint64 {
 
 // Last event of every call, sent exactly once.
 type CallEnded struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Reason CallEndReason          `protobuf:"varint,1,opt,name=reason,proto3,enum=audiosocket.bridge.v1.CallEndReason" json:"reason,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Why it ended.
+	Reason CallEndReason `protobuf:"varint,1,opt,name=reason,proto3,enum=audiosocket.bridge.v1.CallEndReason" json:"reason,omitempty"`
 	// What happened, for a person (e.g. the protocol error).
 	Detail string `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
 	// Set when reason is ASTERISK_ERROR.
 	AsteriskError *AsteriskError `protobuf:"bytes,3,opt,name=asterisk_error,json=asteriskError,proto3" json:"asterisk_error,omitempty"`
-	Stats         *CallStats     `protobuf:"bytes,4,opt,name=stats,proto3" json:"stats,omitempty"`
+	// The call's counters.
+	Stats         *CallStats `protobuf:"bytes,4,opt,name=stats,proto3" json:"stats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2158,16 +2346,17 @@ func (x *CallEnded) GetStats() *CallStats {
 	return nil
 }
 
-// Everything a backend can ask of a call.
+// An in-call command, valid in both modes once the call is accepted
+// (push) or after CallStarted (pull).
 type CallCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Optional. When set, the bridge answers with a CommandResult carrying it.
+	// Optional. When set, the bridge answers with a CommandResult carrying it
+	// (ClearAudio: a ClearResult).
 	CommandId string `protobuf:"bytes,1,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
+	// The command.
+	//
 	// Types that are valid to be assigned to Command:
 	//
-	//	*CallCommand_Accept
-	//	*CallCommand_Reject
-	//	*CallCommand_Claim
 	//	*CallCommand_Play
 	//	*CallCommand_Mark
 	//	*CallCommand_Clear
@@ -2219,33 +2408,6 @@ func (x *CallCommand) GetCommandId() string {
 func (x *CallCommand) GetCommand() isCallCommand_Command {
 	if x != nil {
 		return x.Command
-	}
-	return nil
-}
-
-func (x *CallCommand) GetAccept() *AcceptCall {
-	if x != nil {
-		if x, ok := x.Command.(*CallCommand_Accept); ok {
-			return x.Accept
-		}
-	}
-	return nil
-}
-
-func (x *CallCommand) GetReject() *RejectCall {
-	if x != nil {
-		if x, ok := x.Command.(*CallCommand_Reject); ok {
-			return x.Reject
-		}
-	}
-	return nil
-}
-
-func (x *CallCommand) GetClaim() *ClaimCall {
-	if x != nil {
-		if x, ok := x.Command.(*CallCommand_Claim); ok {
-			return x.Claim
-		}
 	}
 	return nil
 }
@@ -2308,47 +2470,35 @@ type isCallCommand_Command interface {
 	isCallCommand_Command()
 }
 
-type CallCommand_Accept struct {
-	Accept *AcceptCall `protobuf:"bytes,2,opt,name=accept,proto3,oneof"`
-}
-
-type CallCommand_Reject struct {
-	Reject *RejectCall `protobuf:"bytes,3,opt,name=reject,proto3,oneof"`
-}
-
-type CallCommand_Claim struct {
-	Claim *ClaimCall `protobuf:"bytes,4,opt,name=claim,proto3,oneof"`
-}
-
 type CallCommand_Play struct {
+	// Queue audio for the caller.
 	Play *PlayAudio `protobuf:"bytes,5,opt,name=play,proto3,oneof"`
 }
 
 type CallCommand_Mark struct {
+	// Queue a mark.
 	Mark *Mark `protobuf:"bytes,6,opt,name=mark,proto3,oneof"`
 }
 
 type CallCommand_Clear struct {
+	// Discard queued audio (barge-in).
 	Clear *ClearAudio `protobuf:"bytes,7,opt,name=clear,proto3,oneof"`
 }
 
 type CallCommand_SendDtmf struct {
+	// DTMF toward the caller.
 	SendDtmf *SendDtmf `protobuf:"bytes,8,opt,name=send_dtmf,json=sendDtmf,proto3,oneof"`
 }
 
 type CallCommand_SendControl struct {
+	// A control signal toward Asterisk.
 	SendControl *SendControl `protobuf:"bytes,9,opt,name=send_control,json=sendControl,proto3,oneof"`
 }
 
 type CallCommand_Hangup struct {
+	// End the call.
 	Hangup *Hangup `protobuf:"bytes,10,opt,name=hangup,proto3,oneof"`
 }
-
-func (*CallCommand_Accept) isCallCommand_Command() {}
-
-func (*CallCommand_Reject) isCallCommand_Command() {}
-
-func (*CallCommand_Claim) isCallCommand_Command() {}
 
 func (*CallCommand_Play) isCallCommand_Command() {}
 
@@ -2422,8 +2572,12 @@ func (x *MediaOptions) GetDetectInbandDtmf() bool {
 
 // Push: take the call. Audio held since the call started follows at once.
 type AcceptCall struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Media         *MediaOptions          `protobuf:"bytes,1,opt,name=media,proto3" json:"media,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The backend's media settings.
+	Media *MediaOptions `protobuf:"bytes,1,opt,name=media,proto3" json:"media,omitempty"`
+	// Optional. When set, the bridge answers with a CommandResult carrying it
+	// (on success with backend_sample_rate_hz).
+	CommandId     string `protobuf:"bytes,2,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2465,11 +2619,20 @@ func (x *AcceptCall) GetMedia() *MediaOptions {
 	return nil
 }
 
+func (x *AcceptCall) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
 // Push: refuse the call.
 type RejectCall struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Reason        RejectReason           `protobuf:"varint,1,opt,name=reason,proto3,enum=audiosocket.bridge.v1.RejectReason" json:"reason,omitempty"`
-	Detail        string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Busy (try another backend) or declined.
+	Reason RejectReason `protobuf:"varint,1,opt,name=reason,proto3,enum=audiosocket.bridge.v1.RejectReason" json:"reason,omitempty"`
+	// Why, for a person; logged and reported in CallEnded.detail.
+	Detail        string `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2521,12 +2684,18 @@ func (x *RejectCall) GetDetail() string {
 // Pull: the first message of a ClaimCall stream.
 type ClaimCall struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// Which call; neither set means the next call on any listener.
+	//
 	// Types that are valid to be assigned to Target:
 	//
 	//	*ClaimCall_CallId
 	//	*ClaimCall_Listener
-	Target        isClaimCall_Target `protobuf_oneof:"target"`
-	Media         *MediaOptions      `protobuf:"bytes,3,opt,name=media,proto3" json:"media,omitempty"`
+	Target isClaimCall_Target `protobuf_oneof:"target"`
+	// The backend's media settings.
+	Media *MediaOptions `protobuf:"bytes,3,opt,name=media,proto3" json:"media,omitempty"`
+	// Optional. Correlates the CommandResult that refuses a claim sent again
+	// on the same stream.
+	CommandId     string `protobuf:"bytes,4,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2593,6 +2762,13 @@ func (x *ClaimCall) GetMedia() *MediaOptions {
 	return nil
 }
 
+func (x *ClaimCall) GetCommandId() string {
+	if x != nil {
+		return x.CommandId
+	}
+	return ""
+}
+
 type isClaimCall_Target interface {
 	isClaimCall_Target()
 }
@@ -2616,8 +2792,10 @@ func (*ClaimCall_Listener) isClaimCall_Target() {}
 // frames.
 type PlayAudio struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Pcm   []byte                 `protobuf:"bytes,1,opt,name=pcm,proto3" json:"pcm,omitempty"`
-	// 0 means the backend rate chosen at accept/claim.
+	// Signed 16-bit little-endian mono samples.
+	Pcm []byte `protobuf:"bytes,1,opt,name=pcm,proto3" json:"pcm,omitempty"`
+	// The rate of pcm, in Hz; 0 means the backend rate chosen at
+	// accept/claim.
 	SampleRateHz uint32 `protobuf:"varint,2,opt,name=sample_rate_hz,json=sampleRateHz,proto3" json:"sample_rate_hz,omitempty"`
 	// Groups chunks into a response for clear and playout accounting.
 	ResponseId    string `protobuf:"bytes,3,opt,name=response_id,json=responseId,proto3" json:"response_id,omitempty"`
@@ -2678,8 +2856,9 @@ func (x *PlayAudio) GetResponseId() string {
 
 // Resolves (MarkResolved) once the audio queued before it has played.
 type Mark struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Returned in MarkResolved.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2836,7 +3015,8 @@ func (x *SendDtmf) GetGapMs() uint32 {
 // A control signal toward Asterisk (extended dialect only).
 type SendControl struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Type  ControlType            `protobuf:"varint,1,opt,name=type,proto3,enum=audiosocket.bridge.v1.ControlType" json:"type,omitempty"`
+	// The AST_CONTROL_* value to send.
+	Type ControlType `protobuf:"varint,1,opt,name=type,proto3,enum=audiosocket.bridge.v1.ControlType" json:"type,omitempty"`
 	// Used when type is UNSPECIFIED: any AST_CONTROL_* value 1-255.
 	RawCode       uint32 `protobuf:"varint,2,opt,name=raw_code,json=rawCode,proto3" json:"raw_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2933,17 +3113,25 @@ func (x *Hangup) GetAfterPlayout() bool {
 	return false
 }
 
+// A call held by the bridge.
 type CallInfo struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	CallId           string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
-	Listener         string                 `protobuf:"bytes,2,opt,name=listener,proto3" json:"listener,omitempty"`
-	Dialect          Dialect                `protobuf:"varint,3,opt,name=dialect,proto3,enum=audiosocket.bridge.v1.Dialect" json:"dialect,omitempty"`
-	PeerAddress      string                 `protobuf:"bytes,4,opt,name=peer_address,json=peerAddress,proto3" json:"peer_address,omitempty"`
-	CallSampleRateHz uint32                 `protobuf:"varint,5,opt,name=call_sample_rate_hz,json=callSampleRateHz,proto3" json:"call_sample_rate_hz,omitempty"`
-	State            CallState              `protobuf:"varint,6,opt,name=state,proto3,enum=audiosocket.bridge.v1.CallState" json:"state,omitempty"`
-	StartTime        *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The AudioSocket UUID.
+	CallId string `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// Name of the listener the call arrived on.
+	Listener string `protobuf:"bytes,2,opt,name=listener,proto3" json:"listener,omitempty"`
+	// The listener's AudioSocket dialect.
+	Dialect Dialect `protobuf:"varint,3,opt,name=dialect,proto3,enum=audiosocket.bridge.v1.Dialect" json:"dialect,omitempty"`
+	// Asterisk's address, "host:port".
+	PeerAddress string `protobuf:"bytes,4,opt,name=peer_address,json=peerAddress,proto3" json:"peer_address,omitempty"`
+	// The call's sample rate on the AudioSocket, in Hz.
+	CallSampleRateHz uint32 `protobuf:"varint,5,opt,name=call_sample_rate_hz,json=callSampleRateHz,proto3" json:"call_sample_rate_hz,omitempty"`
+	// Waiting or connected.
+	State CallState `protobuf:"varint,6,opt,name=state,proto3,enum=audiosocket.bridge.v1.CallState" json:"state,omitempty"`
+	// When the bridge received the UUID.
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CallInfo) Reset() {
@@ -3025,6 +3213,7 @@ func (x *CallInfo) GetStartTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// Which calls to list.
 type ListCallsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Only calls on this listener; empty means all.
@@ -3070,9 +3259,11 @@ func (x *ListCallsRequest) GetListener() string {
 	return ""
 }
 
+// The calls the bridge holds.
 type ListCallsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Calls         []*CallInfo            `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One entry per call.
+	Calls         []*CallInfo `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3114,9 +3305,11 @@ func (x *ListCallsResponse) GetCalls() []*CallInfo {
 	return nil
 }
 
+// Which calls to watch.
 type WatchCallsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Listener      string                 `protobuf:"bytes,1,opt,name=listener,proto3" json:"listener,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only calls on this listener; empty means all.
+	Listener      string `protobuf:"bytes,1,opt,name=listener,proto3" json:"listener,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3158,8 +3351,11 @@ func (x *WatchCallsRequest) GetListener() string {
 	return ""
 }
 
+// One change in the set of calls.
 type WatchCallsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// Started or ended.
+	//
 	// Types that are valid to be assigned to Change:
 	//
 	//	*WatchCallsResponse_Started
@@ -3229,10 +3425,12 @@ type isWatchCallsResponse_Change interface {
 }
 
 type WatchCallsResponse_Started struct {
+	// A call arrived (or existed when the stream opened).
 	Started *CallInfo `protobuf:"bytes,1,opt,name=started,proto3,oneof"`
 }
 
 type WatchCallsResponse_Ended struct {
+	// A call ended.
 	Ended *CallEndedNotice `protobuf:"bytes,2,opt,name=ended,proto3,oneof"`
 }
 
@@ -3240,11 +3438,15 @@ func (*WatchCallsResponse_Started) isWatchCallsResponse_Change() {}
 
 func (*WatchCallsResponse_Ended) isWatchCallsResponse_Change() {}
 
+// A call ended (WatchCalls).
 type CallEndedNotice struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
-	Reason        CallEndReason          `protobuf:"varint,2,opt,name=reason,proto3,enum=audiosocket.bridge.v1.CallEndReason" json:"reason,omitempty"`
-	Detail        string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The AudioSocket UUID.
+	CallId string `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// Why it ended.
+	Reason CallEndReason `protobuf:"varint,2,opt,name=reason,proto3,enum=audiosocket.bridge.v1.CallEndReason" json:"reason,omitempty"`
+	// What happened, for a person.
+	Detail        string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3300,9 +3502,11 @@ func (x *CallEndedNotice) GetDetail() string {
 	return ""
 }
 
+// Which call to hang up.
 type HangupCallRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CallId        string                 `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The AudioSocket UUID.
+	CallId        string `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3344,6 +3548,7 @@ func (x *HangupCallRequest) GetCallId() string {
 	return ""
 }
 
+// The call is ending (its CallEnded follows on its own stream).
 type HangupCallResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -3386,26 +3591,31 @@ const file_audiosocket_bridge_v1_bridge_proto_rawDesc = "" +
 	"\n" +
 	"\"audiosocket/bridge/v1/bridge.proto\x12\x15audiosocket.bridge.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"K\n" +
 	"\x11HandleCallRequest\x126\n" +
-	"\x05event\x18\x01 \x01(\v2 .audiosocket.bridge.v1.CallEventR\x05event\"R\n" +
-	"\x12HandleCallResponse\x12<\n" +
-	"\acommand\x18\x01 \x01(\v2\".audiosocket.bridge.v1.CallCommandR\acommand\"P\n" +
-	"\x10ClaimCallRequest\x12<\n" +
-	"\acommand\x18\x01 \x01(\v2\".audiosocket.bridge.v1.CallCommandR\acommand\"K\n" +
+	"\x05event\x18\x01 \x01(\v2 .audiosocket.bridge.v1.CallEventR\x05event\"\xda\x01\n" +
+	"\x12HandleCallResponse\x12;\n" +
+	"\x06accept\x18\x02 \x01(\v2!.audiosocket.bridge.v1.AcceptCallH\x00R\x06accept\x12;\n" +
+	"\x06reject\x18\x03 \x01(\v2!.audiosocket.bridge.v1.RejectCallH\x00R\x06reject\x12>\n" +
+	"\acommand\x18\x01 \x01(\v2\".audiosocket.bridge.v1.CallCommandH\x00R\acommandB\n" +
+	"\n" +
+	"\bresponse\"\x97\x01\n" +
+	"\x10ClaimCallRequest\x128\n" +
+	"\x05claim\x18\x02 \x01(\v2 .audiosocket.bridge.v1.ClaimCallH\x00R\x05claim\x12>\n" +
+	"\acommand\x18\x01 \x01(\v2\".audiosocket.bridge.v1.CallCommandH\x00R\acommandB\t\n" +
+	"\arequest\"K\n" +
 	"\x11ClaimCallResponse\x126\n" +
-	"\x05event\x18\x01 \x01(\v2 .audiosocket.bridge.v1.CallEventR\x05event\"\x8d\x05\n" +
+	"\x05event\x18\x01 \x01(\v2 .audiosocket.bridge.v1.CallEventR\x05event\"\xd4\x04\n" +
 	"\tCallEvent\x12>\n" +
 	"\astarted\x18\x01 \x01(\v2\".audiosocket.bridge.v1.CallStartedH\x00R\astarted\x129\n" +
 	"\x05audio\x18\x02 \x01(\v2!.audiosocket.bridge.v1.AudioChunkH\x00R\x05audio\x126\n" +
 	"\x04dtmf\x18\x03 \x01(\v2 .audiosocket.bridge.v1.DtmfEventH\x00R\x04dtmf\x12?\n" +
-	"\acontrol\x18\x04 \x01(\v2#.audiosocket.bridge.v1.ControlEventH\x00R\acontrol\x12M\n" +
-	"\x0easterisk_error\x18\x05 \x01(\v2$.audiosocket.bridge.v1.AsteriskErrorH\x00R\rasteriskError\x12>\n" +
+	"\acontrol\x18\x04 \x01(\v2#.audiosocket.bridge.v1.ControlEventH\x00R\acontrol\x12>\n" +
 	"\x06result\x18\x06 \x01(\v2$.audiosocket.bridge.v1.CommandResultH\x00R\x06result\x129\n" +
 	"\x04mark\x18\a \x01(\v2#.audiosocket.bridge.v1.MarkResolvedH\x00R\x04mark\x12>\n" +
 	"\acleared\x18\b \x01(\v2\".audiosocket.bridge.v1.ClearResultH\x00R\acleared\x12?\n" +
 	"\aplayout\x18\t \x01(\v2#.audiosocket.bridge.v1.PlayoutEventH\x00R\aplayout\x128\n" +
 	"\x05ended\x18\n" +
 	" \x01(\v2 .audiosocket.bridge.v1.CallEndedH\x00R\x05endedB\a\n" +
-	"\x05event\"\x89\x03\n" +
+	"\x05eventJ\x04\b\x05\x10\x06R\x0easterisk_error\"\x89\x03\n" +
 	"\vCallStarted\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x1a\n" +
 	"\blistener\x18\x02 \x01(\tR\blistener\x128\n" +
@@ -3437,15 +3647,14 @@ const file_audiosocket_bridge_v1_bridge_proto_rawDesc = "" +
 	"\rcaller_hangup\x18\x02 \x01(\bR\fcallerHangup\x12)\n" +
 	"\x10frame_forwarding\x18\x03 \x01(\bR\x0fframeForwarding\x12\x16\n" +
 	"\x06memory\x18\x04 \x01(\bR\x06memory\x12\x18\n" +
-	"\apayload\x18\x05 \x01(\fR\apayload\"\x86\x02\n" +
+	"\apayload\x18\x05 \x01(\fR\apayload\"\xfe\x01\n" +
 	"\rCommandResult\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x125\n" +
 	"\x04code\x18\x02 \x01(\x0e2!.audiosocket.bridge.v1.ResultCodeR\x04code\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\x12\x18\n" +
-	"\acommand\x18\x04 \x01(\tR\acommand\x123\n" +
-	"\x16backend_sample_rate_hz\x18\x05 \x01(\rR\x13backendSampleRateHz\x126\n" +
-	"\x04kind\x18\x06 \x01(\x0e2\".audiosocket.bridge.v1.CommandKindR\x04kind\"i\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x123\n" +
+	"\x16backend_sample_rate_hz\x18\x05 \x01(\rR\x13backendSampleRateHz\x12<\n" +
+	"\acommand\x18\x06 \x01(\x0e2\".audiosocket.bridge.v1.CommandKindR\acommandJ\x04\b\x04\x10\x05R\x04kind\"i\n" +
 	"\fMarkResolved\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12E\n" +
 	"\n" +
@@ -3480,13 +3689,10 @@ const file_audiosocket_bridge_v1_bridge_proto_rawDesc = "" +
 	"\x06reason\x18\x01 \x01(\x0e2$.audiosocket.bridge.v1.CallEndReasonR\x06reason\x12\x16\n" +
 	"\x06detail\x18\x02 \x01(\tR\x06detail\x12K\n" +
 	"\x0easterisk_error\x18\x03 \x01(\v2$.audiosocket.bridge.v1.AsteriskErrorR\rasteriskError\x126\n" +
-	"\x05stats\x18\x04 \x01(\v2 .audiosocket.bridge.v1.CallStatsR\x05stats\"\xd3\x04\n" +
+	"\x05stats\x18\x04 \x01(\v2 .audiosocket.bridge.v1.CallStatsR\x05stats\"\xc8\x03\n" +
 	"\vCallCommand\x12\x1d\n" +
 	"\n" +
-	"command_id\x18\x01 \x01(\tR\tcommandId\x12;\n" +
-	"\x06accept\x18\x02 \x01(\v2!.audiosocket.bridge.v1.AcceptCallH\x00R\x06accept\x12;\n" +
-	"\x06reject\x18\x03 \x01(\v2!.audiosocket.bridge.v1.RejectCallH\x00R\x06reject\x128\n" +
-	"\x05claim\x18\x04 \x01(\v2 .audiosocket.bridge.v1.ClaimCallH\x00R\x05claim\x126\n" +
+	"command_id\x18\x01 \x01(\tR\tcommandId\x126\n" +
 	"\x04play\x18\x05 \x01(\v2 .audiosocket.bridge.v1.PlayAudioH\x00R\x04play\x121\n" +
 	"\x04mark\x18\x06 \x01(\v2\x1b.audiosocket.bridge.v1.MarkH\x00R\x04mark\x129\n" +
 	"\x05clear\x18\a \x01(\v2!.audiosocket.bridge.v1.ClearAudioH\x00R\x05clear\x12>\n" +
@@ -3494,21 +3700,25 @@ const file_audiosocket_bridge_v1_bridge_proto_rawDesc = "" +
 	"\fsend_control\x18\t \x01(\v2\".audiosocket.bridge.v1.SendControlH\x00R\vsendControl\x127\n" +
 	"\x06hangup\x18\n" +
 	" \x01(\v2\x1d.audiosocket.bridge.v1.HangupH\x00R\x06hangupB\t\n" +
-	"\acommand\"b\n" +
+	"\acommandJ\x04\b\x02\x10\x03J\x04\b\x03\x10\x04J\x04\b\x04\x10\x05R\x06acceptR\x06rejectR\x05claim\"b\n" +
 	"\fMediaOptions\x12$\n" +
 	"\x0esample_rate_hz\x18\x01 \x01(\rR\fsampleRateHz\x12,\n" +
-	"\x12detect_inband_dtmf\x18\x02 \x01(\bR\x10detectInbandDtmf\"G\n" +
+	"\x12detect_inband_dtmf\x18\x02 \x01(\bR\x10detectInbandDtmf\"f\n" +
 	"\n" +
 	"AcceptCall\x129\n" +
-	"\x05media\x18\x01 \x01(\v2#.audiosocket.bridge.v1.MediaOptionsR\x05media\"a\n" +
+	"\x05media\x18\x01 \x01(\v2#.audiosocket.bridge.v1.MediaOptionsR\x05media\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x02 \x01(\tR\tcommandId\"a\n" +
 	"\n" +
 	"RejectCall\x12;\n" +
 	"\x06reason\x18\x01 \x01(\x0e2#.audiosocket.bridge.v1.RejectReasonR\x06reason\x12\x16\n" +
-	"\x06detail\x18\x02 \x01(\tR\x06detail\"\x89\x01\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\"\xa8\x01\n" +
 	"\tClaimCall\x12\x19\n" +
 	"\acall_id\x18\x01 \x01(\tH\x00R\x06callId\x12\x1c\n" +
 	"\blistener\x18\x02 \x01(\tH\x00R\blistener\x129\n" +
-	"\x05media\x18\x03 \x01(\v2#.audiosocket.bridge.v1.MediaOptionsR\x05mediaB\b\n" +
+	"\x05media\x18\x03 \x01(\v2#.audiosocket.bridge.v1.MediaOptionsR\x05media\x12\x1d\n" +
+	"\n" +
+	"command_id\x18\x04 \x01(\tR\tcommandIdB\b\n" +
 	"\x06target\"d\n" +
 	"\tPlayAudio\x12\x10\n" +
 	"\x03pcm\x18\x01 \x01(\fR\x03pcm\x12$\n" +
@@ -3665,16 +3875,15 @@ const file_audiosocket_bridge_v1_bridge_proto_rawDesc = "" +
 	"\fRejectReason\x12\x1d\n" +
 	"\x19REJECT_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12REJECT_REASON_BUSY\x10\x01\x12\x1a\n" +
-	"\x16REJECT_REASON_DECLINED\x10\x02*o\n" +
+	"\x16REJECT_REASON_DECLINED\x10\x02*q\n" +
 	"\tCallState\x12\x1a\n" +
 	"\x16CALL_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12CALL_STATE_WAITING\x10\x01\x12\x18\n" +
-	"\x14CALL_STATE_CONNECTED\x10\x02\x12\x14\n" +
-	"\x10CALL_STATE_ENDED\x10\x032t\n" +
-	"\vCallHandler\x12e\n" +
+	"\x14CALL_STATE_CONNECTED\x10\x02\"\x04\b\x03\x10\x03*\x10CALL_STATE_ENDED2{\n" +
+	"\x12CallHandlerService\x12e\n" +
 	"\n" +
-	"HandleCall\x12(.audiosocket.bridge.v1.HandleCallRequest\x1a).audiosocket.bridge.v1.HandleCallResponse(\x010\x012\x94\x03\n" +
-	"\x06Bridge\x12b\n" +
+	"HandleCall\x12(.audiosocket.bridge.v1.HandleCallRequest\x1a).audiosocket.bridge.v1.HandleCallResponse(\x010\x012\x9b\x03\n" +
+	"\rBridgeService\x12b\n" +
 	"\tClaimCall\x12'.audiosocket.bridge.v1.ClaimCallRequest\x1a(.audiosocket.bridge.v1.ClaimCallResponse(\x010\x01\x12^\n" +
 	"\tListCalls\x12'.audiosocket.bridge.v1.ListCallsRequest\x1a(.audiosocket.bridge.v1.ListCallsResponse\x12c\n" +
 	"\n" +
@@ -3750,68 +3959,67 @@ var file_audiosocket_bridge_v1_bridge_proto_goTypes = []any{
 }
 var file_audiosocket_bridge_v1_bridge_proto_depIdxs = []int32{
 	16, // 0: audiosocket.bridge.v1.HandleCallRequest.event:type_name -> audiosocket.bridge.v1.CallEvent
-	29, // 1: audiosocket.bridge.v1.HandleCallResponse.command:type_name -> audiosocket.bridge.v1.CallCommand
-	29, // 2: audiosocket.bridge.v1.ClaimCallRequest.command:type_name -> audiosocket.bridge.v1.CallCommand
-	16, // 3: audiosocket.bridge.v1.ClaimCallResponse.event:type_name -> audiosocket.bridge.v1.CallEvent
-	17, // 4: audiosocket.bridge.v1.CallEvent.started:type_name -> audiosocket.bridge.v1.CallStarted
-	18, // 5: audiosocket.bridge.v1.CallEvent.audio:type_name -> audiosocket.bridge.v1.AudioChunk
-	19, // 6: audiosocket.bridge.v1.CallEvent.dtmf:type_name -> audiosocket.bridge.v1.DtmfEvent
-	20, // 7: audiosocket.bridge.v1.CallEvent.control:type_name -> audiosocket.bridge.v1.ControlEvent
-	21, // 8: audiosocket.bridge.v1.CallEvent.asterisk_error:type_name -> audiosocket.bridge.v1.AsteriskError
-	22, // 9: audiosocket.bridge.v1.CallEvent.result:type_name -> audiosocket.bridge.v1.CommandResult
-	23, // 10: audiosocket.bridge.v1.CallEvent.mark:type_name -> audiosocket.bridge.v1.MarkResolved
-	25, // 11: audiosocket.bridge.v1.CallEvent.cleared:type_name -> audiosocket.bridge.v1.ClearResult
-	26, // 12: audiosocket.bridge.v1.CallEvent.playout:type_name -> audiosocket.bridge.v1.PlayoutEvent
-	28, // 13: audiosocket.bridge.v1.CallEvent.ended:type_name -> audiosocket.bridge.v1.CallEnded
-	0,  // 14: audiosocket.bridge.v1.CallStarted.dialect:type_name -> audiosocket.bridge.v1.Dialect
-	1,  // 15: audiosocket.bridge.v1.CallStarted.call_encoding:type_name -> audiosocket.bridge.v1.AudioEncoding
-	48, // 16: audiosocket.bridge.v1.CallStarted.start_time:type_name -> google.protobuf.Timestamp
-	2,  // 17: audiosocket.bridge.v1.DtmfEvent.phase:type_name -> audiosocket.bridge.v1.DtmfPhase
-	3,  // 18: audiosocket.bridge.v1.DtmfEvent.source:type_name -> audiosocket.bridge.v1.DtmfSource
-	4,  // 19: audiosocket.bridge.v1.ControlEvent.type:type_name -> audiosocket.bridge.v1.ControlType
-	5,  // 20: audiosocket.bridge.v1.CommandResult.code:type_name -> audiosocket.bridge.v1.ResultCode
-	6,  // 21: audiosocket.bridge.v1.CommandResult.kind:type_name -> audiosocket.bridge.v1.CommandKind
-	7,  // 22: audiosocket.bridge.v1.MarkResolved.resolution:type_name -> audiosocket.bridge.v1.MarkResolution
-	24, // 23: audiosocket.bridge.v1.ClearResult.responses:type_name -> audiosocket.bridge.v1.ResponsePlayout
-	8,  // 24: audiosocket.bridge.v1.PlayoutEvent.type:type_name -> audiosocket.bridge.v1.PlayoutEventType
-	9,  // 25: audiosocket.bridge.v1.CallEnded.reason:type_name -> audiosocket.bridge.v1.CallEndReason
-	21, // 26: audiosocket.bridge.v1.CallEnded.asterisk_error:type_name -> audiosocket.bridge.v1.AsteriskError
-	27, // 27: audiosocket.bridge.v1.CallEnded.stats:type_name -> audiosocket.bridge.v1.CallStats
-	31, // 28: audiosocket.bridge.v1.CallCommand.accept:type_name -> audiosocket.bridge.v1.AcceptCall
-	32, // 29: audiosocket.bridge.v1.CallCommand.reject:type_name -> audiosocket.bridge.v1.RejectCall
-	33, // 30: audiosocket.bridge.v1.CallCommand.claim:type_name -> audiosocket.bridge.v1.ClaimCall
-	34, // 31: audiosocket.bridge.v1.CallCommand.play:type_name -> audiosocket.bridge.v1.PlayAudio
-	35, // 32: audiosocket.bridge.v1.CallCommand.mark:type_name -> audiosocket.bridge.v1.Mark
-	36, // 33: audiosocket.bridge.v1.CallCommand.clear:type_name -> audiosocket.bridge.v1.ClearAudio
-	37, // 34: audiosocket.bridge.v1.CallCommand.send_dtmf:type_name -> audiosocket.bridge.v1.SendDtmf
-	38, // 35: audiosocket.bridge.v1.CallCommand.send_control:type_name -> audiosocket.bridge.v1.SendControl
-	39, // 36: audiosocket.bridge.v1.CallCommand.hangup:type_name -> audiosocket.bridge.v1.Hangup
-	30, // 37: audiosocket.bridge.v1.AcceptCall.media:type_name -> audiosocket.bridge.v1.MediaOptions
-	10, // 38: audiosocket.bridge.v1.RejectCall.reason:type_name -> audiosocket.bridge.v1.RejectReason
-	30, // 39: audiosocket.bridge.v1.ClaimCall.media:type_name -> audiosocket.bridge.v1.MediaOptions
-	4,  // 40: audiosocket.bridge.v1.SendControl.type:type_name -> audiosocket.bridge.v1.ControlType
-	0,  // 41: audiosocket.bridge.v1.CallInfo.dialect:type_name -> audiosocket.bridge.v1.Dialect
-	11, // 42: audiosocket.bridge.v1.CallInfo.state:type_name -> audiosocket.bridge.v1.CallState
-	48, // 43: audiosocket.bridge.v1.CallInfo.start_time:type_name -> google.protobuf.Timestamp
-	40, // 44: audiosocket.bridge.v1.ListCallsResponse.calls:type_name -> audiosocket.bridge.v1.CallInfo
-	40, // 45: audiosocket.bridge.v1.WatchCallsResponse.started:type_name -> audiosocket.bridge.v1.CallInfo
-	45, // 46: audiosocket.bridge.v1.WatchCallsResponse.ended:type_name -> audiosocket.bridge.v1.CallEndedNotice
-	9,  // 47: audiosocket.bridge.v1.CallEndedNotice.reason:type_name -> audiosocket.bridge.v1.CallEndReason
-	12, // 48: audiosocket.bridge.v1.CallHandler.HandleCall:input_type -> audiosocket.bridge.v1.HandleCallRequest
-	14, // 49: audiosocket.bridge.v1.Bridge.ClaimCall:input_type -> audiosocket.bridge.v1.ClaimCallRequest
-	41, // 50: audiosocket.bridge.v1.Bridge.ListCalls:input_type -> audiosocket.bridge.v1.ListCallsRequest
-	43, // 51: audiosocket.bridge.v1.Bridge.WatchCalls:input_type -> audiosocket.bridge.v1.WatchCallsRequest
-	46, // 52: audiosocket.bridge.v1.Bridge.HangupCall:input_type -> audiosocket.bridge.v1.HangupCallRequest
-	13, // 53: audiosocket.bridge.v1.CallHandler.HandleCall:output_type -> audiosocket.bridge.v1.HandleCallResponse
-	15, // 54: audiosocket.bridge.v1.Bridge.ClaimCall:output_type -> audiosocket.bridge.v1.ClaimCallResponse
-	42, // 55: audiosocket.bridge.v1.Bridge.ListCalls:output_type -> audiosocket.bridge.v1.ListCallsResponse
-	44, // 56: audiosocket.bridge.v1.Bridge.WatchCalls:output_type -> audiosocket.bridge.v1.WatchCallsResponse
-	47, // 57: audiosocket.bridge.v1.Bridge.HangupCall:output_type -> audiosocket.bridge.v1.HangupCallResponse
-	53, // [53:58] is the sub-list for method output_type
-	48, // [48:53] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	31, // 1: audiosocket.bridge.v1.HandleCallResponse.accept:type_name -> audiosocket.bridge.v1.AcceptCall
+	32, // 2: audiosocket.bridge.v1.HandleCallResponse.reject:type_name -> audiosocket.bridge.v1.RejectCall
+	29, // 3: audiosocket.bridge.v1.HandleCallResponse.command:type_name -> audiosocket.bridge.v1.CallCommand
+	33, // 4: audiosocket.bridge.v1.ClaimCallRequest.claim:type_name -> audiosocket.bridge.v1.ClaimCall
+	29, // 5: audiosocket.bridge.v1.ClaimCallRequest.command:type_name -> audiosocket.bridge.v1.CallCommand
+	16, // 6: audiosocket.bridge.v1.ClaimCallResponse.event:type_name -> audiosocket.bridge.v1.CallEvent
+	17, // 7: audiosocket.bridge.v1.CallEvent.started:type_name -> audiosocket.bridge.v1.CallStarted
+	18, // 8: audiosocket.bridge.v1.CallEvent.audio:type_name -> audiosocket.bridge.v1.AudioChunk
+	19, // 9: audiosocket.bridge.v1.CallEvent.dtmf:type_name -> audiosocket.bridge.v1.DtmfEvent
+	20, // 10: audiosocket.bridge.v1.CallEvent.control:type_name -> audiosocket.bridge.v1.ControlEvent
+	22, // 11: audiosocket.bridge.v1.CallEvent.result:type_name -> audiosocket.bridge.v1.CommandResult
+	23, // 12: audiosocket.bridge.v1.CallEvent.mark:type_name -> audiosocket.bridge.v1.MarkResolved
+	25, // 13: audiosocket.bridge.v1.CallEvent.cleared:type_name -> audiosocket.bridge.v1.ClearResult
+	26, // 14: audiosocket.bridge.v1.CallEvent.playout:type_name -> audiosocket.bridge.v1.PlayoutEvent
+	28, // 15: audiosocket.bridge.v1.CallEvent.ended:type_name -> audiosocket.bridge.v1.CallEnded
+	0,  // 16: audiosocket.bridge.v1.CallStarted.dialect:type_name -> audiosocket.bridge.v1.Dialect
+	1,  // 17: audiosocket.bridge.v1.CallStarted.call_encoding:type_name -> audiosocket.bridge.v1.AudioEncoding
+	48, // 18: audiosocket.bridge.v1.CallStarted.start_time:type_name -> google.protobuf.Timestamp
+	2,  // 19: audiosocket.bridge.v1.DtmfEvent.phase:type_name -> audiosocket.bridge.v1.DtmfPhase
+	3,  // 20: audiosocket.bridge.v1.DtmfEvent.source:type_name -> audiosocket.bridge.v1.DtmfSource
+	4,  // 21: audiosocket.bridge.v1.ControlEvent.type:type_name -> audiosocket.bridge.v1.ControlType
+	5,  // 22: audiosocket.bridge.v1.CommandResult.code:type_name -> audiosocket.bridge.v1.ResultCode
+	6,  // 23: audiosocket.bridge.v1.CommandResult.command:type_name -> audiosocket.bridge.v1.CommandKind
+	7,  // 24: audiosocket.bridge.v1.MarkResolved.resolution:type_name -> audiosocket.bridge.v1.MarkResolution
+	24, // 25: audiosocket.bridge.v1.ClearResult.responses:type_name -> audiosocket.bridge.v1.ResponsePlayout
+	8,  // 26: audiosocket.bridge.v1.PlayoutEvent.type:type_name -> audiosocket.bridge.v1.PlayoutEventType
+	9,  // 27: audiosocket.bridge.v1.CallEnded.reason:type_name -> audiosocket.bridge.v1.CallEndReason
+	21, // 28: audiosocket.bridge.v1.CallEnded.asterisk_error:type_name -> audiosocket.bridge.v1.AsteriskError
+	27, // 29: audiosocket.bridge.v1.CallEnded.stats:type_name -> audiosocket.bridge.v1.CallStats
+	34, // 30: audiosocket.bridge.v1.CallCommand.play:type_name -> audiosocket.bridge.v1.PlayAudio
+	35, // 31: audiosocket.bridge.v1.CallCommand.mark:type_name -> audiosocket.bridge.v1.Mark
+	36, // 32: audiosocket.bridge.v1.CallCommand.clear:type_name -> audiosocket.bridge.v1.ClearAudio
+	37, // 33: audiosocket.bridge.v1.CallCommand.send_dtmf:type_name -> audiosocket.bridge.v1.SendDtmf
+	38, // 34: audiosocket.bridge.v1.CallCommand.send_control:type_name -> audiosocket.bridge.v1.SendControl
+	39, // 35: audiosocket.bridge.v1.CallCommand.hangup:type_name -> audiosocket.bridge.v1.Hangup
+	30, // 36: audiosocket.bridge.v1.AcceptCall.media:type_name -> audiosocket.bridge.v1.MediaOptions
+	10, // 37: audiosocket.bridge.v1.RejectCall.reason:type_name -> audiosocket.bridge.v1.RejectReason
+	30, // 38: audiosocket.bridge.v1.ClaimCall.media:type_name -> audiosocket.bridge.v1.MediaOptions
+	4,  // 39: audiosocket.bridge.v1.SendControl.type:type_name -> audiosocket.bridge.v1.ControlType
+	0,  // 40: audiosocket.bridge.v1.CallInfo.dialect:type_name -> audiosocket.bridge.v1.Dialect
+	11, // 41: audiosocket.bridge.v1.CallInfo.state:type_name -> audiosocket.bridge.v1.CallState
+	48, // 42: audiosocket.bridge.v1.CallInfo.start_time:type_name -> google.protobuf.Timestamp
+	40, // 43: audiosocket.bridge.v1.ListCallsResponse.calls:type_name -> audiosocket.bridge.v1.CallInfo
+	40, // 44: audiosocket.bridge.v1.WatchCallsResponse.started:type_name -> audiosocket.bridge.v1.CallInfo
+	45, // 45: audiosocket.bridge.v1.WatchCallsResponse.ended:type_name -> audiosocket.bridge.v1.CallEndedNotice
+	9,  // 46: audiosocket.bridge.v1.CallEndedNotice.reason:type_name -> audiosocket.bridge.v1.CallEndReason
+	12, // 47: audiosocket.bridge.v1.CallHandlerService.HandleCall:input_type -> audiosocket.bridge.v1.HandleCallRequest
+	14, // 48: audiosocket.bridge.v1.BridgeService.ClaimCall:input_type -> audiosocket.bridge.v1.ClaimCallRequest
+	41, // 49: audiosocket.bridge.v1.BridgeService.ListCalls:input_type -> audiosocket.bridge.v1.ListCallsRequest
+	43, // 50: audiosocket.bridge.v1.BridgeService.WatchCalls:input_type -> audiosocket.bridge.v1.WatchCallsRequest
+	46, // 51: audiosocket.bridge.v1.BridgeService.HangupCall:input_type -> audiosocket.bridge.v1.HangupCallRequest
+	13, // 52: audiosocket.bridge.v1.CallHandlerService.HandleCall:output_type -> audiosocket.bridge.v1.HandleCallResponse
+	15, // 53: audiosocket.bridge.v1.BridgeService.ClaimCall:output_type -> audiosocket.bridge.v1.ClaimCallResponse
+	42, // 54: audiosocket.bridge.v1.BridgeService.ListCalls:output_type -> audiosocket.bridge.v1.ListCallsResponse
+	44, // 55: audiosocket.bridge.v1.BridgeService.WatchCalls:output_type -> audiosocket.bridge.v1.WatchCallsResponse
+	47, // 56: audiosocket.bridge.v1.BridgeService.HangupCall:output_type -> audiosocket.bridge.v1.HangupCallResponse
+	52, // [52:57] is the sub-list for method output_type
+	47, // [47:52] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_audiosocket_bridge_v1_bridge_proto_init() }
@@ -3819,12 +4027,20 @@ func file_audiosocket_bridge_v1_bridge_proto_init() {
 	if File_audiosocket_bridge_v1_bridge_proto != nil {
 		return
 	}
+	file_audiosocket_bridge_v1_bridge_proto_msgTypes[1].OneofWrappers = []any{
+		(*HandleCallResponse_Accept)(nil),
+		(*HandleCallResponse_Reject)(nil),
+		(*HandleCallResponse_Command)(nil),
+	}
+	file_audiosocket_bridge_v1_bridge_proto_msgTypes[2].OneofWrappers = []any{
+		(*ClaimCallRequest_Claim)(nil),
+		(*ClaimCallRequest_Command)(nil),
+	}
 	file_audiosocket_bridge_v1_bridge_proto_msgTypes[4].OneofWrappers = []any{
 		(*CallEvent_Started)(nil),
 		(*CallEvent_Audio)(nil),
 		(*CallEvent_Dtmf)(nil),
 		(*CallEvent_Control)(nil),
-		(*CallEvent_AsteriskError)(nil),
 		(*CallEvent_Result)(nil),
 		(*CallEvent_Mark)(nil),
 		(*CallEvent_Cleared)(nil),
@@ -3832,9 +4048,6 @@ func file_audiosocket_bridge_v1_bridge_proto_init() {
 		(*CallEvent_Ended)(nil),
 	}
 	file_audiosocket_bridge_v1_bridge_proto_msgTypes[17].OneofWrappers = []any{
-		(*CallCommand_Accept)(nil),
-		(*CallCommand_Reject)(nil),
-		(*CallCommand_Claim)(nil),
 		(*CallCommand_Play)(nil),
 		(*CallCommand_Mark)(nil),
 		(*CallCommand_Clear)(nil),

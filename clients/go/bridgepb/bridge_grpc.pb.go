@@ -1,10 +1,14 @@
 // The audiosocket-bridge API: each Asterisk AudioSocket call becomes one
-// bidirectional gRPC stream of CallEvents (bridge to backend) and
-// CallCommands (backend to bridge). The same messages flow in both modes:
+// bidirectional gRPC stream of CallEvents (bridge to backend) and commands
+// (backend to bridge). The same in-call messages flow in both modes:
 //
-// - push: the bridge dials a backend's CallHandler.HandleCall per call;
-// - pull: backends call Bridge.ClaimCall and claim calls as workers.
+// - push: the bridge dials a backend's CallHandlerService.HandleCall per
+//   call; the backend answers AcceptCall or RejectCall, then CallCommands;
+// - pull: backends call BridgeService.ClaimCall and claim calls as workers
+//   with ClaimCall, then send CallCommands.
 //
+// Each mode's stream messages have their own oneof, so a command that is
+// invalid in a mode (a claim in push, an accept in pull) cannot be sent.
 // docs/API.md describes every semantic; comments here give units and who
 // sends what.
 
@@ -29,15 +33,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CallHandler_HandleCall_FullMethodName = "/audiosocket.bridge.v1.CallHandler/HandleCall"
+	CallHandlerService_HandleCall_FullMethodName = "/audiosocket.bridge.v1.CallHandlerService/HandleCall"
 )
 
-// CallHandlerClient is the client API for CallHandler service.
+// CallHandlerServiceClient is the client API for CallHandlerService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // Push mode: implemented by backends; the bridge opens one stream per call.
-type CallHandlerClient interface {
+type CallHandlerServiceClient interface {
 	// The bridge sends CallStarted first and waits for AcceptCall or
 	// RejectCall, then streams events; the backend streams commands. The
 	// stream ends after the bridge sends CallEnded (the bridge half-closes and
@@ -47,17 +51,17 @@ type CallHandlerClient interface {
 	HandleCall(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HandleCallRequest, HandleCallResponse], error)
 }
 
-type callHandlerClient struct {
+type callHandlerServiceClient struct {
 	cc grpc.ClientConnInterface
 }
 
-func NewCallHandlerClient(cc grpc.ClientConnInterface) CallHandlerClient {
-	return &callHandlerClient{cc}
+func NewCallHandlerServiceClient(cc grpc.ClientConnInterface) CallHandlerServiceClient {
+	return &callHandlerServiceClient{cc}
 }
 
-func (c *callHandlerClient) HandleCall(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HandleCallRequest, HandleCallResponse], error) {
+func (c *callHandlerServiceClient) HandleCall(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HandleCallRequest, HandleCallResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &CallHandler_ServiceDesc.Streams[0], CallHandler_HandleCall_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &CallHandlerService_ServiceDesc.Streams[0], CallHandlerService_HandleCall_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -66,14 +70,14 @@ func (c *callHandlerClient) HandleCall(ctx context.Context, opts ...grpc.CallOpt
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type CallHandler_HandleCallClient = grpc.BidiStreamingClient[HandleCallRequest, HandleCallResponse]
+type CallHandlerService_HandleCallClient = grpc.BidiStreamingClient[HandleCallRequest, HandleCallResponse]
 
-// CallHandlerServer is the server API for CallHandler service.
-// All implementations must embed UnimplementedCallHandlerServer
+// CallHandlerServiceServer is the server API for CallHandlerService service.
+// All implementations must embed UnimplementedCallHandlerServiceServer
 // for forward compatibility.
 //
 // Push mode: implemented by backends; the bridge opens one stream per call.
-type CallHandlerServer interface {
+type CallHandlerServiceServer interface {
 	// The bridge sends CallStarted first and waits for AcceptCall or
 	// RejectCall, then streams events; the backend streams commands. The
 	// stream ends after the bridge sends CallEnded (the bridge half-closes and
@@ -81,58 +85,58 @@ type CallHandlerServer interface {
 	// (treated as backend hang-up if it sent Hangup first, backend lost
 	// otherwise).
 	HandleCall(grpc.BidiStreamingServer[HandleCallRequest, HandleCallResponse]) error
-	mustEmbedUnimplementedCallHandlerServer()
+	mustEmbedUnimplementedCallHandlerServiceServer()
 }
 
-// UnimplementedCallHandlerServer must be embedded to have
+// UnimplementedCallHandlerServiceServer must be embedded to have
 // forward compatible implementations.
 //
 // NOTE: this should be embedded by value instead of pointer to avoid a nil
 // pointer dereference when methods are called.
-type UnimplementedCallHandlerServer struct{}
+type UnimplementedCallHandlerServiceServer struct{}
 
-func (UnimplementedCallHandlerServer) HandleCall(grpc.BidiStreamingServer[HandleCallRequest, HandleCallResponse]) error {
+func (UnimplementedCallHandlerServiceServer) HandleCall(grpc.BidiStreamingServer[HandleCallRequest, HandleCallResponse]) error {
 	return status.Error(codes.Unimplemented, "method HandleCall not implemented")
 }
-func (UnimplementedCallHandlerServer) mustEmbedUnimplementedCallHandlerServer() {}
-func (UnimplementedCallHandlerServer) testEmbeddedByValue()                     {}
+func (UnimplementedCallHandlerServiceServer) mustEmbedUnimplementedCallHandlerServiceServer() {}
+func (UnimplementedCallHandlerServiceServer) testEmbeddedByValue()                            {}
 
-// UnsafeCallHandlerServer may be embedded to opt out of forward compatibility for this service.
-// Use of this interface is not recommended, as added methods to CallHandlerServer will
+// UnsafeCallHandlerServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to CallHandlerServiceServer will
 // result in compilation errors.
-type UnsafeCallHandlerServer interface {
-	mustEmbedUnimplementedCallHandlerServer()
+type UnsafeCallHandlerServiceServer interface {
+	mustEmbedUnimplementedCallHandlerServiceServer()
 }
 
-func RegisterCallHandlerServer(s grpc.ServiceRegistrar, srv CallHandlerServer) {
-	// If the following call panics, it indicates UnimplementedCallHandlerServer was
+func RegisterCallHandlerServiceServer(s grpc.ServiceRegistrar, srv CallHandlerServiceServer) {
+	// If the following call panics, it indicates UnimplementedCallHandlerServiceServer was
 	// embedded by pointer and is nil.  This will cause panics if an
 	// unimplemented method is ever invoked, so we test this at initialization
 	// time to prevent it from happening at runtime later due to I/O.
 	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
 		t.testEmbeddedByValue()
 	}
-	s.RegisterService(&CallHandler_ServiceDesc, srv)
+	s.RegisterService(&CallHandlerService_ServiceDesc, srv)
 }
 
-func _CallHandler_HandleCall_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(CallHandlerServer).HandleCall(&grpc.GenericServerStream[HandleCallRequest, HandleCallResponse]{ServerStream: stream})
+func _CallHandlerService_HandleCall_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(CallHandlerServiceServer).HandleCall(&grpc.GenericServerStream[HandleCallRequest, HandleCallResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type CallHandler_HandleCallServer = grpc.BidiStreamingServer[HandleCallRequest, HandleCallResponse]
+type CallHandlerService_HandleCallServer = grpc.BidiStreamingServer[HandleCallRequest, HandleCallResponse]
 
-// CallHandler_ServiceDesc is the grpc.ServiceDesc for CallHandler service.
+// CallHandlerService_ServiceDesc is the grpc.ServiceDesc for CallHandlerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
-var CallHandler_ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "audiosocket.bridge.v1.CallHandler",
-	HandlerType: (*CallHandlerServer)(nil),
+var CallHandlerService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "audiosocket.bridge.v1.CallHandlerService",
+	HandlerType: (*CallHandlerServiceServer)(nil),
 	Methods:     []grpc.MethodDesc{},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "HandleCall",
-			Handler:       _CallHandler_HandleCall_Handler,
+			Handler:       _CallHandlerService_HandleCall_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},
@@ -141,23 +145,24 @@ var CallHandler_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Bridge_ClaimCall_FullMethodName  = "/audiosocket.bridge.v1.Bridge/ClaimCall"
-	Bridge_ListCalls_FullMethodName  = "/audiosocket.bridge.v1.Bridge/ListCalls"
-	Bridge_WatchCalls_FullMethodName = "/audiosocket.bridge.v1.Bridge/WatchCalls"
-	Bridge_HangupCall_FullMethodName = "/audiosocket.bridge.v1.Bridge/HangupCall"
+	BridgeService_ClaimCall_FullMethodName  = "/audiosocket.bridge.v1.BridgeService/ClaimCall"
+	BridgeService_ListCalls_FullMethodName  = "/audiosocket.bridge.v1.BridgeService/ListCalls"
+	BridgeService_WatchCalls_FullMethodName = "/audiosocket.bridge.v1.BridgeService/WatchCalls"
+	BridgeService_HangupCall_FullMethodName = "/audiosocket.bridge.v1.BridgeService/HangupCall"
 )
 
-// BridgeClient is the client API for Bridge service.
+// BridgeServiceClient is the client API for BridgeService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Pull mode: served by the bridge; backends are gRPC clients.
-type BridgeClient interface {
-	// A worker slot: the backend's first message must be a ClaimCall command.
-	// The stream stays idle until a matching call arrives; then the bridge
-	// sends CallStarted and the call proceeds as in push mode (the claim is
-	// the acceptance). One call per stream: the bridge finishes the stream
-	// with OK after CallEnded.
+// Pull mode and call operations: served by the bridge; backends and
+// operators are gRPC clients.
+type BridgeServiceClient interface {
+	// A worker slot: the backend's first message must be a ClaimCall. The
+	// stream stays idle until a matching call arrives; then the bridge sends
+	// CallStarted and the call proceeds as in push mode (the claim is the
+	// acceptance). One call per stream: the bridge finishes the stream with
+	// OK after CallEnded.
 	ClaimCall(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ClaimCallRequest, ClaimCallResponse], error)
 	// The calls the bridge holds now.
 	ListCalls(ctx context.Context, in *ListCallsRequest, opts ...grpc.CallOption) (*ListCallsResponse, error)
@@ -168,17 +173,17 @@ type BridgeClient interface {
 	HangupCall(ctx context.Context, in *HangupCallRequest, opts ...grpc.CallOption) (*HangupCallResponse, error)
 }
 
-type bridgeClient struct {
+type bridgeServiceClient struct {
 	cc grpc.ClientConnInterface
 }
 
-func NewBridgeClient(cc grpc.ClientConnInterface) BridgeClient {
-	return &bridgeClient{cc}
+func NewBridgeServiceClient(cc grpc.ClientConnInterface) BridgeServiceClient {
+	return &bridgeServiceClient{cc}
 }
 
-func (c *bridgeClient) ClaimCall(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ClaimCallRequest, ClaimCallResponse], error) {
+func (c *bridgeServiceClient) ClaimCall(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ClaimCallRequest, ClaimCallResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Bridge_ServiceDesc.Streams[0], Bridge_ClaimCall_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &BridgeService_ServiceDesc.Streams[0], BridgeService_ClaimCall_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -187,21 +192,21 @@ func (c *bridgeClient) ClaimCall(ctx context.Context, opts ...grpc.CallOption) (
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Bridge_ClaimCallClient = grpc.BidiStreamingClient[ClaimCallRequest, ClaimCallResponse]
+type BridgeService_ClaimCallClient = grpc.BidiStreamingClient[ClaimCallRequest, ClaimCallResponse]
 
-func (c *bridgeClient) ListCalls(ctx context.Context, in *ListCallsRequest, opts ...grpc.CallOption) (*ListCallsResponse, error) {
+func (c *bridgeServiceClient) ListCalls(ctx context.Context, in *ListCallsRequest, opts ...grpc.CallOption) (*ListCallsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListCallsResponse)
-	err := c.cc.Invoke(ctx, Bridge_ListCalls_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, BridgeService_ListCalls_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *bridgeClient) WatchCalls(ctx context.Context, in *WatchCallsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchCallsResponse], error) {
+func (c *bridgeServiceClient) WatchCalls(ctx context.Context, in *WatchCallsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchCallsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Bridge_ServiceDesc.Streams[1], Bridge_WatchCalls_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &BridgeService_ServiceDesc.Streams[1], BridgeService_WatchCalls_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -216,29 +221,30 @@ func (c *bridgeClient) WatchCalls(ctx context.Context, in *WatchCallsRequest, op
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Bridge_WatchCallsClient = grpc.ServerStreamingClient[WatchCallsResponse]
+type BridgeService_WatchCallsClient = grpc.ServerStreamingClient[WatchCallsResponse]
 
-func (c *bridgeClient) HangupCall(ctx context.Context, in *HangupCallRequest, opts ...grpc.CallOption) (*HangupCallResponse, error) {
+func (c *bridgeServiceClient) HangupCall(ctx context.Context, in *HangupCallRequest, opts ...grpc.CallOption) (*HangupCallResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(HangupCallResponse)
-	err := c.cc.Invoke(ctx, Bridge_HangupCall_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, BridgeService_HangupCall_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// BridgeServer is the server API for Bridge service.
-// All implementations must embed UnimplementedBridgeServer
+// BridgeServiceServer is the server API for BridgeService service.
+// All implementations must embed UnimplementedBridgeServiceServer
 // for forward compatibility.
 //
-// Pull mode: served by the bridge; backends are gRPC clients.
-type BridgeServer interface {
-	// A worker slot: the backend's first message must be a ClaimCall command.
-	// The stream stays idle until a matching call arrives; then the bridge
-	// sends CallStarted and the call proceeds as in push mode (the claim is
-	// the acceptance). One call per stream: the bridge finishes the stream
-	// with OK after CallEnded.
+// Pull mode and call operations: served by the bridge; backends and
+// operators are gRPC clients.
+type BridgeServiceServer interface {
+	// A worker slot: the backend's first message must be a ClaimCall. The
+	// stream stays idle until a matching call arrives; then the bridge sends
+	// CallStarted and the call proceeds as in push mode (the claim is the
+	// acceptance). One call per stream: the bridge finishes the stream with
+	// OK after CallEnded.
 	ClaimCall(grpc.BidiStreamingServer[ClaimCallRequest, ClaimCallResponse]) error
 	// The calls the bridge holds now.
 	ListCalls(context.Context, *ListCallsRequest) (*ListCallsResponse, error)
@@ -247,129 +253,129 @@ type BridgeServer interface {
 	WatchCalls(*WatchCallsRequest, grpc.ServerStreamingServer[WatchCallsResponse]) error
 	// Ends a call with reason CALL_END_REASON_HANGUP_REQUESTED.
 	HangupCall(context.Context, *HangupCallRequest) (*HangupCallResponse, error)
-	mustEmbedUnimplementedBridgeServer()
+	mustEmbedUnimplementedBridgeServiceServer()
 }
 
-// UnimplementedBridgeServer must be embedded to have
+// UnimplementedBridgeServiceServer must be embedded to have
 // forward compatible implementations.
 //
 // NOTE: this should be embedded by value instead of pointer to avoid a nil
 // pointer dereference when methods are called.
-type UnimplementedBridgeServer struct{}
+type UnimplementedBridgeServiceServer struct{}
 
-func (UnimplementedBridgeServer) ClaimCall(grpc.BidiStreamingServer[ClaimCallRequest, ClaimCallResponse]) error {
+func (UnimplementedBridgeServiceServer) ClaimCall(grpc.BidiStreamingServer[ClaimCallRequest, ClaimCallResponse]) error {
 	return status.Error(codes.Unimplemented, "method ClaimCall not implemented")
 }
-func (UnimplementedBridgeServer) ListCalls(context.Context, *ListCallsRequest) (*ListCallsResponse, error) {
+func (UnimplementedBridgeServiceServer) ListCalls(context.Context, *ListCallsRequest) (*ListCallsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCalls not implemented")
 }
-func (UnimplementedBridgeServer) WatchCalls(*WatchCallsRequest, grpc.ServerStreamingServer[WatchCallsResponse]) error {
+func (UnimplementedBridgeServiceServer) WatchCalls(*WatchCallsRequest, grpc.ServerStreamingServer[WatchCallsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchCalls not implemented")
 }
-func (UnimplementedBridgeServer) HangupCall(context.Context, *HangupCallRequest) (*HangupCallResponse, error) {
+func (UnimplementedBridgeServiceServer) HangupCall(context.Context, *HangupCallRequest) (*HangupCallResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method HangupCall not implemented")
 }
-func (UnimplementedBridgeServer) mustEmbedUnimplementedBridgeServer() {}
-func (UnimplementedBridgeServer) testEmbeddedByValue()                {}
+func (UnimplementedBridgeServiceServer) mustEmbedUnimplementedBridgeServiceServer() {}
+func (UnimplementedBridgeServiceServer) testEmbeddedByValue()                       {}
 
-// UnsafeBridgeServer may be embedded to opt out of forward compatibility for this service.
-// Use of this interface is not recommended, as added methods to BridgeServer will
+// UnsafeBridgeServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to BridgeServiceServer will
 // result in compilation errors.
-type UnsafeBridgeServer interface {
-	mustEmbedUnimplementedBridgeServer()
+type UnsafeBridgeServiceServer interface {
+	mustEmbedUnimplementedBridgeServiceServer()
 }
 
-func RegisterBridgeServer(s grpc.ServiceRegistrar, srv BridgeServer) {
-	// If the following call panics, it indicates UnimplementedBridgeServer was
+func RegisterBridgeServiceServer(s grpc.ServiceRegistrar, srv BridgeServiceServer) {
+	// If the following call panics, it indicates UnimplementedBridgeServiceServer was
 	// embedded by pointer and is nil.  This will cause panics if an
 	// unimplemented method is ever invoked, so we test this at initialization
 	// time to prevent it from happening at runtime later due to I/O.
 	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
 		t.testEmbeddedByValue()
 	}
-	s.RegisterService(&Bridge_ServiceDesc, srv)
+	s.RegisterService(&BridgeService_ServiceDesc, srv)
 }
 
-func _Bridge_ClaimCall_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(BridgeServer).ClaimCall(&grpc.GenericServerStream[ClaimCallRequest, ClaimCallResponse]{ServerStream: stream})
+func _BridgeService_ClaimCall_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(BridgeServiceServer).ClaimCall(&grpc.GenericServerStream[ClaimCallRequest, ClaimCallResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Bridge_ClaimCallServer = grpc.BidiStreamingServer[ClaimCallRequest, ClaimCallResponse]
+type BridgeService_ClaimCallServer = grpc.BidiStreamingServer[ClaimCallRequest, ClaimCallResponse]
 
-func _Bridge_ListCalls_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _BridgeService_ListCalls_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListCallsRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(BridgeServer).ListCalls(ctx, in)
+		return srv.(BridgeServiceServer).ListCalls(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Bridge_ListCalls_FullMethodName,
+		FullMethod: BridgeService_ListCalls_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BridgeServer).ListCalls(ctx, req.(*ListCallsRequest))
+		return srv.(BridgeServiceServer).ListCalls(ctx, req.(*ListCallsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Bridge_WatchCalls_Handler(srv interface{}, stream grpc.ServerStream) error {
+func _BridgeService_WatchCalls_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchCallsRequest)
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(BridgeServer).WatchCalls(m, &grpc.GenericServerStream[WatchCallsRequest, WatchCallsResponse]{ServerStream: stream})
+	return srv.(BridgeServiceServer).WatchCalls(m, &grpc.GenericServerStream[WatchCallsRequest, WatchCallsResponse]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Bridge_WatchCallsServer = grpc.ServerStreamingServer[WatchCallsResponse]
+type BridgeService_WatchCallsServer = grpc.ServerStreamingServer[WatchCallsResponse]
 
-func _Bridge_HangupCall_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _BridgeService_HangupCall_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HangupCallRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(BridgeServer).HangupCall(ctx, in)
+		return srv.(BridgeServiceServer).HangupCall(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Bridge_HangupCall_FullMethodName,
+		FullMethod: BridgeService_HangupCall_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BridgeServer).HangupCall(ctx, req.(*HangupCallRequest))
+		return srv.(BridgeServiceServer).HangupCall(ctx, req.(*HangupCallRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-// Bridge_ServiceDesc is the grpc.ServiceDesc for Bridge service.
+// BridgeService_ServiceDesc is the grpc.ServiceDesc for BridgeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
-var Bridge_ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "audiosocket.bridge.v1.Bridge",
-	HandlerType: (*BridgeServer)(nil),
+var BridgeService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "audiosocket.bridge.v1.BridgeService",
+	HandlerType: (*BridgeServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
 			MethodName: "ListCalls",
-			Handler:    _Bridge_ListCalls_Handler,
+			Handler:    _BridgeService_ListCalls_Handler,
 		},
 		{
 			MethodName: "HangupCall",
-			Handler:    _Bridge_HangupCall_Handler,
+			Handler:    _BridgeService_HangupCall_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "ClaimCall",
-			Handler:       _Bridge_ClaimCall_Handler,
+			Handler:       _BridgeService_ClaimCall_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},
 		{
 			StreamName:    "WatchCalls",
-			Handler:       _Bridge_WatchCalls_Handler,
+			Handler:       _BridgeService_WatchCalls_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -8,7 +8,6 @@ const EVENT_NAMES = {
   audio: 'audio',
   dtmf: 'dtmf',
   control: 'control',
-  asteriskError: 'asteriskError',
   result: 'result',
   mark: 'mark',
   cleared: 'cleared',
@@ -16,9 +15,22 @@ const EVENT_NAMES = {
   ended: 'ended',
 };
 
+// The CommandKind a CommandResult names for a command field: 'play' ->
+// 'COMMAND_KIND_PLAY', 'sendDtmf' or 'send_dtmf' -> 'COMMAND_KIND_SEND_DTMF'.
+function commandKind(name) {
+  if (!name) return 'COMMAND_KIND_UNSPECIFIED';
+  return `COMMAND_KIND_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+// The command's name as in CallCommand ('play', 'send_dtmf', ...).
+function commandName(kind) {
+  if (!kind || kind === 'COMMAND_KIND_UNSPECIFIED' || typeof kind !== 'string') return 'command';
+  return kind.replace(/^COMMAND_KIND_/, '').toLowerCase();
+}
+
 class CommandError extends Error {
   constructor(result) {
-    super(`${result.command || 'command'} failed: ${result.code}${result.message ? `: ${result.message}` : ''}`);
+    super(`${commandName(result.command)} failed: ${result.code}${result.message ? `: ${result.message}` : ''}`);
     this.result = result;
     this.code = result.code;
   }
@@ -29,7 +41,7 @@ function withOk(result) {
 }
 
 function callEndedResult(commandId, command) {
-  return withOk({ commandId, code: 'RESULT_CODE_CALL_ENDED', message: 'the call ended before the command completed', command });
+  return withOk({ commandId, code: 'RESULT_CODE_CALL_ENDED', message: 'the call ended before the command completed', command: commandKind(command) });
 }
 
 function toBuffer(pcm) {
@@ -40,14 +52,16 @@ function toBuffer(pcm) {
 }
 
 // Events: 'audio' (AudioChunk), 'dtmf' (DtmfEvent), 'control' (ControlEvent),
-// 'asteriskError', 'result' (every CommandResult), 'mark' (MarkResolved),
+// 'result' (every CommandResult), 'mark' (MarkResolved),
 // 'cleared' (ClearResult), 'playout' (PlayoutEvent), 'ended' (CallEnded,
 // always last and exactly once). Also an async iterator over the same
 // events as CallEvent objects ({ event: 'audio', audio: {...} }), ending
 // after 'ended'.
 class BridgeCall extends EventEmitter {
-  // stream: a gRPC duplex stream; wrap(command) builds the message to write;
-  // unwrap(message) returns the CallEvent in a message read.
+  // stream: a gRPC duplex stream; wrap(command) builds the message to write
+  // (push: an { accept } or { reject } answer becomes the HandleCallResponse
+  // member of that name; everything else is a CallCommand); unwrap(message)
+  // returns the CallEvent in a message read.
   constructor({ mode, stream, started, wrap }) {
     super();
     this.mode = mode; // 'push' | 'pull'

@@ -1,5 +1,5 @@
 'use strict';
-// audiosocket-bridge Node SDK: push mode (BackendServer serves CallHandler,
+// audiosocket-bridge Node SDK: push mode (BackendServer serves CallHandlerService,
 // the bridge dials it per call) and pull mode (BridgeClient claims calls).
 const grpc = require('@grpc/grpc-js');
 const { load } = require('./proto');
@@ -8,7 +8,16 @@ const wire = require('./wire');
 const wav = require('./wav');
 const { firstEvent, attach, bearer } = require('./stream');
 
-// Push mode: a gRPC server implementing CallHandler. For each call the
+// Push: AcceptCall and RejectCall are HandleCallResponse members of their
+// own (the accept carries its own command id); every other command is a
+// CallCommand.
+function wrapPush(command) {
+  if (command.accept) return { accept: { ...command.accept, commandId: command.commandId || '' } };
+  if (command.reject) return { reject: command.reject };
+  return { command };
+}
+
+// Push mode: a gRPC server implementing CallHandlerService. For each call the
 // bridge dials in, onCall(call) runs (it may be async); the call is
 // accepted when it returns unless it called call.accept(...) or
 // call.reject(...) itself. If onCall throws, the call is rejected (busy).
@@ -20,7 +29,7 @@ class BackendServer {
     this.calls = new Set();
     this.server = new grpc.Server();
     const v1 = load();
-    this.server.addService(v1.CallHandler.service, { handleCall: (stream) => this._handle(stream) });
+    this.server.addService(v1.CallHandlerService.service, { handleCall: (stream) => this._handle(stream) });
   }
 
   // Listens on address ('127.0.0.1:0' picks a free port); resolves with the
@@ -46,7 +55,7 @@ class BackendServer {
       stream.end();
       return;
     }
-    const call = new BridgeCall({ mode: 'push', stream, started, wrap: (command) => ({ command }) });
+    const call = new BridgeCall({ mode: 'push', stream, started, wrap: wrapPush });
     call.metadata = stream.metadata; // the request headers (e.g. authorization)
     attach(call, stream, unwrap);
     this.calls.add(call);
@@ -82,7 +91,7 @@ class BridgeClient {
     const v1 = load();
     const { token, ...channelOptions } = options;
     this.token = token;
-    this.client = new v1.Bridge(target, credentials, channelOptions);
+    this.client = new v1.BridgeService(target, credentials, channelOptions);
     this.streams = new Set();
   }
 
@@ -98,7 +107,7 @@ class BridgeClient {
     const claim = { media: { sampleRateHz: media.sampleRateHz || 0, detectInbandDtmf: !!media.detectInbandDtmf } };
     if (callId) claim.callId = callId;
     else claim.listener = listener || '';
-    stream.write({ command: { claim } });
+    stream.write({ claim });
     const unwrap = (m) => m.event;
     const promise = firstEvent(stream, unwrap).then(
       (started) => {

@@ -145,7 +145,7 @@ class BridgeWorker {
       options['grpc.ssl_target_name_override'] = host;
       options['grpc.default_authority'] = host;
     }
-    const client = new (load().Bridge)(key, this.credentials, options);
+    const client = new (load().BridgeService)(key, this.credentials, options);
     return { key, client, idle: new Set(), calls: 0, retired: false };
   }
 
@@ -166,7 +166,7 @@ class BridgeWorker {
     const stream = ep.client.ClaimCall(bearer(this.token));
     stream.on('error', () => {}); // handled below or by the call
     ep.idle.add(stream);
-    stream.write({ command: { claim: this.claim } });
+    stream.write({ claim: this.claim });
     const unwrap = (m) => m.event;
     firstEvent(stream, unwrap).then((started) => {
       ep.idle.delete(stream);

@@ -106,7 +106,7 @@ for (const mode of ['push', 'pull']) {
       assert.deepEqual(seen, ['start:1:0', 'stop:1:80', 'start:2:0', 'stop:2:80']);
       const r = await result;
       assert.equal(r.code, 'RESULT_CODE_OK');
-      assert.equal(r.command, 'send_dtmf');
+      assert.equal(r.command, 'COMMAND_KIND_SEND_DTMF');
     });
 
     it('sends control signals in the extended dialect and reports UNSUPPORTED in the asterisk dialect', async () => {

@@ -16,7 +16,6 @@ Event = Union[
     pb.AudioChunk,
     pb.DtmfEvent,
     pb.ControlEvent,
-    pb.AsteriskError,
     pb.CommandResult,
     pb.MarkResolved,
     pb.ClearResult,
@@ -32,15 +31,32 @@ class CommandError(Exception):
         self.result = result
         self.code = result.code
         super().__init__(
-            f"{result.command or 'command'} {result.command_id}: "
+            f"{_command_name(result.command)} {result.command_id}: "
             f"{pb.ResultCode.Name(result.code)}: {result.message}"
         )
+
+
+def _command_name(kind: int) -> str:
+    """The command's name as in CallCommand ("play", "send_dtmf", ...), or "command"."""
+    if kind == pb.COMMAND_KIND_UNSPECIFIED:
+        return "command"
+    try:
+        return pb.CommandKind.Name(kind).removeprefix("COMMAND_KIND_").lower()
+    except ValueError:  # a kind newer than this SDK
+        return "command"
+
+
+def _command_kind(command: pb.CallCommand) -> int:
+    """The CommandKind of the command a CallCommand carries."""
+    which = command.WhichOneof("command")
+    return pb.CommandKind.Value("COMMAND_KIND_" + which.upper()) if which else pb.COMMAND_KIND_UNSPECIFIED
 
 
 class _Link:
     """The two ends a Call talks through: push (server stream) or pull (client stream)."""
 
     async def send(self, command: pb.CallCommand) -> None: ...
+    async def send_message(self, message) -> None: ...  # HandleCallResponse (push) or ClaimCallRequest (pull)
     async def recv(self) -> Optional[pb.CallEvent]: ...  # None at the end of the stream
     async def close(self) -> None: ...
 
@@ -50,7 +66,10 @@ class _PushLink(_Link):
         self._context = context
 
     async def send(self, command):
-        await self._context.write(pb.HandleCallResponse(command=command))
+        await self.send_message(pb.HandleCallResponse(command=command))
+
+    async def send_message(self, message):
+        await self._context.write(message)
 
     async def recv(self):
         request = await self._context.read()
@@ -67,7 +86,10 @@ class _PullLink(_Link):
         self._stream = stream
 
     async def send(self, command):
-        await self._stream.write(pb.ClaimCallRequest(command=command))
+        await self.send_message(pb.ClaimCallRequest(command=command))
+
+    async def send_message(self, message):
+        await self._stream.write(message)
 
     async def recv(self):
         response = await self._stream.read()
@@ -209,7 +231,7 @@ class Call:
                         command_id=command_id,
                         code=pb.RESULT_CODE_CALL_ENDED,
                         message=f"the call ended ({pb.CallEndReason.Name(ended.reason)}) before an answer",
-                        command=getattr(future, "command", ""),
+                        command=getattr(future, "command", pb.COMMAND_KIND_UNSPECIFIED),
                     )
                 )
         self._pending.clear()
@@ -247,7 +269,7 @@ class Call:
 
     # -------------------------------------------------------------- commands
 
-    def _ended_result(self, command_id: str, which: str) -> pb.CommandResult:
+    def _ended_result(self, command_id: str, which: int) -> pb.CommandResult:
         reason = pb.CallEndReason.Name(self.ended.reason) if self.ended is not None else "?"
         return pb.CommandResult(command_id=command_id, code=pb.RESULT_CODE_CALL_ENDED,
                                 message=f"the call has ended ({reason})", command=which)
@@ -256,9 +278,16 @@ class Call:
         """Sends any CallCommand with a fresh command_id and returns its answer
         without raising on a failed code (RESULT_CODE_CALL_ENDED once the call
         has ended). Raises only when the stream to the bridge broke."""
+        async def write(command_id: str) -> None:
+            command.command_id = command_id
+            await self._link.send(command)
+
+        return await self._exchange(_command_kind(command), write)
+
+    async def _exchange(self, which: int, write: Callable[[str], Awaitable[None]]) -> Union[pb.CommandResult, pb.ClearResult]:
+        """Sends one command with a fresh command_id (write(command_id) sets
+        it and writes the message) and returns its answer, as send() does."""
         command_id = f"c{next(self._ids)}"
-        command.command_id = command_id
-        which = command.WhichOneof("command") or ""
         if self.ended is not None:
             return self._ended_result(command_id, which)
         future = asyncio.get_running_loop().create_future()
@@ -266,7 +295,7 @@ class Call:
         self._pending[command_id] = future
         try:
             async with self._send_lock:
-                await self._link.send(command)
+                await write(command_id)
         except Exception as e:
             # The stream is over: the reader tells whether the bridge ended
             # the call (a normal end) or the stream broke.
@@ -281,7 +310,19 @@ class Call:
         return await future
 
     async def _checked(self, command: pb.CallCommand):
-        answer = await self.send(command)
+        return self._raise_failed(await self.send(command))
+
+    async def _accept(self, media: Optional[pb.MediaOptions]) -> pb.CommandResult:
+        """Push: sends AcceptCall (not a CallCommand: it has its own
+        command_id) and returns its result."""
+
+        async def write(command_id: str) -> None:
+            await self._link.send_message(pb.HandleCallResponse(accept=pb.AcceptCall(media=media, command_id=command_id)))
+
+        return self._raise_failed(await self._exchange(pb.COMMAND_KIND_ACCEPT, write))
+
+    @staticmethod
+    def _raise_failed(answer):
         if isinstance(answer, pb.CommandResult) and answer.code not in (pb.RESULT_CODE_OK, pb.RESULT_CODE_CALL_ENDED):
             raise CommandError(answer)
         return answer

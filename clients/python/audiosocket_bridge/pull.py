@@ -1,4 +1,4 @@
-"""Pull mode: claim calls from the bridge's Bridge service as a worker."""
+"""Pull mode: claim calls from the bridge's BridgeService as a worker."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ class _Address:
     def __init__(self, key: str, channel: grpc.aio.Channel):
         self.key = key
         self.channel = channel
-        self.stub = pb_grpc.BridgeStub(channel)
+        self.stub = pb_grpc.BridgeServiceStub(channel)
         self.removed = False
         self.idle: set[asyncio.Task] = set()
         self.loops: list[asyncio.Task] = []
@@ -155,7 +155,7 @@ class BridgeClient:
         self._lookup = lookup or _system_lookup
         kind, first = self._entries[0]
         self.channel = channel or self._channel(first if kind == "raw" else f"dns:///{first}")
-        self.stub = pb_grpc.BridgeStub(self.channel)
+        self.stub = pb_grpc.BridgeServiceStub(self.channel)
 
     def _channel(self, target: str, authority: str = "") -> grpc.aio.Channel:
         options = [("grpc.default_authority", authority)] if authority else None
@@ -192,7 +192,7 @@ class BridgeClient:
         link = _PullLink(stream)
         written = False
         try:
-            await link.send(pb.CallCommand(claim=claim))
+            await link.send_message(pb.ClaimCallRequest(claim=claim))
             written = True
             event = await link.recv()
         except asyncio.CancelledError:

@@ -1,4 +1,4 @@
-"""Push mode: serve CallHandler.HandleCall; the bridge dials it once per call."""
+"""Push mode: serve CallHandlerService.HandleCall; the bridge dials it once per call."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ log = logging.getLogger("audiosocket_bridge")
 Decide = Callable[[pb.CallStarted], Optional[pb.RejectCall]]
 
 
-class CallHandlerServicer(pb_grpc.CallHandlerServicer):
+class CallHandlerServicer(pb_grpc.CallHandlerServiceServicer):
     """Accepts each call (unless decide() rejects it) and runs handler(call).
 
     Register it on your own grpc.aio.Server with
-    pb_grpc.add_CallHandlerServicer_to_server, or use serve()."""
+    pb_grpc.add_CallHandlerServiceServicer_to_server, or use serve()."""
 
     def __init__(self, handler: Handler, media: Optional[pb.MediaOptions] = None, decide: Optional[Decide] = None,
                  token: Optional[str] = None):
@@ -54,12 +54,12 @@ class CallHandlerServicer(pb_grpc.CallHandlerServicer):
         if self._decide is not None:
             reject = self._decide(started)
             if reject is not None:
-                await link.send(pb.CallCommand(reject=reject))
+                await link.send_message(pb.HandleCallResponse(reject=reject))
                 return
         call = Call(started, link)
         call._start()
         try:
-            accepted = await call._checked(pb.CallCommand(accept=pb.AcceptCall(media=self._media)))
+            accepted = await call._accept(self._media)
         except CommandError as e:
             log.warning("call %s: accept failed: %s", started.call_id, e)
             await call._finish()
@@ -106,7 +106,7 @@ async def serve(
     token: Optional[str] = None,
     credentials: Optional[grpc.ServerCredentials] = None,
 ) -> PushServer:
-    """Starts a CallHandler server on address (port 0 picks one) running
+    """Starts a CallHandlerService server on address (port 0 picks one) running
     handler(call) for every call the bridge pushes; returns at once.
 
     token: the bridge's --auth_token_file token; streams without
@@ -114,7 +114,7 @@ async def serve(
     credentials (grpc.ssl_server_credentials(...)): serve TLS, verified by
     the bridge's --backend_tls_ca_file; otherwise plaintext."""
     server = grpc.aio.server()
-    pb_grpc.add_CallHandlerServicer_to_server(CallHandlerServicer(handler, media, decide, token), server)
+    pb_grpc.add_CallHandlerServiceServicer_to_server(CallHandlerServicer(handler, media, decide, token), server)
     if credentials is not None:
         port = server.add_secure_port(address, credentials)
     else:

@@ -78,7 +78,7 @@ async def handle(call: Call, wav: bytes, wav_rate: int) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--push", metavar="HOST:PORT", help="serve CallHandler here (port 0: any)")
+    mode.add_argument("--push", metavar="HOST:PORT", help="serve CallHandlerService here (port 0: any)")
     mode.add_argument("--pull", metavar="HOST:PORT", help="claim calls from the bridge's gRPC port")
     parser.add_argument("--wav", help="16-bit mono WAV to play on a digit (default: a generated beep)")
     parser.add_argument("--workers", type=int, default=4, help="pull mode: concurrent calls per bridge address")

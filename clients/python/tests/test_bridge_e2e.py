@@ -176,7 +176,7 @@ async def test_extended_send_dtmf_reaches_the_caller_as_start_stop(backend):
         wire.Dtmf(True, "2", 0), wire.Dtmf(False, "2", 80),
     ]  # fmt: skip
     result = await asyncio.wait_for(sending, WAIT)
-    assert result.code == pb.RESULT_CODE_OK and result.command == "send_dtmf"
+    assert result.code == pb.RESULT_CODE_OK and result.command == pb.COMMAND_KIND_SEND_DTMF
     asterisk.close()
 
 
@@ -324,7 +324,7 @@ async def test_caller_hangup_ends_the_event_stream(backend):
     assert events[-1].reason == pb.CALL_END_REASON_CALLER_HUNG_UP
     # The end is a normal event: later commands answer CALL_ENDED, no exception.
     result = await call.play(b"\x00\x00")
-    assert result.code == pb.RESULT_CODE_CALL_ENDED and result.command == "play"
+    assert result.code == pb.RESULT_CODE_CALL_ENDED and result.command == pb.COMMAND_KIND_PLAY
     assert await call.mark("late") == pb.MARK_RESOLUTION_CALL_ENDED
     asterisk.close()
 

@@ -24,7 +24,7 @@ import (
 )
 
 func main() {
-	push := flag.String("push", "", "serve CallHandler on HOST:PORT (port 0: any)")
+	push := flag.String("push", "", "serve CallHandlerService on HOST:PORT (port 0: any)")
 	pull := flag.String("pull", "", "claim calls from the bridge's gRPC HOST:PORT")
 	wavPath := flag.String("wav", "", "16-bit mono WAV to play on a digit (default: a generated beep)")
 	workers := flag.Int("workers", 4, "pull mode: concurrent calls per bridge address")

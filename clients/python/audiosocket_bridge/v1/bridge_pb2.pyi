@@ -143,7 +143,6 @@ class CallState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CALL_STATE_UNSPECIFIED: _ClassVar[CallState]
     CALL_STATE_WAITING: _ClassVar[CallState]
     CALL_STATE_CONNECTED: _ClassVar[CallState]
-    CALL_STATE_ENDED: _ClassVar[CallState]
 DIALECT_UNSPECIFIED: Dialect
 DIALECT_ASTERISK: Dialect
 DIALECT_EXTENDED: Dialect
@@ -242,7 +241,6 @@ REJECT_REASON_DECLINED: RejectReason
 CALL_STATE_UNSPECIFIED: CallState
 CALL_STATE_WAITING: CallState
 CALL_STATE_CONNECTED: CallState
-CALL_STATE_ENDED: CallState
 
 class HandleCallRequest(_message.Message):
     __slots__ = ("event",)
@@ -251,16 +249,22 @@ class HandleCallRequest(_message.Message):
     def __init__(self, event: _Optional[_Union[CallEvent, _Mapping]] = ...) -> None: ...
 
 class HandleCallResponse(_message.Message):
-    __slots__ = ("command",)
+    __slots__ = ("accept", "reject", "command")
+    ACCEPT_FIELD_NUMBER: _ClassVar[int]
+    REJECT_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    accept: AcceptCall
+    reject: RejectCall
     command: CallCommand
-    def __init__(self, command: _Optional[_Union[CallCommand, _Mapping]] = ...) -> None: ...
+    def __init__(self, accept: _Optional[_Union[AcceptCall, _Mapping]] = ..., reject: _Optional[_Union[RejectCall, _Mapping]] = ..., command: _Optional[_Union[CallCommand, _Mapping]] = ...) -> None: ...
 
 class ClaimCallRequest(_message.Message):
-    __slots__ = ("command",)
+    __slots__ = ("claim", "command")
+    CLAIM_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
+    claim: ClaimCall
     command: CallCommand
-    def __init__(self, command: _Optional[_Union[CallCommand, _Mapping]] = ...) -> None: ...
+    def __init__(self, claim: _Optional[_Union[ClaimCall, _Mapping]] = ..., command: _Optional[_Union[CallCommand, _Mapping]] = ...) -> None: ...
 
 class ClaimCallResponse(_message.Message):
     __slots__ = ("event",)
@@ -269,12 +273,11 @@ class ClaimCallResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[CallEvent, _Mapping]] = ...) -> None: ...
 
 class CallEvent(_message.Message):
-    __slots__ = ("started", "audio", "dtmf", "control", "asterisk_error", "result", "mark", "cleared", "playout", "ended")
+    __slots__ = ("started", "audio", "dtmf", "control", "result", "mark", "cleared", "playout", "ended")
     STARTED_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     DTMF_FIELD_NUMBER: _ClassVar[int]
     CONTROL_FIELD_NUMBER: _ClassVar[int]
-    ASTERISK_ERROR_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     MARK_FIELD_NUMBER: _ClassVar[int]
     CLEARED_FIELD_NUMBER: _ClassVar[int]
@@ -284,13 +287,12 @@ class CallEvent(_message.Message):
     audio: AudioChunk
     dtmf: DtmfEvent
     control: ControlEvent
-    asterisk_error: AsteriskError
     result: CommandResult
     mark: MarkResolved
     cleared: ClearResult
     playout: PlayoutEvent
     ended: CallEnded
-    def __init__(self, started: _Optional[_Union[CallStarted, _Mapping]] = ..., audio: _Optional[_Union[AudioChunk, _Mapping]] = ..., dtmf: _Optional[_Union[DtmfEvent, _Mapping]] = ..., control: _Optional[_Union[ControlEvent, _Mapping]] = ..., asterisk_error: _Optional[_Union[AsteriskError, _Mapping]] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ..., mark: _Optional[_Union[MarkResolved, _Mapping]] = ..., cleared: _Optional[_Union[ClearResult, _Mapping]] = ..., playout: _Optional[_Union[PlayoutEvent, _Mapping]] = ..., ended: _Optional[_Union[CallEnded, _Mapping]] = ...) -> None: ...
+    def __init__(self, started: _Optional[_Union[CallStarted, _Mapping]] = ..., audio: _Optional[_Union[AudioChunk, _Mapping]] = ..., dtmf: _Optional[_Union[DtmfEvent, _Mapping]] = ..., control: _Optional[_Union[ControlEvent, _Mapping]] = ..., result: _Optional[_Union[CommandResult, _Mapping]] = ..., mark: _Optional[_Union[MarkResolved, _Mapping]] = ..., cleared: _Optional[_Union[ClearResult, _Mapping]] = ..., playout: _Optional[_Union[PlayoutEvent, _Mapping]] = ..., ended: _Optional[_Union[CallEnded, _Mapping]] = ...) -> None: ...
 
 class CallStarted(_message.Message):
     __slots__ = ("call_id", "listener", "dialect", "peer_address", "call_sample_rate_hz", "backend_sample_rate_hz", "call_encoding", "start_time")
@@ -361,20 +363,18 @@ class AsteriskError(_message.Message):
     def __init__(self, flags: _Optional[int] = ..., caller_hangup: _Optional[bool] = ..., frame_forwarding: _Optional[bool] = ..., memory: _Optional[bool] = ..., payload: _Optional[bytes] = ...) -> None: ...
 
 class CommandResult(_message.Message):
-    __slots__ = ("command_id", "code", "message", "command", "backend_sample_rate_hz", "kind")
+    __slots__ = ("command_id", "code", "message", "backend_sample_rate_hz", "command")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
-    COMMAND_FIELD_NUMBER: _ClassVar[int]
     BACKEND_SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
-    KIND_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     code: ResultCode
     message: str
-    command: str
     backend_sample_rate_hz: int
-    kind: CommandKind
-    def __init__(self, command_id: _Optional[str] = ..., code: _Optional[_Union[ResultCode, str]] = ..., message: _Optional[str] = ..., command: _Optional[str] = ..., backend_sample_rate_hz: _Optional[int] = ..., kind: _Optional[_Union[CommandKind, str]] = ...) -> None: ...
+    command: CommandKind
+    def __init__(self, command_id: _Optional[str] = ..., code: _Optional[_Union[ResultCode, str]] = ..., message: _Optional[str] = ..., backend_sample_rate_hz: _Optional[int] = ..., command: _Optional[_Union[CommandKind, str]] = ...) -> None: ...
 
 class MarkResolved(_message.Message):
     __slots__ = ("name", "resolution")
@@ -447,11 +447,8 @@ class CallEnded(_message.Message):
     def __init__(self, reason: _Optional[_Union[CallEndReason, str]] = ..., detail: _Optional[str] = ..., asterisk_error: _Optional[_Union[AsteriskError, _Mapping]] = ..., stats: _Optional[_Union[CallStats, _Mapping]] = ...) -> None: ...
 
 class CallCommand(_message.Message):
-    __slots__ = ("command_id", "accept", "reject", "claim", "play", "mark", "clear", "send_dtmf", "send_control", "hangup")
+    __slots__ = ("command_id", "play", "mark", "clear", "send_dtmf", "send_control", "hangup")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
-    ACCEPT_FIELD_NUMBER: _ClassVar[int]
-    REJECT_FIELD_NUMBER: _ClassVar[int]
-    CLAIM_FIELD_NUMBER: _ClassVar[int]
     PLAY_FIELD_NUMBER: _ClassVar[int]
     MARK_FIELD_NUMBER: _ClassVar[int]
     CLEAR_FIELD_NUMBER: _ClassVar[int]
@@ -459,16 +456,13 @@ class CallCommand(_message.Message):
     SEND_CONTROL_FIELD_NUMBER: _ClassVar[int]
     HANGUP_FIELD_NUMBER: _ClassVar[int]
     command_id: str
-    accept: AcceptCall
-    reject: RejectCall
-    claim: ClaimCall
     play: PlayAudio
     mark: Mark
     clear: ClearAudio
     send_dtmf: SendDtmf
     send_control: SendControl
     hangup: Hangup
-    def __init__(self, command_id: _Optional[str] = ..., accept: _Optional[_Union[AcceptCall, _Mapping]] = ..., reject: _Optional[_Union[RejectCall, _Mapping]] = ..., claim: _Optional[_Union[ClaimCall, _Mapping]] = ..., play: _Optional[_Union[PlayAudio, _Mapping]] = ..., mark: _Optional[_Union[Mark, _Mapping]] = ..., clear: _Optional[_Union[ClearAudio, _Mapping]] = ..., send_dtmf: _Optional[_Union[SendDtmf, _Mapping]] = ..., send_control: _Optional[_Union[SendControl, _Mapping]] = ..., hangup: _Optional[_Union[Hangup, _Mapping]] = ...) -> None: ...
+    def __init__(self, command_id: _Optional[str] = ..., play: _Optional[_Union[PlayAudio, _Mapping]] = ..., mark: _Optional[_Union[Mark, _Mapping]] = ..., clear: _Optional[_Union[ClearAudio, _Mapping]] = ..., send_dtmf: _Optional[_Union[SendDtmf, _Mapping]] = ..., send_control: _Optional[_Union[SendControl, _Mapping]] = ..., hangup: _Optional[_Union[Hangup, _Mapping]] = ...) -> None: ...
 
 class MediaOptions(_message.Message):
     __slots__ = ("sample_rate_hz", "detect_inband_dtmf")
@@ -479,10 +473,12 @@ class MediaOptions(_message.Message):
     def __init__(self, sample_rate_hz: _Optional[int] = ..., detect_inband_dtmf: _Optional[bool] = ...) -> None: ...
 
 class AcceptCall(_message.Message):
-    __slots__ = ("media",)
+    __slots__ = ("media", "command_id")
     MEDIA_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     media: MediaOptions
-    def __init__(self, media: _Optional[_Union[MediaOptions, _Mapping]] = ...) -> None: ...
+    command_id: str
+    def __init__(self, media: _Optional[_Union[MediaOptions, _Mapping]] = ..., command_id: _Optional[str] = ...) -> None: ...
 
 class RejectCall(_message.Message):
     __slots__ = ("reason", "detail")
@@ -493,14 +489,16 @@ class RejectCall(_message.Message):
     def __init__(self, reason: _Optional[_Union[RejectReason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class ClaimCall(_message.Message):
-    __slots__ = ("call_id", "listener", "media")
+    __slots__ = ("call_id", "listener", "media", "command_id")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
     LISTENER_FIELD_NUMBER: _ClassVar[int]
     MEDIA_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     call_id: str
     listener: str
     media: MediaOptions
-    def __init__(self, call_id: _Optional[str] = ..., listener: _Optional[str] = ..., media: _Optional[_Union[MediaOptions, _Mapping]] = ...) -> None: ...
+    command_id: str
+    def __init__(self, call_id: _Optional[str] = ..., listener: _Optional[str] = ..., media: _Optional[_Union[MediaOptions, _Mapping]] = ..., command_id: _Optional[str] = ...) -> None: ...
 
 class PlayAudio(_message.Message):
     __slots__ = ("pcm", "sample_rate_hz", "response_id")

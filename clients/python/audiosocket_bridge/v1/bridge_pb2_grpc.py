@@ -25,7 +25,7 @@ if _version_not_supported:
     )
 
 
-class CallHandlerStub:
+class CallHandlerServiceStub:
     """Push mode: implemented by backends; the bridge opens one stream per call.
     """
 
@@ -36,13 +36,13 @@ class CallHandlerStub:
             channel: A grpc.Channel.
         """
         self.HandleCall = channel.stream_stream(
-                '/audiosocket.bridge.v1.CallHandler/HandleCall',
+                '/audiosocket.bridge.v1.CallHandlerService/HandleCall',
                 request_serializer=audiosocket__bridge_dot_v1_dot_bridge__pb2.HandleCallRequest.SerializeToString,
                 response_deserializer=audiosocket__bridge_dot_v1_dot_bridge__pb2.HandleCallResponse.FromString,
                 _registered_method=True)
 
 
-class CallHandlerServicer:
+class CallHandlerServiceServicer:
     """Push mode: implemented by backends; the bridge opens one stream per call.
     """
 
@@ -59,7 +59,7 @@ class CallHandlerServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_CallHandlerServicer_to_server(servicer, server):
+def add_CallHandlerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'HandleCall': grpc.stream_stream_rpc_method_handler(
                     servicer.HandleCall,
@@ -68,13 +68,13 @@ def add_CallHandlerServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'audiosocket.bridge.v1.CallHandler', rpc_method_handlers)
+            'audiosocket.bridge.v1.CallHandlerService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('audiosocket.bridge.v1.CallHandler', rpc_method_handlers)
+    server.add_registered_method_handlers('audiosocket.bridge.v1.CallHandlerService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class CallHandler:
+class CallHandlerService:
     """Push mode: implemented by backends; the bridge opens one stream per call.
     """
 
@@ -92,7 +92,7 @@ class CallHandler:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/audiosocket.bridge.v1.CallHandler/HandleCall',
+            '/audiosocket.bridge.v1.CallHandlerService/HandleCall',
             audiosocket__bridge_dot_v1_dot_bridge__pb2.HandleCallRequest.SerializeToString,
             audiosocket__bridge_dot_v1_dot_bridge__pb2.HandleCallResponse.FromString,
             options,
@@ -106,8 +106,9 @@ class CallHandler:
             _registered_method=True)
 
 
-class BridgeStub:
-    """Pull mode: served by the bridge; backends are gRPC clients.
+class BridgeServiceStub:
+    """Pull mode and call operations: served by the bridge; backends and
+    operators are gRPC clients.
     """
 
     def __init__(self, channel):
@@ -117,37 +118,38 @@ class BridgeStub:
             channel: A grpc.Channel.
         """
         self.ClaimCall = channel.stream_stream(
-                '/audiosocket.bridge.v1.Bridge/ClaimCall',
+                '/audiosocket.bridge.v1.BridgeService/ClaimCall',
                 request_serializer=audiosocket__bridge_dot_v1_dot_bridge__pb2.ClaimCallRequest.SerializeToString,
                 response_deserializer=audiosocket__bridge_dot_v1_dot_bridge__pb2.ClaimCallResponse.FromString,
                 _registered_method=True)
         self.ListCalls = channel.unary_unary(
-                '/audiosocket.bridge.v1.Bridge/ListCalls',
+                '/audiosocket.bridge.v1.BridgeService/ListCalls',
                 request_serializer=audiosocket__bridge_dot_v1_dot_bridge__pb2.ListCallsRequest.SerializeToString,
                 response_deserializer=audiosocket__bridge_dot_v1_dot_bridge__pb2.ListCallsResponse.FromString,
                 _registered_method=True)
         self.WatchCalls = channel.unary_stream(
-                '/audiosocket.bridge.v1.Bridge/WatchCalls',
+                '/audiosocket.bridge.v1.BridgeService/WatchCalls',
                 request_serializer=audiosocket__bridge_dot_v1_dot_bridge__pb2.WatchCallsRequest.SerializeToString,
                 response_deserializer=audiosocket__bridge_dot_v1_dot_bridge__pb2.WatchCallsResponse.FromString,
                 _registered_method=True)
         self.HangupCall = channel.unary_unary(
-                '/audiosocket.bridge.v1.Bridge/HangupCall',
+                '/audiosocket.bridge.v1.BridgeService/HangupCall',
                 request_serializer=audiosocket__bridge_dot_v1_dot_bridge__pb2.HangupCallRequest.SerializeToString,
                 response_deserializer=audiosocket__bridge_dot_v1_dot_bridge__pb2.HangupCallResponse.FromString,
                 _registered_method=True)
 
 
-class BridgeServicer:
-    """Pull mode: served by the bridge; backends are gRPC clients.
+class BridgeServiceServicer:
+    """Pull mode and call operations: served by the bridge; backends and
+    operators are gRPC clients.
     """
 
     def ClaimCall(self, request_iterator, context):
-        """A worker slot: the backend's first message must be a ClaimCall command.
-        The stream stays idle until a matching call arrives; then the bridge
-        sends CallStarted and the call proceeds as in push mode (the claim is
-        the acceptance). One call per stream: the bridge finishes the stream
-        with OK after CallEnded.
+        """A worker slot: the backend's first message must be a ClaimCall. The
+        stream stays idle until a matching call arrives; then the bridge sends
+        CallStarted and the call proceeds as in push mode (the claim is the
+        acceptance). One call per stream: the bridge finishes the stream with
+        OK after CallEnded.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -176,7 +178,7 @@ class BridgeServicer:
         raise NotImplementedError('Method not implemented!')
 
 
-def add_BridgeServicer_to_server(servicer, server):
+def add_BridgeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'ClaimCall': grpc.stream_stream_rpc_method_handler(
                     servicer.ClaimCall,
@@ -200,14 +202,15 @@ def add_BridgeServicer_to_server(servicer, server):
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'audiosocket.bridge.v1.Bridge', rpc_method_handlers)
+            'audiosocket.bridge.v1.BridgeService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('audiosocket.bridge.v1.Bridge', rpc_method_handlers)
+    server.add_registered_method_handlers('audiosocket.bridge.v1.BridgeService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
-class Bridge:
-    """Pull mode: served by the bridge; backends are gRPC clients.
+class BridgeService:
+    """Pull mode and call operations: served by the bridge; backends and
+    operators are gRPC clients.
     """
 
     @staticmethod
@@ -224,7 +227,7 @@ class Bridge:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/audiosocket.bridge.v1.Bridge/ClaimCall',
+            '/audiosocket.bridge.v1.BridgeService/ClaimCall',
             audiosocket__bridge_dot_v1_dot_bridge__pb2.ClaimCallRequest.SerializeToString,
             audiosocket__bridge_dot_v1_dot_bridge__pb2.ClaimCallResponse.FromString,
             options,
@@ -251,7 +254,7 @@ class Bridge:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/audiosocket.bridge.v1.Bridge/ListCalls',
+            '/audiosocket.bridge.v1.BridgeService/ListCalls',
             audiosocket__bridge_dot_v1_dot_bridge__pb2.ListCallsRequest.SerializeToString,
             audiosocket__bridge_dot_v1_dot_bridge__pb2.ListCallsResponse.FromString,
             options,
@@ -278,7 +281,7 @@ class Bridge:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/audiosocket.bridge.v1.Bridge/WatchCalls',
+            '/audiosocket.bridge.v1.BridgeService/WatchCalls',
             audiosocket__bridge_dot_v1_dot_bridge__pb2.WatchCallsRequest.SerializeToString,
             audiosocket__bridge_dot_v1_dot_bridge__pb2.WatchCallsResponse.FromString,
             options,
@@ -305,7 +308,7 @@ class Bridge:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/audiosocket.bridge.v1.Bridge/HangupCall',
+            '/audiosocket.bridge.v1.BridgeService/HangupCall',
             audiosocket__bridge_dot_v1_dot_bridge__pb2.HangupCallRequest.SerializeToString,
             audiosocket__bridge_dot_v1_dot_bridge__pb2.HangupCallResponse.FromString,
             options,

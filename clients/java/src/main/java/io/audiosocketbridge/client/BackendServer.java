@@ -1,7 +1,7 @@
 package io.audiosocketbridge.client;
 
 import io.audiosocketbridge.v1.CallCommand;
-import io.audiosocketbridge.v1.CallHandlerGrpc;
+import io.audiosocketbridge.v1.CallHandlerServiceGrpc;
 import io.audiosocketbridge.v1.HandleCallRequest;
 import io.audiosocketbridge.v1.HandleCallResponse;
 import io.audiosocketbridge.v1.MediaOptions;
@@ -90,7 +90,7 @@ public final class BackendServer implements AutoCloseable {
     }
   }
 
-  private static final class Service extends CallHandlerGrpc.CallHandlerImplBase {
+  private static final class Service extends CallHandlerServiceGrpc.CallHandlerServiceImplBase {
     private final CallHandler handler;
     private final MediaOptions media;
 
@@ -117,7 +117,7 @@ public final class BackendServer implements AutoCloseable {
           }
           call = new BridgeCall(BridgeCall.Mode.PUSH, request.getEvent().getStarted(),
               (CallCommand c) -> out.onNext(HandleCallResponse.newBuilder().setCommand(c).build()),
-              out::onCompleted, media);
+              out::onNext, out::onCompleted, media);
           // The handler runs off the gRPC thread; the bridge sends no audio before the accept.
           BridgeCall current = call;
           Thread answer = new Thread(() -> {

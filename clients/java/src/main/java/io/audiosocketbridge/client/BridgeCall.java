@@ -8,9 +8,11 @@ import io.audiosocketbridge.v1.CallEvent;
 import io.audiosocketbridge.v1.CallStarted;
 import io.audiosocketbridge.v1.ClearAudio;
 import io.audiosocketbridge.v1.ClearResult;
+import io.audiosocketbridge.v1.CommandKind;
 import io.audiosocketbridge.v1.CommandResult;
 import io.audiosocketbridge.v1.ControlType;
 import io.audiosocketbridge.v1.Dialect;
+import io.audiosocketbridge.v1.HandleCallResponse;
 import io.audiosocketbridge.v1.Hangup;
 import io.audiosocketbridge.v1.Mark;
 import io.audiosocketbridge.v1.MarkResolution;
@@ -55,6 +57,8 @@ public final class BridgeCall {
   private final Mode mode;
   private final CallStarted started;
   private final Consumer<CallCommand> writer;
+  /** Push: writes AcceptCall and RejectCall, which are not CallCommands. Null in pull mode. */
+  private final Consumer<HandleCallResponse> answers;
   private final Runnable closer;
   private final MediaOptions defaultMedia;
   private final ExecutorService events;
@@ -73,20 +77,29 @@ public final class BridgeCall {
   private boolean endedSeen;
   volatile boolean answered;
 
+  /** Pull mode. */
   BridgeCall(Mode mode, CallStarted started, Consumer<CallCommand> writer, Runnable closer) {
-    this(mode, started, writer, closer, MediaOptions.getDefaultInstance());
+    this(mode, started, writer, null, closer, MediaOptions.getDefaultInstance(), mode == Mode.PULL);
   }
 
-  BridgeCall(Mode mode, CallStarted started, Consumer<CallCommand> writer, Runnable closer, MediaOptions defaultMedia) {
-    this(mode, started, writer, closer, defaultMedia, mode == Mode.PULL);
+  /** Push mode: `answers` writes the accept or reject. */
+  BridgeCall(Mode mode, CallStarted started, Consumer<CallCommand> writer, Consumer<HandleCallResponse> answers,
+      Runnable closer, MediaOptions defaultMedia) {
+    this(mode, started, writer, answers, closer, defaultMedia, mode == Mode.PULL);
   }
 
-  /** listenerSettled false: events are kept until setListener/settleListener (a handler runs first). */
+  /** Pull mode; listenerSettled false: events are kept until setListener/settleListener (a handler runs first). */
   BridgeCall(Mode mode, CallStarted started, Consumer<CallCommand> writer, Runnable closer, MediaOptions defaultMedia,
       boolean listenerSettled) {
+    this(mode, started, writer, null, closer, defaultMedia, listenerSettled);
+  }
+
+  private BridgeCall(Mode mode, CallStarted started, Consumer<CallCommand> writer, Consumer<HandleCallResponse> answers,
+      Runnable closer, MediaOptions defaultMedia, boolean listenerSettled) {
     this.mode = mode;
     this.started = started;
     this.writer = writer;
+    this.answers = answers;
     this.closer = closer;
     this.defaultMedia = defaultMedia;
     this.sampleRateHz = started.getBackendSampleRateHz();
@@ -217,7 +230,7 @@ public final class BridgeCall {
     if (!write(CallCommand.newBuilder().setCommandId(id)
         .setClear(ClearAudio.newBuilder().setResponseId(responseId == null ? "" : responseId)).build())) {
       results.remove(id);
-      refused.complete(callEnded(id, "clear"));
+      refused.complete(callEnded(id, CommandKind.COMMAND_KIND_CLEAR));
     }
     return cleared;
   }
@@ -257,12 +270,29 @@ public final class BridgeCall {
       if (answered) {
         CompletableFuture<CommandResult> f = new CompletableFuture<>();
         f.complete(CommandResult.newBuilder().setCode(ResultCode.RESULT_CODE_FAILED_PRECONDITION)
-            .setMessage("the call was already answered").setCommand("accept").build());
+            .setMessage("the call was already answered").setCommand(CommandKind.COMMAND_KIND_ACCEPT).build());
         return f;
       }
       answered = true;
     }
-    return command(CallCommand.newBuilder().setAccept(AcceptCall.newBuilder().setMedia(media)));
+    return writeAccept(media);
+  }
+
+  /** AcceptCall is not a CallCommand: it has its own command id. */
+  private CompletableFuture<CommandResult> writeAccept(MediaOptions media) {
+    String id = "accept-" + nextId.getAndIncrement();
+    CompletableFuture<CommandResult> future = new CompletableFuture<>();
+    if (isEnded()) {
+      future.complete(callEnded(id, CommandKind.COMMAND_KIND_ACCEPT));
+      return future;
+    }
+    results.put(id, future);
+    if (!writeAnswer(HandleCallResponse.newBuilder()
+        .setAccept(AcceptCall.newBuilder().setMedia(media).setCommandId(id)).build())) {
+      results.remove(id);
+      future.complete(callEnded(id, CommandKind.COMMAND_KIND_ACCEPT));
+    }
+    return future;
   }
 
   /** Push mode: refuse the call (BUSY: try another backend; DECLINED: end it). */
@@ -271,7 +301,8 @@ public final class BridgeCall {
       if (answered) return;
       answered = true;
     }
-    write(CallCommand.newBuilder().setReject(RejectCall.newBuilder().setReason(reason).setDetail(detail)).build());
+    writeAnswer(HandleCallResponse.newBuilder()
+        .setReject(RejectCall.newBuilder().setReason(reason).setDetail(detail)).build());
     close();
   }
 
@@ -282,22 +313,36 @@ public final class BridgeCall {
 
   private CompletableFuture<CommandResult> command(CallCommand.Builder builder) {
     String name = builder.getCommandCase().name().toLowerCase();
+    CommandKind kind = kindOf(builder.getCommandCase());
     if (builder.getCommandId().isEmpty()) builder.setCommandId(name + "-" + nextId.getAndIncrement());
     String id = builder.getCommandId();
     CompletableFuture<CommandResult> future = new CompletableFuture<>();
     if (isEnded()) {
-      future.complete(callEnded(id, name));
+      future.complete(callEnded(id, kind));
       return future;
     }
     results.put(id, future);
     if (!write(builder.build())) {
       results.remove(id);
-      future.complete(callEnded(id, name));
+      future.complete(callEnded(id, kind));
     }
     return future;
   }
 
-  private static CommandResult callEnded(String id, String command) {
+  /** The CommandKind a CommandResult names for a CallCommand of this case. */
+  static CommandKind kindOf(CallCommand.CommandCase c) {
+    return switch (c) {
+      case PLAY -> CommandKind.COMMAND_KIND_PLAY;
+      case MARK -> CommandKind.COMMAND_KIND_MARK;
+      case CLEAR -> CommandKind.COMMAND_KIND_CLEAR;
+      case SEND_DTMF -> CommandKind.COMMAND_KIND_SEND_DTMF;
+      case SEND_CONTROL -> CommandKind.COMMAND_KIND_SEND_CONTROL;
+      case HANGUP -> CommandKind.COMMAND_KIND_HANGUP;
+      case COMMAND_NOT_SET -> CommandKind.COMMAND_KIND_UNSPECIFIED;
+    };
+  }
+
+  private static CommandResult callEnded(String id, CommandKind command) {
     return CommandResult.newBuilder().setCommandId(id).setCode(ResultCode.RESULT_CODE_CALL_ENDED)
         .setMessage("the call ended before the command completed").setCommand(command).build();
   }
@@ -308,28 +353,39 @@ public final class BridgeCall {
       if (closed) return false;
       // Push mode: a command before the answer accepts the call with the server's media options,
       // so that waiting on it from the handler cannot deadlock.
-      if (mode == Mode.PUSH && !answered && !command.hasAccept() && !command.hasReject()) {
+      if (mode == Mode.PUSH && !answered) {
         answered = true;
         implicitAccept = true;
       }
     }
-    if (implicitAccept) {
-      command(CallCommand.newBuilder().setAccept(AcceptCall.newBuilder().setMedia(defaultMedia)));
-    }
+    if (implicitAccept) writeAccept(defaultMedia);
     synchronized (this) {
       if (closed) return false;
-      if (mode == Mode.PUSH && !acceptWritten && !command.hasAccept() && !command.hasReject()) {
+      if (mode == Mode.PUSH && !acceptWritten) {
         held.add(command);
         return true;
       }
-      if (command.hasAccept()) {
-        boolean ok = writeNow(command);
+      return writeNow(command);
+    }
+  }
+
+  /** Push: the accept (then the commands held until it) or the reject. */
+  private boolean writeAnswer(HandleCallResponse answer) {
+    synchronized (this) {
+      if (closed) return false;
+      boolean ok;
+      try {
+        answers.accept(answer);
+        ok = true;
+      } catch (RuntimeException e) {
+        ok = false;
+      }
+      if (answer.hasAccept()) {
         acceptWritten = true;
         for (CallCommand c : held) writeNow(c);
         held.clear();
-        return ok;
       }
-      return writeNow(command);
+      return ok;
     }
   }
 
@@ -403,7 +459,7 @@ public final class BridgeCall {
       if (ended.isDone() || endedSeen) return;
       endedSeen = true;
     }
-    results.forEach((id, f) -> completeLater(f, callEnded(id, "command")));
+    results.forEach((id, f) -> completeLater(f, callEnded(id, CommandKind.COMMAND_KIND_UNSPECIFIED)));
     results.clear();
     clears.forEach((id, f) -> completeLater(f, ClearResult.newBuilder().setCommandId(id).build()));
     clears.clear();

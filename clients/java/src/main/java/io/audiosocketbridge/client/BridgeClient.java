@@ -1,6 +1,6 @@
 package io.audiosocketbridge.client;
 
-import io.audiosocketbridge.v1.BridgeGrpc;
+import io.audiosocketbridge.v1.BridgeServiceGrpc;
 import io.audiosocketbridge.v1.CallCommand;
 import io.audiosocketbridge.v1.CallInfo;
 import io.audiosocketbridge.v1.ClaimCall;
@@ -25,8 +25,8 @@ import java.util.concurrent.TimeUnit;
  */
 public final class BridgeClient implements AutoCloseable {
   private final ManagedChannel channel;
-  private final BridgeGrpc.BridgeStub async;
-  private final BridgeGrpc.BridgeBlockingStub blocking;
+  private final BridgeServiceGrpc.BridgeServiceStub async;
+  private final BridgeServiceGrpc.BridgeServiceBlockingStub blocking;
 
   /** target: the bridge's gRPC address, e.g. "127.0.0.1:50051" (plaintext). */
   public BridgeClient(String target) {
@@ -44,8 +44,8 @@ public final class BridgeClient implements AutoCloseable {
 
   public BridgeClient(ManagedChannel channel) {
     this.channel = channel;
-    this.async = BridgeGrpc.newStub(channel);
-    this.blocking = BridgeGrpc.newBlockingStub(channel);
+    this.async = BridgeServiceGrpc.newStub(channel);
+    this.blocking = BridgeServiceGrpc.newBlockingStub(channel);
   }
 
   /** Claims the next call on any listener. */
@@ -97,8 +97,7 @@ public final class BridgeClient implements AutoCloseable {
         if (call != null) call.lost("the bridge closed the stream without CallEnded");
         else future.completeExceptionally(new IllegalStateException("the stream ended before CallStarted"));
       }
-    }).onNext(ClaimCallRequest.newBuilder()
-        .setCommand(CallCommand.newBuilder().setClaim(claim)).build());
+    }).onNext(ClaimCallRequest.newBuilder().setClaim(claim).build());
     return future;
   }
 

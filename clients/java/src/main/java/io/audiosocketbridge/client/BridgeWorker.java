@@ -1,6 +1,6 @@
 package io.audiosocketbridge.client;
 
-import io.audiosocketbridge.v1.BridgeGrpc;
+import io.audiosocketbridge.v1.BridgeServiceGrpc;
 import io.audiosocketbridge.v1.CallCommand;
 import io.audiosocketbridge.v1.ClaimCall;
 import io.audiosocketbridge.v1.ClaimCallRequest;
@@ -253,7 +253,7 @@ public final class BridgeWorker implements AutoCloseable {
   private final class Endpoint {
     final InetSocketAddress address;
     final ManagedChannel channel;
-    final BridgeGrpc.BridgeStub stub;
+    final BridgeServiceGrpc.BridgeServiceStub stub;
     final Set<ClientCallStreamObserver<ClaimCallRequest>> idle = ConcurrentHashMap.newKeySet();
     volatile boolean retired;
 
@@ -265,7 +265,7 @@ public final class BridgeWorker implements AutoCloseable {
       if (!host.equals(address.getAddress().getHostAddress())) b.overrideAuthority(host + ":" + address.getPort());
       if (bearerToken != null) b.intercept(bearer(bearerToken));
       this.channel = b.build();
-      this.stub = BridgeGrpc.newStub(channel);
+      this.stub = BridgeServiceGrpc.newStub(channel);
     }
 
     void retire() {
@@ -352,7 +352,7 @@ public final class BridgeWorker implements AutoCloseable {
             // stopped
           }
         }
-      }).onNext(ClaimCallRequest.newBuilder().setCommand(CallCommand.newBuilder().setClaim(claim)).build());
+      }).onNext(ClaimCallRequest.newBuilder().setClaim(claim).build());
     }
   }
 

@@ -1,6 +1,5 @@
 package io.audiosocketbridge.client;
 
-import io.audiosocketbridge.v1.AsteriskError;
 import io.audiosocketbridge.v1.AudioChunk;
 import io.audiosocketbridge.v1.CallEnded;
 import io.audiosocketbridge.v1.CallEvent;
@@ -22,7 +21,6 @@ public interface CallListener {
       case AUDIO -> onAudio(call, event.getAudio());
       case DTMF -> onDtmf(call, event.getDtmf());
       case CONTROL -> onControl(call, event.getControl());
-      case ASTERISK_ERROR -> onAsteriskError(call, event.getAsteriskError());
       case RESULT -> onResult(call, event.getResult());
       case MARK -> onMark(call, event.getMark());
       case CLEARED -> onCleared(call, event.getCleared());
@@ -40,8 +38,6 @@ public interface CallListener {
 
   /** A control signal from Asterisk (extended dialect). */
   default void onControl(BridgeCall call, ControlEvent control) {}
-
-  default void onAsteriskError(BridgeCall call, AsteriskError error) {}
 
   /** Every command's result (the command's future completes with it too). */
   default void onResult(BridgeCall call, CommandResult result) {}

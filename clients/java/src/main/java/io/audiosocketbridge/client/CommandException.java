@@ -7,9 +7,17 @@ public final class CommandException extends RuntimeException {
   private final CommandResult result;
 
   public CommandException(CommandResult result) {
-    super(result.getCommand() + " failed: " + result.getCode()
+    super(commandName(result) + " failed: " + result.getCode()
         + (result.getMessage().isEmpty() ? "" : ": " + result.getMessage()));
     this.result = result;
+  }
+
+  /** The command's name as in CallCommand ("play", "send_dtmf", ...), or "command". */
+  static String commandName(CommandResult result) {
+    return switch (result.getCommand()) {
+      case COMMAND_KIND_UNSPECIFIED, UNRECOGNIZED -> "command";
+      default -> result.getCommand().name().substring("COMMAND_KIND_".length()).toLowerCase();
+    };
   }
 
   public CommandResult result() {

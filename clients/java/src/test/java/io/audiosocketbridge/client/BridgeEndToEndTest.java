@@ -172,7 +172,7 @@ class BridgeEndToEndTest {
     }
     assertEquals(List.of("start:1:0", "stop:1:80", "start:2:0", "stop:2:80"), seen);
     assertEquals(ResultCode.RESULT_CODE_OK, get(result).getCode());
-    assertEquals("send_dtmf", get(result).getCommand());
+    assertEquals(io.audiosocketbridge.v1.CommandKind.COMMAND_KIND_SEND_DTMF, get(result).getCommand());
   }
 
   @ParameterizedTest
