@@ -2,6 +2,7 @@
 // SIGTERM after logging that it stopped.
 
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <string>
@@ -47,6 +48,35 @@ TEST(StartupTest, InvalidSettingStopsStartupNamingIt) {
   ASSERT_TRUE(WIFEXITED(*status));
   EXPECT_NE(WEXITSTATUS(*status), 0);
   EXPECT_THAT(bridge.Output(), HasSubstr("\"setting\":\"listen\""));
+}
+
+// The environment reaches the binary's settings, and the command line wins
+// over it. (Precedence in full is tested in server/config/flags_test.cc.)
+TEST(StartupTest, InvalidEnvironmentSettingStopsStartupNamingIt) {
+  ASSERT_EQ(setenv("AUDIOSOCKET_BRIDGE_MAX_CALLS", "many", 1), 0);
+  Subprocess bridge({RunfilePath("server/audiosocket-bridge"), "--listen=127.0.0.1:0",
+                     "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0"});
+  unsetenv("AUDIOSOCKET_BRIDGE_MAX_CALLS");
+  auto status = bridge.Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value());
+  ASSERT_TRUE(WIFEXITED(*status));
+  EXPECT_NE(WEXITSTATUS(*status), 0);
+  EXPECT_THAT(bridge.Output(), HasSubstr("\"setting\":\"max_calls\""));
+  EXPECT_THAT(bridge.Output(), HasSubstr("AUDIOSOCKET_BRIDGE_MAX_CALLS"));
+}
+
+TEST(StartupTest, CommandLineOverridesTheEnvironment) {
+  ASSERT_EQ(setenv("AUDIOSOCKET_BRIDGE_MAX_CALLS", "many", 1), 0);
+  Subprocess bridge({RunfilePath("server/audiosocket-bridge"), "--listen=127.0.0.1:0",
+                     "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0", "--max_calls=5"});
+  unsetenv("AUDIOSOCKET_BRIDGE_MAX_CALLS");
+  auto listening = bridge.WaitForLine("\"event\":\"listening\"", absl::Seconds(20));
+  ASSERT_TRUE(listening.has_value()) << bridge.Output();
+  bridge.Signal(SIGTERM);
+  auto status = bridge.Wait(absl::Seconds(20));
+  ASSERT_TRUE(status.has_value()) << bridge.Output();
+  ASSERT_TRUE(WIFEXITED(*status)) << bridge.Output();
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << bridge.Output();
 }
 
 }  // namespace
