@@ -191,6 +191,8 @@ void CallerConnection::Write(const uint8_t* data, size_t size, bool droppable) {
       return;
     }
     pending_.insert(pending_.end(), data, data + size);
+    // Counted as sent once queued whole: FlushPending writes bytes, not frames.
+    if (droppable) counters_->frames_out++;
     return;
   }
   // One write per message, header and payload together.

@@ -538,13 +538,9 @@ TEST_F(CallerConnectionTest, DroppableFramesPastTheBoundAreDroppedWholeAndCounte
   EXPECT_THAT(delegate_.write_failed, IsEmpty());
 }
 
-// Known bug (reported, not fixed here): Write() counts frames_out only for
-// a frame that meets an empty queue (caller_connection.cc, the `if
-// (droppable) counters_->frames_out++` after the direct send); a droppable
-// frame appended to `pending_` while Asterisk is behind is later sent by
-// FlushPending but never counted, so frames_total{direction="out"}
-// undercounts whenever Asterisk falls behind. Enable when fixed.
-TEST_F(CallerConnectionTest, DISABLED_EveryAudioFrameSentIsCountedOnce) {
+// Every audio frame counts once in frames_out, whether it went out at once
+// or waited in the pending buffer while Asterisk was behind.
+TEST_F(CallerConnectionTest, EveryAudioFrameSentIsCountedOnce) {
   Start();
   ShrinkBuffers();
   connection_->set_max_unsent_bytes(1 << 20);  // nothing dropped

@@ -39,7 +39,7 @@ using ::testing::SizeIs;
 
 class NullObserver final : public LinkObserver {
  public:
-  void OnBackendCommand(uint64_t, v1::CallCommand) override {}
+  void OnBackendCommand(uint64_t, BackendMessage) override {}
   void OnBackendClosed(uint64_t, grpc::Status) override {}
 };
 
@@ -70,7 +70,7 @@ class FakeHost final : public BackendConnector::Host {
     // As the call does: CallStarted first when told to announce.
     if (announce && link != nullptr) link->SendEvent(StartedEvent());
   }
-  void Reply(const v1::CallCommand& command, v1::ResultCode code, std::string message,
+  void Reply(const std::string&, v1::CommandKind, v1::ResultCode code, std::string message,
              uint32_t) override {
     replies.emplace_back(code, std::move(message));
   }
@@ -246,27 +246,25 @@ TEST_F(PullConnectorTest, StopWithdrawsTheOfferAndCancelsTheDeadline) {
   EXPECT_THAT(host_.log, IsEmpty());
 }
 
-TEST_F(PullConnectorTest, SetupCommandsAreFailedPreconditionAndLinkEndsAreNotRetried) {
+TEST_F(PullConnectorTest, AClaimSentAgainIsFailedPreconditionAndLinkEndsAreNotRetried) {
   auto connector = Make(&host_);
-  v1::CallCommand accept;
-  accept.mutable_accept();
-  v1::CallCommand reject;
-  reject.mutable_reject();
-  v1::CallCommand claim;
-  claim.mutable_claim();
+  v1::ClaimCallRequest claim;
+  claim.mutable_claim()->set_command_id("again");
   for (bool waiting : {true, false}) {
-    EXPECT_TRUE(connector->HandleSetupCommand(accept, waiting));
-    EXPECT_TRUE(connector->HandleSetupCommand(reject, waiting));
-    EXPECT_TRUE(connector->HandleSetupCommand(claim, waiting));
+    EXPECT_TRUE(connector->HandleSetupMessage(claim, waiting));
   }
-  ASSERT_THAT(host_.replies, SizeIs(6));
+  ASSERT_THAT(host_.replies, SizeIs(2));
   for (const auto& [code, message] : host_.replies) {
     EXPECT_EQ(code, v1::RESULT_CODE_FAILED_PRECONDITION);
-    EXPECT_FALSE(message.empty());
+    EXPECT_THAT(message, HasSubstr("already claimed"));
   }
-  v1::CallCommand mark;
-  mark.mutable_mark()->set_name("m");
-  EXPECT_FALSE(connector->HandleSetupCommand(mark, false));
+  v1::ClaimCallRequest mark;
+  mark.mutable_command()->mutable_mark()->set_name("m");
+  EXPECT_FALSE(connector->HandleSetupMessage(mark, false));
+  // A push stream's messages are not the pull connector's.
+  v1::HandleCallResponse accept;
+  accept.mutable_accept();
+  EXPECT_FALSE(connector->HandleSetupMessage(accept, true));
   EXPECT_FALSE(connector->HandleLinkClosedWhileWaiting(grpc::Status::CANCELLED));
 }
 
@@ -286,7 +284,7 @@ class PullOverGrpcTest : public PullConnectorTestBase {
     ASSERT_GT(port_, 0);
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
                                    grpc::InsecureChannelCredentials());
-    stub_ = v1::Bridge::NewStub(channel_);
+    stub_ = v1::BridgeService::NewStub(channel_);
   }
 
   void TearDown() override {
@@ -307,7 +305,7 @@ class PullOverGrpcTest : public PullConnectorTestBase {
     worker->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     worker->stream = stub_->ClaimCall(&worker->context);
     v1::ClaimCallRequest request;
-    fill(request.mutable_command()->mutable_claim());
+    fill(request.mutable_claim());
     EXPECT_TRUE(worker->stream->Write(request));
     return worker;
   }
@@ -326,7 +324,7 @@ class PullOverGrpcTest : public PullConnectorTestBase {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Bridge::Stub> stub_;
+  std::unique_ptr<v1::BridgeService::Stub> stub_;
 };
 
 TEST_F(PullOverGrpcTest, AClaimPairsAppliesItsMediaAndAnnouncesTheCall) {

@@ -42,12 +42,13 @@ class FakeLink final : public BackendLink {
 
 class NullObserver final : public LinkObserver {
  public:
-  void OnBackendCommand(uint64_t, v1::CallCommand) override {}
+  void OnBackendCommand(uint64_t, BackendMessage) override {}
   void OnBackendClosed(uint64_t, grpc::Status) override {}
 };
 
 struct ReplyRecord {
-  v1::CallCommand command;
+  std::string command_id;
+  v1::CommandKind kind;
   v1::ResultCode code;
   std::string message;
   uint32_t backend_rate_hz;
@@ -80,9 +81,9 @@ class FakeHost final : public BackendConnector::Host {
   void OnBackendConnected(int attempts, bool announce) override {
     connected.emplace_back(attempts, announce);
   }
-  void Reply(const v1::CallCommand& command, v1::ResultCode code, std::string message,
-             uint32_t backend_rate_hz) override {
-    replies.push_back({command, code, std::move(message), backend_rate_hz});
+  void Reply(const std::string& command_id, v1::CommandKind kind, v1::ResultCode code,
+             std::string message, uint32_t backend_rate_hz) override {
+    replies.push_back({command_id, kind, code, std::move(message), backend_rate_hz});
   }
   void EndCall(v1::CallEndReason reason, std::string detail) override {
     ends.push_back({reason, std::move(detail)});
@@ -101,15 +102,15 @@ class FakeHost final : public BackendConnector::Host {
   std::vector<EndRecord> ends;
 };
 
-v1::CallCommand Accept(uint32_t rate_hz, std::string id = "acc") {
-  v1::CallCommand command;
-  command.set_command_id(std::move(id));
+v1::HandleCallResponse Accept(uint32_t rate_hz, std::string id = "acc") {
+  v1::HandleCallResponse command;
+  command.mutable_accept()->set_command_id(std::move(id));
   command.mutable_accept()->mutable_media()->set_sample_rate_hz(rate_hz);
   return command;
 }
 
-v1::CallCommand Reject(v1::RejectReason reason, std::string detail = "") {
-  v1::CallCommand command;
+v1::HandleCallResponse Reject(v1::RejectReason reason, std::string detail = "") {
+  v1::HandleCallResponse command;
   command.mutable_reject()->set_reason(reason);
   command.mutable_reject()->set_detail(std::move(detail));
   return command;
@@ -184,13 +185,13 @@ TEST_F(PushConnectorTest, ConnectDialsOnceAndSendsCallStarted) {
 TEST_F(PushConnectorTest, AcceptAppliesMediaRepliesWithRateAndConnects) {
   auto connector = Make({});
   connector->Connect();
-  ASSERT_TRUE(connector->HandleSetupCommand(Accept(16000), /*waiting=*/true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Accept(16000), /*waiting=*/true));
   ASSERT_THAT(host_.applied_media, SizeIs(1));
   EXPECT_EQ(host_.applied_media[0].sample_rate_hz(), 16000u);
   EXPECT_THAT(host_.announced_rates, ElementsAre(8000));
   ASSERT_THAT(host_.replies, SizeIs(1));
   EXPECT_EQ(host_.replies[0].code, v1::RESULT_CODE_OK);
-  EXPECT_EQ(host_.replies[0].command.command_id(), "acc");
+  EXPECT_EQ(host_.replies[0].command_id, "acc");
   EXPECT_EQ(host_.replies[0].backend_rate_hz, 16000u);
   EXPECT_THAT(host_.connected, ElementsAre(std::make_pair(1, false)));
   // The deadline no longer runs.
@@ -204,7 +205,7 @@ TEST_F(PushConnectorTest, AcceptWithRateZeroGetsTheRateCallStartedAnnounced) {
   host_.rate_hz = 8000;
   connector->Connect();
   host_.rate_hz = 16000;  // the call's rate changed after CallStarted went out
-  ASSERT_TRUE(connector->HandleSetupCommand(Accept(0), /*waiting=*/true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Accept(0), /*waiting=*/true));
   EXPECT_THAT(host_.announced_rates, ElementsAre(8000));
   ASSERT_THAT(host_.replies, SizeIs(1));
   EXPECT_EQ(host_.replies[0].code, v1::RESULT_CODE_OK);
@@ -215,7 +216,7 @@ TEST_F(PushConnectorTest, AcceptWithRefusedMediaRepliesUnsupportedAndStillWaits)
   auto connector = Make({.accept_timeout = absl::Seconds(2), .backend_attempts = 3});
   connector->Connect();
   host_.apply_status = absl::InvalidArgumentError("sample_rate_hz 12345 is not supported");
-  ASSERT_TRUE(connector->HandleSetupCommand(Accept(12345), /*waiting=*/true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Accept(12345), /*waiting=*/true));
   ASSERT_THAT(host_.replies, SizeIs(1));
   EXPECT_EQ(host_.replies[0].code, v1::RESULT_CODE_UNSUPPORTED);
   EXPECT_THAT(host_.replies[0].message, HasSubstr("12345"));
@@ -224,7 +225,7 @@ TEST_F(PushConnectorTest, AcceptWithRefusedMediaRepliesUnsupportedAndStillWaits)
 
   // Still waiting: a good accept connects...
   host_.apply_status = absl::OkStatus();
-  ASSERT_TRUE(connector->HandleSetupCommand(Accept(8000), /*waiting=*/true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Accept(8000), /*waiting=*/true));
   EXPECT_THAT(host_.connected, ElementsAre(std::make_pair(1, false)));
   AdvanceMs(3000);
   EXPECT_THAT(host_.ends, IsEmpty());
@@ -234,7 +235,7 @@ TEST_F(PushConnectorTest, AcceptWithRefusedMediaLeavesTheDeadlineRunning) {
   auto connector = Make({.accept_timeout = absl::Seconds(2), .backend_attempts = 3});
   connector->Connect();
   host_.apply_status = absl::InvalidArgumentError("no");
-  connector->HandleSetupCommand(Accept(12345), /*waiting=*/true);
+  connector->HandleSetupMessage(Accept(12345), /*waiting=*/true);
   AdvanceMs(2000);
   ASSERT_THAT(host_.ends, SizeIs(1));
   EXPECT_EQ(host_.ends[0].reason, v1::CALL_END_REASON_ACCEPT_TIMEOUT);
@@ -243,7 +244,7 @@ TEST_F(PushConnectorTest, AcceptWithRefusedMediaLeavesTheDeadlineRunning) {
 TEST_F(PushConnectorTest, BusyRejectDialsTheNextBackendUpToBackendAttempts) {
   auto connector = Make({.accept_timeout = absl::Seconds(5), .backend_attempts = 3});
   connector->Connect();
-  ASSERT_TRUE(connector->HandleSetupCommand(Reject(v1::REJECT_REASON_BUSY), true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true));
   ASSERT_THAT(links_, SizeIs(2));
   EXPECT_EQ(links_[0]->aborts, 1);  // the rejected stream is abandoned
   EXPECT_THAT(link_ids_, ElementsAre(1u, 2u));
@@ -251,11 +252,11 @@ TEST_F(PushConnectorTest, BusyRejectDialsTheNextBackendUpToBackendAttempts) {
   EXPECT_TRUE(links_[1]->events[0].has_started());
   EXPECT_THAT(host_.ends, IsEmpty());
 
-  ASSERT_TRUE(connector->HandleSetupCommand(Reject(v1::REJECT_REASON_BUSY), true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true));
   ASSERT_THAT(links_, SizeIs(3));
   EXPECT_THAT(host_.ends, IsEmpty());
 
-  ASSERT_TRUE(connector->HandleSetupCommand(Reject(v1::REJECT_REASON_BUSY, "full"), true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY, "full"), true));
   EXPECT_THAT(links_, SizeIs(3));
   ASSERT_THAT(host_.ends, SizeIs(1));
   EXPECT_EQ(host_.ends[0].reason, v1::CALL_END_REASON_ALL_BACKENDS_REJECTED);
@@ -270,15 +271,15 @@ TEST_F(PushConnectorTest, BusyRejectDialsTheNextBackendUpToBackendAttempts) {
 TEST_F(PushConnectorTest, BusyThenAcceptReportsTheAttempts) {
   auto connector = Make({});
   connector->Connect();
-  connector->HandleSetupCommand(Reject(v1::REJECT_REASON_BUSY), true);
-  connector->HandleSetupCommand(Accept(0), true);
+  connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true);
+  connector->HandleSetupMessage(Accept(0), true);
   EXPECT_THAT(host_.connected, ElementsAre(std::make_pair(2, false)));
 }
 
 TEST_F(PushConnectorTest, DeclinedEndsTheCallAtOnce) {
   auto connector = Make({.accept_timeout = absl::Seconds(5), .backend_attempts = 3});
   connector->Connect();
-  ASSERT_TRUE(connector->HandleSetupCommand(Reject(v1::REJECT_REASON_DECLINED, "no"), true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_DECLINED, "no"), true));
   EXPECT_THAT(links_, SizeIs(1));
   ASSERT_THAT(host_.ends, SizeIs(1));
   EXPECT_EQ(host_.ends[0].reason, v1::CALL_END_REASON_ALL_BACKENDS_REJECTED);
@@ -305,9 +306,9 @@ TEST_F(PushConnectorTest, LinkClosedBeforeAcceptRetriesWithDoublingBackoffCapped
   EXPECT_THAT(host_.ends, IsEmpty());
   // Failed streams are not busy rejections: --backend_attempts still allows
   // one busy rejection and the next dial.
-  connector->HandleSetupCommand(Reject(v1::REJECT_REASON_BUSY), true);
+  connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true);
   EXPECT_THAT(host_.ends, IsEmpty());
-  connector->HandleSetupCommand(Reject(v1::REJECT_REASON_BUSY), true);
+  connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true);
   ASSERT_THAT(host_.ends, SizeIs(1));
   EXPECT_EQ(host_.ends[0].reason, v1::CALL_END_REASON_ALL_BACKENDS_REJECTED);
 }
@@ -358,15 +359,15 @@ TEST_F(PushConnectorTest, StopCancelsTheDeadlineAndThePendingRetry) {
 TEST_F(PushConnectorTest, SetupCommandsWhenNotWaitingAreFailedPrecondition) {
   auto connector = Make({});
   connector->Connect();
-  connector->HandleSetupCommand(Accept(0), true);
+  connector->HandleSetupMessage(Accept(0), true);
   host_.replies.clear();
 
-  EXPECT_TRUE(connector->HandleSetupCommand(Accept(0, "again"), /*waiting=*/false));
-  EXPECT_TRUE(connector->HandleSetupCommand(Reject(v1::REJECT_REASON_BUSY), /*waiting=*/false));
-  v1::CallCommand claim;
-  claim.mutable_claim()->set_listener("x");
-  EXPECT_TRUE(connector->HandleSetupCommand(claim, /*waiting=*/true));
-  ASSERT_THAT(host_.replies, SizeIs(3));
+  EXPECT_TRUE(connector->HandleSetupMessage(Accept(0, "again"), /*waiting=*/false));
+  EXPECT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), /*waiting=*/false));
+  ASSERT_THAT(host_.replies, SizeIs(2));
+  EXPECT_EQ(host_.replies[0].command_id, "again");
+  EXPECT_EQ(host_.replies[0].kind, v1::COMMAND_KIND_ACCEPT);
+  EXPECT_EQ(host_.replies[1].kind, v1::COMMAND_KIND_REJECT);
   for (const ReplyRecord& reply : host_.replies) {
     EXPECT_EQ(reply.code, v1::RESULT_CODE_FAILED_PRECONDITION) << reply.message;
     EXPECT_FALSE(reply.message.empty());
@@ -376,11 +377,15 @@ TEST_F(PushConnectorTest, SetupCommandsWhenNotWaitingAreFailedPrecondition) {
   EXPECT_THAT(links_, SizeIs(1));  // the reject did not dial
   EXPECT_THAT(host_.ends, IsEmpty());
 
-  // Not a setup command: the call handles it.
-  v1::CallCommand play;
-  play.mutable_play()->set_pcm("ab");
-  EXPECT_FALSE(connector->HandleSetupCommand(play, false));
-  EXPECT_THAT(host_.replies, SizeIs(3));
+  // Not a setup message: the call handles it.
+  v1::HandleCallResponse play;
+  play.mutable_command()->mutable_play()->set_pcm("ab");
+  EXPECT_FALSE(connector->HandleSetupMessage(play, false));
+  // A pull stream's messages are not the push connector's.
+  v1::ClaimCallRequest claim;
+  claim.mutable_claim()->set_listener("x");
+  EXPECT_FALSE(connector->HandleSetupMessage(claim, true));
+  EXPECT_THAT(host_.replies, SizeIs(2));
 }
 
 TEST_F(PushConnectorTest, NoTimerRunsAfterTheOwnerIsGone) {

@@ -1,4 +1,4 @@
-// PushLink against an in-process CallHandler (gRPC's synchronous API, on
+// PushLink against an in-process CallHandlerService (gRPC's synchronous API, on
 // 127.0.0.1:0): what the link writes, what it reports, how it ends.
 
 #include "server/backend/push_link.h"
@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -35,7 +36,7 @@ using ServerStream = grpc::ServerReaderWriter<v1::HandleCallResponse, v1::Handle
 
 // The backend: runs the test's handler for each stream and records what it
 // received.
-class FakeBackend final : public v1::CallHandler::Service {
+class FakeBackend final : public v1::CallHandlerService::Service {
  public:
   using Handler = std::function<grpc::Status(grpc::ServerContext*, ServerStream*)>;
   explicit FakeBackend(Handler handler) : handler_(std::move(handler)) {}
@@ -91,7 +92,9 @@ class EventLog {
 
 class RecordingObserver final : public LinkObserver {
  public:
-  void OnBackendCommand(uint64_t link_id, v1::CallCommand command) override {
+  void OnBackendCommand(uint64_t link_id, BackendMessage message) override {
+    // A push link hands over its stream's messages as they came.
+    v1::CallCommand command = std::get<v1::HandleCallResponse>(message).command();
     absl::MutexLock lock(&mu_);
     commands_.emplace_back(link_id, std::move(command));
   }
@@ -157,7 +160,7 @@ class PushLinkTest : public ::testing::Test {
     ASSERT_NE(server_, nullptr);
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
                                    grpc::InsecureChannelCredentials());
-    stub_ = v1::CallHandler::NewStub(channel_);
+    stub_ = v1::CallHandlerService::NewStub(channel_);
   }
 
   std::shared_ptr<PushLink> Open(uint64_t link_id, std::string token = "") {
@@ -182,7 +185,7 @@ class PushLinkTest : public ::testing::Test {
   std::unique_ptr<FakeBackend> backend_;
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::CallHandler::Stub> stub_;
+  std::unique_ptr<v1::CallHandlerService::Stub> stub_;
 };
 
 TEST_F(PushLinkTest, EventsArriveInOrderWithTheBearerToken) {

@@ -28,17 +28,18 @@ using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
 struct ReplyRecord {
-  v1::CallCommand command;
+  std::string command_id;
+  v1::CommandKind kind;
   v1::ResultCode code;
   std::string message;
 };
 
 class FakeHost final : public CallCommands::Host {
  public:
-  void Reply(const v1::CallCommand& command, v1::ResultCode code, std::string message,
-             uint32_t backend_rate_hz) override {
+  void Reply(const std::string& command_id, v1::CommandKind kind, v1::ResultCode code,
+             std::string message, uint32_t backend_rate_hz) override {
     EXPECT_EQ(backend_rate_hz, 0u);
-    replies.push_back({command, code, std::move(message)});
+    replies.push_back({command_id, kind, code, std::move(message)});
   }
   void SendToBackend(v1::CallEvent event) override { events.push_back(std::move(event)); }
   bool WriteToCaller(const wire::Message& message) override {
@@ -144,7 +145,8 @@ class CallCommandsTest : public ::testing::Test {
 
   const ReplyRecord& OnlyReply() {
     EXPECT_THAT(host_.replies, SizeIs(1));
-    static const ReplyRecord kNone{{}, v1::RESULT_CODE_UNSPECIFIED, "no reply"};
+    static const ReplyRecord kNone{
+        {}, v1::COMMAND_KIND_UNSPECIFIED, v1::RESULT_CODE_UNSPECIFIED, "no reply"};
     return host_.replies.empty() ? kNone : host_.replies.back();
   }
 
@@ -178,7 +180,7 @@ TEST_F(CallCommandsTest, PlayQueuesTheAudioAndRepliesOk) {
   Start(wire::Dialect::kAsterisk);
   Run(Play(Pcm(480, 1000), 8000, "r1", "p1"));
   EXPECT_EQ(OnlyReply().code, v1::RESULT_CODE_OK);
-  EXPECT_EQ(OnlyReply().command.command_id(), "p1");
+  EXPECT_EQ(OnlyReply().command_id, "p1");
   EXPECT_EQ(playout_->queue().buffered_ms(), 60u);
   Ticks(4);
   // Frame 0 was the silence before the audio; then three frames of it.
@@ -194,7 +196,7 @@ TEST_F(CallCommandsTest, PlayWithoutACommandIdStillTellsTheHostOk) {
   Start(wire::Dialect::kAsterisk);
   Run(Play(Pcm(160, 1)));
   EXPECT_EQ(OnlyReply().code, v1::RESULT_CODE_OK);
-  EXPECT_EQ(OnlyReply().command.command_id(), "");
+  EXPECT_EQ(OnlyReply().command_id, "");
 }
 
 TEST_F(CallCommandsTest, PlayAtRateZeroIsAtTheBackendRate) {
@@ -417,16 +419,15 @@ TEST_F(CallCommandsTest, HangupNowOrAfterPlayout) {
   EXPECT_EQ(host_.replies[1].code, v1::RESULT_CODE_OK);
 }
 
-TEST_F(CallCommandsTest, AnEmptyOrSetupCommandIsInvalid) {
+TEST_F(CallCommandsTest, AnEmptyCommandIsInvalid) {
   Start(wire::Dialect::kAsterisk);
-  Run(v1::CallCommand());
-  v1::CallCommand accept;
-  accept.mutable_accept();
-  Run(accept);
-  ASSERT_THAT(host_.replies, SizeIs(2));
-  for (const auto& reply : host_.replies) {
-    EXPECT_EQ(reply.code, v1::RESULT_CODE_INVALID_ARGUMENT);
-  }
+  v1::CallCommand empty;
+  empty.set_command_id("nothing");
+  Run(empty);
+  ASSERT_THAT(host_.replies, SizeIs(1));
+  EXPECT_EQ(host_.replies[0].code, v1::RESULT_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(host_.replies[0].command_id, "nothing");
+  EXPECT_EQ(host_.replies[0].kind, v1::COMMAND_KIND_UNSPECIFIED);
   EXPECT_THAT(host_.replies[0].message, HasSubstr("empty"));
 }
 

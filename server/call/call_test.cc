@@ -207,17 +207,21 @@ class CallTest : public ::testing::Test {
     Command(AcceptCommand());
   }
 
-  static v1::CallCommand AcceptCommand() {
-    v1::CallCommand command;
-    command.set_command_id("acc");
-    command.mutable_accept();
-    return command;
+  static v1::HandleCallResponse AcceptCommand() {
+    v1::HandleCallResponse response;
+    response.mutable_accept()->set_command_id("acc");
+    return response;
   }
 
   // As the link does: from "a gRPC thread" (posts to the loop).
-  void Command(const v1::CallCommand& command) {
-    call_->OnBackendCommand(link_ids_.back(), command);
+  void Command(const v1::HandleCallResponse& response) {
+    call_->OnBackendCommand(link_ids_.back(), response);
     Settle();
+  }
+  void Command(const v1::CallCommand& command) {
+    v1::HandleCallResponse response;
+    *response.mutable_command() = command;
+    Command(response);
   }
 
   static v1::CallCommand Play(const std::vector<int16_t>& samples, std::string id = "",
@@ -365,7 +369,7 @@ TEST_F(CallTest, TheAcceptDeliversTheHeldAudioWholeThenLiveAudio) {
   const v1::CommandResult& result = events[1].event.result();
   EXPECT_EQ(result.command_id(), "acc");
   EXPECT_EQ(result.code(), v1::RESULT_CODE_OK);
-  EXPECT_EQ(result.kind(), v1::COMMAND_KIND_ACCEPT);
+  EXPECT_EQ(result.command(), v1::COMMAND_KIND_ACCEPT);
   EXPECT_EQ(result.backend_sample_rate_hz(), 8000u);
   EXPECT_EQ(link().extended, 20u);  // the held audio is promised whole
   for (int i = 0; i < 21; ++i) {

@@ -42,8 +42,9 @@ class Playout {
   struct Options {
     wire::Dialect dialect = wire::Dialect::kAsterisk;
     uint32_t max_playout_ms = 60000;
-    uint32_t high_watermark_ms = 0;
-    uint32_t low_watermark_ms = 0;
+    // The flags' defaults (--playout_high_watermark_ms, --playout_low_watermark_ms).
+    uint32_t high_watermark_ms = 5000;
+    uint32_t low_watermark_ms = 1000;
     // Silence frames when nothing is queued (Asterisk expects a steady stream).
     bool send_silence = true;
   };

@@ -299,13 +299,9 @@ TEST_F(PlayoutTest, StoppingFromTheBeforeFrameNoticesSendsNoFrame) {
   EXPECT_THAT(delegate_.log, ElementsAre("dtmf_start:1"));
 }
 
-// Latent trap (reported, not fixed here): Playout::Options defaults
-// high_watermark_ms and low_watermark_ms to 0 (playout.h), which the queue
-// takes literally: an empty queue is "at or above" 0 ms, then "at or below"
-// 0 ms, so HIGH_WATERMARK and LOW_WATERMARK alternate every tick. The call
-// always sets both from the validated config; PlayoutConfig's own defaults
-// are 5000/1000. Enable when the defaults are usable.
-TEST_F(PlayoutTest, DISABLED_DefaultOptionsSendNoWatermarksForAnEmptyQueue) {
+// The default options are usable as they are: an empty queue is below the
+// low watermark and above no high one, so it sends neither.
+TEST_F(PlayoutTest, DefaultOptionsSendNoWatermarksForAnEmptyQueue) {
   Create(Playout::Options{});
   playout_->Restart(8000);
   Ticks(4);
