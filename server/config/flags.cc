@@ -18,14 +18,19 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
-ABSL_FLAG(std::string, listen, "0.0.0.0:9092",
+namespace {
+// Each setting's default is BridgeConfig's; the flags only name them.
+const audiosocket::BridgeConfig kDefaults;
+}  // namespace
+
+ABSL_FLAG(std::string, listen, kDefaults.listeners.front().address,
           "AudioSocket listeners, separated by ';'. Each is ADDRESS[,dialect=asterisk|extended]"
           "[,name=NAME][,encoding=slin|ulaw|alaw][,rate=HZ][,inband_dtmf=true|false]"
           "[,allow=CIDR[|CIDR...]], e.g. "
           "\"0.0.0.0:9092;0.0.0.0:9093,dialect=extended,name=ext\". Port 0 picks a free port. "
           "encoding= is what Asterisk sends (G.711 is labelled 0x10); toward Asterisk the bridge "
           "always sends signed linear. rate= holds until the call's first audio says otherwise.");
-ABSL_FLAG(std::string, grpc_listen, "0.0.0.0:50051",
+ABSL_FLAG(std::string, grpc_listen, kDefaults.grpc_listen,
           "Address the gRPC server binds (BridgeService, health, reflection).");
 ABSL_FLAG(std::string, mode, "auto",
           "push (dial --backend per call), pull (backends claim calls over ClaimCall), or auto "
@@ -33,49 +38,53 @@ ABSL_FLAG(std::string, mode, "auto",
 ABSL_FLAG(std::string, backend, "",
           "Push mode: the backends' gRPC target, e.g. dns:///agents.default.svc:50051 or "
           "ipv4:10.0.0.1:50051,10.0.0.2:50051 (round-robin across addresses).");
-ABSL_FLAG(int, backend_attempts, 3,
+ABSL_FLAG(int, backend_attempts, kDefaults.backend_attempts,
           "Push mode: busy rejects per call before the call ends ALL_BACKENDS_REJECTED. Streams "
           "that fail before accepting are retried with backoff (100 ms doubling to 1 s) until "
           "--accept_timeout.");
-ABSL_FLAG(absl::Duration, accept_timeout, absl::Seconds(3),
+ABSL_FLAG(absl::Duration, accept_timeout, kDefaults.accept_timeout,
           "Push mode: time for a backend to accept a call (all attempts).");
-ABSL_FLAG(absl::Duration, claim_timeout, absl::Seconds(10),
+ABSL_FLAG(absl::Duration, claim_timeout, kDefaults.claim_timeout,
           "Pull mode: time a call waits for a worker to claim it.");
-ABSL_FLAG(absl::Duration, uuid_timeout, absl::Seconds(5),
+ABSL_FLAG(absl::Duration, uuid_timeout, kDefaults.uuid_timeout,
           "Time for a new connection to send its UUID before it is closed.");
-ABSL_FLAG(absl::Duration, first_audio_wait, absl::Milliseconds(500),
+ABSL_FLAG(absl::Duration, first_audio_wait, kDefaults.first_audio_wait,
           "Time after the UUID to wait for the first audio message (which gives the call's rate) "
           "before the backend is told of the call.");
-ABSL_FLAG(bool, send_silence, true,
+ABSL_FLAG(bool, send_silence, kDefaults.send_silence,
           "Send silence frames to Asterisk when no audio is queued (some Asterisk versions stall "
           "their own audio until the server sends something).");
-ABSL_FLAG(int, max_payload, 65535, "Largest AudioSocket payload accepted, in bytes.");
-ABSL_FLAG(int, hold_audio_ms, 2000,
+ABSL_FLAG(int, max_payload, static_cast<int>(kDefaults.max_payload),
+          "Largest AudioSocket payload accepted, in bytes.");
+ABSL_FLAG(int, hold_audio_ms, kDefaults.hold_audio_ms,
           "Caller audio held (bounded) until a backend accepts or claims the call, in ms.");
-ABSL_FLAG(int, backend_queue_ms, 1000,
+ABSL_FLAG(int, backend_queue_ms, kDefaults.backend_queue_ms,
           "Caller audio queued toward a slow backend before the oldest is dropped, in ms.");
-ABSL_FLAG(int, max_playout_ms, 120000, "Backend audio queued per call for the caller, in ms.");
-ABSL_FLAG(int, playout_high_watermark_ms, 5000, "Playout level that sends HIGH_WATERMARK (XOFF).");
-ABSL_FLAG(int, playout_low_watermark_ms, 1000, "Playout level that sends LOW_WATERMARK (XON).");
-ABSL_FLAG(int, max_unsent_ms, 1000,
+ABSL_FLAG(int, max_playout_ms, kDefaults.max_playout_ms,
+          "Backend audio queued per call for the caller, in ms.");
+ABSL_FLAG(int, playout_high_watermark_ms, kDefaults.playout_high_watermark_ms,
+          "Playout level that sends HIGH_WATERMARK (XOFF).");
+ABSL_FLAG(int, playout_low_watermark_ms, kDefaults.playout_low_watermark_ms,
+          "Playout level that sends LOW_WATERMARK (XON).");
+ABSL_FLAG(int, max_unsent_ms, kDefaults.max_unsent_ms,
           "Audio Asterisk has not read before further frames are dropped, in ms.");
-ABSL_FLAG(int, max_audio_ahead_ms, 5000,
+ABSL_FLAG(int, max_audio_ahead_ms, kDefaults.max_audio_ahead_ms,
           "Caller audio ahead of real time that ends the call as a flood (PROTOCOL_ERROR), in "
           "ms; 0: no limit.");
-ABSL_FLAG(absl::Duration, write_stall_timeout, absl::Seconds(5),
+ABSL_FLAG(absl::Duration, write_stall_timeout, kDefaults.write_stall_timeout,
           "Time Asterisk may stop reading before the call ends CALLER_UNRESPONSIVE.");
-ABSL_FLAG(absl::Duration, caller_idle_timeout, absl::Seconds(30),
+ABSL_FLAG(absl::Duration, caller_idle_timeout, kDefaults.caller_idle_timeout,
           "Time after the UUID without a complete AudioSocket message from Asterisk before the "
           "call ends CALLER_IDLE (Asterisk sends 20 ms of audio every 20 ms while its channel has "
           "media; a channel without media may send nothing); 0: no limit.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM: time active calls get to finish before they end with reason SHUTDOWN.");
 ABSL_FLAG(int, io_threads, 1, "Event-loop threads that run AudioSocket calls.");
-ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:9090",
+ABSL_FLAG(std::string, metrics_listen, kDefaults.metrics_listen,
           "Address of the Prometheus /metrics endpoint (HTTP); empty turns it off.");
-ABSL_FLAG(int, max_calls, 10000,
+ABSL_FLAG(int, max_calls, kDefaults.max_calls,
           "Most AudioSocket connections open at once; more are closed at once and counted.");
-ABSL_FLAG(int, max_pull_streams, 10000,
+ABSL_FLAG(int, max_pull_streams, kDefaults.max_pull_streams,
           "Most ClaimCall streams open at once; more are refused with RESOURCE_EXHAUSTED.");
 ABSL_FLAG(std::string, fallback_wav, "",
           "WAV file (16-bit mono PCM) played to the caller when no backend takes the call or the "

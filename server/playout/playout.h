@@ -41,10 +41,10 @@ class Playout {
 
   struct Options {
     wire::Dialect dialect = wire::Dialect::kAsterisk;
-    uint32_t max_playout_ms = 60000;
-    // The flags' defaults (--playout_high_watermark_ms, --playout_low_watermark_ms).
-    uint32_t high_watermark_ms = 5000;
-    uint32_t low_watermark_ms = 1000;
+    // The queue's own defaults.
+    uint32_t max_playout_ms = PlayoutConfig{}.max_buffer_ms;
+    uint32_t high_watermark_ms = PlayoutConfig{}.high_watermark_ms;
+    uint32_t low_watermark_ms = PlayoutConfig{}.low_watermark_ms;
     // Silence frames when nothing is queued (Asterisk expects a steady stream).
     bool send_silence = true;
   };
