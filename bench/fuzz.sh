@@ -19,22 +19,29 @@ only=${2:-}
 
 # The targets: name | sources (the fuzz file first) | Abseil pkg-config modules.
 # The seed corpus of NAME is tests/fuzz/corpus/NAME/.
-# "@call" stands for the real Call and what it needs (server/, lib/,
-# the generated gRPC code), compiled once per run and shared.
+# "@wire" stands for the codec's sources (//lib/wire:wire), "@call" for the
+# real Call and what it needs (server/, lib/, the generated gRPC code),
+# compiled once per run and shared; both lists come from Bazel.
 targets=(
-  "wire_decoder|tests/fuzz/wire_decoder_fuzz.cc lib/wire/wire.cc|absl_status absl_statusor absl_strings absl_str_format"
+  "wire_decoder|tests/fuzz/wire_decoder_fuzz.cc @wire|absl_status absl_statusor absl_strings absl_str_format"
   "call_session|tests/fuzz/call_session_fuzz.cc @call|@call"
   "backend_commands|tests/fuzz/backend_commands_fuzz.cc @call|@call"
 )
-# The Call fuzz targets' sources are what Bazel builds for
-# //tests/fuzz:call_harness (the same list the corpus replay tests link),
-# asked of Bazel rather than kept here by hand.
-call_sources=$(bazel query 'kind("source file", deps(//tests/fuzz:call_harness))' 2>/dev/null \
-  | sed -n 's|^//\([^:]*\):\(.*\.cc\)$|\1/\2|p')
-if [[ -z $call_sources ]]; then
-  echo "bazel query found no sources for //tests/fuzz:call_harness" >&2
-  exit 2
-fi
+# The fuzz targets' sources are what Bazel builds for the library each one
+# links in its corpus replay test, asked of Bazel rather than kept here by
+# hand. Prints the repository's own .cc files of TARGET's dependencies.
+sources_of() {
+  local found
+  found=$(bazel query "kind(\"source file\", deps($1))" 2>/dev/null \
+    | sed -n 's|^//\([^:]*\):\(.*\.cc\)$|\1/\2|p')
+  if [[ -z $found ]]; then
+    echo "bazel query found no sources for $1" >&2
+    exit 2
+  fi
+  echo "$found"
+}
+wire_sources=$(sources_of //lib/wire:wire)
+call_sources=$(sources_of //tests/fuzz:call_harness)
 call_modules="grpc++ protobuf speexdsp prometheus-cpp-pull prometheus-cpp-core
   $(pkg-config --list-all | awk '/^absl_/ {print $1}' | tr '\n' ' ')"
 sanitize="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
@@ -48,6 +55,7 @@ for entry in "${targets[@]}"; do
   [[ -z $only || $only == "$name" ]] || continue
   bin="$work/$name"
   echo "== $name: building with clang++ (fuzzer, address, undefined)" >&2
+  sources=${sources/@wire/$(echo $wire_sources)}
   if [[ $modules == @call ]]; then
     modules=$call_modules
     gen="$work/gen"
