@@ -20,6 +20,7 @@ Listener::Listener(event::Dispatcher* loop, ListenerConfig config, AcceptFn on_a
       rejected_allowlist_(rejected_allowlist) {}
 
 Listener::~Listener() {
+  if (pause_timer_ != 0) loop_->CancelTimer(pause_timer_);
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -39,7 +40,10 @@ absl::Status Listener::Bind() {
 
 void Listener::Close() {
   if (fd_ < 0) return;
-  loop_->Unwatch(fd_);
+  if (pause_timer_ != 0) loop_->CancelTimer(pause_timer_);
+  pause_timer_ = 0;
+  if (!paused_) loop_->Unwatch(fd_);
+  paused_ = false;
   ::close(fd_);
   fd_ = -1;
 }
@@ -53,6 +57,10 @@ void Listener::OnReadable() {
     if (fd < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        PauseAccepting(errno);
+        return;
+      }
       log::Error("accept_failed", {{"listener", config_.name}, {"error", std::strerror(errno)}});
       return;
     }
@@ -81,6 +89,21 @@ void Listener::OnReadable() {
     (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof(kSendBuffer));
     on_accept_(fd, &config_, address.ToString());
   }
+}
+
+void Listener::PauseAccepting(int error) {
+  ++accept_pauses_;
+  log::Error("accept_paused", {{"listener", config_.name},
+                               {"error", std::strerror(error)},
+                               {"pause_ms", static_cast<int64_t>(kAcceptPause.count())},
+                               {"detail", "new connections wait in the backlog meanwhile"}});
+  loop_->Unwatch(fd_);
+  paused_ = true;
+  pause_timer_ = loop_->RunAt(loop_->Now() + kAcceptPause, [this] {
+    pause_timer_ = 0;
+    paused_ = false;
+    if (fd_ >= 0) (void)loop_->Watch(fd_, this, false);
+  });
 }
 
 bool Listener::Allowed(const net::SocketAddress& peer) const {

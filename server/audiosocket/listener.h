@@ -9,6 +9,7 @@
 // other method on the loop that watches the socket.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -19,6 +20,11 @@
 #include "server/config/config.h"
 
 namespace audiosocket {
+
+// How long accepting pauses when the process is out of descriptors or
+// kernel memory: the connection stays in the backlog and the socket stays
+// readable, so retrying at once would spin the loop.
+inline constexpr std::chrono::milliseconds kAcceptPause{100};
 
 class Listener final : public event::FdHandler {
  public:
@@ -37,6 +43,8 @@ class Listener final : public event::FdHandler {
   absl::Status StartAccepting() { return loop_->Watch(fd_, this, false); }
   // Stops accepting and closes the socket.
   void Close();
+  // Times accepting paused for lack of descriptors or memory.
+  uint64_t accept_pauses() const { return accept_pauses_; }
 
   void OnReadable() override;
   void OnWritable() override {}
@@ -47,6 +55,9 @@ class Listener final : public event::FdHandler {
 
  private:
   bool Allowed(const net::SocketAddress& peer) const;
+  // Stops watching the socket for kAcceptPause (out of descriptors or
+  // memory), then watches it again.
+  void PauseAccepting(int error);
 
   event::Dispatcher* const loop_;
   const ListenerConfig config_;
@@ -55,6 +66,9 @@ class Listener final : public event::FdHandler {
   std::atomic<uint64_t>* const rejected_allowlist_;
   int fd_ = -1;
   std::string bound_;
+  bool paused_ = false;
+  event::Dispatcher::TimerId pause_timer_ = 0;
+  uint64_t accept_pauses_ = 0;
 };
 
 }  // namespace audiosocket

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@ namespace audiosocket {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
 
@@ -168,6 +170,37 @@ TEST_F(ListenerTest, AcceptsEveryConnectionWaiting) {
   Pump();
   EXPECT_THAT(accepted_, SizeIs(5));
   EXPECT_EQ(accepted_count_.load(), 5u);
+}
+
+// Out of descriptors, accept4 fails and the connection stays in the backlog,
+// so the socket stays readable: the listener pauses rather than spin the
+// loop (and the log) until descriptors are free again.
+TEST_F(ListenerTest, OutOfDescriptorsPausesAcceptingInsteadOfSpinning) {
+  Create(Config());
+  ASSERT_TRUE(listener_->Bind().ok());
+  ASSERT_TRUE(listener_->StartAccepting().ok());
+  Connect();
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  // The lowest free descriptor number: every new descriptor would be at
+  // least this, so a limit of it leaves none.
+  const int lowest_free = ::dup(0);
+  ASSERT_GE(lowest_free, 0);
+  ::close(lowest_free);
+  rlimit none = old;
+  none.rlim_cur = static_cast<rlim_t>(lowest_free);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &none), 0);
+  Pump(20);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_EQ(listener_->accept_pauses(), 1u);  // one pause, not a failure per round
+  EXPECT_THAT(accepted_, IsEmpty());
+  // Descriptors are free again, but the pause runs its course first.
+  Pump(3);
+  EXPECT_THAT(accepted_, IsEmpty());
+  time_.Advance(kAcceptPause);
+  Pump(3);
+  EXPECT_THAT(accepted_, SizeIs(1));
+  EXPECT_EQ(listener_->accept_pauses(), 1u);
 }
 
 TEST_F(ListenerTest, APeerOutsideTheAllowListIsCountedAndClosed) {
