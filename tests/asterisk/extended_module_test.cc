@@ -32,6 +32,7 @@
 #include "gtest/gtest.h"
 #include "tests/asterisk/ari_client.h"
 #include "tests/asterisk/asterisk_server.h"
+#include "tests/asterisk/asterisk_suite.h"
 #include "tests/asterisk/recording.h"
 #include "tests/support/bridge_process.h"
 #include "tests/support/test_backends.h"
@@ -267,52 +268,24 @@ std::string Garbage() {
   return g;
 }
 
-class ExtendedModuleTest : public ::testing::Test {
+class ExtendedModuleTest : public AsteriskSuiteTest {
  protected:
   static void SetUpTestSuite() {
-    const std::string prefix = AsteriskServer::InstallPrefix();
-    if (prefix.empty()) {
-      *skip_reason_ =
-          "no Asterisk: ASTERISK_PREFIX is not set (./test.sh sets it after "
-          "tests/asterisk/build-asterisk.sh and asterisk/build.sh)";
-      return;
-    }
-    if (access((prefix + "/lib/asterisk/modules/res_audiosocket_ext.so").c_str(), R_OK) != 0) {
-      *start_error_ = "res_audiosocket_ext.so is not installed: run asterisk/build.sh " + prefix;
-      return;
-    }
-    auto server = AsteriskServer::Start(prefix);
-    if (!server.ok()) {
-      *start_error_ = std::string(server.status().message());
-      return;
-    }
-    asterisk_ = server->release();
-    auto shown = asterisk_->ami().Command("core show application AudioSocketExt");
-    if (!shown.ok() || !absl::StrContains(*shown, "AudioSocketExt")) {
-      *start_error_ = "the module did not load: no AudioSocketExt application";
-      return;
-    }
-    const absl::Status dialplan = asterisk_->SetDialplan(kDialplan);
-    if (!dialplan.ok()) *start_error_ = std::string(dialplan.message());
-  }
-  static void TearDownTestSuite() {
-    delete asterisk_;
-    asterisk_ = nullptr;
-  }
-
-  void SetUp() override {
-    if (!skip_reason_->empty()) GTEST_SKIP() << *skip_reason_;
-    ASSERT_TRUE(start_error_->empty()) << "Asterisk did not start: " << *start_error_;
-    ASSERT_NE(asterisk_, nullptr);
-    log_start_ = asterisk_->Log().size();
-  }
-  void TearDown() override {
-    if (asterisk_ == nullptr) return;
-    EXPECT_TRUE(asterisk_->HangUpEverything(absl::Seconds(15)).ok());
-    if (HasFailure()) {
-      std::cerr << "Asterisk log (last 60 lines):\n" << asterisk_->LogTail(60);
-      if (bridge_ != nullptr) std::cerr << "bridge output:\n" << bridge_->Output() << "\n";
-    }
+    StartAsterisk(
+        "tests/asterisk/build-asterisk.sh and asterisk/build.sh",
+        [](const std::string& prefix) -> absl::Status {
+          if (access((prefix + "/lib/asterisk/modules/res_audiosocket_ext.so").c_str(), R_OK) !=
+              0) {
+            return absl::FailedPreconditionError(
+                "res_audiosocket_ext.so is not installed: run asterisk/build.sh " + prefix);
+          }
+          auto shown = asterisk_->ami().Command("core show application AudioSocketExt");
+          if (!shown.ok() || !absl::StrContains(*shown, "AudioSocketExt")) {
+            return absl::FailedPreconditionError(
+                "the module did not load: no AudioSocketExt application");
+          }
+          return asterisk_->SetDialplan(kDialplan);
+        });
   }
 
   void StartBridge() {
@@ -394,18 +367,7 @@ class ExtendedModuleTest : public ::testing::Test {
   std::vector<std::string> ModuleProblems() const {
     return asterisk_->LogProblems(log_start_, "AudioSocketExt");
   }
-
-  static AsteriskServer* asterisk_;
-  static std::string* const skip_reason_;
-  static std::string* const start_error_;
-  size_t log_start_ = 0;
-  std::unique_ptr<PushBackend> push_;
-  std::unique_ptr<BridgeProcess> bridge_;
 };
-
-AsteriskServer* ExtendedModuleTest::asterisk_ = nullptr;
-std::string* const ExtendedModuleTest::skip_reason_ = new std::string();
-std::string* const ExtendedModuleTest::start_error_ = new std::string();
 
 class ExtendedModuleBothTest : public ExtendedModuleTest,
                                public ::testing::WithParamInterface<std::string> {};

@@ -30,7 +30,9 @@
 #include "gtest/gtest.h"
 #include "tests/asterisk/ari_client.h"
 #include "tests/asterisk/asterisk_server.h"
+#include "tests/asterisk/asterisk_suite.h"
 #include "tests/asterisk/recording.h"
+#include "tests/support/bridge_fixture.h"
 #include "tests/support/bridge_process.h"
 #include "tests/support/test_backends.h"
 
@@ -65,11 +67,6 @@ void ExpectHeardWhole(const ToneRun& run, int expected_ms, const char* what) {
 
 // The bridge's listeners, in --listen order.
 enum Listener { kSlin = 0, kUlaw = 1, kAlaw = 2, kInband = 3 };
-
-enum class Mode { kPush, kPull };
-std::string ModeName(const ::testing::TestParamInfo<Mode>& info) {
-  return info.param == Mode::kPush ? "Push" : "Pull";
-}
 
 // The dialplan: the bridge side of every call, and the callers' scripts.
 // ${UUID}, ${PORT} and ${CODEC} come from the originate (inherited by the
@@ -138,43 +135,12 @@ exten => s,1,Gosub(record,s,1)
                              {{"RECDIR", recordings}});
 }
 
-class RealAsteriskTest : public ::testing::Test {
+class RealAsteriskTest : public AsteriskSuiteTest {
  protected:
   static void SetUpTestSuite() {
-    const std::string prefix = AsteriskServer::InstallPrefix();
-    if (prefix.empty()) {
-      *skip_reason_ =
-          "no Asterisk: ASTERISK_PREFIX is not set (./test.sh sets it after "
-          "tests/asterisk/build-asterisk.sh built one)";
-      return;
-    }
-    auto server = AsteriskServer::Start(prefix);
-    if (!server.ok()) {
-      *start_error_ = std::string(server.status().message());
-      return;
-    }
-    asterisk_ = server->release();
-    const absl::Status dialplan = asterisk_->SetDialplan(Dialplan(asterisk_->recordings_dir()));
-    if (!dialplan.ok()) *start_error_ = std::string(dialplan.message());
-  }
-  static void TearDownTestSuite() {
-    delete asterisk_;
-    asterisk_ = nullptr;
-  }
-
-  void SetUp() override {
-    if (!skip_reason_->empty()) GTEST_SKIP() << *skip_reason_;
-    ASSERT_TRUE(start_error_->empty()) << "Asterisk did not start: " << *start_error_;
-    ASSERT_NE(asterisk_, nullptr);
-    log_start_ = asterisk_->Log().size();
-  }
-  void TearDown() override {
-    if (asterisk_ == nullptr) return;
-    EXPECT_TRUE(asterisk_->HangUpEverything(absl::Seconds(15)).ok());
-    if (HasFailure()) {
-      std::cerr << "Asterisk log (last 60 lines):\n" << asterisk_->LogTail(60);
-      if (bridge_ != nullptr) std::cerr << "bridge output:\n" << bridge_->Output() << "\n";
-    }
+    StartAsterisk("tests/asterisk/build-asterisk.sh built one", [](const std::string&) {
+      return asterisk_->SetDialplan(Dialplan(asterisk_->recordings_dir()));
+    });
   }
 
   void StartBridge(Mode mode, std::vector<std::string> flags = {}) {
@@ -182,13 +148,7 @@ class RealAsteriskTest : public ::testing::Test {
     flags.push_back(
         "--listen=127.0.0.1:0,name=slin;127.0.0.1:0,encoding=ulaw,name=ulaw;"
         "127.0.0.1:0,encoding=alaw,name=alaw;127.0.0.1:0,inband_dtmf=true,name=inband");
-    if (mode == Mode::kPush) {
-      push_ = std::make_unique<PushBackend>();
-      flags.push_back("--backend=" + push_->target());
-    } else {
-      flags.push_back("--mode=pull");
-    }
-    bridge_ = std::make_unique<BridgeProcess>(flags);
+    bridge_ = LaunchBridge(mode, std::move(flags), push_);
     ASSERT_TRUE(bridge_->ok()) << bridge_->Output();
   }
 
@@ -349,18 +309,8 @@ class RealAsteriskTest : public ::testing::Test {
                            counter.fetch_add(1) + 1);
   }
 
-  static AsteriskServer* asterisk_;
-  static std::string* const skip_reason_;
-  static std::string* const start_error_;
   Mode mode_ = Mode::kPush;
-  size_t log_start_ = 0;  // Asterisk's log before this test
-  std::unique_ptr<PushBackend> push_;
-  std::unique_ptr<BridgeProcess> bridge_;
 };
-
-AsteriskServer* RealAsteriskTest::asterisk_ = nullptr;
-std::string* const RealAsteriskTest::skip_reason_ = new std::string();
-std::string* const RealAsteriskTest::start_error_ = new std::string();
 
 class RealAsteriskModeTest : public RealAsteriskTest, public ::testing::WithParamInterface<Mode> {};
 

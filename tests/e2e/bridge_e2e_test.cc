@@ -42,9 +42,8 @@ std::vector<int16_t> Samples(const std::string& pcm) {
 }
 
 TEST_P(BridgeTest, CallStartedDescribesTheCall) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   EXPECT_EQ(started_.call_id(), kUuid);
   EXPECT_EQ(started_.listener(), "default");
@@ -55,9 +54,8 @@ TEST_P(BridgeTest, CallStartedDescribesTheCall) {
 }
 
 TEST_P(BridgeTest, CallerAudioReachesBackendInOrderWithOffsets) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   for (int i = 1; i < 10; ++i) asterisk.SendAudio(NumberedFrame(i));
   for (int i = 0; i < 10; ++i) {
@@ -71,9 +69,8 @@ TEST_P(BridgeTest, CallerAudioReachesBackendInOrderWithOffsets) {
 }
 
 TEST_P(BridgeTest, EchoedAudioComesBackByteExactIn20MsFrames) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   std::vector<int16_t> sent = NumberedFrame(0);
   for (int i = 1; i < 25; ++i) {
@@ -111,8 +108,7 @@ TEST_P(BridgeTest, EchoedAudioComesBackByteExactIn20MsFrames) {
 TEST_P(BridgeTest, SilenceStartsRightAfterTheUuid) {
   StartBridge();
   FakeAsterisk asterisk;
-  ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
-  asterisk.SendUuid(kUuid);
+  ASSERT_TRUE(asterisk.Dial(bridge_->audiosocket_port(), kUuid));
   // No audio from the caller and no backend: silence still flows.
   for (int i = 0; i < 3; ++i) {
     auto message = asterisk.Read(kWait);
@@ -124,9 +120,8 @@ TEST_P(BridgeTest, SilenceStartsRightAfterTheUuid) {
 }
 
 TEST_P(BridgeTest, BackendAudioIsReframedInto20MsFrames) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   // One odd-sized chunk of 0.25 s: 2000 samples = 12.5 frames.
   std::vector<int16_t> chunk(2000);
@@ -151,9 +146,8 @@ TEST_P(BridgeTest, BackendAudioIsReframedInto20MsFrames) {
 }
 
 TEST_P(BridgeTest, MarkResolvesPlayedAfterItsAudio) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   ASSERT_TRUE(call->Play(std::vector<int16_t>(800, 1000), "r1"));  // 100 ms
   CallCommand mark;
@@ -174,9 +168,8 @@ TEST_P(BridgeTest, MarkResolvesPlayedAfterItsAudio) {
 }
 
 TEST_P(BridgeTest, ClearReportsPlayedAndDiscardedPerResponseAndClearsMarks) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   ASSERT_TRUE(call->Play(std::vector<int16_t>(8000 * 2, 500), "r1"));  // 2 s
   CallCommand mark;
@@ -224,9 +217,8 @@ TEST_P(BridgeTest, ClearReportsPlayedAndDiscardedPerResponseAndClearsMarks) {
 }
 
 TEST_P(BridgeTest, ClearOfOneResponseKeepsTheOthers) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   ASSERT_TRUE(call->Play(std::vector<int16_t>(1600, 500), "keep"));
   ASSERT_TRUE(call->Play(std::vector<int16_t>(1600, 700), "drop"));
@@ -251,9 +243,8 @@ TEST_P(BridgeTest, ClearOfOneResponseKeepsTheOthers) {
 }
 
 TEST_P(BridgeTest, AsteriskDtmfDigitBecomesEndOnlyEvent) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   asterisk.SendDtmfDigit('7');
   auto dtmf = call->NextMatching([](const CallEvent& e) { return e.has_dtmf(); }, kWait);
@@ -265,9 +256,8 @@ TEST_P(BridgeTest, AsteriskDtmfDigitBecomesEndOnlyEvent) {
 }
 
 TEST_P(BridgeTest, ExtendedDtmfStartStopBecomeBeginAndEnd) {
-  StartBridge({}, "127.0.0.1:0,dialect=extended,name=ext");
   FakeAsterisk asterisk(wire::Dialect::kExtended);
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk, {}, "127.0.0.1:0,dialect=extended,name=ext");
   ASSERT_NE(call, nullptr);
   EXPECT_EQ(started_.dialect(), v1::DIALECT_EXTENDED);
   EXPECT_EQ(started_.listener(), "ext");
@@ -283,9 +273,8 @@ TEST_P(BridgeTest, ExtendedDtmfStartStopBecomeBeginAndEnd) {
 }
 
 TEST_P(BridgeTest, ExtendedControlBothWays) {
-  StartBridge({}, "127.0.0.1:0,dialect=extended");
   FakeAsterisk asterisk(wire::Dialect::kExtended);
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk, {}, "127.0.0.1:0,dialect=extended");
   ASSERT_NE(call, nullptr);
   asterisk.SendControl(16);   // hold
   asterisk.SendControl(200);  // not a known AST_CONTROL value
@@ -300,8 +289,7 @@ TEST_P(BridgeTest, ExtendedControlBothWays) {
   CallCommand control;
   control.set_command_id("ctl");
   control.mutable_send_control()->set_type(v1::CONTROL_TYPE_ANSWER);
-  ASSERT_TRUE(call->Send(control));
-  auto result = call->NextResult("ctl", kWait);
+  auto result = SendForResult(*call, control);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_OK);
   auto message = asterisk.ReadNonAudio(kWait);
@@ -311,9 +299,8 @@ TEST_P(BridgeTest, ExtendedControlBothWays) {
 }
 
 TEST_P(BridgeTest, ExtendedSendDtmfIsPacedStartStopMessages) {
-  StartBridge({}, "127.0.0.1:0,dialect=extended");
   FakeAsterisk asterisk(wire::Dialect::kExtended);
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk, {}, "127.0.0.1:0,dialect=extended");
   ASSERT_NE(call, nullptr);
   CallCommand dtmf;
   dtmf.set_command_id("d1");
@@ -346,15 +333,13 @@ TEST_P(BridgeTest, ExtendedSendDtmfIsPacedStartStopMessages) {
 }
 
 TEST_P(BridgeTest, AsteriskDialectRefusesControl) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   CallCommand control;
   control.set_command_id("ctl");
   control.mutable_send_control()->set_type(v1::CONTROL_TYPE_ANSWER);
-  ASSERT_TRUE(call->Send(control));
-  auto result = call->NextResult("ctl", kWait);
+  auto result = SendForResult(*call, control);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_UNSUPPORTED);
   EXPECT_THAT(result->result().message(), HasSubstr("extended"));
@@ -378,15 +363,13 @@ TEST_P(BridgeTest, CommandBeforeTheCallIsTakenIsRefusedNamingItsCommand) {
     worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), ClaimAny());
     call = std::shared_ptr<BackendCall>(worker_.get(), [](BackendCall*) {});
   } else {
-    ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
-    asterisk.SendUuid(kUuid);
+    ASSERT_TRUE(asterisk.Dial(bridge_->audiosocket_port(), kUuid));
     asterisk.SendAudio(NumberedFrame(0));
     call = push_->NextCall(kWait);
     ASSERT_NE(call, nullptr);
     ASSERT_TRUE(call->NextMatching([](const CallEvent& e) { return e.has_started(); }, kWait));
   }
-  ASSERT_TRUE(call->Send(play));
-  auto result = call->NextResult("early", kWait);
+  auto result = SendForResult(*call, play);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_FAILED_PRECONDITION);
   EXPECT_EQ(result->result().command(), v1::COMMAND_KIND_PLAY);
@@ -397,9 +380,8 @@ TEST_P(BridgeTest, CommandBeforeTheCallIsTakenIsRefusedNamingItsCommand) {
 // thread, and a socket closed at once makes those writes fail (an error in
 // Asterisk's log).
 TEST_P(BridgeTest, AfterItsHangupTheBridgeReadsUntilAsteriskCloses) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   ASSERT_TRUE(call->Hangup());
   // The hang-up, then the end of the bridge's stream (its write side).
@@ -414,15 +396,13 @@ TEST_P(BridgeTest, AfterItsHangupTheBridgeReadsUntilAsteriskCloses) {
 }
 
 TEST_P(BridgeTest, InvalidCommandsAnswerClearErrors) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   CallCommand odd;
   odd.set_command_id("odd");
   odd.mutable_play()->set_pcm(std::string(3, '\0'));
-  ASSERT_TRUE(call->Send(odd));
-  auto result = call->NextResult("odd", kWait);
+  auto result = SendForResult(*call, odd);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
   EXPECT_THAT(result->result().message(), HasSubstr("even"));
@@ -432,8 +412,7 @@ TEST_P(BridgeTest, InvalidCommandsAnswerClearErrors) {
   CallCommand digits;
   digits.set_command_id("dig");
   digits.mutable_send_dtmf()->set_digits("1x");
-  ASSERT_TRUE(call->Send(digits));
-  result = call->NextResult("dig", kWait);
+  result = SendForResult(*call, digits);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
   EXPECT_EQ(result->result().command(), v1::COMMAND_KIND_SEND_DTMF);
@@ -442,8 +421,7 @@ TEST_P(BridgeTest, InvalidCommandsAnswerClearErrors) {
   CallCommand long_digits;
   long_digits.set_command_id("long");
   long_digits.mutable_send_dtmf()->set_digits(std::string(100000, 'x'));
-  ASSERT_TRUE(call->Send(long_digits));
-  result = call->NextResult("long", kWait);
+  result = SendForResult(*call, long_digits);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
   EXPECT_LT(result->result().message().size(), 200u);
@@ -451,8 +429,7 @@ TEST_P(BridgeTest, InvalidCommandsAnswerClearErrors) {
 
   CallCommand empty;
   empty.set_command_id("empty");
-  ASSERT_TRUE(call->Send(empty));
-  result = call->NextResult("empty", kWait);
+  result = SendForResult(*call, empty);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
   EXPECT_EQ(result->result().command(), v1::COMMAND_KIND_UNSPECIFIED);
@@ -464,9 +441,8 @@ TEST_P(BridgeTest, InvalidCommandsAnswerClearErrors) {
 }
 
 TEST_P(BridgeTest, BackendHangupSendsHangupAndCloses) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   ASSERT_TRUE(call->Hangup());
   auto ended = call->NextEnded(kWait);
@@ -479,9 +455,8 @@ TEST_P(BridgeTest, BackendHangupSendsHangupAndCloses) {
 }
 
 TEST_P(BridgeTest, HangupAfterPlayoutPlaysQueuedAudioFirst) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   ASSERT_TRUE(call->Play(std::vector<int16_t>(1600, 321), "bye"));
   ASSERT_TRUE(call->Hangup(/*after_playout=*/true));
@@ -495,9 +470,8 @@ TEST_P(BridgeTest, HangupAfterPlayoutPlaysQueuedAudioFirst) {
 }
 
 TEST_P(BridgeTest, CallerClosingIsCallerHungUp) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   ASSERT_TRUE(call->Play(std::vector<int16_t>(8000, 1), "r"));
   CallCommand mark;
@@ -517,9 +491,8 @@ TEST_P(BridgeTest, CallerClosingIsCallerHungUp) {
 }
 
 TEST_P(BridgeTest, CallerHangupMessageIsCallerHungUp) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   asterisk.SendHangup();
   auto ended = call->NextEnded(kWait);
@@ -528,9 +501,8 @@ TEST_P(BridgeTest, CallerHangupMessageIsCallerHungUp) {
 }
 
 TEST_P(BridgeTest, AsteriskErrorEndsCallWithDecodedFlags) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   asterisk.SendError(0x05);
   auto ended = call->NextEnded(kWait);
@@ -543,9 +515,8 @@ TEST_P(BridgeTest, AsteriskErrorEndsCallWithDecodedFlags) {
 }
 
 TEST_P(BridgeTest, MalformedInputIsProtocolErrorNamingTheProblem) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   asterisk.SendRaw({0x10, 0x00, 0x03, 1, 2, 3});  // odd-length audio
   auto ended = call->NextEnded(kWait);
@@ -556,9 +527,8 @@ TEST_P(BridgeTest, MalformedInputIsProtocolErrorNamingTheProblem) {
 }
 
 TEST_P(BridgeTest, BackendGoingAwayIsBackendLost) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   call->Cancel();
   EXPECT_TRUE(asterisk.WaitClosed(kWait));
@@ -585,9 +555,8 @@ TEST_P(BridgeTest, NoUuidInTimeClosesTheConnection) {
 }
 
 TEST_P(BridgeTest, ShutdownEndsCallsWithReasonShutdown) {
-  StartBridge({"--drain_timeout=200ms"});
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk, {"--drain_timeout=200ms"});
   ASSERT_NE(call, nullptr);
   bridge_->process().Signal(SIGTERM);
   auto ended = call->NextEnded(kWait);
@@ -609,15 +578,13 @@ TEST_P(BridgeTest, BackendRateIsConvertedBothWays) {
     claim.mutable_media()->set_sample_rate_hz(16000);
     worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), claim);
     call = std::shared_ptr<BackendCall>(worker_.get(), [](BackendCall*) {});
-    ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
-    asterisk.SendUuid(kUuid);
+    ASSERT_TRUE(asterisk.Dial(bridge_->audiosocket_port(), kUuid));
     asterisk.SendAudio(NumberedFrame(0));
     auto started = call->Next(kWait);
     ASSERT_TRUE(started.has_value() && started->has_started());
     EXPECT_EQ(started->started().backend_sample_rate_hz(), 16000u);
   } else {
-    ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
-    asterisk.SendUuid(kUuid);
+    ASSERT_TRUE(asterisk.Dial(bridge_->audiosocket_port(), kUuid));
     asterisk.SendAudio(NumberedFrame(0));
     call = push_->NextCall(kWait);
     ASSERT_NE(call, nullptr);
@@ -661,8 +628,7 @@ TEST_P(BridgeTest, LateFirstAudioAtAnotherRateIsResampledNotFatal) {
     worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), ClaimAny());
     call = std::shared_ptr<BackendCall>(worker_.get(), [](BackendCall*) {});
   }
-  ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
-  asterisk.SendUuid(kUuid);
+  ASSERT_TRUE(asterisk.Dial(bridge_->audiosocket_port(), kUuid));
   if (GetParam() == Mode::kPush) {
     call = push_->NextCall(kWait);
     ASSERT_NE(call, nullptr);
@@ -703,9 +669,8 @@ TEST_P(BridgeTest, LateFirstAudioAtAnotherRateIsResampledNotFatal) {
 // Once audio has been carried, Asterisk never changes a call's rate: a
 // change is malformed input.
 TEST_P(BridgeTest, RateChangeAfterAudioIsAProtocolError) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   asterisk.SendAudio(std::vector<int16_t>(320, 0), 16000);
   auto ended = call->NextEnded(kWait);
@@ -715,9 +680,8 @@ TEST_P(BridgeTest, RateChangeAfterAudioIsAProtocolError) {
 }
 
 TEST_P(BridgeTest, UnsupportedRateAnswersAClearError) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   ASSERT_TRUE(call->Play(std::vector<int16_t>(160, 1), "r", "bad", 11025));
   auto result = call->NextResult("bad", kWait);
@@ -728,15 +692,13 @@ TEST_P(BridgeTest, UnsupportedRateAnswersAClearError) {
 
 // Stock Asterisk takes DTMF only in the audio: the bridge generates tones.
 TEST_P(BridgeTest, AsteriskDialectSendDtmfIsInbandTones) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   CallCommand dtmf;
   dtmf.set_command_id("d");
   dtmf.mutable_send_dtmf()->set_digits("59#");
-  ASSERT_TRUE(call->Send(dtmf));
-  auto result = call->NextResult("d", kWait);
+  auto result = SendForResult(*call, dtmf);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_OK) << result->result().message();
   // Everything up to the result has been written; read it and listen.
@@ -761,9 +723,8 @@ TEST_P(BridgeTest, AsteriskDialectSendDtmfIsInbandTones) {
 // A tone in the caller's audio is reported as in-band DTMF, once, even when
 // Asterisk also signals it.
 TEST_P(BridgeTest, InbandDtmfIsDetectedAndReportedOnce) {
-  StartBridge({}, "127.0.0.1:0,inband_dtmf=true");
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk, {}, "127.0.0.1:0,inband_dtmf=true");
   ASSERT_NE(call, nullptr);
   dsp::DtmfGenerator::Options options;
   options.tone_ms = 120;
@@ -800,8 +761,7 @@ TEST_P(BridgeTest, InbandDetectionRequestedByTheBackend) {
   ASSERT_TRUE(generator.ok());
   ASSERT_TRUE(generator->Queue("7").ok());
   std::shared_ptr<BackendCall> call;
-  ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
-  asterisk.SendUuid(kUuid);
+  ASSERT_TRUE(asterisk.Dial(bridge_->audiosocket_port(), kUuid));
   for (int i = 0; i < 10; ++i) {
     std::vector<int16_t> frame(160);
     generator->Generate(absl::MakeSpan(frame));
@@ -832,9 +792,8 @@ TEST_P(BridgeTest, InbandDetectionRequestedByTheBackend) {
 }
 
 TEST_P(BridgeTest, NoInbandEventsUnlessAskedFor) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   auto generator = dsp::DtmfGenerator::Create(8000);
   ASSERT_TRUE(generator.ok());
@@ -863,8 +822,7 @@ TEST_P(BridgeTest, G711ListenersDecodeInboundAndSendSignedLinear) {
     if (GetParam() == Mode::kPull) {
       worker_ = std::make_unique<PullWorker>(bridge_->grpc_port(), ClaimAny());
     }
-    ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
-    asterisk.SendUuid(kUuid);
+    ASSERT_TRUE(asterisk.Dial(bridge_->audiosocket_port(), kUuid));
     std::vector<int16_t> sent(160);
     for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<int16_t>(i * 100 - 8000);
     asterisk.SendG711(encoding, sent);
@@ -910,8 +868,7 @@ TEST_P(BridgeTest, AudioBeforeAcceptIsHeldAndDeliveredFirst) {
   FakeAsterisk asterisk;
   if (GetParam() == Mode::kPull) {
     // The call arrives before any worker: its audio waits for the claim.
-    ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
-    asterisk.SendUuid(kUuid);
+    ASSERT_TRUE(asterisk.Dial(bridge_->audiosocket_port(), kUuid));
     for (int i = 0; i < 5; ++i) asterisk.SendAudio(NumberedFrame(i));
     ASSERT_TRUE(bridge_->WaitForEvent("call_started").has_value());
     absl::SleepFor(absl::Milliseconds(300));
@@ -924,8 +881,7 @@ TEST_P(BridgeTest, AudioBeforeAcceptIsHeldAndDeliveredFirst) {
     }
     return;
   }
-  ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
-  asterisk.SendUuid(kUuid);
+  ASSERT_TRUE(asterisk.Dial(bridge_->audiosocket_port(), kUuid));
   for (int i = 0; i < 5; ++i) asterisk.SendAudio(NumberedFrame(i));
   auto call = push_->NextCall(kWait);
   ASSERT_NE(call, nullptr);
@@ -966,8 +922,7 @@ class HoldTest : public BridgeTest {
     // The hold outlasts --backend_queue_ms (1 s): the link must take it all.
     StartBridge({"--accept_timeout=20s", "--claim_timeout=20s"});
     FakeAsterisk asterisk;
-    ASSERT_TRUE(asterisk.Connect(bridge_->audiosocket_port()));
-    asterisk.SendUuid(kUuid);
+    ASSERT_TRUE(asterisk.Dial(bridge_->audiosocket_port(), kUuid));
     SendPacedFrames(asterisk, *bridge_, frames);
     std::shared_ptr<BackendCall> call;
     if (GetParam() == Mode::kPush) {
@@ -1024,9 +979,8 @@ TEST_P(HoldTest, AudioBeyondTheHoldLosesOnlyTheOldest) {
 
 TEST_P(BridgeTest, SlowBackendLosesOldestAudioAndSeesTheGap) {
   // 60 s of audio in a burst: the flood limit is off for this test.
-  StartBridge({"--backend_queue_ms=100", "--max_audio_ahead_ms=0"});
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk, {"--backend_queue_ms=100", "--max_audio_ahead_ms=0"});
   ASSERT_NE(call, nullptr);
   call->PauseReading();
   // Far more than gRPC's flow-control windows hold: 60 s of audio at once.
@@ -1057,9 +1011,8 @@ TEST_P(BridgeTest, SlowBackendLosesOldestAudioAndSeesTheGap) {
 }
 
 TEST_P(BridgeTest, ListAndHangupCallOverGrpc) {
-  StartBridge();
   FakeAsterisk asterisk;
-  auto call = Connect(asterisk);
+  auto call = StartCall(asterisk);
   ASSERT_NE(call, nullptr);
   // Held audio is delivered right after the accept took effect.
   ASSERT_TRUE(call->NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait));
@@ -1122,8 +1075,7 @@ TEST_P(BridgeTest, DuplicateCallIdIsRefused) {
   auto call = Connect(first);
   ASSERT_NE(call, nullptr);
   FakeAsterisk second;
-  ASSERT_TRUE(second.Connect(bridge_->audiosocket_port()));
-  second.SendUuid(kUuid);
+  ASSERT_TRUE(second.Dial(bridge_->audiosocket_port(), kUuid));
   EXPECT_TRUE(second.WaitClosed(kWait));
   EXPECT_TRUE(bridge_->WaitForEvent("connection_closed", "already active").has_value());
   EXPECT_FALSE(first.closed());
@@ -1137,8 +1089,7 @@ TEST(PushModeTest, AcceptTimeoutEndsTheCall) {
       {"--backend=" + backend.target(), "--accept_timeout=300ms", "--first_audio_wait=50ms"});
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   FakeAsterisk asterisk;
-  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
-  asterisk.SendUuid(kUuid);
+  ASSERT_TRUE(asterisk.Dial(bridge.audiosocket_port(), kUuid));
   auto call = backend.NextCall(kWait);
   ASSERT_NE(call, nullptr);  // never answers
   EXPECT_TRUE(asterisk.WaitClosed(kWait));
@@ -1157,8 +1108,7 @@ TEST(PushModeTest, BusyBackendFailsOverToTheNextAddress) {
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   // Either may be tried first (round-robin); the busy one rejects.
   FakeAsterisk asterisk;
-  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
-  asterisk.SendUuid(kUuid);
+  ASSERT_TRUE(asterisk.Dial(bridge.audiosocket_port(), kUuid));
   asterisk.SendAudio(NumberedFrame(0));
   std::shared_ptr<BackendCall> accepted;
   for (int attempt = 0; attempt < 2 && accepted == nullptr; ++attempt) {
@@ -1185,8 +1135,7 @@ TEST(PushModeTest, AcceptResultConfirmsTheBackendRate) {
   BridgeProcess bridge({"--backend=" + backend.target(), "--first_audio_wait=50ms"});
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   FakeAsterisk asterisk;
-  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
-  asterisk.SendUuid(kUuid);
+  ASSERT_TRUE(asterisk.Dial(bridge.audiosocket_port(), kUuid));
   asterisk.SendAudio(NumberedFrame(0));
   auto call = backend.NextCall(kWait);
   ASSERT_NE(call, nullptr);
@@ -1218,8 +1167,7 @@ TEST(PushModeTest, BackendComingUpLateStillGetsTheCall) {
                         "--accept_timeout=5s"});
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   FakeAsterisk asterisk;
-  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
-  asterisk.SendUuid(kUuid);
+  ASSERT_TRUE(asterisk.Dial(bridge.audiosocket_port(), kUuid));
   asterisk.SendAudio(NumberedFrame(0));
   ASSERT_TRUE(bridge.WaitForEvent("backend_attempt_failed").has_value()) << bridge.Output();
   absl::SleepFor(absl::Seconds(1));
@@ -1241,8 +1189,7 @@ TEST(PushModeTest, AllBackendsRejectingEndsTheCall) {
       {"--backend=" + backend.target(), "--backend_attempts=2", "--first_audio_wait=50ms"});
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   FakeAsterisk asterisk;
-  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
-  asterisk.SendUuid(kUuid);
+  ASSERT_TRUE(asterisk.Dial(bridge.audiosocket_port(), kUuid));
   for (int i = 0; i < 2; ++i) {
     auto call = backend.NextCall(kWait);
     ASSERT_NE(call, nullptr) << "attempt " << i;
@@ -1269,8 +1216,7 @@ TEST(PushModeTest, UnreachableBackendIsRetriedUntilTheAcceptTimeout) {
                         "--first_audio_wait=50ms", "--accept_timeout=1s"});
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   FakeAsterisk asterisk;
-  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
-  asterisk.SendUuid(kUuid);
+  ASSERT_TRUE(asterisk.Dial(bridge.audiosocket_port(), kUuid));
   EXPECT_TRUE(asterisk.WaitClosed(kWait));
   auto line = bridge.WaitForEvent("call_ended", "ALL_BACKENDS_REJECTED");
   ASSERT_TRUE(line.has_value()) << bridge.Output();
@@ -1291,8 +1237,7 @@ TEST(PullModeTest, ClaimTimeoutEndsTheCall) {
   BridgeProcess bridge({"--mode=pull", "--claim_timeout=300ms", "--first_audio_wait=50ms"});
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   FakeAsterisk asterisk;
-  ASSERT_TRUE(asterisk.Connect(bridge.audiosocket_port()));
-  asterisk.SendUuid(kUuid);
+  ASSERT_TRUE(asterisk.Dial(bridge.audiosocket_port(), kUuid));
   EXPECT_TRUE(asterisk.WaitClosed(kWait));
   EXPECT_TRUE(bridge.WaitForEvent("call_ended", "CLAIM_TIMEOUT").has_value()) << bridge.Output();
 }
@@ -1305,11 +1250,9 @@ TEST(PullModeTest, ClaimByListenerTakesOnlyThatListenersCalls) {
   claim_b.set_listener("b");
   PullWorker worker_b(bridge.grpc_port(), claim_b);
   FakeAsterisk on_a;
-  ASSERT_TRUE(on_a.Connect(bridge.audiosocket_port(0)));
-  on_a.SendUuid("11111111-1111-4111-8111-111111111111");
+  ASSERT_TRUE(on_a.Dial(bridge.audiosocket_port(0), "11111111-1111-4111-8111-111111111111"));
   FakeAsterisk on_b;
-  ASSERT_TRUE(on_b.Connect(bridge.audiosocket_port(1)));
-  on_b.SendUuid("22222222-2222-4222-8222-222222222222");
+  ASSERT_TRUE(on_b.Dial(bridge.audiosocket_port(1), "22222222-2222-4222-8222-222222222222"));
   auto started = worker_b.Next(kWait);
   ASSERT_TRUE(started.has_value() && started->has_started());
   EXPECT_EQ(started->started().call_id(), "22222222-2222-4222-8222-222222222222");

@@ -149,8 +149,7 @@ TEST(SettingsTest, ConfigFileEnvironmentAndCommandLineInThatPrecedence) {
   EXPECT_TRUE(silent.WaitClosed(absl::Seconds(5)));
   // The call's listener name tells which listen setting won.
   FakeAsterisk caller;
-  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-  caller.SendUuid(kUuid);
+  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
   auto started = bridge.WaitForEvent("call_started");
   ASSERT_TRUE(started.has_value()) << bridge.Output();
   auto ended = bridge.WaitForEvent("call_ended", "CLAIM_TIMEOUT");
@@ -184,8 +183,7 @@ TEST(DrainTest, HealthIsNotServingWhileActiveCallsFinish) {
   EXPECT_EQ(Health(bridge.grpc_port()), grpc::health::v1::HealthCheckResponse::SERVING);
   PullWorker worker(bridge.grpc_port(), ClaimAny());
   FakeAsterisk caller;
-  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-  caller.SendUuid(kUuid);
+  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
   caller.SendAudio(NumberedFrame(0));
   ASSERT_TRUE(worker.Next(kWait).has_value());
   bridge.process().Signal(SIGTERM);
@@ -223,8 +221,7 @@ TEST(DrainTest, DrainEndsEarlyWhenCallsFinishAndASecondSignalExitsAtOnce) {
   ASSERT_TRUE(bridge.ok());
   PullWorker worker(bridge.grpc_port(), ClaimAny());
   FakeAsterisk caller;
-  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-  caller.SendUuid(kUuid);
+  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
   ASSERT_TRUE(worker.Next(kWait).has_value());
   bridge.process().Signal(SIGTERM);
   ASSERT_TRUE(bridge.WaitForEvent("draining").has_value());
@@ -243,8 +240,7 @@ TEST(DrainTest, SignalRepeatedAtOnceStillDrainsTheCall) {
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   PullWorker worker(bridge.grpc_port(), ClaimAny());
   FakeAsterisk caller;
-  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-  caller.SendUuid(kUuid);
+  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
   ASSERT_TRUE(worker.Next(kWait).has_value());
   bridge.process().Signal(SIGTERM);
   // After the first is taken (two pending SIGTERMs would merge into one).
@@ -312,8 +308,7 @@ TEST(MetricsTest, EventsAreCountedAndScrapedOverHttp) {
   {
     PullWorker worker(bridge.grpc_port(), ClaimAny());
     FakeAsterisk caller;
-    ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-    caller.SendUuid(kUuid);
+    ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
     for (int i = 0; i < 5; ++i) caller.SendAudio(NumberedFrame(i));
     ASSERT_TRUE(worker.Next(kWait).has_value());
     for (int i = 0; i < 5; ++i) {
@@ -485,8 +480,7 @@ TEST(LimitsTest, ConnectionsBeyondMaxCallsAreClosedAndCounted) {
   BridgeProcess bridge({"--mode=pull", "--max_calls=1"});
   ASSERT_TRUE(bridge.ok());
   FakeAsterisk first;
-  ASSERT_TRUE(first.Connect(bridge.audiosocket_port()));
-  first.SendUuid(kUuid);
+  ASSERT_TRUE(first.Dial(bridge.audiosocket_port(), kUuid));
   ASSERT_TRUE(bridge.WaitForEvent("call_started").has_value());
   FakeAsterisk second;
   ASSERT_TRUE(second.Connect(bridge.audiosocket_port()));
@@ -510,8 +504,7 @@ TEST(LimitsTest, OversizedPayloadIsAProtocolError) {
   BridgeProcess bridge({"--mode=pull", "--max_payload=640", "--first_audio_wait=50ms"});
   ASSERT_TRUE(bridge.ok());
   FakeAsterisk caller;
-  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-  caller.SendUuid(kUuid);
+  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
   caller.SendAudio(std::vector<int16_t>(400));  // 800 bytes
   EXPECT_TRUE(caller.WaitClosed(kWait));
   auto ended = bridge.WaitForEvent("call_ended", "PROTOCOL_ERROR");
@@ -527,15 +520,13 @@ TEST(AllowlistTest, OtherNetworksAreRefusedAndCounted) {
                         "127.0.0.1:0,allow=127.0.0.0/8"});
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   FakeAsterisk refused;
-  ASSERT_TRUE(refused.Connect(bridge.audiosocket_port(0)));
-  refused.SendUuid(kUuid);
+  ASSERT_TRUE(refused.Dial(bridge.audiosocket_port(0), kUuid));
   EXPECT_TRUE(refused.WaitClosed(kWait));
   EXPECT_TRUE(bridge.WaitForEvent("connection_refused", "allowlist").has_value());
   EXPECT_EQ(bridge.Metric("audiosocket_bridge_connections_rejected_total{reason=\"allowlist\"}"),
             1);
   FakeAsterisk allowed;
-  ASSERT_TRUE(allowed.Connect(bridge.audiosocket_port(1)));
-  allowed.SendUuid(kUuid);
+  ASSERT_TRUE(allowed.Dial(bridge.audiosocket_port(1), kUuid));
   EXPECT_TRUE(bridge.WaitForEvent("call_started").has_value());
 }
 
@@ -631,8 +622,7 @@ TEST(TlsTest, PushBackendMutualTls) {
                           "--backend_tls_key_file=" + certs.path("client.key")});
     ASSERT_TRUE(bridge.ok()) << bridge.Output();
     FakeAsterisk caller;
-    ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-    caller.SendUuid(kUuid);
+    ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
     auto call = backend.NextCall(kWait);
     ASSERT_NE(call, nullptr) << bridge.Output();
     ASSERT_TRUE(call->Next(kWait).has_value());
@@ -644,8 +634,7 @@ TEST(TlsTest, PushBackendMutualTls) {
                         "--backend_tls_ca_file=" + certs.path("ca.pem")});
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   FakeAsterisk caller;
-  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-  caller.SendUuid(kUuid);
+  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
   EXPECT_TRUE(bridge.WaitForEvent("call_ended", "ALL_BACKENDS_REJECTED").has_value())
       << bridge.Output();
 }
@@ -670,8 +659,7 @@ TEST(TokenTest, PullRequiresTheTokenAndPushSendsIt) {
                         "--auth_token_file=" + token_file});
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   FakeAsterisk caller;
-  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-  caller.SendUuid(kUuid);
+  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
   auto call = backend.NextCall(kWait);
   ASSERT_NE(call, nullptr);
   EXPECT_EQ(call->authorization(), "Bearer s3cret-token");
@@ -691,8 +679,7 @@ TEST(FallbackTest, CallerHearsTheFallbackWavThenTheHangup) {
                         "--first_audio_wait=50ms", "--fallback_wav=" + wav});
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   FakeAsterisk caller;
-  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-  caller.SendUuid(kUuid);
+  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
   EXPECT_TRUE(caller.WaitClosed(kWait));
   EXPECT_EQ(std::count(caller.audio().begin(), caller.audio().end(), 1234), 4000);
   ASSERT_FALSE(caller.others().empty());
@@ -707,8 +694,7 @@ TEST(LogsTest, EveryCallLogsItsStartAndItsEndWithReasonAndCounters) {
   ASSERT_TRUE(bridge.ok());
   PullWorker worker(bridge.grpc_port(), ClaimAny());
   FakeAsterisk caller;
-  ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-  caller.SendUuid(kUuid);
+  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
   caller.SendAudio(NumberedFrame(0));
   ASSERT_TRUE(worker.Next(kWait).has_value());
   caller.Close();

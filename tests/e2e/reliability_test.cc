@@ -423,8 +423,7 @@ TEST_P(BackendFaultTest, UnreachableAtCallStart) {
     BridgeProcess bridge(flags);
     ASSERT_TRUE(bridge.ok()) << bridge.Output();
     FakeAsterisk caller;
-    ASSERT_TRUE(caller.Connect(bridge.audiosocket_port()));
-    caller.SendUuid(kUuid);
+    ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
     ExpectFallbackThenHangup(caller, fallback);
     EXPECT_TRUE(bridge.WaitForEvent("call_ended", reason).has_value()) << bridge.Output();
   }
@@ -521,8 +520,7 @@ TEST_P(BackendFaultTest, GarbageCommandsAreAnsweredAndTheCallGoesOn) {
     CallCommand early;
     early.set_command_id("early");
     early.mutable_play()->set_pcm(std::string(320, '\0'));
-    ASSERT_TRUE(call->Send(early));
-    auto result = call->NextResult("early", kWait);
+    auto result = SendForResult(*call, early);
     ASSERT_TRUE(result.has_value());
     EXPECT_EQ(result->result().code(), v1::RESULT_CODE_FAILED_PRECONDITION);
     ASSERT_TRUE(call->Accept());
@@ -531,16 +529,14 @@ TEST_P(BackendFaultTest, GarbageCommandsAreAnsweredAndTheCallGoesOn) {
   CallCommand unknown;
   unknown.set_command_id("unknown");
   unknown.GetReflection()->MutableUnknownFields(&unknown)->AddLengthDelimited(999, "future");
-  ASSERT_TRUE(call->Send(unknown));
-  auto result = call->NextResult("unknown", kWait);
+  auto result = SendForResult(*call, unknown);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
   // Audio of odd length.
   CallCommand odd;
   odd.set_command_id("odd");
   odd.mutable_play()->set_pcm(std::string(321, '\1'));
-  ASSERT_TRUE(call->Send(odd));
-  result = call->NextResult("odd", kWait);
+  result = SendForResult(*call, odd);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->result().code(), v1::RESULT_CODE_INVALID_ARGUMENT);
   // Absurd sample rates.
@@ -988,12 +984,10 @@ TEST(NoisyNeighbourTest, AbusiveBackendAndCallersDoNotDelayGoodCalls) {
               {absl::StrCat("--calls=", kGood), "--ramp=100", "--duration=8s"});
 
   FakeAsterisk caller192;
-  ASSERT_TRUE(caller192.Connect(bridge.audiosocket_port()));
-  caller192.SendUuid(kAbuse192);
+  ASSERT_TRUE(caller192.Dial(bridge.audiosocket_port(), kAbuse192));
   caller192.SendAudio(std::vector<int16_t>(3840, 0), 192000);  // the call is at 192 kHz
   FakeAsterisk caller8;
-  ASSERT_TRUE(caller8.Connect(bridge.audiosocket_port()));
-  caller8.SendUuid(kAbuse8);
+  ASSERT_TRUE(caller8.Dial(bridge.audiosocket_port(), kAbuse8));
   caller8.SendAudio(NumberedFrame(0));
   // Both keep sending audio as Asterisk does (their backend is the abuser).
   std::atomic<bool> stop_audio{false};

@@ -13,16 +13,21 @@ std::string ModeName(const ::testing::TestParamInfo<Mode>& info) {
   return info.param == Mode::kPush ? "Push" : "Pull";
 }
 
-void ModeTest::StartBridge(std::vector<std::string> flags, const std::string& listen) {
-  flags.push_back("--listen=" + listen);
-  flags.push_back("--first_audio_wait=100ms");
-  if (GetParam() == Mode::kPush) {
-    push_ = std::make_unique<PushBackend>();
-    flags.push_back("--backend=" + push_->target());
+std::unique_ptr<BridgeProcess> LaunchBridge(Mode mode, std::vector<std::string> flags,
+                                            std::unique_ptr<PushBackend>& push) {
+  if (mode == Mode::kPush) {
+    push = std::make_unique<PushBackend>();
+    flags.push_back("--backend=" + push->target());
   } else {
     flags.push_back("--mode=pull");
   }
-  bridge_ = std::make_unique<BridgeProcess>(flags);
+  return std::make_unique<BridgeProcess>(std::move(flags));
+}
+
+void ModeTest::StartBridge(std::vector<std::string> flags, const std::string& listen) {
+  flags.push_back("--listen=" + listen);
+  flags.push_back("--first_audio_wait=100ms");
+  bridge_ = LaunchBridge(GetParam(), std::move(flags), push_);
   ASSERT_TRUE(bridge_->ok()) << bridge_->Output();
 }
 
@@ -33,8 +38,7 @@ std::shared_ptr<BackendCall> ModeTest::Connect(FakeAsterisk& asterisk, const std
     workers_.push_back(std::make_shared<PullWorker>(bridge_->grpc_port(), ClaimAny()));
     call = workers_.back();
   }
-  EXPECT_TRUE(asterisk.Connect(bridge_->audiosocket_port(listener)));
-  asterisk.SendUuid(uuid);
+  EXPECT_TRUE(asterisk.Dial(bridge_->audiosocket_port(listener), uuid));
   asterisk.SendAudio(NumberedFrame(0));
   if (GetParam() == Mode::kPush) {
     call = push_->NextCall(kWait);
@@ -47,6 +51,22 @@ std::shared_ptr<BackendCall> ModeTest::Connect(FakeAsterisk& asterisk, const std
     EXPECT_TRUE(call->Accept());
   }
   return call;
+}
+
+std::shared_ptr<BackendCall> ModeTest::StartCall(FakeAsterisk& asterisk,
+                                                 std::vector<std::string> flags,
+                                                 const std::string& listen) {
+  StartBridge(std::move(flags), listen);
+  if (HasFatalFailure()) return nullptr;
+  return Connect(asterisk);
+}
+
+std::optional<CallEvent> SendForResult(BackendCall& call, const CallCommand& command) {
+  if (!call.Send(command)) {
+    ADD_FAILURE() << "the backend could not send command " << command.command_id();
+    return std::nullopt;
+  }
+  return call.NextResult(command.command_id(), kWait);
 }
 
 std::vector<Received> ReadFor(FakeAsterisk& asterisk, absl::Duration duration) {

@@ -8,6 +8,7 @@
 // Threads: a test's thread.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,12 @@ enum class Mode { kPush, kPull };
 // "Push" or "Pull", for parameterized test names.
 std::string ModeName(const ::testing::TestParamInfo<Mode>& info);
 
+// Starts a bridge with `flags` and the backend side `mode` needs: push
+// mode starts `push` and names it as the bridge's backend; pull mode adds
+// --mode=pull.
+std::unique_ptr<BridgeProcess> LaunchBridge(Mode mode, std::vector<std::string> flags,
+                                            std::unique_ptr<PushBackend>& push);
+
 // A test parameterized by mode, with one bridge and its backend side.
 class ModeTest : public ::testing::TestWithParam<Mode> {
  protected:
@@ -39,6 +46,12 @@ class ModeTest : public ::testing::TestWithParam<Mode> {
   std::shared_ptr<BackendCall> Connect(FakeAsterisk& asterisk, const std::string& uuid = kUuid,
                                        size_t listener = 0, bool accept = true);
 
+  // StartBridge, then Connect: the backend's side of the call, null when the
+  // bridge did not start or no backend got the call.
+  std::shared_ptr<BackendCall> StartCall(FakeAsterisk& asterisk,
+                                         std::vector<std::string> flags = {},
+                                         const std::string& listen = "127.0.0.1:0");
+
   BridgeProcess& bridge() { return *bridge_; }
   const bridge::v1::CallStarted& started() const { return started_; }
 
@@ -47,6 +60,10 @@ class ModeTest : public ::testing::TestWithParam<Mode> {
   std::unique_ptr<BridgeProcess> bridge_;
   bridge::v1::CallStarted started_;  // of the last call connected
 };
+
+// Sends `command` and waits up to kWait for its result (matched by its
+// command_id); nullopt, and a failure, when it could not be sent.
+std::optional<CallEvent> SendForResult(BackendCall& call, const CallCommand& command);
 
 // Messages that arrive within `duration` (silence flows continuously, so
 // "until quiet" would never end).

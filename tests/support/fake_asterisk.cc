@@ -41,6 +41,12 @@ bool FakeAsterisk::Connect(int port) {
   return true;
 }
 
+bool FakeAsterisk::Dial(int port, const std::string& uuid) {
+  if (!Connect(port)) return false;
+  SendUuid(uuid);
+  return true;
+}
+
 void FakeAsterisk::SendRaw(const std::vector<uint8_t>& bytes) {
   size_t sent = 0;
   while (sent < bytes.size()) {

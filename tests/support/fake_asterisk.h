@@ -35,6 +35,9 @@ class FakeAsterisk {
   // Connects to 127.0.0.1:`port`. False on failure.
   bool Connect(int port);
   void SendUuid(const std::string& uuid);
+  // Connect, then SendUuid: how every call begins. False when the
+  // connection failed (nothing is sent then).
+  bool Dial(int port, const std::string& uuid);
   void SendAudio(const std::vector<int16_t>& samples, int rate_hz = 8000);
   // `samples` as G.711 bytes labelled 0x10, as a channel with c(ulaw) or
   // c(alaw) sends them.
