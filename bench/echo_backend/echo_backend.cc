@@ -413,12 +413,58 @@ bool VoiceAgentWorkload() {
   return on;
 }
 
+// One call as the backend sees it, whichever reactor carries it: counts the
+// call, echoes its audio (with a clear every `clear_every_ms` of it, 0 for
+// none) or feeds it to a voice agent, and sends commands through the
+// reactor's SendCommand. HandleEvent runs on the reactor's read callback,
+// one at a time; DetachAgent from OnDone.
+class EchoCall : public CommandSink {
+ protected:
+  explicit EchoCall(int clear_every_ms) : clear_every_ms_(clear_every_ms) {}
+
+  void HandleEvent(const v1::CallEvent& event) {
+    if (event.has_started()) {
+      g_stats.calls.fetch_add(1, std::memory_order_relaxed);
+      if (VoiceAgentWorkload()) {
+        const int rate = static_cast<int>(event.started().backend_sample_rate_hz());
+        agent_ = std::make_shared<VoiceAgent>(this, rate > 0 ? rate : 8000, NowNanos());
+        g_scheduler.Add(agent_, agent_->first_wake());
+      }
+    } else if (event.has_audio() && agent_ != nullptr) {
+      OnAudio(event.audio(), &next_offset_, nullptr);
+    } else if (event.has_audio()) {
+      v1::CallCommand echo;
+      const uint64_t before = next_offset_;
+      OnAudio(event.audio(), &next_offset_, &echo);
+      SendCommand(std::move(echo));
+      const uint64_t every = static_cast<uint64_t>(clear_every_ms_) * 8;  // samples at 8 kHz
+      if (every > 0 && before / every != next_offset_ / every) {
+        v1::CallCommand clear;
+        clear.mutable_clear();
+        SendCommand(std::move(clear));
+      }
+    } else if (event.has_ended()) {
+      g_stats.calls_ended.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (agent_ != nullptr && !event.has_audio()) agent_->OnEvent(event, NowNanos());
+  }
+
+  void DetachAgent() {
+    if (agent_ != nullptr) agent_->Detach();
+  }
+
+ private:
+  const int clear_every_ms_;
+  std::shared_ptr<VoiceAgent> agent_;  // voice_agent workload only
+  uint64_t next_offset_ = 0;           // only touched by HandleEvent, one at a time
+};
+
 // Push: one reactor per HandleCall stream.
 class PushReactor final
     : public grpc::ServerBidiReactor<v1::HandleCallRequest, v1::HandleCallResponse>,
-      public CommandSink {
+      public EchoCall {
  public:
-  PushReactor() { StartRead(&request_); }
+  PushReactor() : EchoCall(absl::GetFlag(FLAGS_clear_every_ms)) { StartRead(&request_); }
 
   void SendCommand(v1::CallCommand command) override {
     v1::HandleCallResponse response;
@@ -435,32 +481,11 @@ class PushReactor final
     }
     const v1::CallEvent& event = request_.event();
     if (event.has_started()) {
-      g_stats.calls.fetch_add(1, std::memory_order_relaxed);
       v1::HandleCallResponse response;
       response.mutable_accept();
       Enqueue(std::move(response));
-      if (VoiceAgentWorkload()) {
-        const int rate = static_cast<int>(event.started().backend_sample_rate_hz());
-        agent_ = std::make_shared<VoiceAgent>(this, rate > 0 ? rate : 8000, NowNanos());
-        g_scheduler.Add(agent_, agent_->first_wake());
-      }
-    } else if (event.has_audio() && agent_ != nullptr) {
-      OnAudio(event.audio(), &next_offset_, nullptr);
-    } else if (event.has_audio()) {
-      v1::HandleCallResponse response;
-      const uint64_t before = next_offset_;
-      OnAudio(event.audio(), &next_offset_, response.mutable_command());
-      Enqueue(std::move(response));
-      const uint64_t every = static_cast<uint64_t>(clear_every_ms_) * 8;  // samples at 8 kHz
-      if (every > 0 && before / every != next_offset_ / every) {
-        v1::HandleCallResponse clear;
-        clear.mutable_command()->mutable_clear();
-        Enqueue(std::move(clear));
-      }
-    } else if (event.has_ended()) {
-      g_stats.calls_ended.fetch_add(1, std::memory_order_relaxed);
     }
-    if (agent_ != nullptr && !event.has_audio()) agent_->OnEvent(event, NowNanos());
+    HandleEvent(event);
     StartRead(&request_);
   }
 
@@ -481,7 +506,7 @@ class PushReactor final
   }
 
   void OnDone() override {
-    if (agent_ != nullptr) agent_->Detach();
+    DetachAgent();
     delete this;
   }
   void OnCancel() override {}
@@ -504,9 +529,6 @@ class PushReactor final
   }
 
   v1::HandleCallRequest request_;
-  std::shared_ptr<VoiceAgent> agent_;  // voice_agent workload only
-  const int clear_every_ms_ = absl::GetFlag(FLAGS_clear_every_ms);
-  uint64_t next_offset_ = 0;  // only touched by OnReadDone, one at a time
   std::mutex mu_;
   std::deque<v1::HandleCallResponse> queue_;  // front is being written
   bool writing_ = false;
@@ -527,7 +549,7 @@ std::atomic<int> g_open_slots{0};
 // Pull: one reactor per ClaimCall stream; it deletes itself when done.
 class SlotReactor final
     : public grpc::ClientBidiReactor<v1::ClaimCallRequest, v1::ClaimCallResponse>,
-      public CommandSink {
+      public EchoCall {
  public:
   void SendCommand(v1::CallCommand command) override {
     v1::ClaimCallRequest request;
@@ -535,7 +557,7 @@ class SlotReactor final
     Enqueue(std::move(request));
   }
 
-  explicit SlotReactor(v1::BridgeService::Stub* stub) {
+  explicit SlotReactor(v1::BridgeService::Stub* stub) : EchoCall(/*clear_every_ms=*/0) {
     g_open_slots.fetch_add(1);
     stub->async()->ClaimCall(&context_, this);
     v1::ClaimCallRequest claim;
@@ -547,24 +569,7 @@ class SlotReactor final
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows once the status arrives
-    const v1::CallEvent& event = response_.event();
-    if (event.has_started()) {
-      g_stats.calls.fetch_add(1, std::memory_order_relaxed);
-      if (VoiceAgentWorkload()) {
-        const int rate = static_cast<int>(event.started().backend_sample_rate_hz());
-        agent_ = std::make_shared<VoiceAgent>(this, rate > 0 ? rate : 8000, NowNanos());
-        g_scheduler.Add(agent_, agent_->first_wake());
-      }
-    } else if (event.has_audio() && agent_ != nullptr) {
-      OnAudio(event.audio(), &next_offset_, nullptr);
-    } else if (event.has_audio()) {
-      v1::ClaimCallRequest request;
-      OnAudio(event.audio(), &next_offset_, request.mutable_command());
-      Enqueue(std::move(request));
-    } else if (event.has_ended()) {
-      g_stats.calls_ended.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (agent_ != nullptr && !event.has_audio()) agent_->OnEvent(event, NowNanos());
+    HandleEvent(response_.event());
     StartRead(&response_);
   }
 
@@ -585,7 +590,7 @@ class SlotReactor final
   void OnDone(const grpc::Status& status) override {
     if (!status.ok()) g_stats.streams_failed.fetch_add(1, std::memory_order_relaxed);
     g_open_slots.fetch_sub(1);
-    if (agent_ != nullptr) agent_->Detach();
+    DetachAgent();
     delete this;
   }
 
@@ -602,8 +607,6 @@ class SlotReactor final
 
   grpc::ClientContext context_;
   v1::ClaimCallResponse response_;
-  std::shared_ptr<VoiceAgent> agent_;  // voice_agent workload only
-  uint64_t next_offset_ = 0;
   std::mutex mu_;
   std::deque<v1::ClaimCallRequest> queue_;
   bool writing_ = false;

@@ -38,21 +38,28 @@ class ClaimDispatcherTest : public ::testing::Test {
   std::shared_ptr<ClaimStream> Slot() {
     return std::make_shared<ClaimStream>(nullptr, &dispatcher_, 50, nullptr, nullptr);
   }
+  // A new slot, added: it goes to the call that waited longest, or waits.
+  std::shared_ptr<ClaimStream> AddSlot() {
+    std::shared_ptr<ClaimStream> slot = Slot();
+    dispatcher_.AddSlot(slot);
+    return slot;
+  }
+  // A new call, offered: it takes the slot that waited longest, or waits.
+  std::shared_ptr<FakeCall> OfferCall(std::string id) {
+    auto call = std::make_shared<FakeCall>(std::move(id));
+    dispatcher_.Offer(call);
+    return call;
+  }
   ClaimDispatcher dispatcher_;
 };
 
 TEST_F(ClaimDispatcherTest, ASlotGoesToTheCallThatWaitedLongest) {
-  auto a = std::make_shared<FakeCall>("a");
-  auto b = std::make_shared<FakeCall>("b");
-  auto c = std::make_shared<FakeCall>("c");
-  dispatcher_.Offer(a);
-  dispatcher_.Offer(b);
-  dispatcher_.Offer(c);
+  auto a = OfferCall("a");
+  auto b = OfferCall("b");
+  auto c = OfferCall("c");
   EXPECT_EQ(dispatcher_.waiting_calls(), 3u);
-  auto s1 = Slot();
-  auto s2 = Slot();
-  dispatcher_.AddSlot(s1);
-  dispatcher_.AddSlot(s2);
+  auto s1 = AddSlot();
+  auto s2 = AddSlot();
   EXPECT_THAT(a->claimed, ElementsAre(s1));
   EXPECT_THAT(b->claimed, ElementsAre(s2));
   EXPECT_THAT(c->claimed, IsEmpty());
@@ -61,34 +68,26 @@ TEST_F(ClaimDispatcherTest, ASlotGoesToTheCallThatWaitedLongest) {
 }
 
 TEST_F(ClaimDispatcherTest, ACallTakesTheSlotThatWaitedLongest) {
-  auto s1 = Slot();
-  auto s2 = Slot();
-  dispatcher_.AddSlot(s1);
-  dispatcher_.AddSlot(s2);
-  auto a = std::make_shared<FakeCall>("a");
-  dispatcher_.Offer(a);
+  auto s1 = AddSlot();
+  auto s2 = AddSlot();
+  auto a = OfferCall("a");
   EXPECT_THAT(a->claimed, ElementsAre(s1));
   EXPECT_EQ(dispatcher_.idle_slots(), 1u);
   EXPECT_EQ(dispatcher_.waiting_calls(), 0u);
 }
 
 TEST_F(ClaimDispatcherTest, AReturnedSlotIsFirstInLine) {
-  auto s1 = Slot();
-  auto s2 = Slot();
-  dispatcher_.AddSlot(s1);
-  dispatcher_.AddSlot(s2);
-  auto a = std::make_shared<FakeCall>("a");
-  dispatcher_.Offer(a);  // takes s1
+  auto s1 = AddSlot();
+  auto s2 = AddSlot();
+  auto a = OfferCall("a");  // takes s1
   dispatcher_.ReturnSlot(s1);
   EXPECT_EQ(dispatcher_.idle_slots(), 2u);
-  auto b = std::make_shared<FakeCall>("b");
-  dispatcher_.Offer(b);
+  auto b = OfferCall("b");
   EXPECT_THAT(b->claimed, ElementsAre(s1));  // ahead of s2, which came later than s1
 }
 
 TEST_F(ClaimDispatcherTest, AReturnedSlotGoesToAWaitingCall) {
-  auto a = std::make_shared<FakeCall>("a");
-  dispatcher_.Offer(a);
+  auto a = OfferCall("a");
   auto s1 = Slot();
   dispatcher_.ReturnSlot(s1);
   EXPECT_THAT(a->claimed, ElementsAre(s1));
@@ -96,14 +95,11 @@ TEST_F(ClaimDispatcherTest, AReturnedSlotGoesToAWaitingCall) {
 }
 
 TEST_F(ClaimDispatcherTest, WithdrawIsTrueWhileWaitingAndFalseOncePaired) {
-  auto a = std::make_shared<FakeCall>("a");
-  auto b = std::make_shared<FakeCall>("b");
-  dispatcher_.Offer(a);
-  dispatcher_.Offer(b);
+  auto a = OfferCall("a");
+  auto b = OfferCall("b");
   EXPECT_TRUE(dispatcher_.Withdraw(a.get()));
   EXPECT_FALSE(dispatcher_.Withdraw(a.get()));  // already withdrawn
-  auto s1 = Slot();
-  dispatcher_.AddSlot(s1);
+  auto s1 = AddSlot();
   EXPECT_THAT(a->claimed, IsEmpty());
   EXPECT_THAT(b->claimed, ElementsAre(s1));
   EXPECT_FALSE(dispatcher_.Withdraw(b.get()));  // paired: its OnClaimed is on its way
@@ -111,16 +107,13 @@ TEST_F(ClaimDispatcherTest, WithdrawIsTrueWhileWaitingAndFalseOncePaired) {
 }
 
 TEST_F(ClaimDispatcherTest, RemoveSlotForgetsAnIdleSlotOnly) {
-  auto s1 = Slot();
-  auto s2 = Slot();
-  dispatcher_.AddSlot(s1);
-  dispatcher_.AddSlot(s2);
+  auto s1 = AddSlot();
+  auto s2 = AddSlot();
   dispatcher_.RemoveSlot(s1.get());
   EXPECT_EQ(dispatcher_.idle_slots(), 1u);
   dispatcher_.RemoveSlot(s1.get());  // no-op
   EXPECT_EQ(dispatcher_.idle_slots(), 1u);
-  auto a = std::make_shared<FakeCall>("a");
-  dispatcher_.Offer(a);
+  auto a = OfferCall("a");
   EXPECT_THAT(a->claimed, ElementsAre(s2));
 }
 
@@ -132,13 +125,11 @@ TEST_F(ClaimDispatcherTest, EndIdleSlotsEmptiesTheLineAndKeepsLaterSlotsOut) {
   dispatcher_.AddSlot(Slot());  // ended at once, not parked
   dispatcher_.ReturnSlot(Slot());
   EXPECT_EQ(dispatcher_.idle_slots(), 0u);
-  auto a = std::make_shared<FakeCall>("a");
-  dispatcher_.Offer(a);
+  auto a = OfferCall("a");
   EXPECT_THAT(a->claimed, IsEmpty());
   EXPECT_EQ(dispatcher_.waiting_calls(), 1u);
   // A call still waiting (drain) is served by a slot that arrives now.
-  auto s = Slot();
-  dispatcher_.AddSlot(s);
+  auto s = AddSlot();
   EXPECT_THAT(a->claimed, ElementsAre(s));
 }
 

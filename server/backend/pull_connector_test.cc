@@ -24,6 +24,7 @@
 #include "lib/event/time_source.h"
 #include "server/backend/claim_dispatcher.h"
 #include "server/backend/claim_stream.h"
+#include "server/backend/testing/link_fakes.h"
 #include "server/call/call_registry.h"
 #include "server/grpc/bridge_service.h"
 
@@ -36,12 +37,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
-
-class NullObserver final : public LinkObserver {
- public:
-  void OnBackendCommand(uint64_t, BackendMessage) override {}
-  void OnBackendClosed(uint64_t, grpc::Status) override {}
-};
 
 // The call, as its connector sees it. On the loop (the test thread).
 class FakeHost final : public BackendConnector::Host {

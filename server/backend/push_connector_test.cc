@@ -5,6 +5,7 @@
 #include "server/backend/push_connector.h"
 
 #include <chrono>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "lib/event/epoll_dispatcher.h"
 #include "lib/event/time_source.h"
+#include "server/backend/testing/link_fakes.h"
 
 namespace audiosocket {
 namespace {
@@ -24,35 +26,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
-
-// The backend's end of one attempt: records what the connector does to it.
-class FakeLink final : public BackendLink {
- public:
-  void SendEvent(v1::CallEvent event) override { events.push_back(std::move(event)); }
-  void ExtendAudioQueue(uint64_t) override {}
-  void CloseAfterQueued() override { ++closes; }
-  void Abort() override { ++aborts; }
-  uint64_t dropped_audio_samples() const override { return 0; }
-  uint64_t dropped_audio_events() const override { return 0; }
-
-  std::vector<v1::CallEvent> events;
-  int closes = 0;
-  int aborts = 0;
-};
-
-class NullObserver final : public LinkObserver {
- public:
-  void OnBackendCommand(uint64_t, BackendMessage) override {}
-  void OnBackendClosed(uint64_t, grpc::Status) override {}
-};
-
-struct ReplyRecord {
-  std::string command_id;
-  v1::CommandKind kind;
-  v1::ResultCode code;
-  std::string message;
-  uint32_t backend_rate_hz;
-};
 
 struct EndRecord {
   v1::CallEndReason reason;
@@ -131,7 +104,8 @@ class PushConnectorTest : public ::testing::Test {
         std::move(context), options,
         [this](uint64_t link_id, std::weak_ptr<LinkObserver> observer) {
           EXPECT_FALSE(observer.expired());
-          auto link = std::make_shared<FakeLink>();
+          // The backend's end of one attempt.
+          auto link = std::make_shared<RecordingLink>();
           links_.push_back(link);
           link_ids_.push_back(link_id);
           dial_times_.push_back(Elapsed());
@@ -139,6 +113,13 @@ class PushConnectorTest : public ::testing::Test {
         });
     host_.on_end = [raw = connector.get()] { raw->Stop(); };
     return connector;
+  }
+
+  // The call ended once, for `reason`, with each of `details` in its detail.
+  void ExpectOneEnd(v1::CallEndReason reason, std::initializer_list<std::string> details = {}) {
+    ASSERT_THAT(host_.ends, SizeIs(1));
+    EXPECT_EQ(host_.ends[0].reason, reason);
+    for (const std::string& detail : details) EXPECT_THAT(host_.ends[0].detail, HasSubstr(detail));
   }
 
   // Simulated milliseconds since the test started.
@@ -161,7 +142,7 @@ class PushConnectorTest : public ::testing::Test {
   BridgeCounters counters_;
   std::shared_ptr<int> owner_ = std::make_shared<int>(0);
   std::shared_ptr<NullObserver> observer_ = std::make_shared<NullObserver>();
-  std::vector<std::shared_ptr<FakeLink>> links_;
+  std::vector<std::shared_ptr<RecordingLink>> links_;
   std::vector<uint64_t> link_ids_;
   std::vector<int64_t> dial_times_;
 };
@@ -237,8 +218,7 @@ TEST_F(PushConnectorTest, AcceptWithRefusedMediaLeavesTheDeadlineRunning) {
   host_.apply_status = absl::InvalidArgumentError("no");
   connector->HandleSetupMessage(Accept(12345), /*waiting=*/true);
   AdvanceMs(2000);
-  ASSERT_THAT(host_.ends, SizeIs(1));
-  EXPECT_EQ(host_.ends[0].reason, v1::CALL_END_REASON_ACCEPT_TIMEOUT);
+  ExpectOneEnd(v1::CALL_END_REASON_ACCEPT_TIMEOUT);
 }
 
 TEST_F(PushConnectorTest, BusyRejectDialsTheNextBackendUpToBackendAttempts) {
@@ -258,10 +238,7 @@ TEST_F(PushConnectorTest, BusyRejectDialsTheNextBackendUpToBackendAttempts) {
 
   ASSERT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY, "full"), true));
   EXPECT_THAT(links_, SizeIs(3));
-  ASSERT_THAT(host_.ends, SizeIs(1));
-  EXPECT_EQ(host_.ends[0].reason, v1::CALL_END_REASON_ALL_BACKENDS_REJECTED);
-  EXPECT_THAT(host_.ends[0].detail, HasSubstr("3 attempt(s)"));
-  EXPECT_THAT(host_.ends[0].detail, HasSubstr("rejected busy: full"));
+  ExpectOneEnd(v1::CALL_END_REASON_ALL_BACKENDS_REJECTED, {"3 attempt(s)", "rejected busy: full"});
   EXPECT_EQ(counters_.backend_rejects.load(), 3u);
   AdvanceMs(6000);
   EXPECT_THAT(links_, SizeIs(3));
@@ -281,9 +258,7 @@ TEST_F(PushConnectorTest, DeclinedEndsTheCallAtOnce) {
   connector->Connect();
   ASSERT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_DECLINED, "no"), true));
   EXPECT_THAT(links_, SizeIs(1));
-  ASSERT_THAT(host_.ends, SizeIs(1));
-  EXPECT_EQ(host_.ends[0].reason, v1::CALL_END_REASON_ALL_BACKENDS_REJECTED);
-  EXPECT_THAT(host_.ends[0].detail, HasSubstr("declined: no"));
+  ExpectOneEnd(v1::CALL_END_REASON_ALL_BACKENDS_REJECTED, {"declined: no"});
   EXPECT_EQ(counters_.backend_rejects.load(), 1u);
 }
 
@@ -309,8 +284,7 @@ TEST_F(PushConnectorTest, LinkClosedBeforeAcceptRetriesWithDoublingBackoffCapped
   connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true);
   EXPECT_THAT(host_.ends, IsEmpty());
   connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true);
-  ASSERT_THAT(host_.ends, SizeIs(1));
-  EXPECT_EQ(host_.ends[0].reason, v1::CALL_END_REASON_ALL_BACKENDS_REJECTED);
+  ExpectOneEnd(v1::CALL_END_REASON_ALL_BACKENDS_REJECTED);
 }
 
 TEST_F(PushConnectorTest, AcceptTimeoutEndsTheCall) {
@@ -319,9 +293,7 @@ TEST_F(PushConnectorTest, AcceptTimeoutEndsTheCall) {
   AdvanceMs(2999);
   EXPECT_THAT(host_.ends, IsEmpty());
   AdvanceMs(1);
-  ASSERT_THAT(host_.ends, SizeIs(1));
-  EXPECT_EQ(host_.ends[0].reason, v1::CALL_END_REASON_ACCEPT_TIMEOUT);
-  EXPECT_THAT(host_.ends[0].detail, HasSubstr("no backend accepted within 3s"));
+  ExpectOneEnd(v1::CALL_END_REASON_ACCEPT_TIMEOUT, {"no backend accepted within 3s"});
   AdvanceMs(5000);
   EXPECT_THAT(host_.ends, SizeIs(1));
   EXPECT_THAT(links_, SizeIs(1));
@@ -338,10 +310,7 @@ TEST_F(PushConnectorTest, DeadlineBetweenRetriesEndsAllBackendsRejected) {
   AdvanceMs(149);
   EXPECT_THAT(host_.ends, IsEmpty());
   AdvanceMs(1);
-  ASSERT_THAT(host_.ends, SizeIs(1));
-  EXPECT_EQ(host_.ends[0].reason, v1::CALL_END_REASON_ALL_BACKENDS_REJECTED);
-  EXPECT_THAT(host_.ends[0].detail, HasSubstr("no backend reachable"));
-  EXPECT_THAT(host_.ends[0].detail, HasSubstr("refused"));
+  ExpectOneEnd(v1::CALL_END_REASON_ALL_BACKENDS_REJECTED, {"no backend reachable", "refused"});
   AdvanceMs(1000);
   EXPECT_THAT(links_, SizeIs(2));  // the end stopped the pending retry
 }

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "lib/event/epoll_dispatcher.h"
 #include "lib/event/time_source.h"
+#include "server/backend/testing/link_fakes.h"
 
 namespace audiosocket {
 namespace {
@@ -27,19 +28,12 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
-struct ReplyRecord {
-  std::string command_id;
-  v1::CommandKind kind;
-  v1::ResultCode code;
-  std::string message;
-};
-
 class FakeHost final : public CallCommands::Host {
  public:
   void Reply(const std::string& command_id, v1::CommandKind kind, v1::ResultCode code,
              std::string message, uint32_t backend_rate_hz) override {
     EXPECT_EQ(backend_rate_hz, 0u);
-    replies.push_back({command_id, kind, code, std::move(message)});
+    replies.push_back({command_id, kind, code, std::move(message), backend_rate_hz});
   }
   void SendToBackend(v1::CallEvent event) override { events.push_back(std::move(event)); }
   bool WriteToCaller(const wire::Message& message) override {
@@ -146,7 +140,7 @@ class CallCommandsTest : public ::testing::Test {
   const ReplyRecord& OnlyReply() {
     EXPECT_THAT(host_.replies, SizeIs(1));
     static const ReplyRecord kNone{
-        {}, v1::COMMAND_KIND_UNSPECIFIED, v1::RESULT_CODE_UNSPECIFIED, "no reply"};
+        {}, v1::COMMAND_KIND_UNSPECIFIED, v1::RESULT_CODE_UNSPECIFIED, "no reply", 0};
     return host_.replies.empty() ? kNone : host_.replies.back();
   }
 

@@ -24,6 +24,28 @@ PlayoutNotice Notice(Type type, std::string name = {}, uint32_t buffered_ms = 0)
   return notice;
 }
 
+// `event` resolves the mark `name` with `resolution`.
+void ExpectMark(const std::optional<v1::CallEvent>& event, const std::string& name,
+                v1::MarkResolution resolution) {
+  ASSERT_TRUE(event.has_value());
+  ASSERT_TRUE(event->has_mark());
+  EXPECT_EQ(event->mark().name(), name);
+  EXPECT_EQ(event->mark().resolution(), resolution);
+}
+
+// `event` is the result of the SendDtmf command `command_id`, with `code`
+// and a message that `message` matches.
+void ExpectSendDtmfResult(const std::optional<v1::CallEvent>& event, const std::string& command_id,
+                          v1::ResultCode code,
+                          const ::testing::Matcher<const std::string&>& message = ::testing::_) {
+  ASSERT_TRUE(event.has_value());
+  ASSERT_TRUE(event->has_result());
+  EXPECT_EQ(event->result().command_id(), command_id);
+  EXPECT_EQ(event->result().command(), v1::COMMAND_KIND_SEND_DTMF);
+  EXPECT_EQ(event->result().code(), code);
+  EXPECT_THAT(event->result().message(), message);
+}
+
 TEST(NoticeEventTest, NoticesForTheCallerOnlyGiveNoEvent) {
   for (Type type : {Type::kDtmfStart, Type::kDtmfStop, Type::kHangup}) {
     EXPECT_FALSE(NoticeEvent(Notice(type, "x"), 0).has_value()) << static_cast<int>(type);
@@ -39,33 +61,20 @@ TEST(NoticeEventTest, MarksResolvePlayedOrCleared) {
       {Type::kMarkCleared, v1::MARK_RESOLUTION_CLEARED},
   };
   for (const auto& c : cases) {
-    std::optional<v1::CallEvent> event = NoticeEvent(Notice(c.type, "intro-done"), 3);
-    ASSERT_TRUE(event.has_value());
-    ASSERT_TRUE(event->has_mark());
-    EXPECT_EQ(event->mark().name(), "intro-done");
-    EXPECT_EQ(event->mark().resolution(), c.resolution);
+    ExpectMark(NoticeEvent(Notice(c.type, "intro-done"), 3), "intro-done", c.resolution);
   }
 }
 
 TEST(NoticeEventTest, SendDtmfDoneIsAnOkResultWhenItHasACommandId) {
-  std::optional<v1::CallEvent> event = NoticeEvent(Notice(Type::kDtmfDone, "cmd-1"), 0);
-  ASSERT_TRUE(event.has_value());
-  ASSERT_TRUE(event->has_result());
-  EXPECT_EQ(event->result().command_id(), "cmd-1");
-  EXPECT_EQ(event->result().command(), v1::COMMAND_KIND_SEND_DTMF);
-  EXPECT_EQ(event->result().code(), v1::RESULT_CODE_OK);
+  ExpectSendDtmfResult(NoticeEvent(Notice(Type::kDtmfDone, "cmd-1"), 0), "cmd-1",
+                       v1::RESULT_CODE_OK);
   // Nobody asked for a result.
   EXPECT_FALSE(NoticeEvent(Notice(Type::kDtmfDone, ""), 0).has_value());
 }
 
 TEST(NoticeEventTest, SendDtmfRemovedByAClearIsCancelled) {
-  std::optional<v1::CallEvent> event = NoticeEvent(Notice(Type::kDtmfCancelled, "cmd-2"), 0);
-  ASSERT_TRUE(event.has_value());
-  ASSERT_TRUE(event->has_result());
-  EXPECT_EQ(event->result().command_id(), "cmd-2");
-  EXPECT_EQ(event->result().command(), v1::COMMAND_KIND_SEND_DTMF);
-  EXPECT_EQ(event->result().code(), v1::RESULT_CODE_CANCELLED);
-  EXPECT_EQ(event->result().message(), "removed by a clear");
+  ExpectSendDtmfResult(NoticeEvent(Notice(Type::kDtmfCancelled, "cmd-2"), 0), "cmd-2",
+                       v1::RESULT_CODE_CANCELLED, "removed by a clear");
 }
 
 TEST(NoticeEventTest, PlayoutNoticesCarryLevelUnderrunsAndResponse) {
@@ -90,19 +99,10 @@ TEST(NoticeEventTest, PlayoutNoticesCarryLevelUnderrunsAndResponse) {
 }
 
 TEST(AbandonedNoticeEventTest, QueuedMarksAndSendDtmfResolveCallEnded) {
-  std::optional<v1::CallEvent> mark = AbandonedNoticeEvent(Notice(Type::kMarkCleared, "m"));
-  ASSERT_TRUE(mark.has_value());
-  ASSERT_TRUE(mark->has_mark());
-  EXPECT_EQ(mark->mark().name(), "m");
-  EXPECT_EQ(mark->mark().resolution(), v1::MARK_RESOLUTION_CALL_ENDED);
-
-  std::optional<v1::CallEvent> dtmf = AbandonedNoticeEvent(Notice(Type::kDtmfCancelled, "cmd"));
-  ASSERT_TRUE(dtmf.has_value());
-  ASSERT_TRUE(dtmf->has_result());
-  EXPECT_EQ(dtmf->result().command_id(), "cmd");
-  EXPECT_EQ(dtmf->result().command(), v1::COMMAND_KIND_SEND_DTMF);
-  EXPECT_EQ(dtmf->result().code(), v1::RESULT_CODE_CALL_ENDED);
-  EXPECT_EQ(dtmf->result().message(), "the call ended before the tones played");
+  ExpectMark(AbandonedNoticeEvent(Notice(Type::kMarkCleared, "m")), "m",
+             v1::MARK_RESOLUTION_CALL_ENDED);
+  ExpectSendDtmfResult(AbandonedNoticeEvent(Notice(Type::kDtmfCancelled, "cmd")), "cmd",
+                       v1::RESULT_CODE_CALL_ENDED, "the call ended before the tones played");
 }
 
 TEST(AbandonedNoticeEventTest, OtherNoticesGiveNoEvent) {

@@ -19,7 +19,6 @@
 #include <string>
 #include <vector>
 
-#include "lib/audio/wav.h"
 #include "lib/dsp/g711.h"
 #include "lib/event/dispatcher.h"
 #include "lib/event/frame_pacer.h"
@@ -29,15 +28,9 @@
 #include "tools/audiosocket-call/source.h"
 #include "tools/audiosocket-call/stats.h"
 #include "tools/audiosocket-call/summary.h"
+#include "tools/audiosocket-call/wav.h"
 
 namespace audiosocket::call {
-
-using audio::EncodeWav;
-using audio::ParseWav;
-using audio::ReadWavFile;
-using audio::Resample;
-using audio::WavAudio;
-using audio::WavWriter;
 
 inline constexpr Nanos kFramePeriod = 20 * kMillisecond;
 

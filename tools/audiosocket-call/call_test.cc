@@ -21,15 +21,9 @@
 #include "lib/net/net.h"
 #include "lib/wire/wire.h"
 #include "tools/audiosocket-call/runner.h"
+#include "tools/audiosocket-call/wav.h"
 
 namespace audiosocket::call {
-
-using audio::EncodeWav;
-using audio::ParseWav;
-using audio::ReadWavFile;
-using audio::Resample;
-using audio::WavAudio;
-using audio::WavWriter;
 namespace {
 
 using ::testing::ElementsAre;
@@ -115,7 +109,7 @@ class FakeServer {
 // events are polled for real.
 class Harness {
  public:
-  explicit Harness(const FakeServer& server) {
+  explicit Harness(FakeServer& server) : server_(&server) {
     config.call.target = server.address();
     config.call.uuid = kUuid;
     config.call.log_messages = false;
@@ -150,6 +144,18 @@ class Harness {
     AdvanceTo(config.call.duration + config.call.linger + kMillisecond);
     ASSERT_TRUE(PollUntil([&] { return runner_->done(); }));
   }
+  // Runs to the end of the call and waits for the server to see the
+  // connection close; returns every byte the server received.
+  std::string FinishAndCollect() {
+    Finish();
+    EXPECT_TRUE(server_->WaitClosed());
+    return server_->Bytes();
+  }
+  // Starts the call and runs it to its end: every byte the server received.
+  std::string Run() {
+    Start();
+    return FinishAndCollect();
+  }
   const Call& call() { return runner_->call(0); }
   Runner& runner() { return *runner_; }
 
@@ -159,6 +165,7 @@ class Harness {
   RunConfig config;
 
  private:
+  FakeServer* server_;
   Nanos started_at_ = Now();
   event::EpollDispatcher loop_{&clock};
   std::unique_ptr<Runner> runner_;
@@ -201,6 +208,14 @@ std::vector<std::string> Concat(std::initializer_list<std::vector<std::string>> 
   return out;
 }
 
+// The WAV file a run recorded, as written (no resampling).
+absl::StatusOr<WavAudio> ParseRecording(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream file;
+  file << in.rdbuf();
+  return ParseWav(file.str(), path);
+}
+
 TEST(PacingTest, SendsFiftyFramesPerSecondOfClockThenHangsUp) {
   FakeServer server;
   Harness h(server);
@@ -208,9 +223,7 @@ TEST(PacingTest, SendsFiftyFramesPerSecondOfClockThenHangsUp) {
   h.Start();
   h.AdvanceTo(kSecond - 1);
   EXPECT_EQ(h.call().result().frames_sent, 50u);
-  h.Finish();
-  ASSERT_TRUE(server.WaitClosed());
-  const std::string bytes = server.Bytes();
+  const std::string bytes = h.FinishAndCollect();
   EXPECT_EQ(bytes.size(), 19u + 50u * 323u + 3u);
   EXPECT_EQ(Tokens(bytes, wire::Dialect::kAsterisk),
             Concat({{"uuid"}, Repeat("audio", 50), {"hangup"}}));
@@ -236,10 +249,7 @@ TEST(PacingTest, SixteenKilohertzFramesAre640Bytes) {
   h.config.call.rate_hz = 16000;
   h.config.call.source.rate_hz = 16000;
   h.config.call.duration = 40 * kMillisecond;
-  h.Start();
-  h.Finish();
-  ASSERT_TRUE(server.WaitClosed());
-  const std::string b = server.Bytes();
+  const std::string b = h.Run();
   ASSERT_GE(b.size(), 19u + 643u);
   EXPECT_EQ(b.substr(19, 3), std::string("\x12\x02\x80", 3));
   EXPECT_EQ(b.size(), 19u + 2 * 643u + 3u);
@@ -250,10 +260,7 @@ TEST(DtmfTest, AsteriskDialectSendsOneDigitAtTheEndWithVoiceDropped) {
   Harness h(server);
   h.config.call.dtmf = {{'1', 100 * kMillisecond}};
   h.config.call.dtmf_duration = 60 * kMillisecond;
-  h.Start();
-  h.Finish();
-  ASSERT_TRUE(server.WaitClosed());
-  const std::string b = server.Bytes();
+  const std::string b = h.Run();
   // Frames at 0-80 ms, none at 100-140 ms (the digit), 0x03 '1' at 160 ms,
   // then frames at 160 and 180 ms.
   EXPECT_EQ(Tokens(b, wire::Dialect::kAsterisk),
@@ -267,10 +274,7 @@ TEST(DtmfTest, ExtendedDialectSendsStartAndStopWithDuration) {
   h.config.call.extended_dialect = true;
   h.config.call.dtmf = {{'#', 100 * kMillisecond}};
   h.config.call.dtmf_duration = 60 * kMillisecond;
-  h.Start();
-  h.Finish();
-  ASSERT_TRUE(server.WaitClosed());
-  const std::string b = server.Bytes();
+  const std::string b = h.Run();
   EXPECT_EQ(Tokens(b, wire::Dialect::kExtended), Concat({{"uuid"},
                                                          Repeat("audio", 5),
                                                          {"dtmf:start:#:0"},
@@ -289,10 +293,7 @@ TEST(DtmfTest, ExtendedDialectSendsControlAndErrorMessages) {
   h.config.call.controls = {{4, 30 * kMillisecond}};
   h.config.call.errors = {{1, 50 * kMillisecond}};
   h.config.call.duration = 60 * kMillisecond;
-  h.Start();
-  h.Finish();
-  ASSERT_TRUE(server.WaitClosed());
-  const std::string b = server.Bytes();
+  const std::string b = h.Run();
   EXPECT_EQ(
       Tokens(b, wire::Dialect::kExtended),
       Concat({{"uuid"}, Repeat("audio", 2), {"control:4"}, {"audio"}, {"error:1"}, {"hangup"}}));
@@ -305,11 +306,7 @@ TEST(EndTest, CloseModeClosesWithoutHangupMessage) {
   Harness h(server);
   h.config.call.end = EndMode::kClose;
   h.config.call.duration = 40 * kMillisecond;
-  h.Start();
-  h.Finish();
-  ASSERT_TRUE(server.WaitClosed());
-  EXPECT_EQ(Tokens(server.Bytes(), wire::Dialect::kAsterisk),
-            Concat({{"uuid"}, Repeat("audio", 2)}));
+  EXPECT_EQ(Tokens(h.Run(), wire::Dialect::kAsterisk), Concat({{"uuid"}, Repeat("audio", 2)}));
   EXPECT_EQ(h.call().result().ended, "closed");
   EXPECT_TRUE(h.call().result().ok);
 }
@@ -340,10 +337,7 @@ TEST_P(FaultTest, PutsExactlyTheseBytesOnTheWire) {
   Harness h(server);
   h.config.call.fault = GetParam().fault;
   h.config.call.duration = 40 * kMillisecond;
-  h.Start();
-  h.Finish();
-  ASSERT_TRUE(server.WaitClosed());
-  const std::string got = server.Bytes();
+  const std::string got = h.Run();
   const std::string want = GetParam().expected();
   EXPECT_EQ(got.size(), want.size());
   EXPECT_TRUE(got == want)
@@ -400,9 +394,7 @@ TEST(FaultTest, FloodSendsFasterThanRealTime) {
   h.AdvanceTo(h.config.call.duration);
   // The hangup may wait behind a partly sent frame; let the socket take it.
   ASSERT_TRUE(h.PollUntil([&] { return h.call().write_pending() == 0; }));
-  h.Finish();
-  ASSERT_TRUE(server.WaitClosed());
-  const std::vector<std::string> tokens = Tokens(server.Bytes(), wire::Dialect::kAsterisk);
+  const std::vector<std::string> tokens = Tokens(h.FinishAndCollect(), wire::Dialect::kAsterisk);
   EXPECT_GE(tokens.size(), 1002u);
   EXPECT_EQ(tokens.front(), "uuid");
   EXPECT_EQ(tokens.back(), "hangup");
@@ -453,10 +445,7 @@ TEST(RecordTest, RecordsReceivedAudioAndListsNonAudioMessages) {
     EXPECT_THAT(summary, HasSubstr("\"recv_jitter_ms\":{"));
     EXPECT_THAT(summary, HasSubstr("\"count\":2}"));  // 3 frames: 2 intervals
   }                                                   // the runner closes the recording
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream file;
-  file << in.rdbuf();
-  absl::StatusOr<WavAudio> wav = ParseWav(file.str(), path);
+  absl::StatusOr<WavAudio> wav = ParseRecording(path);
   ASSERT_TRUE(wav.ok()) << wav.status();
   EXPECT_EQ(wav->sample_rate_hz, 8000);
   EXPECT_EQ(wav->samples, samples);
@@ -491,10 +480,7 @@ TEST(EncodingTest, UlawSendsG711LabelledAsSlinAndReadsEverythingAsSlin) {
   EXPECT_EQ(bytes.substr(22, 160), std::string(expected.begin(), expected.end()));
   EXPECT_EQ(echo.size(), 320u) << "an echo comes back as slin";
 
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream file;
-  file << in.rdbuf();
-  absl::StatusOr<WavAudio> wav = ParseWav(file.str(), path);
+  absl::StatusOr<WavAudio> wav = ParseRecording(path);
   ASSERT_TRUE(wav.ok()) << wav.status();
   EXPECT_EQ(wav->sample_rate_hz, 8000);
   EXPECT_EQ(wav->samples.size(), 80u) << "160 bytes labelled 0x10 are 80 slin samples";

@@ -14,21 +14,14 @@
 
 #include "absl/random/random.h"
 #include "absl/status/status.h"
-#include "lib/audio/wav.h"
 #include "lib/event/epoll_dispatcher.h"
 #include "tools/audiosocket-call/call.h"
 #include "tools/audiosocket-call/nanos.h"
 #include "tools/audiosocket-call/options.h"
 #include "tools/audiosocket-call/summary.h"
+#include "tools/audiosocket-call/wav.h"
 
 namespace audiosocket::call {
-
-using audio::EncodeWav;
-using audio::ParseWav;
-using audio::ReadWavFile;
-using audio::Resample;
-using audio::WavAudio;
-using audio::WavWriter;
 
 class Runner final {
  public:

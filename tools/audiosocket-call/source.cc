@@ -8,16 +8,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "lib/audio/wav.h"
+#include "tools/audiosocket-call/wav.h"
 
 namespace audiosocket::call {
-
-using audio::EncodeWav;
-using audio::ParseWav;
-using audio::ReadWavFile;
-using audio::Resample;
-using audio::WavAudio;
-using audio::WavWriter;
 namespace {
 
 class SilenceSource final : public AudioSource {

@@ -7,21 +7,14 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "lib/audio/wav.h"
 #include "tools/audiosocket-call/nanos.h"
 #include "tools/audiosocket-call/options.h"
 #include "tools/audiosocket-call/source.h"
 #include "tools/audiosocket-call/stats.h"
 #include "tools/audiosocket-call/summary.h"
+#include "tools/audiosocket-call/wav.h"
 
 namespace audiosocket::call {
-
-using audio::EncodeWav;
-using audio::ParseWav;
-using audio::ReadWavFile;
-using audio::Resample;
-using audio::WavAudio;
-using audio::WavWriter;
 namespace {
 
 using ::testing::HasSubstr;
