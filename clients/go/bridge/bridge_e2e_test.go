@@ -70,7 +70,7 @@ func setup(t *testing.T, mode, listen string, d wire.Dialect) (*asterisk, *Call)
 		}
 		return a, call
 	case <-time.After(wait):
-		t.Fatalf("no call reached the backend:\n%s", b.output())
+		t.Fatalf("no call reached the backend:\n%s", b.Output())
 	}
 	return nil, nil
 }

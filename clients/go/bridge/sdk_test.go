@@ -42,6 +42,33 @@ func placeCall(t *testing.T, port int) (*asterisk, string) {
 	return a, id
 }
 
+// claimPlacedCall dials the pull-mode bridge b with opts, claims a call while
+// one is placed from Asterisk's side, and returns both ends; the test fails
+// when no call is claimed.
+func claimPlacedCall(t *testing.T, b *bridgeProcess, opts ...Option) (*Call, *asterisk) {
+	t.Helper()
+	client, err := Dial(b.grpcTarget(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	claimed := make(chan *Call, 1)
+	go func() {
+		call, err := client.Claim(testCtx(t), Claim{})
+		if err != nil {
+			t.Error(err)
+		}
+		claimed <- call
+	}()
+	time.Sleep(300 * time.Millisecond)
+	a, _ := placeCall(t, b.asPort)
+	call := <-claimed
+	if call == nil {
+		t.Fatal("no call")
+	}
+	return call, a
+}
+
 // logBuffer collects slog output for assertions.
 type logBuffer struct {
 	mu  sync.Mutex
@@ -151,29 +178,11 @@ func TestPushSampleRateFromAccept(t *testing.T) {
 // not a CALL_ENDED result the bridge never sent.
 func TestSendReturnsTransportErrors(t *testing.T) {
 	b := startBridge(t, "127.0.0.1:0", "--mode=pull")
-	client, err := Dial(b.grpcTarget())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	claimed := make(chan *Call, 1)
-	go func() {
-		call, err := client.Claim(testCtx(t), Claim{})
-		if err != nil {
-			t.Error(err)
-		}
-		claimed <- call
-	}()
-	time.Sleep(300 * time.Millisecond)
-	placeCall(t, b.asPort)
-	call := <-claimed
-	if call == nil {
-		t.FailNow()
-	}
+	call, _ := claimPlacedCall(t, b)
 	res := make(chan error, 1)
 	go func() { _, err := call.SendDTMF(testCtx(t), "123456789", 1000, 100); res <- err }() // ~10 s
 	time.Sleep(300 * time.Millisecond)
-	_ = b.cmd.Process.Kill()
+	_ = b.Cmd.Process.Kill()
 	select {
 	case err := <-res:
 		var ce *CommandError
@@ -193,22 +202,7 @@ func TestSendReturnsTransportErrors(t *testing.T) {
 // are dropped and counted, the newest and every other event kept.
 func TestEventsBoundedDropOldest(t *testing.T) {
 	b := startBridge(t, "127.0.0.1:0", "--mode=pull")
-	client, err := Dial(b.grpcTarget(), WithAudioBuffer(200*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	claimed := make(chan *Call, 1)
-	go func() {
-		call, _ := client.Claim(testCtx(t), Claim{})
-		claimed <- call
-	}()
-	time.Sleep(300 * time.Millisecond)
-	a, _ := placeCall(t, b.asPort)
-	call := <-claimed
-	if call == nil {
-		t.Fatal("no call")
-	}
+	call, a := claimPlacedCall(t, b, WithAudioBuffer(200*time.Millisecond))
 	for i := 1; i < 50; i++ {
 		a.send(wire.Audio{Rate: 8000, PCM: numberedFrame(i)})
 	}

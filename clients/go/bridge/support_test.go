@@ -1,116 +1,41 @@
 package bridge
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/internal/testenv"
 	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/wire"
 )
 
 const wait = 15 * time.Second // generous: a loaded 2-core machine
 
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
-}
-
-func binPath(env, rel string) string {
-	if p := os.Getenv(env); p != "" {
-		return p
-	}
-	return filepath.Join(repoRoot(), rel)
-}
-
-var (
-	bridgeBin = binPath("BRIDGE_BIN", "bazel-bin/server/audiosocket-bridge")
-	callBin   = binPath("AUDIOSOCKET_CALL_BIN", "bazel-bin/tools/audiosocket-call/audiosocket-call")
-)
-
-// optionalFlags are flags newer bridges have: the metrics endpoint is turned
-// off (its fixed default port would collide between bridges side by side).
-var optionalFlags = sync.OnceValue(func() []string {
-	out, _ := exec.Command(bridgeBin, "--helpfull").CombinedOutput()
-	if strings.Contains(string(out), "--metrics_listen") {
-		return []string{"--metrics_listen="}
-	}
-	return nil
-})
-
 // bridgeProcess is the real bridge on loopback with ephemeral ports.
 type bridgeProcess struct {
-	cmd       *exec.Cmd
-	mu        sync.Mutex
-	lines     []string
-	asPort    int
-	grpcPort  int
-	listening chan struct{}
+	*testenv.Proc
+	asPort   int
+	grpcPort int
 }
 
 func startBridge(t *testing.T, listen string, flags ...string) *bridgeProcess {
 	t.Helper()
-	args := append([]string{"--listen=" + listen, "--grpc_listen=127.0.0.1:0", "--first_audio_wait=100ms", "--drain_timeout=200ms"}, append(optionalFlags(), flags...)...)
-	b := &bridgeProcess{cmd: exec.Command(bridgeBin, args...), listening: make(chan struct{})}
-	stderr, err := b.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	b := &bridgeProcess{Proc: testenv.Start(t, testenv.BridgeBin(), testenv.BridgeArgs(listen, flags...)...)}
+	line := b.Wait(t, `^.*"event":"listening".*$`)[0]
+	var l struct {
+		Audiosocket string `json:"audiosocket"`
+		GRPCPort    int    `json:"grpc_port"`
 	}
-	if err := b.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bridgeBin, err)
+	if err := json.Unmarshal([]byte(line), &l); err != nil {
+		t.Fatalf("the bridge's listening line %q: %v", line, err)
 	}
-	t.Cleanup(func() {
-		_ = b.cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = b.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = b.cmd.Process.Kill()
-		}
-	})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			b.mu.Lock()
-			b.lines = append(b.lines, line)
-			b.mu.Unlock()
-			if strings.Contains(line, `"event":"listening"`) {
-				var l struct {
-					Audiosocket string `json:"audiosocket"`
-					GRPCPort    int    `json:"grpc_port"`
-				}
-				if json.Unmarshal([]byte(line), &l) == nil {
-					_, port, _ := net.SplitHostPort(l.Audiosocket)
-					fmt.Sscan(port, &b.asPort)
-					b.grpcPort = l.GRPCPort
-					close(b.listening)
-				}
-			}
-		}
-	}()
-	select {
-	case <-b.listening:
-	case <-time.After(wait):
-		t.Fatalf("the bridge did not start:\n%s", b.output())
-	}
+	_, port, _ := net.SplitHostPort(l.Audiosocket)
+	fmt.Sscan(port, &b.asPort)
+	b.grpcPort = l.GRPCPort
 	return b
-}
-
-func (b *bridgeProcess) output() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Join(b.lines, "\n")
 }
 
 func (b *bridgeProcess) grpcTarget() string { return fmt.Sprintf("127.0.0.1:%d", b.grpcPort) }

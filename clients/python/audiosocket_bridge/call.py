@@ -61,41 +61,37 @@ class _Link:
     async def close(self) -> None: ...
 
 
-class _PushLink(_Link):
-    def __init__(self, context: grpc.aio.ServicerContext):
-        self._context = context
+class _StreamLink(_Link):
+    """A Call's RPC stream; send() wraps each command in the RPC's message type."""
+
+    def __init__(self, stream, wrap):
+        self._stream = stream  # the push servicer's context or the pull call: both read and write
+        self._wrap = wrap
 
     async def send(self, command):
-        await self.send_message(pb.HandleCallResponse(command=command))
-
-    async def send_message(self, message):
-        await self._context.write(message)
-
-    async def recv(self):
-        request = await self._context.read()
-        if request is grpc.aio.EOF:
-            return None
-        return request.event
-
-    async def close(self):
-        pass  # returning from the handler finishes the RPC
-
-
-class _PullLink(_Link):
-    def __init__(self, stream):
-        self._stream = stream
-
-    async def send(self, command):
-        await self.send_message(pb.ClaimCallRequest(command=command))
+        await self.send_message(self._wrap(command=command))
 
     async def send_message(self, message):
         await self._stream.write(message)
 
     async def recv(self):
-        response = await self._stream.read()
-        if response is grpc.aio.EOF:
+        message = await self._stream.read()
+        if message is grpc.aio.EOF:
             return None
-        return response.event
+        return message.event
+
+    async def close(self):
+        pass  # push: returning from the handler finishes the RPC
+
+
+class _PushLink(_StreamLink):
+    def __init__(self, context: grpc.aio.ServicerContext):
+        super().__init__(context, pb.HandleCallResponse)
+
+
+class _PullLink(_StreamLink):
+    def __init__(self, stream):
+        super().__init__(stream, pb.ClaimCallRequest)
 
     async def close(self):
         try:
