@@ -1,5 +1,14 @@
 # Shared by clients/<lang>/run-tests.sh (sourced, not run).
 #
+# init_counts SDK COUNTS_FILE
+#   Sets counts to COUNTS_FILE made absolute (the script may cd) and defines
+#   fail MESSAGE: prints "SDK: MESSAGE", writes "0 1 0" to counts, exits 1.
+init_counts() {
+  sdk_name=$1 counts=$2
+  case $counts in /*) ;; *) counts="$(pwd)/$counts" ;; esac
+  fail() { echo "$sdk_name: $*" >&2; echo "0 1 0" >"$counts"; exit 1; }
+}
+
 # copy_bridge_binaries SDK BINDIR LOG
 #   Builds the bridge and audiosocket-call with Bazel at the repository root
 #   and copies both into BINDIR. Private copies, because bazel-bin follows

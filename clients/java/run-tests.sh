@@ -6,11 +6,10 @@
 # Installs what is missing first: a JDK and Maven (Debian packages) when
 # absent; Maven fetches the dependencies into ~/.m2 on the first run.
 set -uo pipefail
-counts=${1:?usage: run-tests.sh COUNTS_FILE}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-case $counts in /*) ;; *) counts="$(pwd)/$counts" ;; esac
-fail() { echo "clients/java: $*" >&2; echo "0 1 0" >"$counts"; exit 1; }
+source "$root/clients/common.sh"
+init_counts clients/java "${1:?usage: run-tests.sh COUNTS_FILE}"
 
 if ! command -v mvn >/dev/null || ! command -v javac >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven) >&2 \
@@ -20,7 +19,6 @@ fi
 log=$(mktemp)
 bindir=$(mktemp -d)
 trap 'rm -rf "$log" "$bindir"' EXIT
-source "$root/clients/common.sh"
 copy_bridge_binaries clients/java "$bindir" "$log" || fail "no bridge binaries to test against"
 
 reports=$here/target/surefire-reports

@@ -5,11 +5,10 @@
 # Installs what is missing first: Node and npm (Debian packages) when absent,
 # the npm dependencies (npm ci) when node_modules is missing or stale.
 set -uo pipefail
-counts=${1:?usage: run-tests.sh COUNTS_FILE}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-case $counts in /*) ;; *) counts="$(pwd)/$counts" ;; esac
-fail() { echo "clients/node: $*" >&2; echo "0 1 0" >"$counts"; exit 1; }
+source "$root/clients/common.sh"
+init_counts clients/node "${1:?usage: run-tests.sh COUNTS_FILE}"
 
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm) >&2 || fail "cannot install nodejs and npm"
@@ -21,7 +20,6 @@ fi
 log=$(mktemp)
 bindir=$(mktemp -d)
 trap 'rm -rf "$log" "$bindir"' EXIT
-source "$root/clients/common.sh"
 copy_bridge_binaries clients/node "$bindir" "$log" || fail "no bridge binaries to test against"
 export CALL_BIN="$bindir/audiosocket-call"
 (cd "$here" && node --test --test-reporter=tap --test-timeout=120000 test/) >"$log" 2>&1

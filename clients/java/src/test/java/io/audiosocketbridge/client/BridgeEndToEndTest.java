@@ -50,6 +50,14 @@ class BridgeEndToEndTest {
     return f.get(WAIT, TimeUnit.MILLISECONDS);
   }
 
+  /** The call's next DTMF event, asserted to be {@code digit} in {@code phase}. */
+  private DtmfEvent nextDtmf(String digit, DtmfPhase phase) throws Exception {
+    DtmfEvent dtmf = events.next(CallEvent::hasDtmf).getDtmf();
+    assertEquals(digit, dtmf.getDigit());
+    assertEquals(phase, dtmf.getPhase());
+    return dtmf;
+  }
+
   /** A bridge in the mode, a call from a scripted Asterisk (UUID and frame 0), accepted or claimed. */
   private BridgeCall connect(BridgeCall.Mode mode, boolean extended) throws Exception {
     String listen = "--listen=127.0.0.1:0" + (extended ? ",dialect=extended,name=ext" : "");
@@ -134,9 +142,7 @@ class BridgeEndToEndTest {
   void stockAsteriskDigitIsEndOnly(BridgeCall.Mode mode) throws Exception {
     connect(mode, false);
     asterisk.send(Wire.Message.dtmfDigit('7'));
-    DtmfEvent dtmf = events.next(CallEvent::hasDtmf).getDtmf();
-    assertEquals("7", dtmf.getDigit());
-    assertEquals(DtmfPhase.DTMF_PHASE_END_ONLY, dtmf.getPhase());
+    DtmfEvent dtmf = nextDtmf("7", DtmfPhase.DTMF_PHASE_END_ONLY);
     assertEquals(DtmfSource.DTMF_SOURCE_SIGNALLED, dtmf.getSource());
     assertEquals(160, dtmf.getOffsetSamples());
   }
@@ -149,12 +155,8 @@ class BridgeEndToEndTest {
     assertEquals("ext", call.listenerName());
     asterisk.send(Wire.Message.dtmf(true, '#', 0));
     asterisk.send(Wire.Message.dtmf(false, '#', 120));
-    DtmfEvent begin = events.next(CallEvent::hasDtmf).getDtmf();
-    DtmfEvent end = events.next(CallEvent::hasDtmf).getDtmf();
-    assertEquals("#", begin.getDigit());
-    assertEquals(DtmfPhase.DTMF_PHASE_BEGIN, begin.getPhase());
-    assertEquals(DtmfPhase.DTMF_PHASE_END, end.getPhase());
-    assertEquals(120, end.getDurationMs());
+    nextDtmf("#", DtmfPhase.DTMF_PHASE_BEGIN);
+    assertEquals(120, nextDtmf("#", DtmfPhase.DTMF_PHASE_END).getDurationMs());
   }
 
   @ParameterizedTest

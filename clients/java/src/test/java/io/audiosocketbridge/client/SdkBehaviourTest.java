@@ -118,10 +118,7 @@ class SdkBehaviourTest {
     LinkedBlockingQueue<String> audio = new LinkedBlockingQueue<>();
     BridgeProcess bridge = bridgeWith(BridgeCall.Mode.PUSH, call -> {
       seen.add("play=" + call.play(Support.filled(160, 5), "").get(5, TimeUnit.SECONDS).getCode());
-      return new CallListener() {
-        @Override
-        public void onAudio(BridgeCall c, AudioChunk a) { audio.add("seq=" + a.getSequenceNumber()); }
-      };
+      return Support.onAudio((c, a) -> audio.add("seq=" + a.getSequenceNumber()));
     });
     dial(bridge.audiosocketPort, Support.UUID);
     assertEquals("play=RESULT_CODE_OK", seen.poll(WAIT, TimeUnit.MILLISECONDS));
@@ -134,10 +131,7 @@ class SdkBehaviourTest {
     LinkedBlockingQueue<String> seen = new LinkedBlockingQueue<>();
     BackendServer server = keep(BackendServer.start("127.0.0.1", 0, call -> {
       seen.add("offered=" + call.sampleRateHz());
-      return new CallListener() {
-        @Override
-        public void onAudio(BridgeCall c, AudioChunk a) { seen.add("audio=" + a.getSampleRateHz() + " call=" + c.sampleRateHz()); }
-      };
+      return Support.onAudio((c, a) -> seen.add("audio=" + a.getSampleRateHz() + " call=" + c.sampleRateHz()));
     }, MediaOptions.newBuilder().setSampleRateHz(16000).build()));
     BridgeProcess bridge = keep(new BridgeProcess(List.of("--listen=127.0.0.1:0", "--backend=ipv4:127.0.0.1:" + server.port())));
     dial(bridge.audiosocketPort, Support.UUID);

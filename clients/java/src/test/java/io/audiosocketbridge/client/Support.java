@@ -1,5 +1,6 @@
 package io.audiosocketbridge.client;
 
+import io.audiosocketbridge.v1.AudioChunk;
 import io.audiosocketbridge.v1.CallEvent;
 import io.audiosocketbridge.wire.Wire;
 import java.io.BufferedReader;
@@ -15,6 +16,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -178,6 +180,14 @@ final class Support {
       }
       throw new AssertionError("no matching event within " + WAIT_MS + " ms");
     }
+  }
+
+  /** A listener that hands each audio chunk to {@code onAudio} and ignores the other events. */
+  static CallListener onAudio(BiConsumer<BridgeCall, AudioChunk> onAudio) {
+    return new CallListener() {
+      @Override
+      public void onAudio(BridgeCall call, AudioChunk audio) { onAudio.accept(call, audio); }
+    };
   }
 
   static short[] numberedFrame(int n) {
