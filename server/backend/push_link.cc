@@ -39,7 +39,10 @@ void PushLink::SendEvent(CallEvent event) {
   {
     absl::MutexLock lock(&mu_);
     if (closing_ || broken_ || done_) return;
-    if (outbox_.Push(std::move(event), event::MonoClock::now())) to_write = &outbox_.in_flight();
+    if (outbox_.Push(std::move(event), event::MonoClock::now())) {
+      to_write = &outbox_.in_flight();
+      ++starting_ops_;
+    }
     overflowed = outbox_.overflowed();
     if (overflowed) {
       broken_ = true;
@@ -47,6 +50,7 @@ void PushLink::SendEvent(CallEvent event) {
     }
   }
   if (overflowed) {
+    if (to_write != nullptr) FinishStartingOp();  // not started after all
     // Said first, so the call ends with this reason rather than the
     // cancellation's.
     if (auto observer = observer_.lock()) {
@@ -55,7 +59,10 @@ void PushLink::SendEvent(CallEvent event) {
     context_.TryCancel();
     return;
   }
-  if (to_write != nullptr) StartWrite(to_write);
+  if (to_write != nullptr) {
+    StartWrite(to_write);
+    FinishStartingOp();
+  }
 }
 
 void PushLink::ExtendAudioQueue(uint64_t audio_events) {
@@ -72,9 +79,13 @@ void PushLink::CloseAfterQueued() {
     if (outbox_.idle() && !broken_ && !writes_done_) {
       writes_done_ = true;
       writes_done_now = true;
+      ++starting_ops_;
     }
   }
-  if (writes_done_now) StartWritesDone();
+  if (writes_done_now) {
+    StartWritesDone();
+    FinishStartingOp();
+  }
   {
     absl::MutexLock lock(&mu_);
     if (!writes_done_ && !broken_) return;  // the last OnWriteDone finishes the job
@@ -107,6 +118,20 @@ void PushLink::ReleaseHoldOnce() {
     absl::MutexLock lock(&mu_);
     if (hold_released_) return;
     hold_released_ = true;
+    if (starting_ops_ > 0) {
+      release_deferred_ = true;  // FinishStartingOp removes it
+      return;
+    }
+  }
+  RemoveHold();
+}
+
+void PushLink::FinishStartingOp() {
+  {
+    absl::MutexLock lock(&mu_);
+    --starting_ops_;
+    if (starting_ops_ > 0 || !release_deferred_) return;
+    release_deferred_ = false;
   }
   RemoveHold();
 }

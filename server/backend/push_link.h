@@ -59,6 +59,9 @@ class PushLink final : public BackendLink,
 
  private:
   PushLink(uint64_t link_id, std::weak_ptr<LinkObserver> observer, const Options& options);
+  // Ends a Start* call counted in starting_ops_, removing the hold if its
+  // release waited for it. Call without mu_ held.
+  void FinishStartingOp();
   // Removes the hold once; call without mu_ held.
   void ReleaseHoldOnce();
 
@@ -77,6 +80,12 @@ class PushLink final : public BackendLink,
   bool writes_done_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // no write can succeed any more
   bool hold_released_ ABSL_GUARDED_BY(mu_) = false;
+  // Start* calls made from outside reactions (the call's loop) that have
+  // been decided under mu_ but not yet returned. The hold is not removed
+  // while any is under way: once it is, the RPC may complete and gRPC free
+  // the stream those calls are about to use.
+  int starting_ops_ ABSL_GUARDED_BY(mu_) = 0;
+  bool release_deferred_ ABSL_GUARDED_BY(mu_) = false;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
