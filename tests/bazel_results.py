@@ -7,7 +7,7 @@ For each test target, reads TESTLOGS_DIR/<package>/<name>/test.xml (for sharded
 targets, every shard's) and counts its <testcase> elements as passed, failed
 or skipped. A target with no XML (it failed to build, or timed out before
 writing one) counts as one failure. Prints "passed failed skipped" and the
-names of failed cases on stderr. A target that Bazel itself reported as not
+names of failed cases on stderr, each with its failure messages. A target that Bazel itself reported as not
 passed (exit code after the XML was written, e.g. a sanitizer's leak report)
 but whose XML shows no failure counts one more failure.
 """
@@ -15,6 +15,17 @@ import glob
 import os
 import sys
 import xml.etree.ElementTree as ET
+
+
+def failure_excerpt(case, limit=1500):
+    """The case's failure messages, indented, so that a CI log says why."""
+    texts = []
+    for node in list(case.iter("failure")) + list(case.iter("error")):
+        texts.append((node.get("message") or node.text or "").strip())
+    text = "\n".join(t for t in texts if t)
+    if len(text) > limit:
+        text = text[:limit] + " [...]"
+    return "".join("\n    " + line for line in text.splitlines())
 
 
 def count_target(testlogs, target):
@@ -36,7 +47,8 @@ def count_target(testlogs, target):
         for case in cases:
             if case.find("failure") is not None or case.find("error") is not None:
                 failed += 1
-                failures.append(f"{target} {case.get('classname', '')}.{case.get('name', '')}")
+                failures.append(f"{target} {case.get('classname', '')}.{case.get('name', '')}"
+                                + failure_excerpt(case))
             elif case.find("skipped") is not None or case.get("result") == "suppressed" \
                     or case.get("status") == "notrun":
                 skipped += 1
