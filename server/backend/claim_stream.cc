@@ -16,7 +16,7 @@ using bridge::v1::ClaimCallResponse;
 
 ClaimStream::ClaimStream(grpc::CallbackServerContext* context, ClaimDispatcher* dispatcher,
                          size_t max_queued_audio_events, BridgeCounters* counters,
-                         prometheus::Histogram* inbound_latency)
+                         LatencyHistogram* inbound_latency)
     : context_(context),
       dispatcher_(dispatcher),
       counters_(counters),

@@ -9,7 +9,6 @@
 // out (gRPC, the call) while holding it.
 
 #include <grpcpp/grpcpp.h>
-#include <prometheus/histogram.h>
 
 #include <memory>
 
@@ -21,6 +20,7 @@
 #include "server/backend/event_outbox.h"
 #include "server/backend/stream_tracker.h"
 #include "server/ops/counters.h"
+#include "server/ops/latency_histogram.h"
 
 namespace audiosocket {
 
@@ -31,7 +31,7 @@ class ClaimStream final
  public:
   ClaimStream(grpc::CallbackServerContext* context, ClaimDispatcher* dispatcher,
               size_t max_queued_audio_events, BridgeCounters* counters,
-              prometheus::Histogram* inbound_latency);
+              LatencyHistogram* inbound_latency);
   // Begins reading; keeps itself alive until OnDone. When `streams` is
   // set, the stream is registered there until OnDone (shutdown waits).
   void Begin(StreamTracker* streams = nullptr);
@@ -64,7 +64,7 @@ class ClaimStream final
   grpc::CallbackServerContext* const context_;
   ClaimDispatcher* const dispatcher_;
   BridgeCounters* const counters_;
-  prometheus::Histogram* const inbound_latency_;
+  LatencyHistogram* const inbound_latency_;
   bridge::v1::ClaimCallRequest request_;  // read buffer
   bridge::v1::ClaimCall claim_;
   std::shared_ptr<ClaimStream> self_;

@@ -10,7 +10,6 @@
 // RemoveHold are called after releasing it.
 
 #include <grpcpp/grpcpp.h>
-#include <prometheus/histogram.h>
 
 #include <memory>
 #include <string>
@@ -22,6 +21,7 @@
 #include "server/backend/backend_link.h"
 #include "server/backend/event_outbox.h"
 #include "server/backend/stream_tracker.h"
+#include "server/ops/latency_histogram.h"
 
 namespace audiosocket {
 
@@ -33,7 +33,7 @@ class PushLink final : public BackendLink,
     absl::Duration deadline = absl::Hours(24);
     size_t max_queued_audio_events = 50;
     std::string bearer_token;  // sent as "authorization: Bearer ..." when set
-    prometheus::Histogram* inbound_latency = nullptr;
+    LatencyHistogram* inbound_latency = nullptr;
     // When set, the stream is registered there until OnDone (shutdown
     // waits for it). Must outlive the stream.
     StreamTracker* streams = nullptr;
@@ -66,7 +66,7 @@ class PushLink final : public BackendLink,
   void ReleaseHoldOnce();
 
   const uint64_t link_id_;
-  prometheus::Histogram* const inbound_latency_;
+  LatencyHistogram* const inbound_latency_;
   StreamTracker* const streams_;
   uint64_t stream_key_ = 0;  // set in Start, before any reaction
   const std::weak_ptr<LinkObserver> observer_;

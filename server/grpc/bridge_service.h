@@ -9,7 +9,6 @@
 // watch_mu_; the service never calls out while holding it.
 
 #include <grpcpp/grpcpp.h>
-#include <prometheus/histogram.h>
 
 #include <memory>
 #include <string>
@@ -23,6 +22,7 @@
 #include "server/call/call_registry.h"
 #include "server/grpc/bearer_auth.h"
 #include "server/ops/counters.h"
+#include "server/ops/latency_histogram.h"
 
 namespace audiosocket {
 
@@ -40,7 +40,7 @@ class BridgeService final : public bridge::v1::BridgeService::CallbackService {
     // When set, every RPC must carry "authorization: Bearer <token>".
     std::string auth_token;
     BridgeCounters* counters = nullptr;
-    prometheus::Histogram* inbound_latency = nullptr;
+    LatencyHistogram* inbound_latency = nullptr;
     // When set, every ClaimCall and WatchCalls stream is registered there
     // until OnDone, so shutdown can wait for their last writes.
     StreamTracker* streams = nullptr;

@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <exception>
+#include <limits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -30,7 +31,7 @@ std::string ReasonLabel(int reason) {
   return absl::AsciiStrToLower(name);
 }
 
-prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+std::vector<double> LatencyBuckets() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025,
           0.05,   0.1,     0.25,   0.5,   1,     2.5,   5,    10};
 }
@@ -154,21 +155,54 @@ class Metrics::CounterCollector final : public prometheus::Collectable {
   const ClaimDispatcher* dispatcher_;
 };
 
+// Reads the latency histograms at scrape time.
+class Metrics::HistogramCollector final : public prometheus::Collectable {
+ public:
+  struct Entry {
+    std::string name;
+    std::string help;
+    std::shared_ptr<const LatencyHistogram> histogram;
+  };
+  explicit HistogramCollector(std::vector<Entry> entries) : entries_(std::move(entries)) {}
+
+  std::vector<MetricFamily> Collect() const override {
+    std::vector<MetricFamily> out;
+    for (const Entry& entry : entries_) {
+      MetricFamily family = Family(entry.name, entry.help, MetricType::Histogram);
+      const LatencyHistogram::Snapshot snapshot = entry.histogram->Read();
+      ClientMetric metric;
+      metric.histogram.sample_count = snapshot.count;
+      metric.histogram.sample_sum = snapshot.sum_seconds;
+      uint64_t cumulative = 0;
+      const std::vector<double>& bounds = entry.histogram->bounds();
+      for (size_t b = 0; b < snapshot.counts.size(); ++b) {
+        cumulative += snapshot.counts[b];
+        ClientMetric::Bucket bucket;
+        bucket.cumulative_count = cumulative;
+        bucket.upper_bound =
+            b < bounds.size() ? bounds[b] : std::numeric_limits<double>::infinity();
+        metric.histogram.bucket.push_back(bucket);
+      }
+      family.metric.push_back(std::move(metric));
+      out.push_back(std::move(family));
+    }
+    return out;
+  }
+
+ private:
+  const std::vector<Entry> entries_;
+};
+
 Metrics::Metrics(CounterSet counters, const ClaimDispatcher* dispatcher)
-    : registry_(std::make_shared<prometheus::Registry>()),
-      collector_(std::make_shared<CounterCollector>(std::move(counters), dispatcher)) {
-  accept_latency_ = &prometheus::BuildHistogram()
-                         .Name("audiosocket_bridge_accept_latency_seconds")
-                         .Help("Time from the UUID to a backend's accept (push) or claim (pull).")
-                         .Register(*registry_)
-                         .Add({}, LatencyBuckets());
-  inbound_latency_ =
-      &prometheus::BuildHistogram()
-           .Name("audiosocket_bridge_inbound_to_backend_latency_seconds")
-           .Help("Time from a caller frame being queued for the backend to gRPC taking it.")
-           .Register(*registry_)
-           .Add({}, LatencyBuckets());
-}
+    : collector_(std::make_shared<CounterCollector>(std::move(counters), dispatcher)),
+      accept_latency_(std::make_shared<LatencyHistogram>(LatencyBuckets())),
+      inbound_latency_(std::make_shared<LatencyHistogram>(LatencyBuckets())),
+      histograms_(std::make_shared<HistogramCollector>(std::vector<HistogramCollector::Entry>{
+          {"audiosocket_bridge_accept_latency_seconds",
+           "Time from the UUID to a backend's accept (push) or claim (pull).", accept_latency_},
+          {"audiosocket_bridge_inbound_to_backend_latency_seconds",
+           "Time from a caller frame being queued for the backend to gRPC taking it.",
+           inbound_latency_}})) {}
 
 Metrics::~Metrics() = default;
 
@@ -200,7 +234,7 @@ absl::Status Metrics::Serve(const std::string& address) {
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on --metrics_listen=", address,
                                                ": ", BindFailure(address, e.what())));
   }
-  exposer_->RegisterCollectable(registry_);
+  exposer_->RegisterCollectable(histograms_);
   exposer_->RegisterCollectable(collector_);
   exposer_->RegisterCollectable(process_);
   const std::vector<int> ports = exposer_->GetListeningPorts();

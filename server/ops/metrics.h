@@ -3,13 +3,11 @@
 
 // Prometheus metrics on an HTTP port (prometheus-cpp's exposer). Counters
 // live in BridgeCounters as atomics (one per event loop) and are summed at
-// scrape time; the two
-// latency histograms are prometheus-cpp histograms, observed from any
-// thread. docs/OPERATIONS.md lists every metric.
+// scrape time; the two latency histograms are LatencyHistograms, observed
+// from any thread without a lock and read at scrape time.
+// docs/OPERATIONS.md lists every metric.
 
 #include <prometheus/exposer.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
 
 #include <memory>
 #include <string>
@@ -17,6 +15,7 @@
 #include "absl/status/status.h"
 #include "server/backend/claim_dispatcher.h"
 #include "server/ops/counters.h"
+#include "server/ops/latency_histogram.h"
 #include "server/ops/process_metrics.h"
 
 namespace audiosocket {
@@ -31,19 +30,21 @@ class Metrics {
   int port() const { return port_; }
 
   // Seconds from the UUID to the backend's accept or claim.
-  prometheus::Histogram& accept_latency() { return *accept_latency_; }
+  LatencyHistogram& accept_latency() { return *accept_latency_; }
   // Seconds from a caller frame being handed to the backend stream to gRPC
   // taking it (queueing plus flow control).
-  prometheus::Histogram& inbound_latency() { return *inbound_latency_; }
+  LatencyHistogram& inbound_latency() { return *inbound_latency_; }
 
  private:
   class CounterCollector;
+  class HistogramCollector;
 
-  std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<ProcessCollector> process_ = std::make_shared<ProcessCollector>();
   std::shared_ptr<CounterCollector> collector_;
-  prometheus::Histogram* accept_latency_ = nullptr;
-  prometheus::Histogram* inbound_latency_ = nullptr;
+  // Shared with the collector, which reads them at scrape time.
+  std::shared_ptr<LatencyHistogram> accept_latency_;
+  std::shared_ptr<LatencyHistogram> inbound_latency_;
+  std::shared_ptr<HistogramCollector> histograms_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 };

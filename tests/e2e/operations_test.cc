@@ -208,6 +208,15 @@ TEST(DrainTest, HealthIsNotServingWhileActiveCallsFinish) {
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << bridge.Output();
 }
 
+// Dials a call that `worker` claims, then sends the first SIGTERM and waits
+// until the bridge is draining, with the call still up.
+void DrainWithOneClaimedCall(BridgeProcess& bridge, PullWorker& worker, FakeAsterisk& caller) {
+  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
+  ASSERT_TRUE(worker.Next(kWait).has_value());
+  bridge.process().Signal(SIGTERM);
+  ASSERT_TRUE(bridge.WaitForEvent("draining").has_value());
+}
+
 TEST(DrainTest, DrainEndsEarlyWhenCallsFinishAndASecondSignalExitsAtOnce) {
   {
     BridgeProcess bridge({"--mode=pull", "--drain_timeout=60s"});
@@ -221,10 +230,7 @@ TEST(DrainTest, DrainEndsEarlyWhenCallsFinishAndASecondSignalExitsAtOnce) {
   ASSERT_TRUE(bridge.ok());
   PullWorker worker(bridge.grpc_port(), ClaimAny());
   FakeAsterisk caller;
-  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
-  ASSERT_TRUE(worker.Next(kWait).has_value());
-  bridge.process().Signal(SIGTERM);
-  ASSERT_TRUE(bridge.WaitForEvent("draining").has_value());
+  ASSERT_NO_FATAL_FAILURE(DrainWithOneClaimedCall(bridge, worker, caller));
   // Later than the grace after the first signal: an operator's second signal.
   absl::SleepFor(absl::Milliseconds(1500));
   bridge.process().Signal(SIGTERM);
@@ -240,11 +246,8 @@ TEST(DrainTest, SignalRepeatedAtOnceStillDrainsTheCall) {
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
   PullWorker worker(bridge.grpc_port(), ClaimAny());
   FakeAsterisk caller;
-  ASSERT_TRUE(caller.Dial(bridge.audiosocket_port(), kUuid));
-  ASSERT_TRUE(worker.Next(kWait).has_value());
-  bridge.process().Signal(SIGTERM);
-  // After the first is taken (two pending SIGTERMs would merge into one).
-  ASSERT_TRUE(bridge.WaitForEvent("draining").has_value());
+  ASSERT_NO_FATAL_FAILURE(DrainWithOneClaimedCall(bridge, worker, caller));
+  // Once the first is taken (two pending SIGTERMs would merge into one).
   bridge.process().Signal(SIGTERM);
   auto ended = worker.NextEnded(kWait);
   ASSERT_TRUE(ended.has_value()) << bridge.Output();
@@ -266,9 +269,7 @@ TEST(DrainTest, IdleWorkersDoNotDelayTheExit) {
   for (int i = 0; i < 3; ++i) {
     workers.push_back(std::make_unique<PullWorker>(bridge.grpc_port(), ClaimAny()));
   }
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge.grpc_port()),
-                                     grpc::InsecureChannelCredentials());
-  auto stub = v1::BridgeService::NewStub(channel);
+  auto stub = BridgeServiceStub(bridge.grpc_port());
   grpc::ClientContext watch_context;
   auto watch = stub->WatchCalls(&watch_context, v1::WatchCallsRequest());
   const absl::Time idle_by = absl::Now() + kWait;
@@ -318,6 +319,11 @@ TEST(MetricsTest, EventsAreCountedAndScrapedOverHttp) {
     EXPECT_EQ(bridge.Metric("audiosocket_bridge_active_calls"), 1);
     EXPECT_EQ(bridge.Metric("audiosocket_bridge_pull_streams"), 1);
     EXPECT_EQ(bridge.Metric("audiosocket_bridge_accept_latency_seconds_count"), 1);
+    // A histogram as Prometheus reads one: cumulative buckets up to +Inf.
+    EXPECT_EQ(bridge.Metric("audiosocket_bridge_accept_latency_seconds_bucket{le=\"+Inf\"}"), 1);
+    EXPECT_EQ(bridge.Metric("audiosocket_bridge_accept_latency_seconds_bucket{le=\"10\"}"), 1);
+    EXPECT_GT(bridge.Metric("audiosocket_bridge_accept_latency_seconds_sum"), 0);
+    EXPECT_LT(bridge.Metric("audiosocket_bridge_accept_latency_seconds_sum"), 10);
     caller.Close();
     ASSERT_TRUE(worker.NextEnded(kWait).has_value());
   }
@@ -458,9 +464,7 @@ TEST(MetricsTest, PortInUseNamesTheSettingAndTheAddress) {
 TEST(ErrorsTest, HangupWithAMegabyteIdAnswersNotFoundQuotingItShort) {
   BridgeProcess bridge({"--mode=pull"});
   ASSERT_TRUE(bridge.ok()) << bridge.Output();
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", bridge.grpc_port()),
-                                     grpc::InsecureChannelCredentials());
-  auto stub = v1::BridgeService::NewStub(channel);
+  auto stub = BridgeServiceStub(bridge.grpc_port());
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v1::HangupCallRequest request;
