@@ -8,9 +8,7 @@
 //   {"event":"listening","address":"127.0.0.1:9092"}
 //   {"event":"stopped","calls":N,"frames_received":N,"frames_echoed":N,...}
 
-#include <signal.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "lib/event/epoll_dispatcher.h"
+#include "lib/event/stop_signals.h"
 #include "lib/net/net.h"
 #include "lib/wire/wire.h"
 
@@ -215,13 +214,7 @@ int main(int argc, char** argv) {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  const int signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  const int signal_fd = event::BlockStopSignalsIntoFd();
 
   event::EpollDispatcher dispatcher;
   Server server(*listen_fd, &dispatcher, mode == "echo", dialect);

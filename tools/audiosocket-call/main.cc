@@ -2,7 +2,6 @@
 // AudioSocket server, alone or by the thousand, and prints a JSON summary.
 // See tools/README.md and README.md ("Tools") for the flags and the summary.
 
-#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -21,6 +20,7 @@
 #include "absl/time/time.h"
 #include "lib/dsp/g711.h"
 #include "lib/event/epoll_dispatcher.h"
+#include "lib/event/stop_signals.h"
 #include "lib/net/net.h"
 #include "lib/wire/wire.h"
 #include "tools/audiosocket-call/nanos.h"
@@ -194,13 +194,7 @@ int main(int argc, char** argv) {
   RaiseOpenFileLimit();
   // Timers fire within 1 us instead of the default 50 us slack.
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  const int signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  const int signal_fd = audiosocket::event::BlockStopSignalsIntoFd();
 
   audiosocket::event::EpollDispatcher loop;  // real monotonic time
   Runner runner(*config, &loop);
