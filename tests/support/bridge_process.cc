@@ -1,7 +1,5 @@
 #include "tests/support/bridge_process.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -10,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "tests/support/loopback.h"
 
 namespace audiosocket::testing {
 
@@ -64,21 +63,17 @@ std::optional<std::string> BridgeProcess::WaitForEvent(const std::string& event,
 }
 
 std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int fd = ConnectLoopback(port);
   std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+  if (fd >= 0) {
     const std::string request =
         "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
     (void)!send(fd, request.data(), request.size(), MSG_NOSIGNAL);
     char buffer[65536];
     ssize_t n;
     while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) response.append(buffer, n);
+    close(fd);
   }
-  close(fd);
   const size_t body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
 }

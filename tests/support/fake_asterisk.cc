@@ -1,6 +1,5 @@
 #include "tests/support/fake_asterisk.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -10,6 +9,7 @@
 #include <cstring>
 
 #include "gtest/gtest.h"
+#include "tests/support/loopback.h"
 
 namespace audiosocket::testing {
 
@@ -30,12 +30,8 @@ std::vector<int16_t> NumberedFrame(int index, int samples) {
 FakeAsterisk::~FakeAsterisk() { Close(); }
 
 bool FakeAsterisk::Connect(int port) {
-  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return false;
+  fd_ = ConnectLoopback(port);
+  if (fd_ < 0) return false;
   const int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return true;
