@@ -4,7 +4,6 @@
 // faulty call's reason and counters and that calls beside it lose nothing.
 // Outcomes and counts are asserted, never timings (the machine is loaded).
 
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -13,6 +12,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <regex>
@@ -29,6 +29,7 @@
 #include "tests/support/bridge_fixture.h"
 #include "tests/support/bridge_process.h"
 #include "tests/support/fake_asterisk.h"
+#include "tests/support/loopback.h"
 #include "tests/support/test_backends.h"
 
 namespace audiosocket::testing {
@@ -113,18 +114,54 @@ class Caller {
   std::unique_ptr<Subprocess> process_;
 };
 
-// A push backend that accepts every call, reads everything and counts the
-// caller audio per call and the reasons calls ended with.
-class CountingBackend {
+// A push backend that accepts every call and hands it, with its
+// CallStarted, to `serve` on a thread of its own. Its owner declares it
+// last: destroyed first, it stops and joins those threads before the state
+// `serve` uses goes away.
+class AcceptingBackend {
  public:
-  CountingBackend() : acceptor_([this] { Run(); }) {}
-  ~CountingBackend() {
+  using Serve =
+      std::function<void(std::shared_ptr<BackendCall> call, const v1::CallStarted& started)>;
+
+  explicit AcceptingBackend(Serve serve) : serve_(std::move(serve)), acceptor_([this] { Run(); }) {}
+  ~AcceptingBackend() {
     stop_ = true;
     acceptor_.join();
     for (auto& t : workers_) t.join();
   }
   std::string target() const { return backend_.target(); }
   int accepted() const { return accepted_.load(); }
+  // Set once the backend is being destroyed: `serve` should return.
+  bool stopping() const { return stop_.load(); }
+
+ private:
+  void Run() {
+    while (!stop_) {
+      auto call = backend_.NextCall(absl::Milliseconds(100));
+      if (call != nullptr) workers_.emplace_back([this, call] { Accept(call); });
+    }
+  }
+  void Accept(std::shared_ptr<BackendCall> call) {
+    auto started = call->Next(kWait);
+    if (!started.has_value() || !started->has_started() || !call->Accept()) return;
+    accepted_++;
+    serve_(std::move(call), started->started());
+  }
+
+  const Serve serve_;
+  PushBackend backend_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::vector<std::thread> workers_;  // acceptor thread only, then the destructor
+  std::thread acceptor_;
+};
+
+// A push backend that accepts every call, reads everything and counts the
+// caller audio per call and the reasons calls ended with.
+class CountingBackend {
+ public:
+  std::string target() const { return backend_.target(); }
+  int accepted() const { return backend_.accepted(); }
   int ended() const {
     absl::MutexLock lock(&mu_);
     return static_cast<int>(reasons_.size());
@@ -153,21 +190,12 @@ class CountingBackend {
   }
 
  private:
-  void Run() {
-    while (!stop_) {
-      auto call = backend_.NextCall(absl::Milliseconds(100));
-      if (call != nullptr) workers_.emplace_back([this, call] { Serve(call); });
-    }
-  }
-  void Serve(std::shared_ptr<BackendCall> call) {
-    auto started = call->Next(kWait);
-    if (!started.has_value() || !started->has_started() || !call->Accept()) return;
-    accepted_++;
+  void Serve(BackendCall& call) {
     uint64_t call_samples = 0;
     while (true) {
-      auto event = call->Next(absl::Milliseconds(200));
+      auto event = call.Next(absl::Milliseconds(200));
       if (!event.has_value()) {
-        if (stop_ || call->stream_ended()) return;
+        if (backend_.stopping() || call.stream_ended()) return;
         continue;
       }
       if (event->has_audio()) {
@@ -180,21 +208,18 @@ class CountingBackend {
           reasons_.push_back(event->ended().reason());
           samples_by_detail_.emplace_back(event->ended().detail(), call_samples);
         }
-        call->CloseWrites();  // as a real backend: the stream is over
+        call.CloseWrites();  // as a real backend: the stream is over
         return;
       }
     }
   }
 
-  PushBackend backend_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> accepted_{0};
   std::atomic<uint64_t> samples_{0};
   mutable absl::Mutex mu_;
   std::vector<v1::CallEndReason> reasons_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::string, uint64_t>> samples_by_detail_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> workers_;  // acceptor thread only, then the destructor
-  std::thread acceptor_;
+  AcceptingBackend backend_{
+      [this](std::shared_ptr<BackendCall> call, const v1::CallStarted&) { Serve(*call); }};
 };
 
 // Healthy calls beside a fault: every call ended as asked, every frame sent
@@ -600,17 +625,8 @@ TEST_P(BackendFaultTest, BackendExitingMidCallIsBackendLost) {
 // A raw client socket with a tiny receive buffer that sends the UUID and
 // one frame and then never reads: the half-open caller.
 int HalfOpenCaller(int port, int index) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  int small = 2048;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
+  const int fd = ConnectLoopback(port, /*receive_buffer=*/2048);
+  if (fd < 0) return -1;
   std::vector<uint8_t> bytes = {0x01, 0x00, 0x10};
   for (int i = 0; i < 16; ++i) bytes.push_back(static_cast<uint8_t>(0x40 + i + 16 * index));
   bytes[3 + 6] = 0x4a;  // version nibble 4
@@ -852,13 +868,7 @@ TEST(ShutdownTest, StalledBackendsStillGetEveryCallEnded) {
 // their end and their end reason kept.
 class SortingBackend {
  public:
-  explicit SortingBackend(std::vector<std::string> named)
-      : named_(std::move(named)), acceptor_([this] { Run(); }) {}
-  ~SortingBackend() {
-    stop_ = true;
-    acceptor_.join();
-    for (auto& t : workers_) t.join();
-  }
+  explicit SortingBackend(std::vector<std::string> named) : named_(std::move(named)) {}
   std::string target() const { return backend_.target(); }
   std::shared_ptr<BackendCall> Named(const std::string& id, absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
@@ -876,26 +886,17 @@ class SortingBackend {
     absl::MutexLock lock(&mu_);
     return static_cast<int>(std::count(reasons_.begin(), reasons_.end(), reason));
   }
-  int accepted() const { return accepted_.load(); }
+  int accepted() const { return backend_.accepted(); }
 
  private:
-  void Run() {
-    while (!stop_) {
-      auto call = backend_.NextCall(absl::Milliseconds(100));
-      if (call != nullptr) workers_.emplace_back([this, call] { Serve(call); });
-    }
-  }
-  void Serve(std::shared_ptr<BackendCall> call) {
-    auto started = call->Next(kWait);
-    if (!started.has_value() || !started->has_started() || !call->Accept()) return;
-    accepted_++;
-    const std::string id = started->started().call_id();
+  void Serve(std::shared_ptr<BackendCall> call, const v1::CallStarted& started) {
+    const std::string id = started.call_id();
     if (std::find(named_.begin(), named_.end(), id) != named_.end()) {
       absl::MutexLock lock(&mu_);
       named_calls_.emplace_back(id, call);
       return;
     }
-    while (!stop_) {
+    while (!backend_.stopping()) {
       auto event = call->Next(absl::Milliseconds(200));
       if (!event.has_value()) {
         if (call->stream_ended()) return;
@@ -911,33 +912,20 @@ class SortingBackend {
   }
 
   const std::vector<std::string> named_;
-  PushBackend backend_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> accepted_{0};
   mutable absl::Mutex mu_;
   std::vector<std::pair<std::string, std::shared_ptr<BackendCall>>> named_calls_
       ABSL_GUARDED_BY(mu_);
   std::vector<v1::CallEndReason> reasons_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> workers_;  // acceptor thread only, then the destructor
-  std::thread acceptor_;
+  AcceptingBackend backend_{[this](std::shared_ptr<BackendCall> call,
+                                   const v1::CallStarted& started) { Serve(call, started); }};
 };
 
 // A caller that sends its UUID, then `after` bytes, then nothing, and never
 // reads; `receive_buffer` sets SO_RCVBUF before connecting (0: default).
 int SilentCaller(int port, const std::string& uuid, const std::vector<uint8_t>& after,
                  int receive_buffer) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (receive_buffer > 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
+  const int fd = ConnectLoopback(port, receive_buffer);
+  if (fd < 0) return -1;
   std::vector<uint8_t> bytes = {0x01, 0x00, 0x10};
   std::string hex;
   for (char c : uuid) {
@@ -954,8 +942,7 @@ int SilentCaller(int port, const std::string& uuid, const std::vector<uint8_t>& 
 // The longest gap between two frames a caller received, from its summary.
 double WorstGapMs(const std::string& summary) {
   std::smatch m;
-  if (!std::regex_search(summary, m,
-                         std::regex("\"recv_jitter_ms\":\\{[^}]*\"max\":([0-9.]+)"))) {
+  if (!std::regex_search(summary, m, std::regex("\"recv_jitter_ms\":\\{[^}]*\"max\":([0-9.]+)"))) {
     ADD_FAILURE() << "no recv_jitter_ms.max in " << summary;
     return 0;
   }
@@ -1107,9 +1094,9 @@ TEST(NoisyNeighbourTest, AbusiveBackendAndCallersDoNotDelayGoodCalls) {
             << absl::FormatDuration(huge_answer) << "; " << dtmf_refused << " of " << kDtmf
             << " SendDtmf and " << marks_refused << " of " << kMarks
             << " marks refused; good calls: " << received << " of " << sent
-            << " frames received, longest gap " << worst_gap_ms << " ms (control: "
-            << control_received << " frames, " << control_gap_ms << " ms); bridge RSS "
-            << RssKb(bridge.process().pid()) << " kB\n";
+            << " frames received, longest gap " << worst_gap_ms
+            << " ms (control: " << control_received << " frames, " << control_gap_ms
+            << " ms); bridge RSS " << RssKb(bridge.process().pid()) << " kB\n";
   for (int fd : silent) close(fd);
   stop_audio = true;
   audio.join();

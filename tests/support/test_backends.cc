@@ -260,14 +260,18 @@ std::shared_ptr<BackendCall> PushBackend::NextCall(absl::Duration timeout) {
   return service_->Next(timeout);
 }
 
+std::shared_ptr<BackendCall> PushBackend::AcceptNextCall(absl::Duration timeout) {
+  std::shared_ptr<BackendCall> call = NextCall(timeout);
+  if (call == nullptr || !call->Next(timeout).has_value() || !call->Accept()) return nullptr;
+  return call;
+}
+
 int PushBackend::calls_opened() const { return service_->opened(); }
 
 // ------------------------------------------------------------- PullWorker
 
-PullWorker::PullWorker(int grpc_port, bridge::v1::ClaimCall claim) {
-  channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
-                                 grpc::InsecureChannelCredentials());
-  stub_ = bridge::v1::BridgeService::NewStub(channel_);
+PullWorker::PullWorker(int grpc_port, bridge::v1::ClaimCall claim)
+    : stub_(BridgeServiceStub(grpc_port)) {
   context_.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
   stream_ = stub_->ClaimCall(&context_);
   ClaimCallRequest request;
@@ -323,6 +327,11 @@ bridge::v1::ClaimCall ClaimById(const std::string& call_id) {
   bridge::v1::ClaimCall claim;
   claim.set_call_id(call_id);
   return claim;
+}
+
+std::unique_ptr<bridge::v1::BridgeService::Stub> BridgeServiceStub(int grpc_port) {
+  return bridge::v1::BridgeService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", grpc_port), grpc::InsecureChannelCredentials()));
 }
 
 }  // namespace audiosocket::testing

@@ -101,6 +101,9 @@ class PushBackend {
   std::string target() const;
   // The next call the bridge opened.
   std::shared_ptr<BackendCall> NextCall(absl::Duration timeout = absl::Seconds(10));
+  // The next call, once its first event (CallStarted) came and the accept
+  // was sent; null when either did not happen, each waited for `timeout`.
+  std::shared_ptr<BackendCall> AcceptNextCall(absl::Duration timeout = absl::Seconds(10));
   int calls_opened() const;
 
   class Service;
@@ -124,7 +127,6 @@ class PullWorker : public BackendCall {
   grpc::Status status();  // after the stream ended
 
  private:
-  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<bridge::v1::BridgeService::Stub> stub_;
   grpc::ClientContext context_;
   std::unique_ptr<
@@ -138,6 +140,10 @@ class PullWorker : public BackendCall {
 
 bridge::v1::ClaimCall ClaimAny();
 bridge::v1::ClaimCall ClaimById(const std::string& call_id);
+
+// A plaintext BridgeService client of the bridge on 127.0.0.1:`grpc_port`;
+// the stub holds its channel.
+std::unique_ptr<bridge::v1::BridgeService::Stub> BridgeServiceStub(int grpc_port);
 
 }  // namespace audiosocket::testing
 
