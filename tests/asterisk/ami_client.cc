@@ -1,7 +1,5 @@
 #include "tests/asterisk/ami_client.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "tests/support/loopback.h"
 
 namespace audiosocket::testing {
 
@@ -28,14 +27,9 @@ absl::StatusOr<std::unique_ptr<AmiClient>> AmiClient::Connect(int port, const st
   int fd = -1;
   // Asterisk opens the manager port a little after it reports booted.
   while (true) {
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) break;
+    fd = ConnectLoopback(port);
+    if (fd >= 0) break;
     const int error = errno;
-    close(fd);
     if (absl::Now() > deadline) {
       return absl::UnavailableError(
           absl::StrCat("AMI on 127.0.0.1:", port, " refused: ", std::strerror(error)));
