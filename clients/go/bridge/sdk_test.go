@@ -321,13 +321,7 @@ func TestWorkAcrossReplicas(t *testing.T) {
 			bridges = append(bridges, b)
 			targets = append(targets, b.grpcTarget())
 		}
-		client, err := Dial(strings.Join(targets, ","))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer client.Close()
-		h := &answering{}
-		workInBackground(t, client, 2, h.handle)
+		h := answerInBackground(t, strings.Join(targets, ","))
 		time.Sleep(time.Second)
 		for _, b := range bridges {
 			answered(t, h, b.asPort)
@@ -350,14 +344,8 @@ func TestWorkAcrossReplicas(t *testing.T) {
 			}
 			return answer.Load().([]string), nil
 		}
-		client, err := Dial(fmt.Sprintf("dns:///bridges.test:%d", port), WithLookup(lookup),
+		h := answerInBackground(t, fmt.Sprintf("dns:///bridges.test:%d", port), WithLookup(lookup),
 			WithResolveInterval(200*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer client.Close()
-		h := &answering{}
-		workInBackground(t, client, 2, h.handle)
 		time.Sleep(time.Second)
 		answered(t, h, bridges[0].asPort)
 		answered(t, h, bridges[1].asPort)
@@ -371,6 +359,21 @@ func TestWorkAcrossReplicas(t *testing.T) {
 			t.Errorf("a call on the departed replica: connected %v (%v)", connected, err)
 		}
 	})
+}
+
+// answerInBackground dials target and answers its calls with two workers
+// per address until the test ends; then the workers stop and the client
+// closes.
+func answerInBackground(t *testing.T, target string, opts ...Option) *answering {
+	t.Helper()
+	client, err := Dial(target, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	h := &answering{}
+	workInBackground(t, client, 2, h.handle)
+	return h
 }
 
 // connectedOn places a call on b and reports whether a worker claimed it.
