@@ -145,8 +145,17 @@ absl::Status Bridge::ConfigurePush(std::shared_ptr<grpc::ChannelCredentials> cre
   // accept deadline (PushConnector).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  backend_channel_ = grpc::CreateCustomChannel(config_.backend_target, credentials, args);
-  backend_stub_ = bridge::v1::CallHandlerService::NewStub(backend_channel_);
+  // Each loop's calls get connections of their own: gRPC serializes the
+  // work of one HTTP/2 connection (its combiner), so one connection for all
+  // loops would be one lock every frame of every call passes through, and
+  // more --io_threads would not carry more calls. Without a local pool,
+  // gRPC shares the subchannels of equal channels across the process.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    backend_channels_.push_back(
+        grpc::CreateCustomChannel(config_.backend_target, credentials, args));
+    backend_stubs_.push_back(bridge::v1::CallHandlerService::NewStub(backend_channels_.back()));
+  }
   PushLink::Options link_options;
   link_options.deadline = config_.max_call_duration;
   link_options.max_queued_audio_events = static_cast<size_t>(config_.backend_queue_ms / 20);
@@ -159,13 +168,21 @@ absl::Status Bridge::ConfigurePush(std::shared_ptr<grpc::ChannelCredentials> cre
   options.accept_timeout = config_.accept_timeout;
   options.backend_attempts = config_.backend_attempts;
   services_.connect_backend = [this, link_options, options](BackendConnector::Context context) {
+    bridge::v1::CallHandlerService::Stub* stub = StubFor(context.loop);
     return std::make_shared<PushConnector>(
         std::move(context), options,
-        [this, link_options](uint64_t link_id, std::weak_ptr<LinkObserver> observer) {
-          return PushLink::Start(backend_stub_.get(), link_id, std::move(observer), link_options);
+        [stub, link_options](uint64_t link_id, std::weak_ptr<LinkObserver> observer) {
+          return PushLink::Start(stub, link_id, std::move(observer), link_options);
         });
   };
   return absl::OkStatus();
+}
+
+bridge::v1::CallHandlerService::Stub* Bridge::StubFor(const event::Dispatcher* loop) const {
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    if (loops_[i].get() == loop) return backend_stubs_[i].get();
+  }
+  return backend_stubs_[0].get();  // not one of ours (tests): any connection serves
 }
 
 void Bridge::ConfigurePull() {

@@ -69,6 +69,8 @@ class Bridge {
   // How each call finds its backend, by mode.
   absl::Status ConfigurePush(std::shared_ptr<grpc::ChannelCredentials> credentials);
   void ConfigurePull();
+  // Push mode: the backend stub of `loop`'s calls.
+  bridge::v1::CallHandlerService::Stub* StubFor(const event::Dispatcher* loop) const;
   // On loop 0: a connection was accepted on `listener`.
   void Accept(int fd, const ListenerConfig* listener, std::string peer);
   // Waits until every push stream reached OnDone, up to `deadline`; then
@@ -88,11 +90,12 @@ class Bridge {
   // ClaimCall and WatchCalls streams not yet at OnDone; declared before the
   // gRPC server so it outlives every stream the server runs.
   StreamTracker server_streams_;
-  // Push streams not yet at OnDone; declared before the channel so it
-  // outlives it and every stream on it.
+  // Push streams not yet at OnDone; declared before the channels so it
+  // outlives them and every stream on them.
   StreamTracker push_streams_;
-  std::shared_ptr<grpc::Channel> backend_channel_;
-  std::unique_ptr<bridge::v1::CallHandlerService::Stub> backend_stub_;
+  // Push mode: one channel per loop, [i] for loops_[i]'s calls.
+  std::vector<std::shared_ptr<grpc::Channel>> backend_channels_;
+  std::vector<std::unique_ptr<bridge::v1::CallHandlerService::Stub>> backend_stubs_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   FallbackAudio fallback_audio_;

@@ -18,7 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -667,6 +669,51 @@ TEST(TokenTest, PullRequiresTheTokenAndPushSendsIt) {
   auto call = backend.NextCall(kWait);
   ASSERT_NE(call, nullptr);
   EXPECT_EQ(call->authorization(), "Bearer s3cret-token");
+}
+
+// ---------------------------------------------------------------- scaling
+
+// The established TCP connections to local port `port`, from the kernel's
+// tables (gRPC's sockets are IPv6 with IPv4-mapped addresses, so both): a
+// push backend's only clients are the bridge's channels.
+int ConnectionsTo(int port) {
+  const std::string suffix = absl::StrFormat(":%04X", port);
+  int count = 0;
+  for (const char* path : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream table(path);
+    std::string line;
+    std::getline(table, line);  // the header
+    while (std::getline(table, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, far, state;
+      fields >> slot >> local >> far >> state;
+      count += absl::EndsWith(far, suffix) && state == "01";  // TCP_ESTABLISHED
+    }
+  }
+  return count;
+}
+
+// Each event loop reaches a push backend over a connection of its own: one
+// connection for all loops would serialize every frame of every call in
+// gRPC's work for that connection, and more --io_threads would not carry
+// more calls.
+TEST(ScalingTest, EachEventLoopHasItsOwnConnectionToAPushBackend) {
+  for (int loops : {1, 3}) {
+    PushBackend backend;
+    BridgeProcess bridge({"--backend=" + backend.target(), "--first_audio_wait=50ms",
+                          absl::StrCat("--io_threads=", loops)});
+    ASSERT_TRUE(bridge.ok()) << bridge.Output();
+    std::vector<std::unique_ptr<FakeAsterisk>> callers;
+    std::vector<std::shared_ptr<BackendCall>> calls;
+    for (int c = 0; c < 3; ++c) {  // calls go to the loops in turn
+      callers.push_back(std::make_unique<FakeAsterisk>());
+      ASSERT_TRUE(callers.back()->Dial(bridge.audiosocket_port(),
+                                       absl::StrCat("40325ec2-5efd-4bd3-805f-53576e58100", c)));
+      calls.push_back(backend.AcceptNextCall(kWait));
+      ASSERT_NE(calls.back(), nullptr) << bridge.Output();
+    }
+    EXPECT_EQ(ConnectionsTo(backend.port()), loops) << "with --io_threads=" << loops;
+  }
 }
 
 // --------------------------------------------------------------- fallback
