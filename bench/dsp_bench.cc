@@ -1,4 +1,4 @@
-// DSP benchmarks: cost per 20 ms frame of the DTMF detector (the issue's
+// DSP benchmarks: cost per 20 ms frame of the DTMF detector (its
 // budget: 2 µs at 8 kHz, 4 µs at 16 kHz), generator, G.711 and resampler.
 // Run: bazel run -c opt //bench:dsp_bench
 #include <benchmark/benchmark.h>

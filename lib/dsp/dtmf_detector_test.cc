@@ -1,4 +1,4 @@
-// The DTMF detector criteria, one test per criterion, each run at 8
+// The DTMF detector's acceptance criteria, one test per criterion, each run at 8
 // and 16 kHz, in linear PCM and through μ-law and A-law. Every case is built
 // from exact parameters (digit, offsets, twist, level, duration, SNR, seed);
 // tone phases and positions relative to the 20 ms frames are random from a

@@ -189,7 +189,7 @@ func (c *backendCall) sendCleared(commandID string, accounts []responseAccount, 
 	c.send(&pb.CallEvent{Event: &pb.CallEvent_Cleared{Cleared: res}})
 }
 
-// sendResult answers a command this relay does not implement.
+// sendUnsupported answers a command this relay does not implement.
 func (c *backendCall) sendUnsupported(cmd command) {
 	c.send(&pb.CallEvent{Event: &pb.CallEvent_Result{Result: &pb.CommandResult{
 		CommandId: cmd.id, Code: pb.ResultCode_RESULT_CODE_UNSUPPORTED, Message: "not in gorelay"}}})
