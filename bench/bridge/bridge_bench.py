@@ -347,6 +347,9 @@ class Step:
                     be = json.loads(f.read().strip().splitlines()[-1])
                 row["backend_chunks"] = be["chunks"]
                 row["backend_calls"] = be["calls"]
+                # Events other than audio the backend got: messages beyond
+                # one per frame (playout notices, results).
+                row["backend_other_events"] = be.get("other_events")
                 row["lat_p50_ms"] = be["latency_ms"]["p50"]
                 row["lat_p99_ms"] = be["latency_ms"]["p99"]
                 row["lat_max_ms"] = be["latency_ms"]["max"]
@@ -400,7 +403,7 @@ COLUMNS = ["system", "workload", "repeat", "order", "calls", "rate_hz", "load_be
            "server_cpu_pct", "cpu_pct_per_call", "x_baseline", "x_gorelay", "ctx_per_frame",
            "syscalls_per_frame", "backend_cpu_pct", "emulator_cpu_pct",
            "rss_idle_kib", "rss_kib", "rss_kib_per_call", "ok_calls", "failed_calls",
-           "frames_sent", "frames_received", "backend_chunks", "lost_in", "dropped_in",
+           "frames_sent", "frames_received", "backend_chunks", "backend_other_events", "lost_in", "dropped_in",
            "dropped_out", "gap_frames", "late_ticks", "underruns", "lost_total",
            "send_jitter_p99_ms", "jitter_p50_ms", "jitter_p99_ms", "jitter_max_ms", "drift_ppm",
            "drift_worst_call_ppm", "lat_p50_ms", "lat_p99_ms", "lat_max_ms",

@@ -137,6 +137,9 @@ struct Stats {
   std::atomic<uint64_t> gap_samples{0};  // offset jumps: audio the bridge dropped
   std::atomic<uint64_t> unstamped{0};
   std::atomic<uint64_t> streams_failed{0};
+  // Events other than audio (playout notices, results, marks...): the
+  // messages per frame beyond the audio itself.
+  std::atomic<uint64_t> other_events{0};
   LatencyHistogram latency;
 };
 
@@ -423,6 +426,7 @@ class EchoCall : public CommandSink {
   explicit EchoCall(int clear_every_ms) : clear_every_ms_(clear_every_ms) {}
 
   void HandleEvent(const v1::CallEvent& event) {
+    if (!event.has_audio()) g_stats.other_events.fetch_add(1, std::memory_order_relaxed);
     if (event.has_started()) {
       g_stats.calls.fetch_add(1, std::memory_order_relaxed);
       if (VoiceAgentWorkload()) {
@@ -653,6 +657,7 @@ void PrintStats(const std::string& mode) {
           ",\"calls_ended\":", g_stats.calls_ended.load(), ",\"chunks\":", g_stats.chunks.load(),
           ",\"unstamped\":", g_stats.unstamped.load(), ",\"gap_samples\":",
           g_stats.gap_samples.load(), ",\"streams_failed\":", g_stats.streams_failed.load(),
+          ",\"other_events\":", g_stats.other_events.load(),
           ",\"latency_ms\":{\"p50\":", absl::StrFormat("%.3f", h.PercentileMs(0.5)),
           ",\"p99\":", absl::StrFormat("%.3f", h.PercentileMs(0.99)),
           ",\"max\":", absl::StrFormat("%.3f", h.max_ms()), ",\"count\":", h.count(), "}",
