@@ -538,26 +538,41 @@ static struct ast_frame *ext_hook_event(struct ast_channel *chan, struct ast_fra
 	return &ast_null_frame;
 }
 
-static int ext_hook_consume(void *data, enum ast_frame_type type)
+static int ext_dtmf_framehook_consume(void *data, enum ast_frame_type type)
 {
 	return type == AST_FRAME_DTMF_BEGIN || type == AST_FRAME_DTMF_END;
 }
 
-static void ext_hook_destroy(void *data)
+static void ext_dtmf_framehook_release(void *data)
 {
 	ao2_ref(data, -1);
 }
 
-static int ext_hook_attach(struct ast_channel *chan, struct ext_dtmf_hook *hook)
+/*!
+ * \brief The framehook of both DTMF hooks (the application's and the peer's):
+ * it consumes DTMF begin and end frames, and data is an ao2 object whose
+ * reference the framehook holds until Asterisk destroys it.
+ */
+static struct ast_framehook_interface ext_dtmf_framehook(ast_framehook_event_callback event_cb,
+	void *data)
 {
 	struct ast_framehook_interface interface = {
 		.version = AST_FRAMEHOOK_INTERFACE_VERSION,
-		.event_cb = ext_hook_event,
-		.consume_cb = ext_hook_consume,
-		.destroy_cb = ext_hook_destroy,
+		.event_cb = event_cb,
+		.consume_cb = ext_dtmf_framehook_consume,
+		.destroy_cb = ext_dtmf_framehook_release,
+		/* Not moved by a masquerade: each hook serves the channel it was
+		 * attached to (the next peer task finds the peer anew). */
 		.disable_inheritance = 1,
-		.data = hook,
+		.data = data,
 	};
+
+	return interface;
+}
+
+static int ext_hook_attach(struct ast_channel *chan, struct ext_dtmf_hook *hook)
+{
+	struct ast_framehook_interface interface = ext_dtmf_framehook(ext_hook_event, hook);
 	int id;
 
 	ao2_ref(hook, +1); /* the framehook's reference */
@@ -1035,16 +1050,6 @@ static struct ast_frame *ext_peer_hook_event(struct ast_channel *peer, struct as
 	return &ast_null_frame;
 }
 
-static int ext_peer_hook_consume(void *data, enum ast_frame_type type)
-{
-	return type == AST_FRAME_DTMF_BEGIN || type == AST_FRAME_DTMF_END;
-}
-
-static void ext_peer_hook_release(void *data)
-{
-	ao2_ref(data, -1);
-}
-
 /*! \brief Detaches the peer hook, if any. Peer tasks only. */
 static void ext_peer_detach(struct ext_pvt *pvt)
 {
@@ -1098,14 +1103,7 @@ static int ext_peer_suitable(struct ast_channel *peer)
 static void ext_peer_attach(struct ext_pvt *pvt, struct ast_channel *peer, struct ast_bridge *bridge)
 {
 	struct ext_peer_hook *hook;
-	struct ast_framehook_interface interface = {
-		.version = AST_FRAMEHOOK_INTERFACE_VERSION,
-		.event_cb = ext_peer_hook_event,
-		.consume_cb = ext_peer_hook_consume,
-		.destroy_cb = ext_peer_hook_release,
-		/* Not moved by a masquerade: the next peer task finds the peer anew. */
-		.disable_inheritance = 1,
-	};
+	struct ast_framehook_interface interface;
 	int id;
 
 	hook = ao2_alloc_options(sizeof(*hook), ext_peer_hook_destroy, AO2_ALLOC_OPT_LOCK_NOLOCK);
@@ -1115,7 +1113,7 @@ static void ext_peer_attach(struct ext_pvt *pvt, struct ast_channel *peer, struc
 	ast_atomic_fetchadd_int(&ext_peer_hooks, +1);
 	hook->pvt = ao2_bump(pvt);
 	hook->bridge = ao2_bump(bridge);
-	interface.data = hook;
+	interface = ext_dtmf_framehook(ext_peer_hook_event, hook);
 	ao2_ref(hook, +1); /* the framehook's reference */
 	ast_channel_lock(peer);
 	id = ast_framehook_attach(peer, &interface);
@@ -1370,34 +1368,33 @@ static int ext_indicate(struct ast_channel *ast, int condition, const void *data
 	return res;
 }
 
-static int ext_send_digit_begin(struct ast_channel *ast, char digit)
+/*! \brief A digit the core writes to our channel: its start (begin) or its end. */
+static int ext_send_digit_event(struct ast_channel *ast, char digit, int begin, unsigned int duration)
 {
 	struct ext_pvt *pvt = ast_channel_tech_pvt(ast);
-	int res;
+	int res = -1;
 
 	digit = toupper((unsigned char) digit);
 	if (!pvt || !as_ext_valid_digit(digit)) {
 		return -1;
 	}
 	ao2_lock(pvt);
-	res = pvt->conn.svc < 0 ? -1 : ext_digit_begin(&pvt->conn, digit, ast_tvnow());
+	if (pvt->conn.svc >= 0) {
+		res = begin ? ext_digit_begin(&pvt->conn, digit, ast_tvnow())
+			: ext_digit_end(&pvt->conn, digit, duration, ast_tvnow());
+	}
 	ao2_unlock(pvt);
 	return res;
 }
 
+static int ext_send_digit_begin(struct ast_channel *ast, char digit)
+{
+	return ext_send_digit_event(ast, digit, 1, 0);
+}
+
 static int ext_send_digit_end(struct ast_channel *ast, char digit, unsigned int duration)
 {
-	struct ext_pvt *pvt = ast_channel_tech_pvt(ast);
-	int res;
-
-	digit = toupper((unsigned char) digit);
-	if (!pvt || !as_ext_valid_digit(digit)) {
-		return -1;
-	}
-	ao2_lock(pvt);
-	res = pvt->conn.svc < 0 ? -1 : ext_digit_end(&pvt->conn, digit, duration, ast_tvnow());
-	ao2_unlock(pvt);
-	return res;
+	return ext_send_digit_event(ast, digit, 0, duration);
 }
 
 static int ext_call(struct ast_channel *ast, const char *dest, int timeout)
@@ -1413,7 +1410,7 @@ static int ext_call(struct ast_channel *ast, const char *dest, int timeout)
 }
 
 /*!
- * rief Closes the socket (the peer hook stands aside from now on) and
+ * \brief Closes the socket (the peer hook stands aside from now on) and
  * leaves the hook's detachment to a peer task: the peer may not be locked
  * here, with this channel locked.
  */
