@@ -25,6 +25,7 @@
 #include "server/backend/claim_dispatcher.h"
 #include "server/backend/claim_stream.h"
 #include "server/backend/testing/link_fakes.h"
+#include "server/backend/testing/loop_fixtures.h"
 #include "server/call/call_registry.h"
 #include "server/grpc/bridge_service.h"
 
@@ -93,27 +94,13 @@ class FakeHost final : public BackendConnector::Host {
   std::vector<std::pair<v1::CallEndReason, std::string>> ends;
 };
 
-class PullConnectorTestBase : public ::testing::Test {
+class PullConnectorTestBase : public ConnectorTest {
  protected:
   std::shared_ptr<PullConnector> Make(FakeHost* host, std::string call_id = "call-1",
                                       std::string listener = "main",
                                       absl::Duration claim_timeout = absl::Seconds(10)) {
-    BackendConnector::Context context;
-    context.loop = &loop_;
-    context.host = host;
-    context.owner = owner_;
-    context.observer = observer_;
-    context.call_id = std::move(call_id);
-    context.listener = std::move(listener);
-    context.counters = &counters_;
-    return std::make_shared<PullConnector>(std::move(context), claim_timeout, &dispatcher_);
-  }
-
-  void AdvanceMs(int64_t ms) {
-    for (int64_t i = 0; i < ms; ++i) {
-      time_.Advance(milliseconds(1));
-      loop_.RunOnce(event::Nanos(0));
-    }
+    return std::make_shared<PullConnector>(
+        MakeContext(host, std::move(call_id), std::move(listener)), claim_timeout, &dispatcher_);
   }
 
   // Runs the loop (posted tasks come from gRPC threads) until `done` or a
@@ -128,12 +115,7 @@ class PullConnectorTestBase : public ::testing::Test {
     return true;
   }
 
-  event::SimulatedTimeSource time_;
-  event::EpollDispatcher loop_{&time_};
   ClaimDispatcher dispatcher_;
-  BridgeCounters counters_;
-  std::shared_ptr<int> owner_ = std::make_shared<int>(0);
-  std::shared_ptr<NullObserver> observer_ = std::make_shared<NullObserver>();
 };
 
 // ------------------------------------------------ with the dispatcher alone

@@ -16,6 +16,7 @@
 #include "lib/event/epoll_dispatcher.h"
 #include "lib/event/time_source.h"
 #include "server/backend/testing/link_fakes.h"
+#include "server/backend/testing/loop_fixtures.h"
 
 namespace audiosocket {
 namespace {
@@ -89,19 +90,11 @@ v1::HandleCallResponse Reject(v1::RejectReason reason, std::string detail = "") 
   return command;
 }
 
-class PushConnectorTest : public ::testing::Test {
+class PushConnectorTest : public ConnectorTest {
  protected:
   std::shared_ptr<PushConnector> Make(PushConnector::Options options) {
-    BackendConnector::Context context;
-    context.loop = &loop_;
-    context.host = &host_;
-    context.owner = owner_;
-    context.observer = observer_;
-    context.call_id = "call-1";
-    context.listener = "default";
-    context.counters = &counters_;
     auto connector = std::make_shared<PushConnector>(
-        std::move(context), options,
+        MakeContext(&host_, "call-1", "default"), options,
         [this](uint64_t link_id, std::weak_ptr<LinkObserver> observer) {
           EXPECT_FALSE(observer.expired());
           // The backend's end of one attempt.
@@ -127,21 +120,8 @@ class PushConnectorTest : public ::testing::Test {
     return std::chrono::duration_cast<milliseconds>(time_.Now() - start_).count();
   }
 
-  // Moves time forward 1 ms at a time, running what falls due.
-  void AdvanceMs(int64_t ms) {
-    for (int64_t i = 0; i < ms; ++i) {
-      time_.Advance(milliseconds(1));
-      loop_.RunOnce(event::Nanos(0));
-    }
-  }
-
-  event::SimulatedTimeSource time_;
   const event::MonoTime start_ = time_.Now();
-  event::EpollDispatcher loop_{&time_};
   FakeHost host_;
-  BridgeCounters counters_;
-  std::shared_ptr<int> owner_ = std::make_shared<int>(0);
-  std::shared_ptr<NullObserver> observer_ = std::make_shared<NullObserver>();
   std::vector<std::shared_ptr<RecordingLink>> links_;
   std::vector<uint64_t> link_ids_;
   std::vector<int64_t> dial_times_;

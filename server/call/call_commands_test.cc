@@ -17,6 +17,7 @@
 #include "lib/event/epoll_dispatcher.h"
 #include "lib/event/time_source.h"
 #include "server/backend/testing/link_fakes.h"
+#include "server/backend/testing/loop_fixtures.h"
 
 namespace audiosocket {
 namespace {
@@ -112,7 +113,7 @@ v1::CallCommand Dtmf(std::string digits, uint32_t tone_ms = 0, uint32_t gap_ms =
   return command;
 }
 
-class CallCommandsTest : public ::testing::Test {
+class CallCommandsTest : public SimulatedLoopTest {
  protected:
   void Start(wire::Dialect dialect, uint32_t max_playout_ms = 60000) {
     Playout::Options options;
@@ -130,12 +131,7 @@ class CallCommandsTest : public ::testing::Test {
   }
 
   // One pacer tick per 20 ms.
-  void Ticks(int n) {
-    for (int i = 0; i < n; ++i) {
-      time_.Advance(milliseconds(20));
-      loop_.RunOnce(event::Nanos(0));
-    }
-  }
+  void Ticks(int n) { StepClock(milliseconds(20), n); }
 
   const ReplyRecord& OnlyReply() {
     EXPECT_THAT(host_.replies, SizeIs(1));
@@ -144,12 +140,8 @@ class CallCommandsTest : public ::testing::Test {
     return host_.replies.empty() ? kNone : host_.replies.back();
   }
 
-  event::SimulatedTimeSource time_;
-  event::EpollDispatcher loop_{&time_};
-  BridgeCounters counters_;
   FakeHost host_;
   Sink sink_;
-  std::shared_ptr<int> owner_ = std::make_shared<int>(0);
   std::optional<Playout> playout_;
   std::optional<CallCommands> commands_;
 };
