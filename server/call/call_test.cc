@@ -23,8 +23,9 @@
 #include "lib/event/epoll_dispatcher.h"
 #include "lib/event/time_source.h"
 #include "lib/wire/wire.h"
-#include "server/backend/push_connector.h"
+#include "server/backend/backend_link.h"
 #include "server/call/call_registry.h"
+#include "server/call/testing/push_call_services.h"
 #include "server/config/config.h"
 #include "server/ops/counters.h"
 #include "server/ops/log.h"
@@ -79,29 +80,19 @@ struct Written {
 
 class CallTest : public ::testing::Test {
  protected:
-  CallTest() {
+  CallTest()
+      : push_([this](uint64_t link_id, std::weak_ptr<LinkObserver>) {
+          auto link = std::make_shared<FakeLink>([this] { return Now(); });
+          links_.push_back(link);
+          link_ids_.push_back(link_id);
+          return link;
+        }) {
     log::SetMinLevel(log::Level::kError);
-    config_.mode = BackendMode::kPush;
-    listener_.name = "test";
-    listener_.dialect = wire::Dialect::kAsterisk;
-    listener_.encoding = v1::AUDIO_ENCODING_LINEAR16;
-    listener_.default_sample_rate_hz = 8000;
-    config_.listeners = {listener_};
-    services_.config = &config_;
-    services_.registry = &registry_;
-    services_.counters = &counters_;
-    services_.connect_backend = [this](BackendConnector::Context context) {
-      PushConnector::Options options;
-      options.accept_timeout = config_.accept_timeout;
-      options.backend_attempts = config_.backend_attempts;
-      return std::make_shared<PushConnector>(
-          std::move(context), options, [this](uint64_t link_id, std::weak_ptr<LinkObserver>) {
-            auto link = std::make_shared<FakeLink>([this] { return Now(); });
-            links_.push_back(link);
-            link_ids_.push_back(link_id);
-            return link;
-          });
-    };
+    push_.listener.name = "test";
+    push_.listener.dialect = wire::Dialect::kAsterisk;
+    push_.listener.encoding = v1::AUDIO_ENCODING_LINEAR16;
+    push_.listener.default_sample_rate_hz = 8000;
+    push_.config.listeners = {push_.listener};
   }
 
   ~CallTest() override {
@@ -124,7 +115,7 @@ class CallTest : public ::testing::Test {
     int fds[2];
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
     caller_fd_ = fds[0];
-    call_ = std::make_shared<Call>(&loop_, fds[1], &listener_, "peer:1", &services_);
+    call_ = std::make_shared<Call>(&loop_, fds[1], &push_.listener, "peer:1", &push_.services);
     call_->Start();
   }
 
@@ -282,11 +273,7 @@ class CallTest : public ::testing::Test {
   event::SimulatedTimeSource time_;
   const event::MonoTime start_ = time_.Now();
   event::EpollDispatcher loop_{&time_};
-  BridgeConfig config_;
-  ListenerConfig listener_;
-  CallRegistry registry_;
-  BridgeCounters counters_;
-  CallServices services_;
+  PushCallServices push_;
   std::vector<std::shared_ptr<FakeLink>> links_;
   std::vector<uint64_t> link_ids_;
   int caller_fd_ = -1;
@@ -311,14 +298,14 @@ TEST_F(CallTest, AfterTheUuidSilenceEvery20Ms) {
     EXPECT_EQ(written_[i].samples.size(), 160u) << i;
     EXPECT_TRUE(Silent(written_[i])) << i;
   }
-  EXPECT_EQ(counters_.calls_started.load(), 1u);
-  ASSERT_THAT(registry_.List(""), SizeIs(1));
-  EXPECT_EQ(registry_.List("")[0].call_id(), kUuid);
+  EXPECT_EQ(push_.counters.calls_started.load(), 1u);
+  ASSERT_THAT(push_.registry.List(""), SizeIs(1));
+  EXPECT_EQ(push_.registry.List("")[0].call_id(), kUuid);
   EXPECT_THAT(links_, IsEmpty());  // no backend before the first audio
 }
 
 TEST_F(CallTest, WithoutAudioTheBackendIsDialledAfterTheFirstAudioWait) {
-  config_.first_audio_wait = absl::Milliseconds(500);
+  push_.config.first_audio_wait = absl::Milliseconds(500);
   StartCall();
   SendUuid();
   StepMs(499);
@@ -473,9 +460,9 @@ TEST_F(CallTest, CallerEofEndsTheCallOnceAndClosesTheSocket) {
   StepMs(10);
   ASSERT_THAT(Ended(), SizeIs(1));
   EXPECT_EQ(Ended()[0].event.ended().reason(), v1::CALL_END_REASON_CALLER_HUNG_UP);
-  EXPECT_EQ(counters_.calls_ended[v1::CALL_END_REASON_CALLER_HUNG_UP].load(), 1u);
-  EXPECT_EQ(counters_.active_calls.load(), 0);
-  EXPECT_THAT(registry_.List(""), IsEmpty());
+  EXPECT_EQ(push_.counters.calls_ended[v1::CALL_END_REASON_CALLER_HUNG_UP].load(), 1u);
+  EXPECT_EQ(push_.counters.active_calls.load(), 0);
+  EXPECT_THAT(push_.registry.List(""), IsEmpty());
   EXPECT_EQ(link().closes, 1);
   EXPECT_TRUE(caller_eof_);  // closed, without a hang-up message
   for (const Written& w : written_) EXPECT_FALSE(w.hangup);
@@ -489,7 +476,7 @@ TEST_F(CallTest, CallerEofEndsTheCallOnceAndClosesTheSocket) {
 }
 
 TEST_F(CallTest, ACallerThatSendsNothingEndsCallerIdle) {
-  config_.caller_idle_timeout = absl::Seconds(2);
+  push_.config.caller_idle_timeout = absl::Seconds(2);
   Connect();
   const int64_t last = last_sent_ms_;
   StepMs(last + 1999 - Now());
@@ -521,12 +508,12 @@ TEST_F(CallTest, BackendHangupAfterPlayoutHangsUpAfterTheQueuedAudio) {
   ASSERT_THAT(Ended(), SizeIs(1));
   EXPECT_EQ(Ended()[0].event.ended().reason(), v1::CALL_END_REASON_BACKEND_HUNG_UP);
   EXPECT_EQ(Ended()[0].at_ms, after[4].at_ms);
-  EXPECT_EQ(counters_.calls_ended[v1::CALL_END_REASON_BACKEND_HUNG_UP].load(), 1u);
+  EXPECT_EQ(push_.counters.calls_ended[v1::CALL_END_REASON_BACKEND_HUNG_UP].load(), 1u);
   EXPECT_TRUE(caller_eof_);  // the call half-closed after its hang-up
 }
 
 TEST_F(CallTest, NoUuidInTimeClosesTheConnection) {
-  config_.uuid_timeout = absl::Seconds(5);
+  push_.config.uuid_timeout = absl::Seconds(5);
   StartCall();
   StepMs(4999);
   EXPECT_FALSE(caller_eof_);
@@ -534,8 +521,8 @@ TEST_F(CallTest, NoUuidInTimeClosesTheConnection) {
   StepMs(1);
   EXPECT_TRUE(caller_eof_);
   EXPECT_EQ(caller_eof_ms_, 5000);
-  EXPECT_EQ(counters_.connections_rejected_uuid_timeout.load(), 1u);
-  EXPECT_EQ(counters_.calls_started.load(), 0u);
+  EXPECT_EQ(push_.counters.connections_rejected_uuid_timeout.load(), 1u);
+  EXPECT_EQ(push_.counters.calls_started.load(), 0u);
   EXPECT_THAT(links_, IsEmpty());
   EXPECT_THAT(written_, IsEmpty());
 }

@@ -14,9 +14,10 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "lib/event/epoll_dispatcher.h"
-#include "server/backend/push_connector.h"
+#include "server/backend/backend_link.h"
 #include "server/call/call.h"
 #include "server/call/call_registry.h"
+#include "server/call/testing/push_call_services.h"
 #include "server/ops/counters.h"
 #include "server/ops/log.h"
 
@@ -53,12 +54,15 @@ class FakeLink final : public BackendLink {
   int after_end_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-struct HarnessServices {
-  BridgeConfig config;
-  ListenerConfig listener;
-  CallRegistry registry;
-  BridgeCounters counters;
-  CallServices services;
+struct HarnessServices : PushCallServices {
+  HarnessServices()
+      : PushCallServices([this](uint64_t link_id, std::weak_ptr<LinkObserver>) {
+          auto link = std::make_shared<FakeLink>();
+          links.push_back(link);
+          link_ids.push_back(link_id);
+          return link;
+        }) {}
+
   // Written on the loop thread by the link factory, read after RunOnLoop.
   std::vector<std::shared_ptr<FakeLink>> links;
   std::vector<uint64_t> link_ids;
@@ -81,7 +85,6 @@ event::EpollDispatcher* SharedLoop() {
 
 CallHarness::CallHarness(uint8_t options) : services_(std::make_unique<HarnessServices>()) {
   HarnessServices& s = *services_;
-  s.config.mode = BackendMode::kPush;
   s.config.first_audio_wait = absl::ZeroDuration();  // dial at once after the UUID
   s.config.uuid_timeout = absl::Seconds(30);
   s.config.accept_timeout = absl::Seconds(30);
@@ -101,23 +104,6 @@ CallHarness::CallHarness(uint8_t options) : services_(std::make_unique<HarnessSe
   }
   s.listener.detect_inband_dtmf = (options & 8) != 0;
   s.config.listeners = {s.listener};
-  s.services.config = &s.config;
-  s.services.registry = &s.registry;
-  s.services.counters = &s.counters;
-  HarnessServices* raw = &s;
-  // Push mode's connector, dialling fake links.
-  s.services.connect_backend = [raw](BackendConnector::Context context) {
-    PushConnector::Options options;
-    options.accept_timeout = raw->config.accept_timeout;
-    options.backend_attempts = raw->config.backend_attempts;
-    return std::make_shared<PushConnector>(std::move(context), options,
-                                           [raw](uint64_t link_id, std::weak_ptr<LinkObserver>) {
-                                             auto link = std::make_shared<FakeLink>();
-                                             raw->links.push_back(link);
-                                             raw->link_ids.push_back(link_id);
-                                             return link;
-                                           });
-  };
 
   // Reads what the bridge writes as Asterisk does: every audio kind is
   // signed linear at its rate, whatever the listener's encoding.
