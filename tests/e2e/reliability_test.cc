@@ -1067,6 +1067,12 @@ TEST(NoisyNeighbourTest, AbusiveBackendAndCallersDoNotDelayGoodCalls) {
   // on an incomplete message), whatever their receive buffer.
   EXPECT_TRUE(bridge.process().WaitForLines("CALLER_IDLE", 3, absl::Seconds(20)))
       << bridge.Output();
+  // The bridge logs the end as it queues the CallEnded; the backend reads
+  // it a moment later.
+  const absl::Time idle_deadline = absl::Now() + kWait;
+  while (backend.ended_with(v1::CALL_END_REASON_CALLER_IDLE) < 3 && absl::Now() < idle_deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   EXPECT_EQ(backend.ended_with(v1::CALL_END_REASON_CALLER_IDLE), 3);
 
   const std::string summary = good.Finish(absl::Seconds(60));
