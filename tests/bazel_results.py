@@ -13,6 +13,7 @@ but whose XML shows no failure counts one more failure.
 """
 import glob
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 
@@ -33,7 +34,11 @@ def count_target(testlogs, target):
     base = os.path.join(testlogs, package, name)
     files = [os.path.join(base, "test.xml")]
     if not os.path.exists(files[0]):
-        files = sorted(glob.glob(os.path.join(base, "shard_*", "test.xml")))
+        # Only this run's shards: shard_K_of_N. Folders such as
+        # shard_K_of_N_run_R_of_S stay behind from runs with --runs_per_test
+        # and would count old results.
+        files = sorted(f for f in glob.glob(os.path.join(base, "shard_*", "test.xml"))
+                       if re.fullmatch(r"shard_\d+_of_\d+", os.path.basename(os.path.dirname(f))))
     passed = failed = skipped = 0
     failures = []
     if not files or not all(os.path.exists(f) for f in files):
