@@ -14,6 +14,13 @@ Playout::Playout(event::Dispatcher* loop, Options options, BridgeCounters* count
 
 Playout::~Playout() = default;
 
+event::MonoTime Playout::OnTickGrid(event::MonoTime now) {
+  const event::Nanos since_epoch = now.time_since_epoch();
+  const event::Nanos grid = kTickGrid;
+  const event::Nanos rounded = (since_epoch + grid - event::Nanos(1)) / grid * grid;
+  return event::MonoTime(rounded);
+}
+
 void Playout::Restart(int rate_hz) {
   if (!converter_.has_value() || converter_->output_rate_hz() != rate_hz) {
     converter_.emplace(rate_hz);  // the old one converts to the old rate
@@ -30,8 +37,18 @@ void Playout::Restart(int rate_hz) {
   queue_->set_converter(&*converter_);
   frame_.assign(static_cast<size_t>(queue_->samples_per_frame()), 0);
   if (!pacer_.has_value()) {
-    pacer_.emplace(loop_->Now(), kFramePeriod);
-    OnTick();
+    const event::MonoTime start = OnTickGrid(loop_->Now());
+    pacer_.emplace(start, kFramePeriod);
+    if (start <= loop_->Now()) {
+      OnTick();
+    } else {
+      // The first frame waits for its slot on the grid (less than
+      // kTickGrid away), so the cadence is exact from the first frame on.
+      timer_ = loop_->RunAt(start, [this, owner = owner_] {
+        if (owner.lock() == nullptr) return;
+        OnTick();
+      });
+    }
   }
 }
 

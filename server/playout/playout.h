@@ -53,8 +53,17 @@ class Playout {
           std::weak_ptr<void> owner);
   ~Playout();
 
+  // The calls' ticks fall on a grid of this step, shared by every call of
+  // the process: calls on one loop whose ticks share a slot are played in
+  // one wake-up of the loop instead of one each (kFramePeriod is a multiple
+  // of it, so a call stays on its slot).
+  static constexpr event::Nanos kTickGrid = std::chrono::milliseconds(5);
+  // The first point of the tick grid at or after `now`.
+  static event::MonoTime OnTickGrid(event::MonoTime now);
+
   // (Re)starts the queue, empty, at `rate_hz`; the first call starts the
-  // ticks, later ones keep the pacer's grid.
+  // ticks on the next point of the tick grid, later ones keep the pacer's
+  // grid.
   void Restart(int rate_hz);
   // No more ticks.
   void Stop();

@@ -1,6 +1,7 @@
 // Playout in simulated time on an EpollDispatcher: one frame per 20 ms
 // tick, silence, content as slin at the playout rate, late ticks, notices
-// around the frame, Restart on the same grid, Stop, and the owner.
+// around the frame, the shared tick grid, Restart on the same grid, Stop,
+// and the owner.
 
 #include "server/playout/playout.h"
 
@@ -132,6 +133,29 @@ TEST_F(PlayoutTest, TheFirstFrameGoesAtRestartThenOnePerTick) {
     EXPECT_THAT(delegate_.frames, SizeIs(static_cast<size_t>(3 + i)));
   }
   EXPECT_EQ(playout_->frames_sent(), 50u);
+  EXPECT_EQ(counters_.playout_late_ticks.load(), 0u);
+}
+
+// A call that starts between two points of the tick grid sends its first
+// frame at the next point, then one a period later each: calls that land in
+// one slot play in one wake-up of the loop.
+TEST_F(PlayoutTest, TicksFallOnTheSharedGrid) {
+  Advance(milliseconds(2));  // the simulated clock starts on the grid
+  Create();
+  playout_->Restart(8000);
+  EXPECT_THAT(delegate_.frames, IsEmpty());
+  Advance(milliseconds(2));
+  EXPECT_THAT(delegate_.frames, IsEmpty());
+  Advance(milliseconds(1));  // 5 ms: the grid's next point
+  EXPECT_THAT(delegate_.frames, SizeIs(1));
+  Advance(milliseconds(19));
+  EXPECT_THAT(delegate_.frames, SizeIs(1));
+  Advance(milliseconds(1));
+  EXPECT_THAT(delegate_.frames, SizeIs(2));
+  EXPECT_EQ(Playout::OnTickGrid(event::MonoTime(milliseconds(1000))),
+            event::MonoTime(milliseconds(1000)));
+  EXPECT_EQ(Playout::OnTickGrid(event::MonoTime(std::chrono::microseconds(1000001))),
+            event::MonoTime(milliseconds(1005)));
   EXPECT_EQ(counters_.playout_late_ticks.load(), 0u);
 }
 
