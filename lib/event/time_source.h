@@ -26,14 +26,17 @@ class TimeSource {
   virtual bool IsSystemMonotonic() const { return false; }
 };
 
-// The process's monotonic clock. Stateless; Get() is a shared instance.
+// The process's monotonic clock. Stateless; Get() is a shared instance
+// that is never destroyed: a dispatcher thread still running while the
+// process exits reads the time through it, and a destroyed instance would
+// leave it calling a pure virtual method.
 class RealTimeSource final : public TimeSource {
  public:
   MonoTime Now() const override { return MonoClock::now(); }
   bool IsSystemMonotonic() const override { return true; }
   static RealTimeSource* Get() {
-    static RealTimeSource source;
-    return &source;
+    static RealTimeSource* const source = new RealTimeSource();
+    return source;
   }
 };
 
