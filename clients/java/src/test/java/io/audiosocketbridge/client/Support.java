@@ -7,6 +7,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
+import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.file.Path;
@@ -93,6 +94,7 @@ final class Support {
     final Socket socket = new Socket();
     final BlockingQueue<Wire.Message> inbox = new LinkedBlockingQueue<>();
     volatile boolean closed;
+    private OutputStream out;
     private static final Wire.Message CLOSED = Wire.Message.unknown(-1, new byte[0]);
 
     FakeAsterisk(Wire.Dialect dialect) { this.dialect = dialect; }
@@ -100,10 +102,14 @@ final class Support {
     void connect(int port) throws IOException {
       socket.connect(new InetSocketAddress("127.0.0.1", port), (int) WAIT_MS);
       socket.setTcpNoDelay(true);
+      out = socket.getOutputStream();
+      InputStream in = socket.getInputStream();
       Thread reader = new Thread(() -> {
         Wire.Decoder decoder = new Wire.Decoder(dialect);
         byte[] buf = new byte[4096];
-        try (InputStream in = socket.getInputStream()) {
+        // Not closed here: closing a socket's input stream closes the whole
+        // socket, and a test may still be writing when the bridge hangs up.
+        try {
           for (int n; (n = in.read(buf)) > 0; ) inbox.addAll(decoder.push(buf, 0, n));
         } catch (IOException | Wire.WireException e) {
           // closed or malformed: end of input
@@ -116,8 +122,8 @@ final class Support {
     }
 
     void send(Wire.Message m) throws IOException {
-      socket.getOutputStream().write(Wire.encode(m, dialect, Wire.Peer.SERVER));
-      socket.getOutputStream().flush();
+      out.write(Wire.encode(m, dialect, Wire.Peer.SERVER));
+      out.flush();
     }
 
     void sendAudio(short[] samples) throws IOException { send(Wire.Message.audio(8000, Pcm.toBytes(samples))); }
