@@ -21,7 +21,8 @@ export type CallEndReason =
   | 'CALL_END_REASON_UNSPECIFIED' | 'CALL_END_REASON_CALLER_HUNG_UP' | 'CALL_END_REASON_ASTERISK_ERROR'
   | 'CALL_END_REASON_BACKEND_HUNG_UP' | 'CALL_END_REASON_BACKEND_LOST' | 'CALL_END_REASON_PROTOCOL_ERROR'
   | 'CALL_END_REASON_ACCEPT_TIMEOUT' | 'CALL_END_REASON_CLAIM_TIMEOUT' | 'CALL_END_REASON_ALL_BACKENDS_REJECTED'
-  | 'CALL_END_REASON_SHUTDOWN' | 'CALL_END_REASON_HANGUP_REQUESTED' | 'CALL_END_REASON_CALLER_UNRESPONSIVE';
+  | 'CALL_END_REASON_SHUTDOWN' | 'CALL_END_REASON_HANGUP_REQUESTED' | 'CALL_END_REASON_CALLER_UNRESPONSIVE'
+  | 'CALL_END_REASON_CALLER_IDLE';
 export type RejectReason = 'REJECT_REASON_UNSPECIFIED' | 'REJECT_REASON_BUSY' | 'REJECT_REASON_DECLINED';
 /** A ControlType name, e.g. 'CONTROL_TYPE_ANSWER'. */
 export type ControlType = string;
@@ -69,6 +70,7 @@ export type Pcm = Buffer | Int16Array | ArrayBufferView | ArrayBuffer;
 
 /** A command the bridge refused (mark, clear). */
 export class CommandError extends Error {
+  constructor(result: CommandResult);
   result: CommandResult;
   code: ResultCode;
 }
@@ -84,6 +86,8 @@ export interface BridgeCallEvents {
  * MARK_RESOLUTION_CALL_ENDED and clears with an empty ClearResult.
  */
 export class BridgeCall extends EventEmitter implements AsyncIterable<CallEvent> {
+  /** Calls come from BackendServer, BridgeClient.claim() and BridgeWorker. */
+  private constructor();
   readonly mode: 'push' | 'pull';
   readonly started: CallStarted;
   readonly callId: string;
@@ -194,7 +198,7 @@ export function loadProto(): any;
 export interface WireMessage {
   kind: 'hangup' | 'uuid' | 'dtmf_digit' | 'dtmf' | 'control' | 'audio' | 'error' | 'unknown';
   type?: number; uuid?: string; digit?: string; state?: 'start' | 'stop'; durationMs?: number;
-  code?: number; rate?: number; payload?: Buffer; offset?: number;
+  code?: number; rate?: number; payload?: Buffer;
 }
 export const wire: {
   Decoder: new (options?: { dialect?: 'asterisk' | 'extended'; unknown?: 'reject' | 'skip' | 'keep'; maxPayload?: number; bytesPerSample?: 1 | 2 }) => {
@@ -209,7 +213,7 @@ export const wire: {
   [name: string]: unknown;
 };
 export const wav: {
-  parseWav(bytes: Buffer): { sampleRate: number; pcm: Buffer; [k: string]: unknown };
+  parseWav(bytes: Buffer): { sampleRate: number; channels: number; bitsPerSample: number; pcm: Buffer };
   buildWav(pcm: Buffer, sampleRate: number): Buffer;
   tone(frequencyHz: number, durationMs: number, sampleRate?: number, amplitude?: number): Buffer;
 };

@@ -10,17 +10,10 @@ const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
 const { BackendServer } = require('../src');
-const { Bridge, runCall, withTimeout, WAIT } = require('./support');
+const { Bridge, readmeBlock, runCall, withTimeout, WAIT } = require('./support');
 
 const SDK = path.join(__dirname, '..');
 let project;
-
-// The README's js block that contains `needle`.
-function readmeBlock(needle) {
-  const readme = fs.readFileSync(path.join(SDK, 'README.md'), 'utf8');
-  for (const m of readme.matchAll(/```js\n([\s\S]*?)```/g)) if (m[1].includes(needle)) return m[1];
-  throw new Error(`README.md has no js block with ${needle}`);
-}
 
 function freePort() {
   const net = require('node:net');

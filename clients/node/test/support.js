@@ -2,6 +2,7 @@
 // Test support: the real bridge binary, a scripted Asterisk over TCP (using
 // the SDK's wire helper), audiosocket-call, and backends in both modes.
 const { spawn } = require('node:child_process');
+const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const readline = require('node:readline');
@@ -21,6 +22,13 @@ function withTimeout(promise, ms, what) {
       timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
+}
+
+// The README's js block that contains `needle`.
+function readmeBlock(needle) {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  for (const m of readme.matchAll(/```js\n([\s\S]*?)```/g)) if (m[1].includes(needle)) return m[1];
+  throw new Error(`README.md has no js block with ${needle}`);
 }
 
 // The bridge process; resolves once it logs "listening".
@@ -253,5 +261,5 @@ async function nextOf(events, kind, timeoutMs = WAIT) {
 }
 
 module.exports = {
-  ROOT, BRIDGE_BIN, CALL_BIN, WAIT, UUID, Bridge, FakeAsterisk, Harness, runCall, numberedFrame, samplesOf, withTimeout, nextOf,
+  ROOT, BRIDGE_BIN, CALL_BIN, WAIT, UUID, Bridge, FakeAsterisk, Harness, readmeBlock, runCall, numberedFrame, samplesOf, withTimeout, nextOf,
 };
