@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import math
 from typing import AsyncIterator, Awaitable, Callable, Optional, Union
 
 import grpc
@@ -50,6 +51,62 @@ def _command_kind(command: pb.CallCommand) -> int:
     """The CommandKind of the command a CallCommand carries."""
     which = command.WhichOneof("command")
     return pb.CommandKind.Value("COMMAND_KIND_" + which.upper()) if which else pb.COMMAND_KIND_UNSPECIFIED
+
+
+def _audio_buffer(seconds: float) -> float:
+    """An audio_buffer option, checked: a positive, finite number of seconds."""
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"audio_buffer must be a positive number of seconds, not {seconds!r}")
+    return float(seconds)
+
+
+def _audio_ns(chunk: pb.AudioChunk) -> int:
+    """How long the chunk plays, in nanoseconds (LINEAR16: 2 bytes a sample)."""
+    if not chunk.sample_rate_hz:
+        return 0
+    return len(chunk.pcm) // 2 * 1_000_000_000 // chunk.sample_rate_hz
+
+
+class _Events:
+    """A call's events waiting for the reader.
+
+    Caller audio in it is bounded by duration: past the bound the oldest
+    AudioChunk goes, as the bridge does for a slow backend, so a handler that
+    stops reading (awaiting a long command, say) loses audio rather than
+    memory. Other events stay: they are few, and losing one changes what the
+    call means. None, put after CallEnded, is never taken out, so every later
+    get() returns it."""
+
+    def __init__(self, audio_buffer: float):
+        self._items: collections.deque = collections.deque()
+        self._bound_ns = round(audio_buffer * 1_000_000_000)
+        self._audio_ns = 0  # of the AudioChunks in _items; integers, so no drift
+        self.dropped_audio = 0
+        self._added = asyncio.Event()
+
+    def put(self, event: Optional[Event]) -> None:
+        self._items.append(event)
+        if isinstance(event, pb.AudioChunk):
+            self._audio_ns += _audio_ns(event)
+            while self._audio_ns > self._bound_ns:
+                oldest = next(i for i, e in enumerate(self._items) if isinstance(e, pb.AudioChunk))
+                if oldest == len(self._items) - 1:
+                    break  # the newest chunk stays, even one longer than the bound
+                self._audio_ns -= _audio_ns(self._items[oldest])
+                del self._items[oldest]
+                self.dropped_audio += 1
+        self._added.set()
+
+    async def get(self) -> Optional[Event]:
+        while not self._items:
+            self._added.clear()
+            await self._added.wait()
+        if self._items[0] is None:
+            return None
+        event = self._items.popleft()
+        if isinstance(event, pb.AudioChunk):
+            self._audio_ns -= _audio_ns(event)
+        return event
 
 
 class _Link:
@@ -109,6 +166,13 @@ class Call:
     AsteriskError, ... and finally CallEnded, then stops. Answers to this
     object's own commands are returned by the command methods, not yielded.
 
+    Caller audio waiting to be read is bounded (audio_buffer seconds of it,
+    1 by default, like the bridge's --backend_queue_ms; set it with serve()
+    or BridgeClient): when the reader falls behind, the oldest AudioChunk is
+    dropped (a gap in offset_samples, counted by .dropped_audio), as the
+    bridge does for a slow backend. Other events are never dropped, and
+    command results never wait for the reader.
+
     Every command method sends the command with a fresh command_id, waits for
     its answer and returns it (CommandResult, or ClearResult for clear); it
     raises CommandError when the answer is not OK. The end of a call is a
@@ -119,13 +183,13 @@ class Call:
     stream to the bridge broke (the transport's error).
     """
 
-    def __init__(self, started: pb.CallStarted, link: _Link):
+    def __init__(self, started: pb.CallStarted, link: _Link, audio_buffer: float = 1.0):
         self.started = started
         self.ended: Optional[pb.CallEnded] = None
         self._link = link
         self._ids = itertools.count(1)
         self._pending: dict[str, asyncio.Future] = {}
-        self._events: asyncio.Queue = asyncio.Queue()
+        self._events = _Events(_audio_buffer(audio_buffer))
         self._send_lock = asyncio.Lock()
         self._done = asyncio.Event()
         self._reader: Optional[asyncio.Task] = None
@@ -156,6 +220,12 @@ class Call:
         return (
             self._accepted_rate_hz or self.started.backend_sample_rate_hz or self.started.call_sample_rate_hz
         )
+
+    @property
+    def dropped_audio(self) -> int:
+        """How many AudioChunks were dropped because the events were not read
+        in time."""
+        return self._events.dropped_audio
 
     def __repr__(self) -> str:
         return f"Call({self.call_id}, listener={self.listener!r}, {self.dialect}, {self.sample_rate_hz} Hz)"
@@ -211,7 +281,7 @@ class Call:
                     del self._marks[payload.name]
                 if not future.done():
                     future.set_result(payload.resolution)
-        self._events.put_nowait(payload)
+        self._events.put(payload)
 
     def _end(self, ended: pb.CallEnded, lost: Optional[BaseException] = None) -> None:
         self.ended = ended
@@ -236,8 +306,8 @@ class Call:
                 if not future.done():
                     future.set_result(pb.MARK_RESOLUTION_CALL_ENDED)
         self._marks.clear()
-        self._events.put_nowait(ended)
-        self._events.put_nowait(None)
+        self._events.put(ended)
+        self._events.put(None)
         self._done.set()
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -247,16 +317,12 @@ class Call:
         while True:
             event = await self._events.get()
             if event is None:
-                self._events.put_nowait(None)  # later iterations end at once
                 return
             yield event
 
     async def next_event(self, timeout: Optional[float] = None) -> Optional[Event]:
         """The next event (None after CallEnded); asyncio.TimeoutError after timeout."""
-        event = await asyncio.wait_for(self._events.get(), timeout)
-        if event is None:
-            self._events.put_nowait(None)
-        return event
+        return await asyncio.wait_for(self._events.get(), timeout)
 
     async def wait_ended(self, timeout: Optional[float] = None) -> pb.CallEnded:
         """Waits for CallEnded (without consuming events) and returns it."""
@@ -335,7 +401,8 @@ class Call:
         MARK_RESOLUTION_PLAYED, MARK_RESOLUTION_CLEARED (a clear removed it) or
         MARK_RESOLUTION_CALL_ENDED (also at once on a call that has ended).
         The MarkResolved event is delivered too. Safe to await inside the
-        handler (the resolution does not wait for events to be read); to keep
+        handler (the resolution does not wait for events to be read); while
+        it waits, unread audio beyond the audio buffer is dropped, so to keep
         reading events meanwhile, run it as a task."""
         if self.ended is not None:
             return pb.MARK_RESOLUTION_CALL_ENDED

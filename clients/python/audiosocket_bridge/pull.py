@@ -12,7 +12,7 @@ from typing import AsyncIterator, Awaitable, Callable, Optional, Sequence
 
 import grpc
 
-from .call import Call, Handler, _PullLink
+from .call import Call, Handler, _audio_buffer, _PullLink
 from .v1 import bridge_pb2 as pb
 from .v1 import bridge_pb2_grpc as pb_grpc
 
@@ -141,12 +141,19 @@ class BridgeClient:
     (grpc.ssl_channel_credentials(...)) turn on TLS, otherwise the channel is
     plaintext. claim(), list_calls() and hangup_call() use the first entry of
     the target; work() claims on every address.
+
+    audio_buffer is the seconds of caller audio each claimed Call keeps for a
+    handler that reads its events too slowly (default 1, like the bridge's
+    --backend_queue_ms); beyond it the oldest AudioChunk is dropped and
+    counted (Call.dropped_audio). Other events are never dropped. ValueError
+    unless it is positive.
     """
 
     def __init__(self, target: str, channel: Optional[grpc.aio.Channel] = None, *,
                  token: Optional[str] = None, credentials: Optional[grpc.ChannelCredentials] = None,
                  resolve_interval: float = 15.0, backoff: tuple[float, float] = (0.25, 15.0),
-                 lookup: Optional[Lookup] = None):
+                 lookup: Optional[Lookup] = None, audio_buffer: float = 1.0):
+        self._audio_buffer = _audio_buffer(audio_buffer)
         self._entries = _parse_target(target)
         self._credentials = credentials
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
@@ -217,7 +224,7 @@ class BridgeClient:
         if not event.HasField("started"):
             stream.cancel()
             raise ClaimEnded(f"expected CallStarted, got {event.WhichOneof('event')}")
-        call = Call(event.started, link)
+        call = Call(event.started, link, self._audio_buffer)
         call._stream = stream
         call._start()
         return call

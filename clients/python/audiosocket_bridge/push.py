@@ -9,7 +9,7 @@ from typing import Callable, Optional
 
 import grpc
 
-from .call import Call, CommandError, Handler, _PushLink
+from .call import Call, CommandError, Handler, _audio_buffer, _PushLink
 from .v1 import bridge_pb2 as pb
 from .v1 import bridge_pb2_grpc as pb_grpc
 
@@ -23,14 +23,16 @@ class CallHandlerServicer(pb_grpc.CallHandlerServiceServicer):
     """Accepts each call (unless decide() rejects it) and runs handler(call).
 
     Register it on your own grpc.aio.Server with
-    pb_grpc.add_CallHandlerServiceServicer_to_server, or use serve()."""
+    pb_grpc.add_CallHandlerServiceServicer_to_server, or use serve().
+    audio_buffer is as for serve()."""
 
     def __init__(self, handler: Handler, media: Optional[pb.MediaOptions] = None, decide: Optional[Decide] = None,
-                 token: Optional[str] = None):
+                 token: Optional[str] = None, *, audio_buffer: float = 1.0):
         self._handler = handler
         self._media = media
         self._decide = decide
         self._authorization = f"Bearer {token}".encode() if token else None
+        self._audio_buffer = _audio_buffer(audio_buffer)
 
     def _authorized(self, context) -> bool:
         if self._authorization is None:
@@ -56,7 +58,7 @@ class CallHandlerServicer(pb_grpc.CallHandlerServiceServicer):
             if reject is not None:
                 await link.send_message(pb.HandleCallResponse(reject=reject))
                 return
-        call = Call(started, link)
+        call = Call(started, link, self._audio_buffer)
         call._start()
         try:
             accepted = await call._accept(self._media)
@@ -105,6 +107,7 @@ async def serve(
     *,
     token: Optional[str] = None,
     credentials: Optional[grpc.ServerCredentials] = None,
+    audio_buffer: float = 1.0,
 ) -> PushServer:
     """Starts a CallHandlerService server on address (port 0 picks one) running
     handler(call) for every call the bridge pushes; returns at once.
@@ -112,9 +115,15 @@ async def serve(
     token: the bridge's --auth_token_file token; streams without
     "authorization: Bearer <token>" are refused (UNAUTHENTICATED).
     credentials (grpc.ssl_server_credentials(...)): serve TLS, verified by
-    the bridge's --backend_tls_ca_file; otherwise plaintext."""
+    the bridge's --backend_tls_ca_file; otherwise plaintext.
+    audio_buffer: the seconds of caller audio each Call keeps for a handler
+    that reads its events too slowly (default 1, like the bridge's
+    --backend_queue_ms); beyond it the oldest AudioChunk is dropped and
+    counted (Call.dropped_audio). Other events are never dropped.
+    ValueError unless it is positive."""
+    servicer = CallHandlerServicer(handler, media, decide, token, audio_buffer=audio_buffer)  # checks it before serving
     server = grpc.aio.server()
-    pb_grpc.add_CallHandlerServiceServicer_to_server(CallHandlerServicer(handler, media, decide, token), server)
+    pb_grpc.add_CallHandlerServiceServicer_to_server(servicer, server)
     if credentials is not None:
         port = server.add_secure_port(address, credentials)
     else:
