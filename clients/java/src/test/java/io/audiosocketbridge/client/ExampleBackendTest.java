@@ -1,15 +1,12 @@
 package io.audiosocketbridge.client;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.audiosocketbridge.client.Support.BridgeProcess;
 import io.audiosocketbridge.example.EchoBackend;
-import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -36,14 +33,8 @@ class ExampleBackendTest {
         open.add(EchoBackend.pull("127.0.0.1:" + bridge.grpcPort, prompt, log::add));
       }
       open.add(0, bridge);
-      Process call = new ProcessBuilder(Support.callBin(), "--target=127.0.0.1:" + bridge.audiosocketPort,
-          "--dialect=" + dialect, "--source=tone:440", "--dtmf=1@1000ms,#@3000ms", "--end=wait", "--duration=20s")
-          .redirectError(ProcessBuilder.Redirect.DISCARD).start();
-      ByteArrayOutputStream out = new ByteArrayOutputStream();
-      call.getInputStream().transferTo(out);
-      assertTrue(call.waitFor(60, TimeUnit.SECONDS));
-      String summary = out.toString().trim();
-      assertEquals(0, call.exitValue(), summary);
+      String summary = Support.runCall(bridge.audiosocketPort,
+          "--dialect=" + dialect, "--source=tone:440", "--dtmf=1@1000ms,#@3000ms", "--end=wait", "--duration=20s");
       assertTrue(summary.contains("\"ended\":\"remote_hangup\""), summary);
       assertTrue(summary.matches("(?s).*\"rtt_ms\":\\{[^}]*\"count\":[1-9].*"), "echoed frames match byte-exact: " + summary);
       waitFor(log, "dtmf", " digit=1 phase="

@@ -102,22 +102,11 @@ class QuickStartTest {
    * example's JVM: a cold one under load took more than 4 s to echo its first frame.
    */
   static void twoConcurrentCallsAreAnswered(int audiosocketPort) throws Exception {
-    String warmUp = call(audiosocketPort, "--calls=1", "--source=tone:440", "--dtmf=#@1s,#@5s,#@15s,#@30s,#@60s", "--end=wait", "--duration=90s");
+    String warmUp = Support.runCall(audiosocketPort, "--calls=1", "--source=tone:440", "--dtmf=#@1s,#@5s,#@15s,#@30s,#@60s", "--end=wait", "--duration=90s");
     assertTrue(warmUp.contains("\"ended_counts\":{\"remote_hangup\":1}"), "warm-up call: " + warmUp);
-    String summary = call(audiosocketPort, "--calls=2", "--source=tone:440", "--dtmf=#@4s", "--end=wait", "--duration=12s");
+    String summary = Support.runCall(audiosocketPort, "--calls=2", "--source=tone:440", "--dtmf=#@4s", "--end=wait", "--duration=12s");
     assertTrue(summary.contains("\"ended_counts\":{\"remote_hangup\":2}"), summary);
     assertTrue(summary.matches("(?s).*\"rtt_ms\":\\{[^}]*\"count\":[1-9].*"), "echo heard: " + summary);
-  }
-
-  /** Runs audiosocket-call against the bridge; returns its JSON summary. */
-  private static String call(int audiosocketPort, String... flags) throws Exception {
-    List<String> command = new java.util.ArrayList<>(List.of(Support.callBin(), "--target=127.0.0.1:" + audiosocketPort));
-    command.addAll(List.of(flags));
-    Process call = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    call.getInputStream().transferTo(out);
-    assertTrue(call.waitFor(120, TimeUnit.SECONDS));
-    return out.toString().trim();
   }
 
   private static void stop(Process p) throws InterruptedException {

@@ -1,9 +1,13 @@
 package io.audiosocketbridge.client;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import io.audiosocketbridge.v1.AudioChunk;
 import io.audiosocketbridge.v1.CallEvent;
 import io.audiosocketbridge.wire.Wire;
 import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -38,6 +42,19 @@ final class Support {
 
   static String bridgeBin() { return bin("bridge.bin", "bazel-bin/server/audiosocket-bridge"); }
   static String callBin() { return bin("call.bin", "bazel-bin/tools/audiosocket-call/audiosocket-call"); }
+
+  /** Runs audiosocket-call against an AudioSocket port and returns its JSON summary; it must exit 0. */
+  static String runCall(int audiosocketPort, String... flags) throws Exception {
+    List<String> command = new ArrayList<>(List.of(callBin(), "--target=127.0.0.1:" + audiosocketPort));
+    command.addAll(List.of(flags));
+    Process call = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    call.getInputStream().transferTo(out);
+    assertTrue(call.waitFor(120, TimeUnit.SECONDS), "audiosocket-call did not finish");
+    String summary = out.toString().trim();
+    assertEquals(0, call.exitValue(), summary);
+    return summary;
+  }
 
   /** The real bridge binary. */
   static final class BridgeProcess implements AutoCloseable {
