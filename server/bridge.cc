@@ -13,6 +13,7 @@
 #include "lib/audio/wav.h"
 #include "lib/net/net.h"
 #include "server/audiosocket/listener.h"
+#include "server/backend/loop_push_link.h"
 #include "server/backend/pull_connector.h"
 #include "server/backend/push_connector.h"
 #include "server/backend/push_link.h"
@@ -156,22 +157,46 @@ absl::Status Bridge::ConfigurePush(std::shared_ptr<grpc::ChannelCredentials> cre
   // on every message of every call (about 10 KiB per call and a few per cent
   // of the CPU per frame, measured side by side at 100 calls).
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
-  for (size_t i = 0; i < loops_.size(); ++i) {
-    backend_channels_.push_back(
-        grpc::CreateCustomChannel(config_.backend_target, credentials, args));
-    backend_stubs_.push_back(bridge::v1::CallHandlerService::NewStub(backend_channels_.back()));
-  }
   PushLink::Options link_options;
   link_options.deadline = config_.max_call_duration;
   link_options.max_queued_audio_events = static_cast<size_t>(config_.backend_queue_ms / 20);
   link_options.bearer_token = config_.auth_token;
   link_options.inbound_latency = &metrics_->inbound_latency();
-  // Every push stream is tracked until OnDone, so Shutdown can wait for the
+  // Every push stream is tracked until it ends, so Shutdown can wait for the
   // backends to take each call's last event.
   link_options.streams = &push_streams_;
   PushConnector::Options options;
   options.accept_timeout = config_.accept_timeout;
   options.backend_attempts = config_.backend_attempts;
+
+  const bool backend_tls = !config_.backend_tls_ca_file.empty() ||
+                           !config_.backend_tls_cert_file.empty() ||
+                           !config_.backend_tls_key_file.empty();
+  if (config_.push_transport == PushTransport::kLoop ||
+      (config_.push_transport == PushTransport::kAuto && !backend_tls)) {
+    // Each loop's own connections: a call's frames never leave its loop.
+    for (const auto& loop : loops_) {
+      absl::StatusOr<std::shared_ptr<grpc_client::Channel>> channel =
+          grpc_client::Channel::Create(loop.get(), config_.backend_target, {});
+      if (!channel.ok()) return Prefixed("backend", channel.status());
+      loop_channels_.push_back(*std::move(channel));
+    }
+    services_.connect_backend = [this, link_options, options](BackendConnector::Context context) {
+      grpc_client::Channel* channel = LoopChannelFor(context.loop);
+      return std::make_shared<PushConnector>(
+          std::move(context), options,
+          [channel, link_options](uint64_t link_id, std::weak_ptr<LinkObserver> observer) {
+            return LoopPushLink::Start(channel, link_id, std::move(observer), link_options);
+          });
+    };
+    return absl::OkStatus();
+  }
+
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    backend_channels_.push_back(
+        grpc::CreateCustomChannel(config_.backend_target, credentials, args));
+    backend_stubs_.push_back(bridge::v1::CallHandlerService::NewStub(backend_channels_.back()));
+  }
   services_.connect_backend = [this, link_options, options](BackendConnector::Context context) {
     bridge::v1::CallHandlerService::Stub* stub = StubFor(context.loop);
     return std::make_shared<PushConnector>(
@@ -181,6 +206,13 @@ absl::Status Bridge::ConfigurePush(std::shared_ptr<grpc::ChannelCredentials> cre
         });
   };
   return absl::OkStatus();
+}
+
+grpc_client::Channel* Bridge::LoopChannelFor(const event::Dispatcher* loop) const {
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    if (loops_[i].get() == loop) return loop_channels_[i].get();
+  }
+  return loop_channels_[0].get();  // not one of ours (tests): loop 0's
 }
 
 bridge::v1::CallHandlerService::Stub* Bridge::StubFor(const event::Dispatcher* loop) const {
@@ -311,8 +343,16 @@ void Bridge::Shutdown(absl::Duration timeout) {
     server_.reset();
   }
   FlushPushStreams(deadline);
+  // The loops' own backend connections close on their loops; the channels
+  // go once the loops have stopped (a resolver thread may still post).
+  for (size_t i = 0; i < loop_channels_.size(); ++i) {
+    loops_[i]->Post([channel = loop_channels_[i]] {
+      channel->Shutdown(absl::UnavailableError("the bridge is shutting down"));
+    });
+  }
   for (auto& loop : loops_) loop->Stop();
   for (auto& loop : loops_) loop->Join();
+  loop_channels_.clear();
   listeners_.clear();
   loops_.clear();
 }

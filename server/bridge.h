@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "lib/event/epoll_dispatcher.h"
+#include "lib/grpc_client/channel.h"
 #include "server/backend/claim_stream.h"
 #include "server/backend/stream_tracker.h"
 #include "server/call/call.h"
@@ -71,6 +72,7 @@ class Bridge {
   void ConfigurePull();
   // Push mode: the backend stub of `loop`'s calls.
   bridge::v1::CallHandlerService::Stub* StubFor(const event::Dispatcher* loop) const;
+  grpc_client::Channel* LoopChannelFor(const event::Dispatcher* loop) const;
   // On loop 0: a connection was accepted on `listener`.
   void Accept(int fd, const ListenerConfig* listener, std::string peer);
   // Waits until every push stream reached OnDone, up to `deadline`; then
@@ -96,6 +98,8 @@ class Bridge {
   // Push mode: one channel per loop, [i] for loops_[i]'s calls.
   std::vector<std::shared_ptr<grpc::Channel>> backend_channels_;
   std::vector<std::unique_ptr<bridge::v1::CallHandlerService::Stub>> backend_stubs_;
+  // Push mode over the loops' own HTTP/2 client: [i] for loops_[i]'s calls.
+  std::vector<std::shared_ptr<grpc_client::Channel>> loop_channels_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   FallbackAudio fallback_audio_;

@@ -60,6 +60,13 @@ class Dispatcher {
   // A cancelled timer never runs; harmless for fired or unknown ids.
   virtual void CancelTimer(TimerId id) = 0;
 
+  // Runs `task` on the dispatcher's thread once the current round's timers,
+  // handlers and posted tasks have run, before the loop waits again; tasks
+  // it adds run in the same round. For work that many handlers of a round
+  // contribute to and that is done best once: one write of every stream's
+  // frames to a shared connection. Dispatcher thread only.
+  virtual void RunAfterRound(Task task) = 0;
+
   virtual const TimeSource& time_source() const = 0;
   MonoTime Now() const { return time_source().Now(); }
 };

@@ -220,8 +220,10 @@ bool EpollDispatcher::RunOnce(Nanos max_wait) {
   ++wakeups_;
   if (n < 0) {
     DieIf(errno != EINTR, "epoll_wait");
+    RunAfterRoundTasks();
     return false;
   }
+  in_round_ = true;
   bool timers_due = !use_timer_fd_;
   bool tasks_due = false;
   for (int i = 0; i < n; ++i) {
@@ -247,7 +249,26 @@ bool EpollDispatcher::RunOnce(Nanos max_wait) {
   const bool full = n == static_cast<int>(events_.size());
   if (full) events_.resize(events_.size() * 2);
   if (tasks_due) DrainTasks();
+  RunAfterRoundTasks();
   return full;
+}
+
+void EpollDispatcher::RunAfterRound(Task task) {
+  after_round_.push_back(std::move(task));
+  // Outside a round (before the loop runs, or from a test driving it): the
+  // next round must come at once rather than when something else wakes it.
+  if (!in_round_ && after_round_.size() == 1) Wake();
+}
+
+void EpollDispatcher::RunAfterRoundTasks() {
+  // Tasks may add more (a flush that frees room for another stream's
+  // data); each batch is run until none is left.
+  while (!after_round_.empty()) {
+    std::vector<Task> batch;
+    batch.swap(after_round_);
+    for (Task& task : batch) task();
+  }
+  in_round_ = false;
 }
 
 void EpollDispatcher::Run() {

@@ -63,6 +63,7 @@ class EpollDispatcher final : public Dispatcher {
   void Unwatch(int fd) override;
   TimerId RunAt(MonoTime when, Task task) override;
   void CancelTimer(TimerId id) override;
+  void RunAfterRound(Task task) override;
   const TimeSource& time_source() const override { return *time_source_; }
 
  private:
@@ -75,6 +76,7 @@ class EpollDispatcher final : public Dispatcher {
   void Wake();
   void DrainTasks();
   void FireTimers();
+  void RunAfterRoundTasks();
   void ArmTimerFd();
   // The earliest live deadline (cancelled entries dropped), or max().
   MonoTime NextDeadline();
@@ -99,6 +101,8 @@ class EpollDispatcher final : public Dispatcher {
   TimerId next_timer_id_ = 1;
   MonoTime armed_for_ = MonoTime::max();
   bool firing_timers_ = false;  // in FireTimers: RunAt leaves arming to it
+  bool in_round_ = false;       // between epoll_wait's return and the round's end
+  std::vector<Task> after_round_;
 };
 
 }  // namespace audiosocket::event

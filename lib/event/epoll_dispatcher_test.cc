@@ -201,5 +201,56 @@ TEST(EpollDispatcherTest, APostWakesARoundWaitingWithoutLimit) {
   EXPECT_TRUE(ran);
 }
 
+TEST(EpollDispatcherTest, AfterRoundTasksRunOnceTheRoundsHandlersHaveRun) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  std::vector<std::string> order;
+  // A handler that asks for one after-round task per input, the way every
+  // stream of a round asks for its connection to be flushed.
+  struct Handler : FdHandler {
+    EpollDispatcher* dispatcher;
+    std::vector<std::string>* order;
+    int fd;
+    void OnReadable() override {
+      char c;
+      while (read(fd, &c, 1) == 1) {
+        order->push_back(std::string("read ") + c);
+        dispatcher->RunAfterRound([this, c] {
+          order->push_back(std::string("after ") + c);
+          // Added while after-round tasks run: still this round.
+          if (c == 'b') dispatcher->RunAfterRound([this] { order->push_back("after after b"); });
+        });
+      }
+    }
+    void OnWritable() override {}
+  } handler;
+  handler.dispatcher = &dispatcher;
+  handler.order = &order;
+  handler.fd = fds[0];
+  ASSERT_TRUE(dispatcher.Watch(fds[0], &handler, false).ok());
+  dispatcher.RunAt(time.Now(), [&] { order.push_back("timer"); });
+  ASSERT_EQ(write(fds[1], "ab", 2), 2);
+  dispatcher.RunOnce(milliseconds(1000));
+  EXPECT_THAT(order,
+              ElementsAre("timer", "read a", "read b", "after a", "after b", "after after b"));
+  order.clear();
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_TRUE(order.empty());
+  dispatcher.Unwatch(fds[0]);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(EpollDispatcherTest, AnAfterRoundTaskAskedForOutsideARoundWakesTheNextOne) {
+  EpollDispatcher dispatcher;
+  bool ran = false;
+  dispatcher.RunAfterRound([&] { ran = true; });
+  // Would wait forever if nothing woke the round.
+  dispatcher.RunOnce(Nanos(-1));
+  EXPECT_TRUE(ran);
+}
+
 }  // namespace
 }  // namespace audiosocket::event

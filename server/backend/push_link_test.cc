@@ -1,5 +1,7 @@
-// PushLink against an in-process CallHandlerService (gRPC's synchronous API, on
-// 127.0.0.1:0): what the link writes, what it reports, how it ends.
+// Both push links against an in-process CallHandlerService (gRPC's
+// synchronous API, on 127.0.0.1:0): what the link writes, what it reports,
+// how it ends. PushLink (gRPC C++'s client) and LoopPushLink (the loop's own
+// HTTP/2 client) must behave the same, so every test runs on each.
 
 #include "server/backend/push_link.h"
 
@@ -19,6 +21,9 @@
 #include "audiosocket/bridge/v1/bridge.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/event/epoll_dispatcher.h"
+#include "lib/grpc_client/channel.h"
+#include "server/backend/loop_push_link.h"
 #include "server/backend/stream_tracker.h"
 
 namespace audiosocket {
@@ -148,7 +153,9 @@ std::vector<std::string> MarkNames(const std::vector<v1::CallEvent>& events) {
   return names;
 }
 
-class PushLinkTest : public ::testing::Test {
+enum class Transport { kGrpc, kLoop };
+
+class PushLinkTest : public ::testing::TestWithParam<Transport> {
  protected:
   void Serve(FakeBackend::Handler handler) {
     backend_ = std::make_unique<FakeBackend>(std::move(handler));
@@ -158,23 +165,44 @@ class PushLinkTest : public ::testing::Test {
     builder.RegisterService(backend_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                   grpc::InsecureChannelCredentials());
-    stub_ = v1::CallHandlerService::NewStub(channel_);
+    const std::string target = "127.0.0.1:" + std::to_string(port);
+    if (GetParam() == Transport::kGrpc) {
+      channel_ = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+      stub_ = v1::CallHandlerService::NewStub(channel_);
+    } else {
+      auto channel = grpc_client::Channel::Create(&loop_, target, {});
+      ASSERT_TRUE(channel.ok()) << channel.status();
+      loop_channel_ = *std::move(channel);
+      loop_.StartThread();
+    }
   }
 
-  std::shared_ptr<PushLink> Open(uint64_t link_id, std::string token = "") {
+  std::shared_ptr<BackendLink> Open(uint64_t link_id, std::string token = "") {
     PushLink::Options options;
     options.bearer_token = std::move(token);
     options.streams = &tracker_;
     options.deadline = absl::Seconds(30);
-    return PushLink::Start(stub_.get(), link_id, observer_, options);
+    if (GetParam() == Transport::kGrpc) {
+      return PushLink::Start(stub_.get(), link_id, observer_, options);
+    }
+    return LoopPushLink::Start(loop_channel_.get(), link_id, observer_, options);
   }
 
   void TearDown() override {
     // Every client stream reaches OnDone before the channel goes.
     tracker_.AbortAll();
     EXPECT_TRUE(tracker_.WaitIdle(absl::Now() + kWait));
+    if (loop_channel_ != nullptr) {
+      absl::Notification closed;
+      loop_.Post([&] {
+        loop_channel_->Shutdown(absl::CancelledError("test over"));
+        closed.Notify();
+      });
+      closed.WaitForNotification();
+      loop_.Stop();
+      loop_.Join();
+      loop_channel_ = nullptr;
+    }
     if (server_ != nullptr) {
       server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     }
@@ -186,9 +214,17 @@ class PushLinkTest : public ::testing::Test {
   std::unique_ptr<grpc::Server> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::CallHandlerService::Stub> stub_;
+  event::EpollDispatcher loop_;
+  std::shared_ptr<grpc_client::Channel> loop_channel_;
 };
 
-TEST_F(PushLinkTest, EventsArriveInOrderWithTheBearerToken) {
+INSTANTIATE_TEST_SUITE_P(Transports, PushLinkTest,
+                         ::testing::Values(Transport::kGrpc, Transport::kLoop),
+                         [](const ::testing::TestParamInfo<Transport>& info) {
+                           return info.param == Transport::kGrpc ? "Grpc" : "Loop";
+                         });
+
+TEST_P(PushLinkTest, EventsArriveInOrderWithTheBearerToken) {
   EventLog log;
   Serve([&](grpc::ServerContext*, ServerStream* stream) {
     log.ReadAll(stream);
@@ -210,7 +246,7 @@ TEST_F(PushLinkTest, EventsArriveInOrderWithTheBearerToken) {
   EXPECT_TRUE(closed[0].second.ok()) << closed[0].second.error_message();
 }
 
-TEST_F(PushLinkTest, NoTokenSendsNoAuthorization) {
+TEST_P(PushLinkTest, NoTokenSendsNoAuthorization) {
   EventLog log;
   Serve([&](grpc::ServerContext*, ServerStream* stream) {
     log.ReadAll(stream);
@@ -223,7 +259,7 @@ TEST_F(PushLinkTest, NoTokenSendsNoAuthorization) {
   EXPECT_THAT(log.events(), IsEmpty());
 }
 
-TEST_F(PushLinkTest, CommandsReachTheObserverWithTheLinkId) {
+TEST_P(PushLinkTest, CommandsReachTheObserverWithTheLinkId) {
   EventLog log;
   Serve([&](grpc::ServerContext*, ServerStream* stream) {
     for (const char* id : {"a", "b", "c"}) {
@@ -253,7 +289,7 @@ TEST_F(PushLinkTest, CommandsReachTheObserverWithTheLinkId) {
   EXPECT_EQ(closed[0].first, 42u);
 }
 
-TEST_F(PushLinkTest, CloseAfterQueuedEndsTheStreamOnlyAfterWhatWasQueued) {
+TEST_P(PushLinkTest, CloseAfterQueuedEndsTheStreamOnlyAfterWhatWasQueued) {
   // The backend reads nothing until released: the link's writes queue up.
   absl::Notification release;
   EventLog log;
@@ -280,7 +316,7 @@ TEST_F(PushLinkTest, CloseAfterQueuedEndsTheStreamOnlyAfterWhatWasQueued) {
   EXPECT_TRUE(closed[0].second.ok()) << closed[0].second.error_message();
 }
 
-TEST_F(PushLinkTest, AbortCancelsTheStream) {
+TEST_P(PushLinkTest, AbortCancelsTheStream) {
   absl::Notification reading;
   absl::Notification cancelled;
   Serve([&](grpc::ServerContext* context, ServerStream* stream) {
@@ -302,7 +338,7 @@ TEST_F(PushLinkTest, AbortCancelsTheStream) {
   EXPECT_TRUE(cancelled.WaitForNotificationWithTimeout(kWait));
 }
 
-TEST_F(PushLinkTest, OnBackendClosedReportsTheBackendsStatusOnce) {
+TEST_P(PushLinkTest, OnBackendClosedReportsTheBackendsStatusOnce) {
   Serve([&](grpc::ServerContext*, ServerStream*) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many calls");
   });
@@ -321,7 +357,7 @@ TEST_F(PushLinkTest, OnBackendClosedReportsTheBackendsStatusOnce) {
   EXPECT_THAT(observer_->closed(), SizeIs(1));
 }
 
-TEST_F(PushLinkTest, TheTrackerSeesTheStreamUntilOnDone) {
+TEST_P(PushLinkTest, TheTrackerSeesTheStreamUntilOnDone) {
   absl::Notification release;
   Serve([&](grpc::ServerContext*, ServerStream* stream) {
     release.WaitForNotificationWithTimeout(kWait);
@@ -342,7 +378,7 @@ TEST_F(PushLinkTest, TheTrackerSeesTheStreamUntilOnDone) {
   EXPECT_THAT(observer_->closed(), SizeIs(1));
 }
 
-TEST_F(PushLinkTest, TrackerAbortAllCancelsOpenStreams) {
+TEST_P(PushLinkTest, TrackerAbortAllCancelsOpenStreams) {
   Serve([&](grpc::ServerContext* context, ServerStream* stream) {
     v1::HandleCallRequest request;
     while (stream->Read(&request)) {

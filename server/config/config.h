@@ -38,6 +38,12 @@ absl::StatusOr<ListenerConfig> ParseListener(absl::string_view text, int index);
 
 enum class BackendMode { kPush, kPull };
 
+// Which client carries push mode's streams. kLoop: each event loop's own
+// HTTP/2 connections (lib/grpc_client), plaintext only. kGrpc: gRPC C++'s
+// client, needed for TLS toward backends. kAuto: kLoop unless TLS toward
+// backends is configured.
+enum class PushTransport { kAuto, kLoop, kGrpc };
+
 struct BridgeConfig {
   std::vector<ListenerConfig> listeners = {ListenerConfig{}};
   std::string grpc_listen = "0.0.0.0:50051";
@@ -50,6 +56,7 @@ struct BridgeConfig {
   absl::Duration accept_timeout = absl::Seconds(3);
   // Upper bound on any call's gRPC stream (gRPC deadline).
   absl::Duration max_call_duration = absl::Hours(24);
+  PushTransport push_transport = PushTransport::kAuto;
 
   // Pull mode.
   absl::Duration claim_timeout = absl::Seconds(10);

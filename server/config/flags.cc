@@ -38,6 +38,10 @@ ABSL_FLAG(std::string, mode, "auto",
 ABSL_FLAG(std::string, backend, "",
           "Push mode: the backends' gRPC target, e.g. dns:///agents.default.svc:50051 or "
           "ipv4:10.0.0.1:50051,10.0.0.2:50051 (round-robin across addresses).");
+ABSL_FLAG(std::string, push_transport, "auto",
+          "Push mode: loop (each event loop's own HTTP/2 connections to the backends; "
+          "plaintext), grpc (gRPC C++'s client; needed for TLS) or auto (loop unless "
+          "--backend_tls_* is set).");
 ABSL_FLAG(int, backend_attempts, kDefaults.backend_attempts,
           "Push mode: busy rejects per call before the call ends ALL_BACKENDS_REJECTED. Streams "
           "that fail before accepting are retried with backoff (100 ms doubling to 1 s) until "
@@ -236,6 +240,26 @@ bool ConfigFromFlags(BridgeConfig* config, std::string* setting, std::string* er
   config->backend_tls_ca_file = absl::GetFlag(FLAGS_backend_tls_ca_file);
   config->backend_tls_cert_file = absl::GetFlag(FLAGS_backend_tls_cert_file);
   config->backend_tls_key_file = absl::GetFlag(FLAGS_backend_tls_key_file);
+  const std::string transport = absl::GetFlag(FLAGS_push_transport);
+  if (transport == "auto") {
+    config->push_transport = PushTransport::kAuto;
+  } else if (transport == "loop") {
+    config->push_transport = PushTransport::kLoop;
+  } else if (transport == "grpc") {
+    config->push_transport = PushTransport::kGrpc;
+  } else {
+    *setting = "push_transport";
+    *error = "must be loop, grpc or auto";
+    return false;
+  }
+  const bool backend_tls = !config->backend_tls_ca_file.empty() ||
+                           !config->backend_tls_cert_file.empty() ||
+                           !config->backend_tls_key_file.empty();
+  if (config->push_transport == PushTransport::kLoop && backend_tls) {
+    *setting = "push_transport";
+    *error = "loop speaks plaintext HTTP/2 only; use grpc (or auto) for TLS toward backends";
+    return false;
+  }
   if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {
     std::ifstream in(path);
     std::string token;

@@ -1,0 +1,172 @@
+#include "server/backend/loop_push_link.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "audiosocket/bridge/v1/bridge.grpc.pb.h"
+#include "lib/grpc_client/message_reader.h"
+
+namespace audiosocket {
+namespace {
+
+const std::string& HandleCallPath() {
+  static const std::string* const path = new std::string(
+      absl::StrCat("/", bridge::v1::CallHandlerService::service_full_name(), "/HandleCall"));
+  return *path;
+}
+
+grpc::Status ToGrpc(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+}  // namespace
+
+LoopPushLink::LoopPushLink(grpc_client::Channel* channel, uint64_t link_id,
+                           std::weak_ptr<LinkObserver> observer, const Options& options)
+    : channel_(channel),
+      loop_(channel->loop()),
+      link_id_(link_id),
+      options_(options),
+      observer_(std::move(observer)),
+      streams_(options.streams),
+      outbox_(options.max_queued_audio_events) {}
+
+std::shared_ptr<LoopPushLink> LoopPushLink::Start(grpc_client::Channel* channel, uint64_t link_id,
+                                                  std::weak_ptr<LinkObserver> observer,
+                                                  const Options& options) {
+  std::shared_ptr<LoopPushLink> link(
+      new LoopPushLink(channel, link_id, std::move(observer), options));
+  // Registered at once, so a shutdown that starts now waits for it.
+  if (link->streams_ != nullptr) link->stream_key_ = link->streams_->Add(link);
+  link->OnLoop([link] { link->Open(); });
+  return link;
+}
+
+template <typename Task>
+void LoopPushLink::OnLoop(Task task) {
+  if (loop_->InDispatcherThread()) {
+    task();
+  } else {
+    loop_->Post(std::move(task));
+  }
+}
+
+void LoopPushLink::Open() {
+  if (done_) return;  // aborted before it opened
+  grpc_client::Connection::Metadata metadata;
+  if (!options_.bearer_token.empty()) {
+    metadata.emplace_back("authorization", absl::StrCat("Bearer ", options_.bearer_token));
+  }
+  absl::StatusOr<grpc_client::Channel::OpenedStream> opened =
+      channel_->OpenStream(HandleCallPath(), metadata, options_.deadline, shared_from_this());
+  if (!opened.ok()) {
+    Finish(ToGrpc(opened.status()));
+    return;
+  }
+  connection_ = std::move(opened->connection);
+  stream_id_ = opened->stream_id;
+}
+
+void LoopPushLink::SendEvent(bridge::v1::CallEvent event) {
+  OnLoop([self = shared_from_this(), event = std::move(event)]() mutable {
+    if (self->closing_ || self->done_) return;
+    const bool idle = self->outbox_.Push(std::move(event), event::MonoClock::now());
+    self->CountDrops();
+    if (self->outbox_.overflowed()) {
+      // Said first, so the call ends with this reason rather than the
+      // cancellation's.
+      if (self->connection_ != nullptr) self->connection_->Cancel(self->stream_id_);
+      self->Finish(BackendNotReadingStatus());
+      return;
+    }
+    if (idle) {
+      self->FrameInFlight();
+      if (self->connection_ != nullptr) self->connection_->ResumeSending(self->stream_id_);
+    }
+  });
+}
+
+void LoopPushLink::ExtendAudioQueue(uint64_t audio_events) {
+  OnLoop(
+      [self = shared_from_this(), audio_events] { self->outbox_.ExtendAudioQueue(audio_events); });
+}
+
+void LoopPushLink::CloseAfterQueued() {
+  OnLoop([self = shared_from_this()] {
+    if (self->closing_ || self->done_) return;
+    self->closing_ = true;
+    if (self->connection_ != nullptr) self->connection_->ResumeSending(self->stream_id_);
+  });
+}
+
+void LoopPushLink::Abort() {
+  OnLoop([self = shared_from_this()] {
+    if (self->done_) return;
+    self->closing_ = true;
+    if (self->connection_ != nullptr) self->connection_->Cancel(self->stream_id_);
+    self->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the bridge cancelled the stream"));
+  });
+}
+
+void LoopPushLink::CountDrops() {
+  dropped_samples_.store(outbox_.dropped_audio_samples(), std::memory_order_relaxed);
+  dropped_events_.store(outbox_.dropped_audio_events(), std::memory_order_relaxed);
+}
+
+void LoopPushLink::FrameInFlight() {
+  const bridge::v1::HandleCallRequest& message = outbox_.in_flight();
+  const size_t size = message.ByteSizeLong();
+  in_flight_bytes_.clear();
+  grpc_client::AppendMessagePrefix(size, &in_flight_bytes_);
+  in_flight_bytes_.resize(grpc_client::kMessagePrefixBytes + size);
+  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(in_flight_bytes_.data()) +
+                                          grpc_client::kMessagePrefixBytes);
+  in_flight_offset_ = 0;
+}
+
+size_t LoopPushLink::ReadBody(uint8_t* out, size_t size, bool* end) {
+  size_t copied = 0;
+  while (copied < size && !outbox_.idle()) {
+    const size_t n = std::min(size - copied, in_flight_bytes_.size() - in_flight_offset_);
+    std::memcpy(out + copied, in_flight_bytes_.data() + in_flight_offset_, n);
+    copied += n;
+    in_flight_offset_ += n;
+    if (in_flight_offset_ < in_flight_bytes_.size()) break;  // the frame is full
+    if (options_.inbound_latency != nullptr && outbox_.in_flight().event().has_audio()) {
+      options_.inbound_latency->Observe(
+          std::chrono::duration<double>(event::MonoClock::now() - outbox_.in_flight_since())
+              .count());
+    }
+    if (outbox_.WriteDone()) FrameInFlight();
+  }
+  *end = closing_ && outbox_.idle() && !done_;
+  return copied;
+}
+
+void LoopPushLink::OnMessage(absl::string_view message) {
+  bridge::v1::HandleCallResponse response;
+  if (!response.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
+    if (connection_ != nullptr) connection_->Cancel(stream_id_);
+    Finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                        "the backend sent a message that is not a HandleCallResponse"));
+    return;
+  }
+  if (auto observer = observer_.lock()) observer->OnBackendCommand(link_id_, std::move(response));
+}
+
+void LoopPushLink::OnClose(const absl::Status& status) { Finish(ToGrpc(status)); }
+
+void LoopPushLink::Finish(const grpc::Status& status) {
+  if (done_) return;
+  done_ = true;
+  closing_ = true;
+  outbox_.Discard();
+  connection_ = nullptr;
+  if (auto observer = observer_.lock()) observer->OnBackendClosed(link_id_, status);
+  // Last: shutdown may go on once every stream has left.
+  if (streams_ != nullptr) streams_->Done(stream_key_);
+}
+
+}  // namespace audiosocket
