@@ -4,6 +4,7 @@
 For each step (system, workload, calls, rate, repeat) it starts fresh
 processes, loopback only:
   - bridge-push:  audiosocket-bridge --mode=push -> echo-backend (push),
+  - bridge-push-grpc: the same on gRPC C++'s client (--push_transport=grpc),
   - bridge-pull:  audiosocket-bridge --mode=pull <- echo-backend (ClaimCall slots),
   - gorelay-push: bench/bridge/gorelay (a plain Go relay) -> echo-backend (push),
   - baseline:     audiosocket-echo --mode=echo (AudioSocket echo, no gRPC),
@@ -231,6 +232,9 @@ class Step:
                                "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
                                f"--mode={mode}", "--drain_timeout=2s",
                                f"--io_threads={a.io_threads}"]
+                if self.system.endswith("-grpc"):
+                    # The same bridge on gRPC C++'s client instead of the loops' own.
+                    bridge_args.append("--push_transport=grpc")
                 if mode == "push":
                     backend = self.start("backend", backend_argv + ["--mode=push",
                                                                     "--listen=127.0.0.1:0"], 1)

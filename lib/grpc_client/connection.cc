@@ -420,6 +420,7 @@ void Connection::Flush() {
           absl::StrCat("writing to the backend at ", peer_, " failed: ", std::strerror(errno))));
       return;
     }
+    ++writes_;
     out_offset_ += static_cast<size_t>(written);
     if (out_offset_ == out_.size()) {
       out_.clear();

@@ -96,6 +96,8 @@ class Connection final : public event::FdHandler, public std::enable_shared_from
   // Why it closed, once it did.
   const absl::Status& close_status() const { return close_status_; }
   size_t open_streams() const { return streams_.size(); }
+  // Successful writes to the socket so far (how well frames are batched).
+  uint64_t writes() const { return writes_; }
   const std::string& peer() const { return peer_; }
 
   // FdHandler
@@ -132,6 +134,7 @@ class Connection final : public event::FdHandler, public std::enable_shared_from
   bool draining_requested_ = false;  // CloseWhenIdle while connecting
   bool flush_scheduled_ = false;
   nghttp2_session* session_ = nullptr;
+  uint64_t writes_ = 0;
   std::string out_;        // taken from nghttp2, not yet written
   size_t out_offset_ = 0;  // written from the front of out_
   event::Dispatcher::TimerId connect_timer_ = 0;

@@ -378,13 +378,13 @@ void Call::OnBackendCommand(uint64_t link_id, BackendMessage message) {
   if (!command_budget_.TryReserve(bytes)) {
     // Once: the call ends, and what the backend sends after is dropped.
     if (!command_overflow_.exchange(true)) {
-      loop_->Post([weak, link_id] {
+      RunSoon([weak, link_id] {
         if (auto call = weak.lock()) call->HandleCommandOverflow(link_id);
       });
     }
     return;
   }
-  loop_->Post([weak, link_id, bytes, message = std::move(message)]() mutable {
+  RunSoon([weak, link_id, bytes, message = std::move(message)]() mutable {
     if (auto call = weak.lock()) {
       call->HandleMessage(link_id, std::move(message));
       call->command_budget_.Release(bytes);
@@ -402,9 +402,20 @@ void Call::HandleCommandOverflow(uint64_t link_id) {
 
 void Call::OnBackendClosed(uint64_t link_id, grpc::Status status) {
   std::weak_ptr<Call> weak = weak_from_this();
-  loop_->Post([weak, link_id, status = std::move(status)] {
+  RunSoon([weak, link_id, status = std::move(status)] {
     if (auto call = weak.lock()) call->HandleBackendClosed(link_id, status);
   });
+}
+
+void Call::RunSoon(event::Dispatcher::Task task) {
+  // A link on this loop (LoopPushLink) reports from inside the loop's
+  // round: the task runs after it, in order, without a wake-up. Links on
+  // gRPC's threads post.
+  if (loop_->InDispatcherThread()) {
+    loop_->RunAfterRound(std::move(task));
+  } else {
+    loop_->Post(std::move(task));
+  }
 }
 
 void Call::HandleBackendClosed(uint64_t link_id, const grpc::Status& status) {

@@ -137,6 +137,8 @@ class Call final : public LinkObserver,
   void ConnectBackend();
   void HandleMessage(uint64_t link_id, BackendMessage message);
   void HandleCommandOverflow(uint64_t link_id);
+  // Runs `task` on the loop after the current work: see OnBackendCommand.
+  void RunSoon(event::Dispatcher::Task task);
   void HandleBackendClosed(uint64_t link_id, const grpc::Status& status);
   void ProtocolError(const absl::Status& status);
 

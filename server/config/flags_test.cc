@@ -44,9 +44,13 @@ using ::testing::ExitedWithCode;
     std::_Exit(1);
   }
   const BridgeConfig& c = settings->config;
-  std::fprintf(stderr, "ok backend_attempts=%d max_calls=%d send_silence=%d listener=%s io=%d\n",
+  const char* transports[] = {"auto", "loop", "grpc"};
+  std::fprintf(stderr,
+               "ok backend_attempts=%d max_calls=%d send_silence=%d listener=%s io=%d "
+               "push_transport=%s\n",
                c.backend_attempts, c.max_calls, c.send_silence ? 1 : 0,
-               c.listeners.empty() ? "" : c.listeners[0].name.c_str(), settings->io_threads);
+               c.listeners.empty() ? "" : c.listeners[0].name.c_str(), settings->io_threads,
+               transports[static_cast<int>(c.push_transport)]);
   std::fflush(stderr);
   std::_Exit(0);
 }
@@ -114,6 +118,17 @@ TEST_F(FlagsTest, AnInvalidListenerNamesTheSetting) {
               "error: listen: listener .* dialect must be asterisk or extended");
   EXPECT_EXIT(ParseAndExit({"--listen=;"}), ExitedWithCode(1),
               "error: listen: at least one AudioSocket listener is needed");
+}
+
+TEST_F(FlagsTest, PushTransportIsAutoUnlessSetAndLoopRefusesTls) {
+  EXPECT_EXIT(ParseAndExit({}), ExitedWithCode(0), "push_transport=auto");
+  EXPECT_EXIT(ParseAndExit({"--push_transport=grpc"}), ExitedWithCode(0), "push_transport=grpc");
+  EXPECT_EXIT(ParseAndExit({}, {{"AUDIOSOCKET_BRIDGE_PUSH_TRANSPORT", "loop"}}), ExitedWithCode(0),
+              "push_transport=loop");
+  EXPECT_EXIT(ParseAndExit({"--push_transport=quic"}), ExitedWithCode(1),
+              "error: push_transport: must be loop, grpc or auto");
+  EXPECT_EXIT(ParseAndExit({"--push_transport=loop", "--backend_tls_ca_file=/ca.pem"}),
+              ExitedWithCode(1), "error: push_transport: loop speaks plaintext HTTP/2 only");
 }
 
 TEST_F(FlagsTest, PushModeWithoutABackendNamesTheSetting) {
