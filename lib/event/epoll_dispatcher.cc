@@ -69,6 +69,10 @@ EpollDispatcher::~EpollDispatcher() {
 
 void EpollDispatcher::StartThread() {
   thread_ = std::thread([this] { Run(); });
+  // Before returning, not only once Run starts: code that asks
+  // InDispatcherThread right after must not take its own thread for the
+  // loop's.
+  thread_id_ = thread_.get_id();
 }
 
 void EpollDispatcher::Join() {

@@ -15,6 +15,7 @@
 
 #include <sys/epoll.h>
 
+#include <atomic>
 #include <cstdint>
 #include <queue>
 #include <thread>
@@ -57,7 +58,9 @@ class EpollDispatcher final : public Dispatcher {
 
   // Dispatcher
   void Post(Task task) override;
-  bool InDispatcherThread() const override { return std::this_thread::get_id() == thread_id_; }
+  bool InDispatcherThread() const override {
+    return std::this_thread::get_id() == thread_id_.load(std::memory_order_relaxed);
+  }
   absl::Status Watch(int fd, FdHandler* handler, bool writable) override;
   absl::Status SetWritable(int fd, FdHandler* handler, bool writable) override;
   void Unwatch(int fd) override;
@@ -87,7 +90,9 @@ class EpollDispatcher final : public Dispatcher {
   int wake_fd_ = -1;   // eventfd: Post() wakes the loop
   int timer_fd_ = -1;  // timerfd at the earliest deadline
   std::thread thread_;
-  std::thread::id thread_id_;
+  // Atomic: other threads ask InDispatcherThread while Run sets it. Only
+  // equality with the asking thread's own id matters, so relaxed suffices.
+  std::atomic<std::thread::id> thread_id_{};
   uint64_t wakeups_ = 0;
   std::vector<epoll_event> events_;  // grows when a round fills it
 

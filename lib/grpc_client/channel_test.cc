@@ -160,8 +160,10 @@ class ChannelTest : public ::testing::Test {
     absl::Notification opened;
     absl::Status result;
     loop_.Post([&] {
-      auto id = channel_->OpenStream(path, {}, timeout, stream);
-      result = id.status();
+      {
+        auto id = channel_->OpenStream(path, {}, timeout, stream);
+        result = id.status();
+      }  // everything the task made is gone before the test goes on
       opened.Notify();
     });
     opened.WaitForNotification();

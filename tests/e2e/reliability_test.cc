@@ -659,6 +659,12 @@ TEST(AsteriskFaultTest, HalfOpenCallerEndsUnresponsiveWithoutBlockingOthers) {
   std::cout << "figures: 3 half-open calls ended CALLER_UNRESPONSIVE within "
             << absl::FormatDuration(absl::Now() - stuck_at) << "\n";
   ExpectHealthy(healthy.Finish(absl::Seconds(60)), kHealthy, backend, bridge);
+  // The bridge logs the end before the backend has read its CallEnded.
+  const absl::Time deadline = absl::Now() + kWait;
+  while (backend.ended_with(v1::CALL_END_REASON_CALLER_UNRESPONSIVE) < 3 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   EXPECT_EQ(backend.ended_with(v1::CALL_END_REASON_CALLER_UNRESPONSIVE), 3);
   for (int fd : stuck) close(fd);
 }
