@@ -448,9 +448,12 @@ void Connection::OnReadable() {
   }
   if (state_ == State::kClosed) return;
   auto keep_alive = shared_from_this();
-  static thread_local std::array<uint8_t, kReadChunk> buffer;
+  // A member, not thread_local: static TLS is carved from every thread's
+  // stack, and the metrics server's threads have small ones.
+  if (read_buffer_ == nullptr) read_buffer_ = std::make_unique<uint8_t[]>(kReadChunk);
+  uint8_t* const buffer = read_buffer_.get();
   for (int i = 0; i < kMaxReadsPerEvent; ++i) {
-    const ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), 0);
+    const ssize_t n = ::recv(fd_, buffer, kReadChunk, 0);
     if (n == 0) {
       Close(
           absl::UnavailableError(absl::StrCat("the backend at ", peer_, " closed the connection")));
@@ -463,14 +466,14 @@ void Connection::OnReadable() {
           absl::StrCat("reading from the backend at ", peer_, " failed: ", std::strerror(errno))));
       return;
     }
-    const ssize_t used = nghttp2_session_mem_recv(session_, buffer.data(), static_cast<size_t>(n));
+    const ssize_t used = nghttp2_session_mem_recv(session_, buffer, static_cast<size_t>(n));
     if (used < 0) {
       Close(absl::InternalError(
           absl::StrCat("the backend at ", peer_, " broke HTTP/2: ", nghttp2_strerror(used))));
       return;
     }
     if (state_ == State::kClosed) return;
-    if (static_cast<size_t>(n) < buffer.size()) break;
+    if (static_cast<size_t>(n) < kReadChunk) break;
   }
   // Acknowledgements and window updates the input asked for.
   ScheduleFlush();

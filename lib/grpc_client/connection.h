@@ -135,8 +135,9 @@ class Connection final : public event::FdHandler, public std::enable_shared_from
   bool flush_scheduled_ = false;
   nghttp2_session* session_ = nullptr;
   uint64_t writes_ = 0;
-  std::string out_;        // taken from nghttp2, not yet written
-  size_t out_offset_ = 0;  // written from the front of out_
+  std::unique_ptr<uint8_t[]> read_buffer_;  // kReadChunk bytes, made on first read
+  std::string out_;                         // taken from nghttp2, not yet written
+  size_t out_offset_ = 0;                   // written from the front of out_
   event::Dispatcher::TimerId connect_timer_ = 0;
   absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams_;
 };
