@@ -169,11 +169,8 @@ absl::Status Bridge::ConfigurePush(std::shared_ptr<grpc::ChannelCredentials> cre
   options.accept_timeout = config_.accept_timeout;
   options.backend_attempts = config_.backend_attempts;
 
-  const bool backend_tls = !config_.backend_tls_ca_file.empty() ||
-                           !config_.backend_tls_cert_file.empty() ||
-                           !config_.backend_tls_key_file.empty();
   if (config_.push_transport == PushTransport::kLoop ||
-      (config_.push_transport == PushTransport::kAuto && !backend_tls)) {
+      (config_.push_transport == PushTransport::kAuto && !config_.backend_tls())) {
     // Each loop's own connections: a call's frames never leave its loop.
     for (const auto& loop : loops_) {
       absl::StatusOr<std::shared_ptr<grpc_client::Channel>> channel =

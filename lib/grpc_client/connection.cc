@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstring>
 #include <optional>
 
@@ -109,7 +108,6 @@ struct Connection::Callbacks {
     auto* self = static_cast<Connection*>(user_data);
     Stream* stream = self->Find(stream_id);
     if (stream == nullptr || stream->handler == nullptr) {
-      stream = nullptr;
       return NGHTTP2_ERR_DEFERRED;  // being reset: nothing more goes out
     }
     bool end = false;

@@ -103,6 +103,11 @@ struct BridgeConfig {
   std::string backend_tls_ca_file;
   std::string backend_tls_cert_file;
   std::string backend_tls_key_file;
+  // Any TLS setting toward backends is given (push needs gRPC's client).
+  bool backend_tls() const {
+    return !backend_tls_ca_file.empty() || !backend_tls_cert_file.empty() ||
+           !backend_tls_key_file.empty();
+  }
   // Bearer token checked on BridgeService RPCs and sent on push streams.
   std::string auth_token;
 

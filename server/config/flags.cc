@@ -252,10 +252,7 @@ bool ConfigFromFlags(BridgeConfig* config, std::string* setting, std::string* er
     *error = "must be loop, grpc or auto";
     return false;
   }
-  const bool backend_tls = !config->backend_tls_ca_file.empty() ||
-                           !config->backend_tls_cert_file.empty() ||
-                           !config->backend_tls_key_file.empty();
-  if (config->push_transport == PushTransport::kLoop && backend_tls) {
+  if (config->push_transport == PushTransport::kLoop && config->backend_tls()) {
     *setting = "push_transport";
     *error = "loop speaks plaintext HTTP/2 only; use grpc (or auto) for TLS toward backends";
     return false;
