@@ -13,19 +13,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "lib/grpc_client/grpc_status.h"
+#include "lib/grpc_client/http2_pipe.h"
 #include "lib/grpc_client/message_reader.h"
 
 namespace audiosocket::grpc_client {
 namespace {
-
-// nghttp2's frames are taken into out_ until this much waits to be written:
-// past it the socket is full, and holding back keeps flow control (and the
-// streams' own queues, which drop stale audio) in charge of what waits.
-constexpr size_t kMaxPendingOut = 64 << 10;
-// Reads per readiness report: one connection with a flood of input must
-// not starve the loop's other descriptors (epoll reports it again).
-constexpr int kMaxReadsPerEvent = 16;
-constexpr size_t kReadChunk = 64 << 10;
 
 nghttp2_nv Header(absl::string_view name, absl::string_view value) {
   return nghttp2_nv{const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(name.data())),
@@ -131,8 +123,29 @@ std::shared_ptr<Connection> Connection::Start(event::Dispatcher* loop, const Add
   return connection;
 }
 
+absl::StatusOr<std::shared_ptr<Connection>> Connection::Adopt(event::Dispatcher* loop, int fd,
+                                                              absl::string_view peer,
+                                                              Options options) {
+  Address address;
+  address.text = std::string(peer);
+  std::shared_ptr<Connection> connection(new Connection(loop, address, std::move(options)));
+  if (absl::Status watched = loop->Watch(fd, connection.get(), /*writable=*/false);
+      !watched.ok()) {
+    ::close(fd);
+    return watched;
+  }
+  connection->fd_ = fd;
+  connection->state_ = State::kReady;
+  connection->ever_ready_ = true;
+  connection->ScheduleFlush();  // the preface and SETTINGS
+  return connection;
+}
+
 Connection::Connection(event::Dispatcher* loop, const Address& address, Options options)
-    : loop_(loop), options_(std::move(options)), peer_(address.text) {
+    : loop_(loop),
+      options_(std::move(options)),
+      peer_(address.text),
+      pipe_(absl::StrCat("the backend at ", address.text)) {
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, &Callbacks::OnHeader);
@@ -390,44 +403,16 @@ void Connection::ScheduleFlush() {
 void Connection::Flush() {
   if (state_ == State::kConnecting || state_ == State::kClosed) return;
   auto keep_alive = shared_from_this();
-  while (true) {
-    while (out_.size() - out_offset_ < kMaxPendingOut) {
-      const uint8_t* data = nullptr;
-      const ssize_t n = nghttp2_session_mem_send(session_, &data);
-      if (n < 0) {
-        Close(absl::InternalError(absl::StrCat("HTTP/2 error: ", nghttp2_strerror(n))));
-        return;
-      }
-      if (n == 0) break;
-      out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
-    }
-    if (state_ == State::kClosed) return;  // a handler closed it
-    if (out_offset_ == out_.size()) break;
-    const ssize_t written =
-        ::send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (!watching_writable_) {
-          watching_writable_ = true;
-          (void)loop_->SetWritable(fd_, this, true);
-        }
-        return;
-      }
-      Close(absl::UnavailableError(
-          absl::StrCat("writing to the backend at ", peer_, " failed: ", std::strerror(errno))));
-      return;
-    }
-    ++writes_;
-    out_offset_ += static_cast<size_t>(written);
-    if (out_offset_ == out_.size()) {
-      out_.clear();
-      out_offset_ = 0;
-    }
+  absl::StatusOr<bool> waiting =
+      pipe_.Flush(session_, fd_, [this] { return state_ == State::kClosed; });
+  if (state_ == State::kClosed) return;
+  if (!waiting.ok()) {
+    Close(waiting.status());
+    return;
   }
-  if (watching_writable_) {
-    watching_writable_ = false;
-    (void)loop_->SetWritable(fd_, this, false);
+  if (*waiting != watching_writable_) {
+    watching_writable_ = *waiting;
+    (void)loop_->SetWritable(fd_, this, *waiting);
   }
 }
 
@@ -446,32 +431,11 @@ void Connection::OnReadable() {
   }
   if (state_ == State::kClosed) return;
   auto keep_alive = shared_from_this();
-  // A member, not thread_local: static TLS is carved from every thread's
-  // stack, and the metrics server's threads have small ones.
-  if (read_buffer_ == nullptr) read_buffer_ = std::make_unique<uint8_t[]>(kReadChunk);
-  uint8_t* const buffer = read_buffer_.get();
-  for (int i = 0; i < kMaxReadsPerEvent; ++i) {
-    const ssize_t n = ::recv(fd_, buffer, kReadChunk, 0);
-    if (n == 0) {
-      Close(
-          absl::UnavailableError(absl::StrCat("the backend at ", peer_, " closed the connection")));
-      return;
-    }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      Close(absl::UnavailableError(
-          absl::StrCat("reading from the backend at ", peer_, " failed: ", std::strerror(errno))));
-      return;
-    }
-    const ssize_t used = nghttp2_session_mem_recv(session_, buffer, static_cast<size_t>(n));
-    if (used < 0) {
-      Close(absl::InternalError(
-          absl::StrCat("the backend at ", peer_, " broke HTTP/2: ", nghttp2_strerror(used))));
-      return;
-    }
-    if (state_ == State::kClosed) return;
-    if (static_cast<size_t>(n) < kReadChunk) break;
+  absl::Status read = pipe_.Read(session_, fd_, [this] { return state_ == State::kClosed; });
+  if (state_ == State::kClosed) return;
+  if (!read.ok()) {
+    Close(read);
+    return;
   }
   // Acknowledgements and window updates the input asked for.
   ScheduleFlush();

@@ -30,6 +30,7 @@
 #include "absl/time/time.h"
 #include "lib/event/dispatcher.h"
 #include "lib/grpc_client/address.h"
+#include "lib/grpc_client/http2_pipe.h"
 
 struct nghttp2_session;
 
@@ -69,6 +70,11 @@ class Connection final : public event::FdHandler, public std::enable_shared_from
   // out once connected, and fail UNAVAILABLE if connecting fails.
   static std::shared_ptr<Connection> Start(event::Dispatcher* loop, const Address& address,
                                            Options options);
+  // Takes `fd`, a connected stream socket (a socketpair's end), as a ready
+  // connection to `peer`. Fails when the loop cannot watch it.
+  static absl::StatusOr<std::shared_ptr<Connection>> Adopt(event::Dispatcher* loop, int fd,
+                                                           absl::string_view peer,
+                                                           Options options);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -97,7 +103,7 @@ class Connection final : public event::FdHandler, public std::enable_shared_from
   const absl::Status& close_status() const { return close_status_; }
   size_t open_streams() const { return streams_.size(); }
   // Successful writes to the socket so far (how well frames are batched).
-  uint64_t writes() const { return writes_; }
+  uint64_t writes() const { return pipe_.writes(); }
   const std::string& peer() const { return peer_; }
 
   // FdHandler
@@ -134,10 +140,7 @@ class Connection final : public event::FdHandler, public std::enable_shared_from
   bool draining_requested_ = false;  // CloseWhenIdle while connecting
   bool flush_scheduled_ = false;
   nghttp2_session* session_ = nullptr;
-  uint64_t writes_ = 0;
-  std::unique_ptr<uint8_t[]> read_buffer_;  // kReadChunk bytes, made on first read
-  std::string out_;                         // taken from nghttp2, not yet written
-  size_t out_offset_ = 0;                   // written from the front of out_
+  Http2Pipe pipe_;
   event::Dispatcher::TimerId connect_timer_ = 0;
   absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams_;
 };

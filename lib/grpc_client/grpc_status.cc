@@ -33,6 +33,48 @@ std::string GrpcTimeoutHeader(absl::Duration timeout) {
   return absl::StrCat(kMaxValue, "H");
 }
 
+std::optional<absl::Duration> ParseGrpcTimeout(absl::string_view text) {
+  if (text.size() < 2 || text.size() > 9) return std::nullopt;
+  int64_t value = 0;
+  for (char c : text.substr(0, text.size() - 1)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  switch (text.back()) {
+    case 'H':
+      return absl::Hours(value);
+    case 'M':
+      return absl::Minutes(value);
+    case 'S':
+      return absl::Seconds(value);
+    case 'm':
+      return absl::Milliseconds(value);
+    case 'u':
+      return absl::Microseconds(value);
+    case 'n':
+      return absl::Nanoseconds(value);
+    default:
+      return std::nullopt;
+  }
+}
+
+std::string PercentEncode(absl::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte > 0x7e || c == '%') {
+      out.push_back('%');
+      out.push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0xf]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 std::string PercentDecode(absl::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -18,6 +18,8 @@ namespace audiosocket::grpc_client {
 // "grpc-timeout" for `timeout`: at most 8 digits and a unit, rounded up.
 std::string GrpcTimeoutHeader(absl::Duration timeout);
 
+// The timeout a "grpc-timeout" header says, or nothing when malformed.
+std::optional<absl::Duration> ParseGrpcTimeout(absl::string_view text);
 // The status trailers "grpc-status" and "grpc-message" (percent-encoded)
 // carry. A missing or malformed grpc-status is UNKNOWN.
 absl::Status StatusFromTrailers(std::optional<absl::string_view> grpc_status,
@@ -26,6 +28,8 @@ absl::Status StatusFromTrailers(std::optional<absl::string_view> grpc_status,
 // The gRPC code for a response whose HTTP status is not 200.
 absl::StatusCode StatusCodeForHttpStatus(int http_status);
 
+// grpc-message's percent-encoding: bytes outside printable ASCII, and '%'.
+std::string PercentEncode(absl::string_view text);
 // Decodes grpc-message's percent-encoding; malformed escapes stay as sent.
 std::string PercentDecode(absl::string_view text);
 

@@ -39,5 +39,29 @@ TEST(GrpcStatusTest, PercentDecodingLeavesBadEscapesAsSent) {
   EXPECT_EQ(PercentDecode("a%2Cb%zz%4"), "a,b%zz%4");
 }
 
+TEST(GrpcStatusTest, TimeoutHeadersParseInEveryUnit) {
+  EXPECT_EQ(ParseGrpcTimeout("1500m"), absl::Milliseconds(1500));
+  EXPECT_EQ(ParseGrpcTimeout("2H"), absl::Hours(2));
+  EXPECT_EQ(ParseGrpcTimeout("3M"), absl::Minutes(3));
+  EXPECT_EQ(ParseGrpcTimeout("4S"), absl::Seconds(4));
+  EXPECT_EQ(ParseGrpcTimeout("5u"), absl::Microseconds(5));
+  EXPECT_EQ(ParseGrpcTimeout("6n"), absl::Nanoseconds(6));
+  EXPECT_EQ(ParseGrpcTimeout(GrpcTimeoutHeader(absl::Seconds(30))), absl::Seconds(30));
+}
+
+TEST(GrpcStatusTest, MalformedTimeoutHeadersAreRefused) {
+  EXPECT_EQ(ParseGrpcTimeout(""), std::nullopt);
+  EXPECT_EQ(ParseGrpcTimeout("m"), std::nullopt);
+  EXPECT_EQ(ParseGrpcTimeout("10x"), std::nullopt);
+  EXPECT_EQ(ParseGrpcTimeout("1-0S"), std::nullopt);
+  EXPECT_EQ(ParseGrpcTimeout("123456789S"), std::nullopt);  // 9 digits
+}
+
+TEST(GrpcStatusTest, PercentEncodingRoundTripsAndKeepsPrintableText) {
+  EXPECT_EQ(PercentEncode("no worker: 50% busy\n"), "no worker: 50%25 busy%0A");
+  EXPECT_EQ(PercentEncode("caf\xc3\xa9"), "caf%C3%A9");
+  EXPECT_EQ(PercentDecode(PercentEncode("caf\xc3\xa9 100%\t")), "caf\xc3\xa9 100%\t");
+}
+
 }  // namespace
 }  // namespace audiosocket::grpc_client
