@@ -104,7 +104,17 @@ absl::Status Bridge::Start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config_.grpc_listen, *server_credentials, &grpc_port_);
+  if (config_.loop_server()) {
+    std::vector<event::Dispatcher*> loops;
+    for (auto& loop : loops_) loops.push_back(loop.get());
+    loop_server_ = std::make_unique<LoopServer>(std::move(loops), service_.get());
+    if (absl::Status bound = loop_server_->Bind(config_.grpc_listen); !bound.ok()) {
+      return Prefixed("grpc_listen", bound);
+    }
+    grpc_port_ = loop_server_->port();
+  } else {
+    builder.AddListeningPort(config_.grpc_listen, *server_credentials, &grpc_port_);
+  }
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || grpc_port_ == 0) {
@@ -125,6 +135,7 @@ absl::Status Bridge::Start() {
     loop_services_.push_back(std::move(services));
   }
   for (auto& loop : loops_) loop->StartThread();
+  if (loop_server_ != nullptr) loop_server_->Start(server_.get());
   accepting_ = true;
   for (auto& listener : listeners_) {
     Listener* l = listener.get();
@@ -335,6 +346,10 @@ void Bridge::Shutdown(absl::Duration timeout) {
     server_streams_.WaitIdle(deadline);
     // Whatever is left (a stream still writing at the deadline, a unary
     // call in progress) is cancelled.
+    if (loop_server_ != nullptr) {
+      loop_server_->StopAccepting();
+      loop_server_->Close();
+    }
     server_->Shutdown(absl::ToChronoTime(absl::Now()));
     server_->Wait();
     server_.reset();
@@ -350,6 +365,7 @@ void Bridge::Shutdown(absl::Duration timeout) {
   for (auto& loop : loops_) loop->Stop();
   for (auto& loop : loops_) loop->Join();
   loop_channels_.clear();
+  loop_server_.reset();
   listeners_.clear();
   loops_.clear();
 }

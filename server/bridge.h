@@ -27,6 +27,7 @@
 #include "server/call/call_registry.h"
 #include "server/config/config.h"
 #include "server/grpc/bridge_service.h"
+#include "server/grpc/loop_server.h"
 #include "server/ops/counters.h"
 #include "server/ops/metrics.h"
 #include "server/playout/fallback_audio.h"
@@ -101,6 +102,9 @@ class Bridge {
   // Push mode over the loops' own HTTP/2 client: [i] for loops_[i]'s calls.
   std::vector<std::shared_ptr<grpc_client::Channel>> loop_channels_;
   std::unique_ptr<grpc::Server> server_;
+  // Serves the gRPC port on the loops when config_.loop_server(); server_
+  // then listens on no port of its own (loop_server.h).
+  std::unique_ptr<LoopServer> loop_server_;
   int grpc_port_ = 0;
   FallbackAudio fallback_audio_;
   // What calls share, as configured; each loop's copy has its counters.

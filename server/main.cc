@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
                           {"grpc_port", bridge.grpc_port()},
                           {"metrics_port", bridge.metrics_port()},
                           {"mode", config.mode == BackendMode::kPush ? "push" : "pull"},
+                          {"grpc_server", config.loop_server() ? "loop" : "grpc"},
                           {"pid", static_cast<int64_t>(getpid())}});
 
   int received = 0;

@@ -6,6 +6,7 @@ processes, loopback only:
   - bridge-push:  audiosocket-bridge --mode=push -> echo-backend (push),
   - bridge-push-grpc: the same on gRPC C++'s client (--push_transport=grpc),
   - bridge-pull:  audiosocket-bridge --mode=pull <- echo-backend (ClaimCall slots),
+  - bridge-pull-grpc: the same on gRPC C++'s server (--server_transport=grpc),
   - gorelay-push: bench/bridge/gorelay (a plain Go relay) -> echo-backend (push),
   - baseline:     audiosocket-echo --mode=echo (AudioSocket echo, no gRPC),
 with the system under test pinned to core 0 (taskset) and the emulator
@@ -233,8 +234,10 @@ class Step:
                                f"--mode={mode}", "--drain_timeout=2s",
                                f"--io_threads={a.io_threads}"]
                 if self.system.endswith("-grpc"):
-                    # The same bridge on gRPC C++'s client instead of the loops' own.
-                    bridge_args.append("--push_transport=grpc")
+                    # The same bridge on gRPC C++'s client or server instead
+                    # of the loops' own.
+                    bridge_args.append("--push_transport=grpc" if mode == "push"
+                                       else "--server_transport=grpc")
                 if mode == "push":
                     backend = self.start("backend", backend_argv + ["--mode=push",
                                                                     "--listen=127.0.0.1:0"], 1)

@@ -6,6 +6,8 @@
 #   baseline      audiosocket-echo (AudioSocket echo, no gRPC)
 #   bridge-push   audiosocket-bridge --mode=push + echo-backend (CallHandlerService)
 #   bridge-pull   audiosocket-bridge --mode=pull + echo-backend (ClaimCall slots)
+#   bridge-push-grpc, bridge-pull-grpc  the same on gRPC C++'s client or
+#                 server instead of the event loops' own (not by default)
 #   gorelay-push  bench/bridge/gorelay (plain Go relay) + echo-backend (8 kHz only)
 # driven by audiosocket-call; the systems of a point run back to back, so
 # the ratios between them come from the same run. The server under test runs

@@ -129,8 +129,7 @@ absl::StatusOr<std::shared_ptr<Connection>> Connection::Adopt(event::Dispatcher*
   Address address;
   address.text = std::string(peer);
   std::shared_ptr<Connection> connection(new Connection(loop, address, std::move(options)));
-  if (absl::Status watched = loop->Watch(fd, connection.get(), /*writable=*/false);
-      !watched.ok()) {
+  if (absl::Status watched = loop->Watch(fd, connection.get(), /*writable=*/false); !watched.ok()) {
     ::close(fd);
     return watched;
   }

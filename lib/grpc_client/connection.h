@@ -73,8 +73,7 @@ class Connection final : public event::FdHandler, public std::enable_shared_from
   // Takes `fd`, a connected stream socket (a socketpair's end), as a ready
   // connection to `peer`. Fails when the loop cannot watch it.
   static absl::StatusOr<std::shared_ptr<Connection>> Adopt(event::Dispatcher* loop, int fd,
-                                                           absl::string_view peer,
-                                                           Options options);
+                                                           absl::string_view peer, Options options);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

@@ -51,8 +51,7 @@ absl::StatusOr<bool> Http2Pipe::Flush(nghttp2_session* session, int fd,
   }
 }
 
-absl::Status Http2Pipe::Read(nghttp2_session* session, int fd,
-                             absl::FunctionRef<bool()> stopped) {
+absl::Status Http2Pipe::Read(nghttp2_session* session, int fd, absl::FunctionRef<bool()> stopped) {
   if (read_buffer_ == nullptr) read_buffer_ = std::make_unique<uint8_t[]>(kReadChunk);
   uint8_t* const buffer = read_buffer_.get();
   for (int i = 0; i < kMaxReadsPerEvent; ++i) {

@@ -31,8 +31,7 @@ class Http2Pipe {
   // writable, or why the connection is broken. `stopped` is asked after
   // nghttp2 ran callbacks: true means the connection closed meanwhile and
   // nothing more may be done.
-  absl::StatusOr<bool> Flush(nghttp2_session* session, int fd,
-                             absl::FunctionRef<bool()> stopped);
+  absl::StatusOr<bool> Flush(nghttp2_session* session, int fd, absl::FunctionRef<bool()> stopped);
   // Reads what `fd` has (bounded per call, so one busy connection does not
   // starve the loop) into `session`. Not OK when the peer closed the
   // connection or broke HTTP/2; `stopped` as in Flush.

@@ -174,8 +174,7 @@ absl::StatusOr<std::shared_ptr<ServerConnection>> ServerConnection::Start(event:
                                                                           Options options) {
   std::shared_ptr<ServerConnection> connection(
       new ServerConnection(loop, fd, std::move(router), std::move(options)));
-  if (absl::Status watched = loop->Watch(fd, connection.get(), /*writable=*/false);
-      !watched.ok()) {
+  if (absl::Status watched = loop->Watch(fd, connection.get(), /*writable=*/false); !watched.ok()) {
     connection->fd_ = -1;
     ::close(fd);
     return watched;
@@ -256,9 +255,9 @@ void ServerConnection::Route(int32_t stream_id, Stream& stream) {
           if (s == nullptr) return;
           s->deadline_timer = 0;
           nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
-          self->FailStream(stream_id, absl::DeadlineExceededError(absl::StrCat(
-                                          "the stream's deadline of ",
-                                          absl::FormatDuration(timeout), " passed")));
+          self->FailStream(stream_id, absl::DeadlineExceededError(
+                                          absl::StrCat("the stream's deadline of ",
+                                                       absl::FormatDuration(timeout), " passed")));
           self->ScheduleFlush();
         });
   }
@@ -291,6 +290,13 @@ void ServerConnection::GoAway() {
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
   ScheduleFlush();
+}
+
+void ServerConnection::Shutdown(const absl::Status& status) {
+  if (closed_) return;
+  GoAway();
+  (void)pipe_.Flush(session_, fd_, [this] { return closed_; });
+  Close(status);
 }
 
 ServerConnection::Stream* ServerConnection::Find(int32_t stream_id) {

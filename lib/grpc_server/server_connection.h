@@ -105,6 +105,10 @@ class ServerConnection final : public event::FdHandler,
   void GoAway();
   // Closes the connection; every stream's handler hears `status`.
   void Close(const absl::Status& status);
+  // Sends GOAWAY and what else is pending, as far as the socket takes it
+  // now, then closes with `status`: the client learns the server is going
+  // rather than finding the connection reset.
+  void Shutdown(const absl::Status& status);
 
   bool closed() const { return closed_; }
   size_t open_streams() const { return streams_.size(); }

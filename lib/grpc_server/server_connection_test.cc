@@ -93,8 +93,8 @@ class EchoHandler final : public StreamHandler {
     offset_ += n;
     if (offset_ == out_.size() && ending_) {
       *end = true;
-      *status = end_after_ > 0 ? absl::OkStatus()
-                               : absl::OutOfRangeError(absl::StrCat("read ", read_));
+      *status =
+          end_after_ > 0 ? absl::OkStatus() : absl::OutOfRangeError(absl::StrCat("read ", read_));
     }
     return n;
   }
@@ -154,8 +154,8 @@ class ServerConnectionTest : public ::testing::Test, public event::FdHandler {
       watched.Notify();
     });
     watched.WaitForNotification();
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_),
-                                   grpc::InsecureChannelCredentials());
+    channel_ =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials());
     stub_ = v1::BridgeService::NewStub(channel_);
   }
   void TearDown() override {

@@ -2,13 +2,11 @@
 
 #include <utility>
 
-#include "server/backend/claim_stream.h"
-
 namespace audiosocket {
 
 // ---------------------------------------------------------------- dispatcher
 
-bool ClaimDispatcher::Matches(const ClaimStream& slot, const WaitingCall& call) {
+bool ClaimDispatcher::Matches(const ClaimSlot& slot, const WaitingCall& call) {
   const bridge::v1::ClaimCall& claim = slot.claim();
   switch (claim.target_case()) {
     case bridge::v1::ClaimCall::kCallId:
@@ -21,17 +19,22 @@ bool ClaimDispatcher::Matches(const ClaimStream& slot, const WaitingCall& call) 
 }
 
 void ClaimDispatcher::Offer(std::shared_ptr<WaitingCall> call) {
-  std::shared_ptr<ClaimStream> slot;
+  std::shared_ptr<ClaimSlot> slot;
   {
     absl::MutexLock lock(&mu_);
+    auto chosen = slots_.end();
     for (auto it = slots_.begin(); it != slots_.end(); ++it) {
-      if (Matches(**it, *call)) {
-        slot = std::move(*it);
-        slots_.erase(it);
+      if (!Matches(**it, *call)) continue;
+      if (chosen == slots_.end()) chosen = it;
+      if (call->loop() == nullptr || (*it)->loop() == call->loop()) {
+        chosen = it;
         break;
       }
     }
-    if (slot == nullptr) {
+    if (chosen != slots_.end()) {
+      slot = std::move(*chosen);
+      slots_.erase(chosen);
+    } else {
       calls_.push_back(call);
       return;
     }
@@ -50,11 +53,11 @@ bool ClaimDispatcher::Withdraw(const WaitingCall* call) {
   return false;
 }
 
-void ClaimDispatcher::AddSlot(std::shared_ptr<ClaimStream> slot) {
+void ClaimDispatcher::AddSlot(std::shared_ptr<ClaimSlot> slot) {
   PairOrPark(std::move(slot), /*front=*/false);
 }
 
-void ClaimDispatcher::PairOrPark(std::shared_ptr<ClaimStream> slot, bool front) {
+void ClaimDispatcher::PairOrPark(std::shared_ptr<ClaimSlot> slot, bool front) {
   std::shared_ptr<WaitingCall> call;
   grpc::Status ended;
   {
@@ -83,7 +86,7 @@ void ClaimDispatcher::PairOrPark(std::shared_ptr<ClaimStream> slot, bool front) 
   call->OnClaimed(std::move(slot));
 }
 
-void ClaimDispatcher::RemoveSlot(const ClaimStream* slot) {
+void ClaimDispatcher::RemoveSlot(const ClaimSlot* slot) {
   absl::MutexLock lock(&mu_);
   for (auto it = slots_.begin(); it != slots_.end(); ++it) {
     if (it->get() == slot) {
@@ -93,13 +96,13 @@ void ClaimDispatcher::RemoveSlot(const ClaimStream* slot) {
   }
 }
 
-void ClaimDispatcher::ReturnSlot(std::shared_ptr<ClaimStream> slot) {
+void ClaimDispatcher::ReturnSlot(std::shared_ptr<ClaimSlot> slot) {
   // It waited longest: first in line for the next call.
   PairOrPark(std::move(slot), /*front=*/true);
 }
 
 void ClaimDispatcher::EndIdleSlots(const grpc::Status& status) {
-  std::deque<std::shared_ptr<ClaimStream>> idle;
+  std::deque<std::shared_ptr<ClaimSlot>> idle;
   {
     absl::MutexLock lock(&mu_);
     ended_ = status;

@@ -11,6 +11,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "lib/event/epoll_dispatcher.h"
 #include "server/backend/claim_stream.h"
 
 namespace audiosocket {
@@ -21,16 +22,39 @@ using ::testing::IsEmpty;
 
 class FakeCall final : public WaitingCall {
  public:
-  explicit FakeCall(std::string id) : id_(std::move(id)) {}
+  explicit FakeCall(std::string id, event::Dispatcher* loop = nullptr)
+      : id_(std::move(id)), loop_(loop) {}
+  event::Dispatcher* loop() const override { return loop_; }
   const std::string& call_id() const override { return id_; }
   const std::string& listener_name() const override { return listener_; }
-  void OnClaimed(std::shared_ptr<ClaimStream> stream) override { claimed.push_back(stream); }
+  void OnClaimed(std::shared_ptr<ClaimSlot> stream) override { claimed.push_back(stream); }
 
-  std::vector<std::shared_ptr<ClaimStream>> claimed;
+  std::vector<std::shared_ptr<ClaimSlot>> claimed;
 
  private:
   std::string id_;
   std::string listener_ = "main";
+  event::Dispatcher* loop_;
+};
+
+// An idle slot on an event loop (the loops' own server); any call.
+class LoopSlot final : public ClaimSlot {
+ public:
+  explicit LoopSlot(event::Dispatcher* loop) : loop_(loop) {}
+  const bridge::v1::ClaimCall& claim() const override { return claim_; }
+  void Attach(uint64_t, std::weak_ptr<LinkObserver>) override {}
+  void EndIdle(grpc::Status) override {}
+  event::Dispatcher* loop() const override { return loop_; }
+  void SendEvent(bridge::v1::CallEvent) override {}
+  void ExtendAudioQueue(uint64_t) override {}
+  void CloseAfterQueued() override {}
+  void Abort() override {}
+  uint64_t dropped_audio_samples() const override { return 0; }
+  uint64_t dropped_audio_events() const override { return 0; }
+
+ private:
+  event::Dispatcher* const loop_;
+  bridge::v1::ClaimCall claim_;
 };
 
 class ClaimDispatcherTest : public ::testing::Test {
@@ -52,6 +76,27 @@ class ClaimDispatcherTest : public ::testing::Test {
   }
   ClaimDispatcher dispatcher_;
 };
+
+TEST_F(ClaimDispatcherTest, ACallTakesAnIdleSlotOnItsOwnLoopFirst) {
+  event::EpollDispatcher loop_a;
+  event::EpollDispatcher loop_b;
+  auto on_a = std::make_shared<LoopSlot>(&loop_a);
+  auto on_b = std::make_shared<LoopSlot>(&loop_b);
+  auto also_on_a = std::make_shared<LoopSlot>(&loop_a);
+  dispatcher_.AddSlot(on_a);
+  dispatcher_.AddSlot(on_b);
+  dispatcher_.AddSlot(also_on_a);
+  auto call_b = std::make_shared<FakeCall>("b", &loop_b);
+  dispatcher_.Offer(call_b);
+  EXPECT_THAT(call_b->claimed, ElementsAre(on_b));  // not on_a, which waited longer
+  // With none left on its loop, the one that waited longest.
+  auto other_b = std::make_shared<FakeCall>("b2", &loop_b);
+  dispatcher_.Offer(other_b);
+  EXPECT_THAT(other_b->claimed, ElementsAre(on_a));
+  // A call on no loop takes the longest waiting.
+  auto anywhere = OfferCall("c");
+  EXPECT_THAT(anywhere->claimed, ElementsAre(also_on_a));
+}
 
 TEST_F(ClaimDispatcherTest, ASlotGoesToTheCallThatWaitedLongest) {
   auto a = OfferCall("a");

@@ -26,7 +26,7 @@ namespace audiosocket {
 
 // One ClaimCall stream: a worker slot, then one call's backend link.
 class ClaimStream final
-    : public BackendLink,
+    : public ClaimSlot,
       public grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, bridge::v1::ClaimCallResponse> {
  public:
   ClaimStream(grpc::CallbackServerContext* context, ClaimDispatcher* dispatcher,
@@ -36,10 +36,10 @@ class ClaimStream final
   // set, the stream is registered there until OnDone (shutdown waits).
   void Begin(StreamTracker* streams = nullptr);
 
-  const bridge::v1::ClaimCall& claim() const { return claim_; }  // set before AddSlot
-
-  // The call took this slot: commands now go to `observer`.
-  void Attach(uint64_t link_id, std::weak_ptr<LinkObserver> observer);
+  // ClaimSlot
+  const bridge::v1::ClaimCall& claim() const override { return claim_; }
+  void Attach(uint64_t link_id, std::weak_ptr<LinkObserver> observer) override;
+  void EndIdle(grpc::Status status) override { FinishOnce(std::move(status)); }
 
   void SendEvent(bridge::v1::CallEvent event) override;
   void ExtendAudioQueue(uint64_t audio_events) override;
@@ -47,9 +47,6 @@ class ClaimStream final
   void Abort() override;
   uint64_t dropped_audio_samples() const override;
   uint64_t dropped_audio_events() const override;
-
-  // Ends a slot no call took (shutdown), after any queued write.
-  void EndIdle(grpc::Status status) { FinishOnce(std::move(status)); }
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;

@@ -1,12 +1,9 @@
 #include "server/backend/loop_push_link.h"
 
-#include <algorithm>
-#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "audiosocket/bridge/v1/bridge.grpc.pb.h"
-#include "lib/grpc_client/message_reader.h"
 
 namespace audiosocket {
 namespace {
@@ -74,23 +71,23 @@ void LoopPushLink::SendEvent(bridge::v1::CallEvent event) {
     if (self->closing_ || self->done_) return;
     const bool idle = self->outbox_.Push(std::move(event), event::MonoClock::now());
     self->CountDrops();
-    if (self->outbox_.overflowed()) {
+    if (self->outbox_.events().overflowed()) {
       // Said first, so the call ends with this reason rather than the
       // cancellation's.
       if (self->connection_ != nullptr) self->connection_->Cancel(self->stream_id_);
       self->Finish(BackendNotReadingStatus());
       return;
     }
-    if (idle) {
-      self->FrameInFlight();
-      if (self->connection_ != nullptr) self->connection_->ResumeSending(self->stream_id_);
+    if (idle && self->connection_ != nullptr) {
+      self->connection_->ResumeSending(self->stream_id_);
     }
   });
 }
 
 void LoopPushLink::ExtendAudioQueue(uint64_t audio_events) {
-  OnLoop(
-      [self = shared_from_this(), audio_events] { self->outbox_.ExtendAudioQueue(audio_events); });
+  OnLoop([self = shared_from_this(), audio_events] {
+    self->outbox_.events().ExtendAudioQueue(audio_events);
+  });
 }
 
 void LoopPushLink::CloseAfterQueued() {
@@ -111,36 +108,12 @@ void LoopPushLink::Abort() {
 }
 
 void LoopPushLink::CountDrops() {
-  dropped_samples_.store(outbox_.dropped_audio_samples(), std::memory_order_relaxed);
-  dropped_events_.store(outbox_.dropped_audio_events(), std::memory_order_relaxed);
-}
-
-void LoopPushLink::FrameInFlight() {
-  const bridge::v1::HandleCallRequest& message = outbox_.in_flight();
-  const size_t size = message.ByteSizeLong();
-  in_flight_bytes_.clear();
-  grpc_client::AppendMessagePrefix(size, &in_flight_bytes_);
-  in_flight_bytes_.resize(grpc_client::kMessagePrefixBytes + size);
-  message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(in_flight_bytes_.data()) +
-                                          grpc_client::kMessagePrefixBytes);
-  in_flight_offset_ = 0;
+  dropped_samples_.store(outbox_.events().dropped_audio_samples(), std::memory_order_relaxed);
+  dropped_events_.store(outbox_.events().dropped_audio_events(), std::memory_order_relaxed);
 }
 
 size_t LoopPushLink::ReadBody(uint8_t* out, size_t size, bool* end) {
-  size_t copied = 0;
-  while (copied < size && !outbox_.idle()) {
-    const size_t n = std::min(size - copied, in_flight_bytes_.size() - in_flight_offset_);
-    std::memcpy(out + copied, in_flight_bytes_.data() + in_flight_offset_, n);
-    copied += n;
-    in_flight_offset_ += n;
-    if (in_flight_offset_ < in_flight_bytes_.size()) break;  // the frame is full
-    if (options_.inbound_latency != nullptr && outbox_.in_flight().event().has_audio()) {
-      options_.inbound_latency->Observe(
-          std::chrono::duration<double>(event::MonoClock::now() - outbox_.in_flight_since())
-              .count());
-    }
-    if (outbox_.WriteDone()) FrameInFlight();
-  }
+  const size_t copied = outbox_.Read(out, size, options_.inbound_latency);
   *end = closing_ && outbox_.idle() && !done_;
   return copied;
 }
@@ -162,7 +135,7 @@ void LoopPushLink::Finish(const grpc::Status& status) {
   if (done_) return;
   done_ = true;
   closing_ = true;
-  outbox_.Discard();
+  outbox_.events().Discard();
   connection_ = nullptr;
   if (auto observer = observer_.lock()) observer->OnBackendClosed(link_id_, status);
   // Last: shutdown may go on once every stream has left.

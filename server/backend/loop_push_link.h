@@ -19,7 +19,7 @@
 #include "audiosocket/bridge/v1/bridge.pb.h"
 #include "lib/grpc_client/channel.h"
 #include "server/backend/backend_link.h"
-#include "server/backend/event_outbox.h"
+#include "server/backend/framed_outbox.h"
 #include "server/backend/push_link.h"
 #include "server/backend/stream_tracker.h"
 
@@ -56,8 +56,6 @@ class LoopPushLink final : public BackendLink,
   // Runs `task` on the loop: now when already there, else posted.
   template <typename Task>
   void OnLoop(Task task);
-  // Frames the outbox's message in flight into in_flight_bytes_.
-  void FrameInFlight();
   void Finish(const grpc::Status& status);
   void CountDrops();
 
@@ -70,9 +68,7 @@ class LoopPushLink final : public BackendLink,
   uint64_t stream_key_ = 0;
 
   // Loop state.
-  EventOutbox<bridge::v1::HandleCallRequest> outbox_;
-  std::string in_flight_bytes_;  // the framed message in flight
-  size_t in_flight_offset_ = 0;  // how much of it nghttp2 has taken
+  FramedOutbox<bridge::v1::HandleCallRequest> outbox_;
   std::shared_ptr<grpc_client::Connection> connection_;
   int32_t stream_id_ = 0;
   bool closing_ = false;

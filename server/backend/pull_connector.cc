@@ -36,7 +36,7 @@ void PullConnector::Stop() {
   deadline_timer_ = 0;
 }
 
-void PullConnector::OnClaimed(std::shared_ptr<ClaimStream> stream) {
+void PullConnector::OnClaimed(std::shared_ptr<ClaimSlot> stream) {
   std::weak_ptr<PullConnector> weak = weak_from_this();
   context_.loop->Post([weak, owner = context_.owner, stream = std::move(stream),
                        dispatcher = dispatcher_]() mutable {
@@ -50,7 +50,7 @@ void PullConnector::OnClaimed(std::shared_ptr<ClaimStream> stream) {
   });
 }
 
-void PullConnector::HandleClaimed(std::shared_ptr<ClaimStream> stream) {
+void PullConnector::HandleClaimed(std::shared_ptr<ClaimSlot> stream) {
   if (!waiting_) {
     dispatcher_->ReturnSlot(std::move(stream));
     return;

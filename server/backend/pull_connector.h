@@ -12,7 +12,6 @@
 #include "absl/time/time.h"
 #include "server/backend/backend_connector.h"
 #include "server/backend/claim_dispatcher.h"
-#include "server/backend/claim_stream.h"
 
 namespace audiosocket {
 
@@ -30,10 +29,11 @@ class PullConnector final : public BackendConnector,
   // WaitingCall (any thread).
   const std::string& call_id() const override { return context_.call_id; }
   const std::string& listener_name() const override { return context_.listener; }
-  void OnClaimed(std::shared_ptr<ClaimStream> stream) override;
+  event::Dispatcher* loop() const override { return context_.loop; }
+  void OnClaimed(std::shared_ptr<ClaimSlot> stream) override;
 
  private:
-  void HandleClaimed(std::shared_ptr<ClaimStream> stream);
+  void HandleClaimed(std::shared_ptr<ClaimSlot> stream);
 
   const Context context_;
   const absl::Duration claim_timeout_;

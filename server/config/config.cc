@@ -74,4 +74,17 @@ absl::StatusOr<ListenerConfig> ParseListener(absl::string_view text, int index) 
   return listener;
 }
 
+bool BridgeConfig::loop_server() const {
+  switch (server_transport) {
+    case ServerTransport::kLoop:
+      return true;
+    case ServerTransport::kGrpc:
+      return false;
+    case ServerTransport::kAuto:
+      break;
+  }
+  // gRPC's own address forms (unix:, dns:...) stay with gRPC's server.
+  return mode == BackendMode::kPull && !server_tls() && net::ParseHostPort(grpc_listen).ok();
+}
+
 }  // namespace audiosocket

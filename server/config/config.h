@@ -44,6 +44,13 @@ enum class BackendMode { kPush, kPull };
 // backends is configured.
 enum class PushTransport { kAuto, kLoop, kGrpc };
 
+// What serves the bridge's gRPC port (--grpc_listen). kLoop: the event
+// loops' own HTTP/2 server, ClaimCall streams on the loops and the other
+// methods passed through to gRPC C++'s server; plaintext only. kGrpc: gRPC
+// C++'s server alone, needed for TLS. kAuto: kLoop in pull mode unless TLS
+// is configured or --grpc_listen is not a host:port; kGrpc otherwise.
+enum class ServerTransport { kAuto, kLoop, kGrpc };
+
 struct BridgeConfig {
   std::vector<ListenerConfig> listeners = {ListenerConfig{}};
   std::string grpc_listen = "0.0.0.0:50051";
@@ -60,6 +67,7 @@ struct BridgeConfig {
 
   // Pull mode.
   absl::Duration claim_timeout = absl::Seconds(10);
+  ServerTransport server_transport = ServerTransport::kAuto;
 
   // AudioSocket side.
   absl::Duration uuid_timeout = absl::Seconds(5);
@@ -108,6 +116,12 @@ struct BridgeConfig {
     return !backend_tls_ca_file.empty() || !backend_tls_cert_file.empty() ||
            !backend_tls_key_file.empty();
   }
+  // Any TLS setting for the gRPC server is given (it needs gRPC's server).
+  bool server_tls() const {
+    return !tls_cert_file.empty() || !tls_key_file.empty() || !tls_client_ca_file.empty();
+  }
+  // Whether the loops' own server takes the gRPC port (ServerTransport).
+  bool loop_server() const;
   // Bearer token checked on BridgeService RPCs and sent on push streams.
   std::string auth_token;
 

@@ -42,6 +42,11 @@ ABSL_FLAG(std::string, push_transport, "auto",
           "Push mode: loop (each event loop's own HTTP/2 connections to the backends; "
           "plaintext), grpc (gRPC C++'s client; needed for TLS) or auto (loop unless "
           "--backend_tls_* is set).");
+ABSL_FLAG(std::string, server_transport, "auto",
+          "What serves --grpc_listen: loop (the event loops' own HTTP/2 server: ClaimCall "
+          "streams on the loops, other methods passed to gRPC's server; plaintext), grpc "
+          "(gRPC C++'s server; needed for TLS) or auto (loop in pull mode unless --tls_* is "
+          "set).");
 ABSL_FLAG(int, backend_attempts, kDefaults.backend_attempts,
           "Push mode: busy rejects per call before the call ends ALL_BACKENDS_REJECTED. Streams "
           "that fail before accepting are retried with backoff (100 ms doubling to 1 s) until "
@@ -255,6 +260,29 @@ bool ConfigFromFlags(BridgeConfig* config, std::string* setting, std::string* er
   if (config->push_transport == PushTransport::kLoop && config->backend_tls()) {
     *setting = "push_transport";
     *error = "loop speaks plaintext HTTP/2 only; use grpc (or auto) for TLS toward backends";
+    return false;
+  }
+  const std::string server_transport = absl::GetFlag(FLAGS_server_transport);
+  if (server_transport == "auto") {
+    config->server_transport = ServerTransport::kAuto;
+  } else if (server_transport == "loop") {
+    config->server_transport = ServerTransport::kLoop;
+  } else if (server_transport == "grpc") {
+    config->server_transport = ServerTransport::kGrpc;
+  } else {
+    *setting = "server_transport";
+    *error = "must be loop, grpc or auto";
+    return false;
+  }
+  if (config->server_transport == ServerTransport::kLoop && config->server_tls()) {
+    *setting = "server_transport";
+    *error = "loop speaks plaintext HTTP/2 only; use grpc (or auto) with --tls_*";
+    return false;
+  }
+  if (config->server_transport == ServerTransport::kLoop &&
+      !net::ParseHostPort(config->grpc_listen).ok()) {
+    *setting = "server_transport";
+    *error = "loop serves a host:port --grpc_listen only; use grpc (or auto) for other forms";
     return false;
   }
   if (const std::string path = absl::GetFlag(FLAGS_auth_token_file); !path.empty()) {

@@ -47,10 +47,11 @@ using ::testing::ExitedWithCode;
   const char* transports[] = {"auto", "loop", "grpc"};
   std::fprintf(stderr,
                "ok backend_attempts=%d max_calls=%d send_silence=%d listener=%s io=%d "
-               "push_transport=%s\n",
+               "push_transport=%s server_transport=%s loop_server=%d\n",
                c.backend_attempts, c.max_calls, c.send_silence ? 1 : 0,
                c.listeners.empty() ? "" : c.listeners[0].name.c_str(), settings->io_threads,
-               transports[static_cast<int>(c.push_transport)]);
+               transports[static_cast<int>(c.push_transport)],
+               transports[static_cast<int>(c.server_transport)], c.loop_server() ? 1 : 0);
   std::fflush(stderr);
   std::_Exit(0);
 }
@@ -129,6 +130,27 @@ TEST_F(FlagsTest, PushTransportIsAutoUnlessSetAndLoopRefusesTls) {
               "error: push_transport: must be loop, grpc or auto");
   EXPECT_EXIT(ParseAndExit({"--push_transport=loop", "--backend_tls_ca_file=/ca.pem"}),
               ExitedWithCode(1), "error: push_transport: loop speaks plaintext HTTP/2 only");
+}
+
+TEST_F(FlagsTest, ServerTransportIsTheLoopsInPullModeUnlessTlsOrAnotherAddressForm) {
+  EXPECT_EXIT(ParseAndExit({}), ExitedWithCode(0), "server_transport=auto loop_server=1");
+  EXPECT_EXIT(ParseAndExit({"--backend=localhost:50052"}), ExitedWithCode(0),
+              "server_transport=auto loop_server=0");
+  EXPECT_EXIT(ParseAndExit({"--server_transport=loop", "--backend=localhost:50052"}),
+              ExitedWithCode(0), "server_transport=loop loop_server=1");
+  EXPECT_EXIT(ParseAndExit({"--server_transport=grpc"}), ExitedWithCode(0),
+              "server_transport=grpc loop_server=0");
+  EXPECT_EXIT(ParseAndExit({"--grpc_listen=unix:/tmp/bridge.sock"}), ExitedWithCode(0),
+              "server_transport=auto loop_server=0");
+  EXPECT_EXIT(ParseAndExit({"--tls_cert_file=/c.pem", "--tls_key_file=/k.pem"}), ExitedWithCode(0),
+              "server_transport=auto loop_server=0");
+  EXPECT_EXIT(
+      ParseAndExit({"--server_transport=loop", "--tls_cert_file=/c.pem", "--tls_key_file=/k.pem"}),
+      ExitedWithCode(1), "error: server_transport: loop speaks plaintext HTTP/2 only");
+  EXPECT_EXIT(ParseAndExit({"--server_transport=loop", "--grpc_listen=unix:/tmp/b.sock"}),
+              ExitedWithCode(1), "error: server_transport: loop serves a host:port");
+  EXPECT_EXIT(ParseAndExit({"--server_transport=udp"}), ExitedWithCode(1),
+              "error: server_transport: must be loop, grpc or auto");
 }
 
 TEST_F(FlagsTest, PushModeWithoutABackendNamesTheSetting) {

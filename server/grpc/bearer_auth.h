@@ -15,7 +15,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace audiosocket {
 
@@ -26,6 +28,9 @@ class BearerAuth {
 
   // OK, or UNAUTHENTICATED saying what is wrong (never echoing the token).
   grpc::Status Check(const grpc::ServerContextBase& context) const;
+  // The same for the "authorization" header's value, when there is one
+  // (the loops' own server).
+  grpc::Status CheckHeader(std::optional<std::string_view> authorization) const;
 
  private:
   const std::string expected_;

@@ -183,24 +183,35 @@ class RefusedClaim final
 
 }  // namespace
 
-grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, ClaimCallResponse>* BridgeService::ClaimCall(
-    grpc::CallbackServerContext* context) {
-  if (grpc::Status auth = auth_.Check(*context); !auth.ok()) {
+grpc::Status BridgeService::AdmitClaim(std::optional<std::string_view> authorization) const {
+  if (grpc::Status auth = auth_.CheckHeader(authorization); !auth.ok()) {
     if (options_.counters != nullptr) options_.counters->pull_streams_rejected++;
-    return new RefusedClaim(auth);
+    return auth;
   }
   if (!options_.claims_enabled) {
-    return new RefusedClaim(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                         "this bridge runs in push mode (--backend is set); calls "
-                                         "are not available for claiming"));
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this bridge runs in push mode (--backend is set); calls are not "
+                        "available for claiming");
   }
   if (options_.counters != nullptr &&
       options_.counters->pull_streams.load() >= options_.max_pull_streams) {
     options_.counters->pull_streams_rejected++;
-    return new RefusedClaim(
-        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                     absl::StrCat("the bridge already has ", options_.max_pull_streams,
-                                  " ClaimCall streams open (--max_pull_streams)")));
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("the bridge already has ", options_.max_pull_streams,
+                                     " ClaimCall streams open (--max_pull_streams)"));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::ServerBidiReactor<bridge::v1::ClaimCallRequest, ClaimCallResponse>* BridgeService::ClaimCall(
+    grpc::CallbackServerContext* context) {
+  std::optional<std::string_view> authorization;
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    authorization = std::string_view(it->second.data(), it->second.size());
+  }
+  if (grpc::Status admitted = AdmitClaim(authorization); !admitted.ok()) {
+    return new RefusedClaim(std::move(admitted));
   }
   auto* stream = new ClaimStream(context, dispatcher_, options_.max_queued_audio_events,
                                  options_.counters, options_.inbound_latency);

@@ -11,7 +11,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -57,6 +59,15 @@ class BridgeService final : public bridge::v1::BridgeService::CallbackService {
   grpc::ServerUnaryReactor* HangupCall(grpc::CallbackServerContext* context,
                                        const bridge::v1::HangupCallRequest* request,
                                        bridge::v1::HangupCallResponse* response) override;
+
+  // Whether a new ClaimCall stream may open: OK, or the status that
+  // refuses it (authentication, push mode, --max_pull_streams), counted.
+  // Shared with the loops' own server (loop_server.h).
+  grpc::Status AdmitClaim(std::optional<std::string_view> authorization) const;
+  // Where a stream admitted on the loops' own server goes: the same
+  // dispatcher, counters and bounds as this service's streams.
+  ClaimDispatcher* dispatcher() const { return dispatcher_; }
+  const Options& options() const { return options_; }
 
   // Shutdown, once no call is left: ends the streams that would otherwise
   // only end at the gRPC server's shutdown deadline (idle ClaimCall slots,

@@ -1,0 +1,81 @@
+#ifndef AUDIOSOCKET_BRIDGE_SERVER_BACKEND_FRAMED_OUTBOX_H_
+#define AUDIOSOCKET_BRIDGE_SERVER_BACKEND_FRAMED_OUTBOX_H_
+
+// An EventOutbox whose message in flight is held as gRPC-framed bytes, for
+// the links on the loops' own HTTP/2 (LoopPushLink, LoopClaimStream): the
+// connection pulls the stream's body in pieces of whatever size HTTP/2 can
+// send, and a message counts as written once its last byte was taken.
+//
+// Not thread-safe: used on its link's loop.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "lib/grpc_client/message_reader.h"
+#include "server/backend/event_outbox.h"
+#include "server/ops/latency_histogram.h"
+
+namespace audiosocket {
+
+template <typename Message>
+class FramedOutbox {
+ public:
+  explicit FramedOutbox(size_t max_audio_events) : events_(max_audio_events) {}
+
+  // The queue itself: bounds, drops, overflow.
+  EventOutbox<Message>& events() { return events_; }
+  const EventOutbox<Message>& events() const { return events_; }
+  bool idle() const { return events_.idle(); }
+
+  // Queues `event`. Returns true when nothing was in flight: the stream's
+  // body, paused for lack of bytes, has some again.
+  bool Push(bridge::v1::CallEvent event, event::MonoTime now) {
+    const bool was_idle = events_.Push(std::move(event), now);
+    if (was_idle) FrameInFlight();
+    return was_idle;
+  }
+
+  // Copies up to `size` bytes of framed messages to `out`. Each audio event
+  // written whole is observed in `inbound_latency` (when set): the time
+  // from its queueing to HTTP/2 taking its last byte.
+  size_t Read(uint8_t* out, size_t size, LatencyHistogram* inbound_latency) {
+    size_t copied = 0;
+    while (copied < size && !events_.idle()) {
+      const size_t n = std::min(size - copied, bytes_.size() - offset_);
+      std::memcpy(out + copied, bytes_.data() + offset_, n);
+      copied += n;
+      offset_ += n;
+      if (offset_ < bytes_.size()) break;  // the frame is full
+      if (inbound_latency != nullptr && events_.in_flight().event().has_audio()) {
+        inbound_latency->Observe(
+            std::chrono::duration<double>(event::MonoClock::now() - events_.in_flight_since())
+                .count());
+      }
+      if (events_.WriteDone()) FrameInFlight();
+    }
+    return copied;
+  }
+
+ private:
+  void FrameInFlight() {
+    const Message& message = events_.in_flight();
+    const size_t size = message.ByteSizeLong();
+    bytes_.clear();
+    grpc_client::AppendMessagePrefix(size, &bytes_);
+    bytes_.resize(grpc_client::kMessagePrefixBytes + size);
+    message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(bytes_.data()) +
+                                            grpc_client::kMessagePrefixBytes);
+    offset_ = 0;
+  }
+
+  EventOutbox<Message> events_;
+  std::string bytes_;  // the framed message in flight
+  size_t offset_ = 0;  // how much of it HTTP/2 has taken
+};
+
+}  // namespace audiosocket
+
+#endif  // AUDIOSOCKET_BRIDGE_SERVER_BACKEND_FRAMED_OUTBOX_H_

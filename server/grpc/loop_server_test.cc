@@ -1,0 +1,260 @@
+// LoopServer on two event loops with gRPC C++'s client: ClaimCall admitted
+// and run on the loops, every other method passed through to gRPC C++'s
+// server with its metadata and status, shutdown.
+
+#include "server/grpc/loop_server.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "audiosocket/bridge/v1/bridge.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "lib/event/epoll_dispatcher.h"
+#include "server/backend/claim_dispatcher.h"
+#include "server/backend/stream_tracker.h"
+#include "server/call/call_registry.h"
+#include "server/grpc/bridge_service.h"
+#include "server/ops/counters.h"
+
+namespace audiosocket {
+namespace {
+
+namespace v1 = ::audiosocket::bridge::v1;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kWait = absl::Seconds(20);  // only bounds a broken test
+
+// Waits until `done` holds, bounded.
+template <typename Predicate>
+bool Eventually(Predicate done) {
+  for (absl::Time deadline = absl::Now() + kWait; absl::Now() < deadline;) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return done();
+}
+
+// A call that records the slot the dispatcher gives it.
+class RecordingCall final : public WaitingCall {
+ public:
+  const std::string& call_id() const override { return id_; }
+  const std::string& listener_name() const override { return listener_; }
+  void OnClaimed(std::shared_ptr<ClaimSlot> slot) override { slot_ = std::move(slot); }
+  std::shared_ptr<ClaimSlot> slot_;  // OnClaimed runs in Offer, on the test's thread
+
+ private:
+  const std::string id_ = "recording";
+  const std::string listener_ = "main";
+};
+
+class LoopServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    v1::CallInfo info;
+    info.set_call_id("call-1");
+    info.set_listener("main");
+    ASSERT_TRUE(registry_.Add(info, {}).ok());
+    BridgeService::Options options;
+    options.auth_token = "s3cret";
+    options.counters = &counters_;
+    options.streams = &streams_;
+    service_ = std::make_unique<BridgeService>(&dispatcher_, &registry_, options);
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;  // no port: reached through the loops only
+    builder.RegisterService(service_.get());
+    inner_ = builder.BuildAndStart();
+    ASSERT_NE(inner_, nullptr);
+    for (auto& loop : loops_) loop = std::make_unique<event::EpollDispatcher>();
+    server_ = std::make_unique<LoopServer>(
+        std::vector<event::Dispatcher*>{loops_[0].get(), loops_[1].get()}, service_.get());
+    ASSERT_TRUE(server_->Bind("127.0.0.1:0").ok());
+    for (auto& loop : loops_) loop->StartThread();
+    server_->Start(inner_.get());
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::BridgeService::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    stub_.reset();
+    channel_.reset();
+    server_->StopAccepting();
+    server_->Close();
+    inner_->Shutdown(std::chrono::system_clock::now());
+    for (auto& loop : loops_) loop->Stop();
+    for (auto& loop : loops_) loop->Join();
+    server_.reset();
+  }
+
+  static void Authorize(grpc::ClientContext* context) {
+    context->AddMetadata("authorization", "Bearer s3cret");
+  }
+
+  BridgeCounters counters_;
+  ClaimDispatcher dispatcher_;
+  CallRegistry registry_;
+  StreamTracker streams_;
+  std::unique_ptr<BridgeService> service_;
+  std::unique_ptr<grpc::Server> inner_;
+  std::unique_ptr<event::EpollDispatcher> loops_[2];
+  std::unique_ptr<LoopServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::BridgeService::Stub> stub_;
+};
+
+TEST_F(LoopServerTest, OperationsPassThroughToGrpcsServerWithTheirMetadataAndStatus) {
+  grpc::ClientContext context;
+  Authorize(&context);
+  v1::ListCallsResponse response;
+  grpc::Status status = stub_->ListCalls(&context, v1::ListCallsRequest(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.calls_size(), 1);
+  EXPECT_EQ(response.calls(0).call_id(), "call-1");
+
+  grpc::ClientContext without_token;
+  status = stub_->ListCalls(&without_token, v1::ListCallsRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(status.error_message(), HasSubstr("missing"));
+
+  grpc::ClientContext hangup;
+  Authorize(&hangup);
+  v1::HangupCallRequest request;
+  request.set_call_id("no such call");
+  v1::HangupCallResponse hung_up;
+  status = stub_->HangupCall(&hangup, request, &hung_up);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(LoopServerTest, HealthChecksAndUnknownMethodsReachGrpcsServer) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = health->Check(&context, grpc::health::v1::HealthCheckRequest(), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  // A service gRPC's server does not have.
+  auto handler = v1::CallHandlerService::NewStub(channel_);
+  grpc::ClientContext other;
+  auto stream = handler->HandleCall(&other);
+  stream->WritesDone();
+  v1::HandleCallResponse ignored;
+  EXPECT_FALSE(stream->Read(&ignored));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(LoopServerTest, ClaimCallIsAdmittedAsOnGrpcsServerAndRunsOnALoop) {
+  {
+    grpc::ClientContext context;  // no token
+    auto stream = stub_->ClaimCall(&context);
+    v1::ClaimCallResponse response;
+    EXPECT_FALSE(stream->Read(&response));
+    grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(counters_.pull_streams_rejected.load(), 1u);
+  }
+  grpc::ClientContext context;
+  Authorize(&context);
+  auto stream = stub_->ClaimCall(&context);
+  v1::ClaimCallRequest claim;
+  claim.mutable_claim()->set_listener("main");
+  ASSERT_TRUE(stream->Write(claim));
+  ASSERT_TRUE(Eventually([&] { return dispatcher_.idle_slots() == 1; }));
+  EXPECT_EQ(counters_.pull_streams.load(), 1);
+  EXPECT_EQ(streams_.open(), 1u);
+  // The slot is served by a loop, not by gRPC's threads.
+  auto call = std::make_shared<RecordingCall>();
+  dispatcher_.Offer(call);
+  ASSERT_NE(call->slot_, nullptr);
+  EXPECT_TRUE(call->slot_->loop() == loops_[0].get() || call->slot_->loop() == loops_[1].get());
+  dispatcher_.ReturnSlot(std::move(call->slot_));
+
+  // A command before any call: answered on the stream, which stays open.
+  v1::ClaimCallRequest early;
+  early.mutable_command()->set_command_id("too-early");
+  early.mutable_command()->mutable_hangup();
+  ASSERT_TRUE(stream->Write(early));
+  v1::ClaimCallResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.event().result().command_id(), "too-early");
+  EXPECT_EQ(response.event().result().code(), v1::RESULT_CODE_FAILED_PRECONDITION);
+
+  // The worker leaves: the slot goes, the stream ends OK.
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_TRUE(Eventually([&] { return streams_.open() == 0; }));
+  EXPECT_EQ(dispatcher_.idle_slots(), 0u);
+  EXPECT_EQ(counters_.pull_streams.load(), 0);
+}
+
+TEST_F(LoopServerTest, AFirstMessageThatIsNotAClaimEndsTheStream) {
+  grpc::ClientContext context;
+  Authorize(&context);
+  auto stream = stub_->ClaimCall(&context);
+  v1::ClaimCallRequest command;
+  command.mutable_command()->set_command_id("c");
+  ASSERT_TRUE(stream->Write(command));
+  v1::ClaimCallResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("must be a claim"));
+  EXPECT_TRUE(Eventually([&] { return counters_.pull_streams.load() == 0; }));
+}
+
+TEST_F(LoopServerTest, WatchCallsStreamsThroughAndTheClientsCancelReachesGrpcsServer) {
+  grpc::ClientContext context;
+  Authorize(&context);
+  auto reader = stub_->WatchCalls(&context, v1::WatchCallsRequest());
+  v1::WatchCallsResponse change;
+  ASSERT_TRUE(reader->Read(&change));  // the call already there
+  v1::CallInfo info;
+  info.set_call_id("call-2");
+  info.set_listener("main");
+  ASSERT_TRUE(registry_.Add(info, {}).ok());
+  bool seen = false;
+  while (!seen && reader->Read(&change)) {
+    seen = change.has_started() && change.started().call_id() == "call-2";
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(streams_.open(), 1u);  // gRPC's WatchCalls stream
+  context.TryCancel();
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // The cancel went through to gRPC's server, whose stream ended.
+  EXPECT_TRUE(Eventually([&] { return streams_.open() == 0; }));
+}
+
+TEST_F(LoopServerTest, ShutdownEndsIdleClaimsWithUnavailableThenClosesConnections) {
+  grpc::ClientContext context;
+  Authorize(&context);
+  auto stream = stub_->ClaimCall(&context);
+  v1::ClaimCallRequest claim;
+  claim.mutable_claim();
+  ASSERT_TRUE(stream->Write(claim));
+  ASSERT_TRUE(Eventually([&] { return dispatcher_.idle_slots() == 1; }));
+  service_->EndIdleStreams();
+  v1::ClaimCallResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("shutting down"));
+  EXPECT_TRUE(streams_.WaitIdle(absl::Now() + kWait));
+
+  server_->StopAccepting();
+  server_->Close();
+  grpc::ClientContext after;
+  Authorize(&after);
+  after.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  v1::ListCallsResponse list;
+  EXPECT_FALSE(stub_->ListCalls(&after, v1::ListCallsRequest(), &list).ok());
+}
+
+}  // namespace
+}  // namespace audiosocket
