@@ -25,6 +25,7 @@ namespace audiosocket {
 Bridge::Bridge(BridgeConfig config, int io_threads) : config_(std::move(config)) {
   for (int i = 0; i < std::max(1, io_threads); ++i) {
     loops_.push_back(std::make_unique<event::EpollDispatcher>());
+    loops_.back()->set_round_window(absl::ToChronoNanoseconds(config_.io_round_window));
     loop_counters_.push_back(std::make_unique<BridgeCounters>());
   }
   dispatcher_ = std::make_unique<ClaimDispatcher>();

@@ -7,6 +7,7 @@ processes, loopback only:
   - bridge-push-grpc: the same on gRPC C++'s client (--push_transport=grpc),
   - bridge-pull:  audiosocket-bridge --mode=pull <- echo-backend (ClaimCall slots),
   - bridge-pull-grpc: the same on gRPC C++'s server (--server_transport=grpc),
+  - any bridge system with "@WINDOW" (bridge-pull@0): --io_round_window=WINDOW,
   - gorelay-push: bench/bridge/gorelay (a plain Go relay) -> echo-backend (push),
   - baseline:     audiosocket-echo --mode=echo (AudioSocket echo, no gRPC),
 with the system under test pinned to core 0 (taskset) and the emulator
@@ -228,12 +229,16 @@ class Step:
                 target, row["gomaxprocs"] = m.group(1), int(m.group(2))
                 server_pid, relay = srv.pid, srv
             else:
-                mode = self.system.split("-")[1]
+                # "bridge-pull@500us": the bridge with --io_round_window=500us.
+                name, _, window = self.system.partition("@")
+                mode = name.split("-")[1]
                 bridge_args = [f"{b}/server/audiosocket-bridge", "--listen=127.0.0.1:0",
                                "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
                                f"--mode={mode}", "--drain_timeout=2s",
                                f"--io_threads={a.io_threads}"]
-                if self.system.endswith("-grpc"):
+                if window:
+                    bridge_args.append(f"--io_round_window={window}")
+                if name.endswith("-grpc"):
                     # The same bridge on gRPC C++'s client or server instead
                     # of the loops' own.
                     bridge_args.append("--push_transport=grpc" if mode == "push"

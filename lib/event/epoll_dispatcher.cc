@@ -5,10 +5,12 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
@@ -222,6 +224,7 @@ bool EpollDispatcher::RunOnce(Nanos max_wait) {
   if (!use_timer_fd_ && NextDeadline() <= Now()) timeout_ms = 0;
   const int n = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), timeout_ms);
   ++wakeups_;
+  if (round_window_ > Nanos(0)) round_started_ = Now();
   if (n < 0) {
     DieIf(errno != EINTR, "epoll_wait");
     RunAfterRoundTasks();
@@ -277,10 +280,21 @@ void EpollDispatcher::RunAfterRoundTasks() {
 
 void EpollDispatcher::Run() {
   thread_id_ = std::this_thread::get_id();
+  const bool windowed = round_window_ > Nanos(0) && use_timer_fd_;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       if (stop_ && tasks_.empty()) break;
+    }
+    if (windowed) {
+      const MonoTime until = std::min(round_started_ + round_window_, NextDeadline());
+      if (until > Now()) {
+        const int64_t ns = std::chrono::duration_cast<Nanos>(until.time_since_epoch()).count();
+        const timespec wake_at{static_cast<time_t>(ns / 1000000000),
+                               static_cast<long>(ns % 1000000000)};
+        // steady_clock is CLOCK_MONOTONIC on Linux; EINTR only ends it early.
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake_at, nullptr);
+      }
     }
     RunOnce(Nanos(-1));
   }

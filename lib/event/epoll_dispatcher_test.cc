@@ -8,10 +8,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -181,6 +183,92 @@ TEST(EpollDispatcherTest, ReportsReadinessUntilUnwatched) {
   dispatcher.RunOnce(milliseconds(0));
   EXPECT_EQ(handler.readable, 2);
   EXPECT_EQ(handler.writable, 1);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+// Reads whatever is there per round, and remembers each round's bytes.
+class ReadingHandler : public FdHandler {
+ public:
+  explicit ReadingHandler(int fd) : fd_(fd) {}
+  void OnReadable() override {
+    char buffer[64];
+    const ssize_t n = read(fd_, buffer, sizeof(buffer));
+    if (n <= 0) return;
+    std::function<void()> first;
+    {
+      absl::MutexLock lock(&mu_);
+      rounds_.emplace_back(buffer, static_cast<size_t>(n));
+      if (rounds_.size() == 1) first = std::move(on_first_);
+    }
+    if (first) first();
+  }
+  void OnWritable() override {}
+  void OnFirstRead(std::function<void()> task) { on_first_ = std::move(task); }
+  std::vector<std::string> WaitForRounds(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return rounds_.size() >= n; };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(20));
+    return rounds_;
+  }
+
+ private:
+  const int fd_;
+  absl::Mutex mu_;
+  std::vector<std::string> rounds_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> on_first_;  // set before the loop runs
+};
+
+TEST(EpollDispatcherTest, ARoundWindowTakesInputArrivingWithinItInOneRound) {
+  EpollDispatcher dispatcher;
+  dispatcher.set_round_window(milliseconds(2000));
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  ReadingHandler handler(fds[0]);
+  ASSERT_TRUE(dispatcher.Watch(fds[0], &handler, /*writable=*/false).ok());
+  dispatcher.StartThread();
+  // The first input after an idle spell is taken at once...
+  ASSERT_EQ(write(fds[1], "a", 1), 1);
+  ASSERT_EQ(handler.WaitForRounds(1).size(), 1u);
+  // ...what follows within the window waits for one round; without the
+  // window "b" would have a round of its own, 20 ms before "c" comes.
+  ASSERT_EQ(write(fds[1], "b", 1), 1);
+  std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_EQ(write(fds[1], "c", 1), 1);
+  EXPECT_THAT(handler.WaitForRounds(2), ElementsAre("a", "bc"));
+  dispatcher.Stop();
+  dispatcher.Join();
+  dispatcher.Unwatch(fds[0]);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(EpollDispatcherTest, ARoundWindowDoesNotDelayTimers) {
+  EpollDispatcher dispatcher;
+  dispatcher.set_round_window(milliseconds(2000));
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+  ReadingHandler handler(fds[0]);
+  absl::Notification fired;
+  MonoTime set_at{};
+  MonoTime fired_at{};
+  // Set right after a round began, so the window is in force.
+  handler.OnFirstRead([&] {
+    set_at = dispatcher.Now();
+    dispatcher.RunAt(set_at + milliseconds(30), [&] {
+      fired_at = dispatcher.Now();
+      fired.Notify();
+    });
+  });
+  ASSERT_TRUE(dispatcher.Watch(fds[0], &handler, /*writable=*/false).ok());
+  dispatcher.StartThread();
+  ASSERT_EQ(write(fds[1], "a", 1), 1);
+  ASSERT_TRUE(fired.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_GE(fired_at - set_at, milliseconds(30));
+  EXPECT_LT(fired_at - set_at, milliseconds(1500));  // not at the window's end
+  dispatcher.Stop();
+  dispatcher.Join();
+  dispatcher.Unwatch(fds[0]);
   close(fds[0]);
   close(fds[1]);
 }

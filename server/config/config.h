@@ -89,6 +89,11 @@ struct BridgeConfig {
   // upstream) may send nothing, hence a default well above a pause in
   // speech. Zero: no limit.
   absl::Duration caller_idle_timeout = absl::Seconds(30);
+  // Event loops start rounds at most this often, so that under load one
+  // round takes the input of many calls (EpollDispatcher::set_round_window).
+  // 500 us takes about a third off the CPU per call at 100-300 calls
+  // (docs/BENCHMARKS.md) for at most 0.5 ms more latency.
+  absl::Duration io_round_window = absl::Microseconds(500);
 
   // Buffers.
   int hold_audio_ms = 2000;     // caller audio held until accept / claim

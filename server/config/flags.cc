@@ -89,6 +89,11 @@ ABSL_FLAG(absl::Duration, caller_idle_timeout, kDefaults.caller_idle_timeout,
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM: time active calls get to finish before they end with reason SHUTDOWN.");
 ABSL_FLAG(int, io_threads, 1, "Event-loop threads that run AudioSocket calls.");
+ABSL_FLAG(absl::Duration, io_round_window, kDefaults.io_round_window,
+          "Event loops start a round at most this often: under load the input of many calls "
+          "is taken in one wake-up instead of one each. Timers (the 20 ms playout) stay exact; "
+          "input and backend messages wait at most this long. 0: a round as soon as anything "
+          "is ready; at most 2ms.");
 ABSL_FLAG(std::string, metrics_listen, kDefaults.metrics_listen,
           "Address of the Prometheus /metrics endpoint (HTTP); empty turns it off.");
 ABSL_FLAG(int, max_calls, kDefaults.max_calls,
@@ -224,6 +229,13 @@ bool ConfigFromFlags(BridgeConfig* config, std::string* setting, std::string* er
     return false;
   }
   config->caller_idle_timeout = absl::GetFlag(FLAGS_caller_idle_timeout);
+  const absl::Duration window = absl::GetFlag(FLAGS_io_round_window);
+  if (window < absl::ZeroDuration() || window > absl::Milliseconds(2)) {
+    *setting = "io_round_window";
+    *error = "must be between 0 and 2ms";
+    return false;
+  }
+  config->io_round_window = window;
   config->send_silence = absl::GetFlag(FLAGS_send_silence);
   config->metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   if (absl::GetFlag(FLAGS_max_calls) < 1) {

@@ -153,6 +153,15 @@ TEST_F(FlagsTest, ServerTransportIsTheLoopsInPullModeUnlessTlsOrAnotherAddressFo
               "error: server_transport: must be loop, grpc or auto");
 }
 
+TEST_F(FlagsTest, TheRoundWindowIsBoundedToTwoMilliseconds) {
+  EXPECT_EXIT(ParseAndExit({"--io_round_window=0"}), ExitedWithCode(0), "ok");
+  EXPECT_EXIT(ParseAndExit({"--io_round_window=2ms"}), ExitedWithCode(0), "ok");
+  EXPECT_EXIT(ParseAndExit({"--io_round_window=3ms"}), ExitedWithCode(1),
+              "error: io_round_window: must be between 0 and 2ms");
+  EXPECT_EXIT(ParseAndExit({"--io_round_window=-1ms"}), ExitedWithCode(1),
+              "error: io_round_window: must be between 0 and 2ms");
+}
+
 TEST_F(FlagsTest, PushModeWithoutABackendNamesTheSetting) {
   EXPECT_EXIT(ParseAndExit({"--mode=push"}), ExitedWithCode(1),
               "error: backend: push mode needs --backend");

@@ -136,6 +136,9 @@ absl::StatusOr<grpc_client::Connection*> LoopServer::Inner(PerLoop* per_loop) {
   grpc::AddInsecureChannelFromFd(server, fds[1]);
   grpc_client::Connection::Options options;
   options.authority = "localhost";
+  // The client's own limit applies to what gRPC's server answers (a
+  // ListCalls of many calls), not this hop's.
+  options.max_message_bytes = 64 << 20;
   absl::StatusOr<std::shared_ptr<grpc_client::Connection>> connection =
       grpc_client::Connection::Adopt(per_loop->loop, fds[0], "the bridge's own services", options);
   if (!connection.ok()) return connection.status();
