@@ -129,11 +129,10 @@ absl::StatusOr<std::shared_ptr<Connection>> Connection::Adopt(event::Dispatcher*
   Address address;
   address.text = std::string(peer);
   std::shared_ptr<Connection> connection(new Connection(loop, address, std::move(options)));
-  if (absl::Status watched = loop->Watch(fd, connection.get(), /*writable=*/false); !watched.ok()) {
-    ::close(fd);
-    return watched;
+  if (absl::Status opened = connection->pipe_.Open(fd, connection.get(), /*writable=*/false);
+      !opened.ok()) {
+    return opened;
   }
-  connection->fd_ = fd;
   connection->state_ = State::kReady;
   connection->ever_ready_ = true;
   connection->ScheduleFlush();  // the preface and SETTINGS
@@ -144,7 +143,7 @@ Connection::Connection(event::Dispatcher* loop, const Address& address, Options 
     : loop_(loop),
       options_(std::move(options)),
       peer_(address.text),
-      pipe_(absl::StrCat("the backend at ", address.text)) {
+      pipe_(loop, absl::StrCat("the backend at ", address.text)) {
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, &Callbacks::OnHeader);
@@ -159,48 +158,39 @@ Connection::Connection(event::Dispatcher* loop, const Address& address, Options 
   nghttp2_session_client_new2(&session_, callbacks, this, option);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
-  const nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(options_.stream_window_bytes)},
-  };
-  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 2);
-  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                        options_.connection_window_bytes);
+  SubmitLocalSettings(session_, /*client=*/true, options_.stream_window_bytes,
+                      options_.connection_window_bytes);
 }
 
 Connection::~Connection() {
-  if (fd_ >= 0) {
-    loop_->Unwatch(fd_);
-    ::close(fd_);
-  }
+  pipe_.CloseSocket();
   nghttp2_session_del(session_);
 }
 
 void Connection::Connect(const Address& address) {
-  fd_ = ::socket(address.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) {
+  const int fd = ::socket(address.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
     Close(absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno))));
     return;
   }
   if (address.storage.ss_family != AF_UNIX) {
     // Frames are small and already batched per loop round.
     const int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
-  const int rc =
-      ::connect(fd_, reinterpret_cast<const sockaddr*>(&address.storage), address.length);
+  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length);
   if (rc != 0 && errno != EINPROGRESS) {
+    const int error = errno;
+    ::close(fd);
     Close(absl::UnavailableError(
-        absl::StrCat("cannot connect to the backend at ", peer_, ": ", std::strerror(errno))));
+        absl::StrCat("cannot connect to the backend at ", peer_, ": ", std::strerror(error))));
     return;
   }
-  if (absl::Status watched = loop_->Watch(fd_, this, /*writable=*/true); !watched.ok()) {
-    ::close(fd_);
-    fd_ = -1;
-    Close(watched);
+  // A connect in progress reports its end as writability.
+  if (absl::Status opened = pipe_.Open(fd, this, /*writable=*/true); !opened.ok()) {
+    Close(opened);
     return;
   }
-  watching_writable_ = true;
   connect_timer_ =
       loop_->RunAt(loop_->Now() + absl::ToChronoNanoseconds(options_.connect_timeout),
                    [weak = std::weak_ptr<Connection>(shared_from_this())] {
@@ -216,7 +206,7 @@ void Connection::Connect(const Address& address) {
 void Connection::OnConnected() {
   int error = 0;
   socklen_t length = sizeof(error);
-  if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+  if (getsockopt(pipe_.fd(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
   if (error != 0) {
     Close(absl::UnavailableError(
         absl::StrCat("cannot connect to the backend at ", peer_, ": ", std::strerror(error))));
@@ -373,11 +363,7 @@ void Connection::Close(const absl::Status& status) {
   close_status_ = status;
   loop_->CancelTimer(connect_timer_);
   connect_timer_ = 0;
-  if (fd_ >= 0) {
-    loop_->Unwatch(fd_);
-    ::close(fd_);
-    fd_ = -1;
-  }
+  pipe_.CloseSocket();
   // The loop may still report this round's events to us: stay alive.
   loop_->RunAfterRound([self = shared_from_this()] {});
   auto streams = std::move(streams_);
@@ -402,17 +388,8 @@ void Connection::ScheduleFlush() {
 void Connection::Flush() {
   if (state_ == State::kConnecting || state_ == State::kClosed) return;
   auto keep_alive = shared_from_this();
-  absl::StatusOr<bool> waiting =
-      pipe_.Flush(session_, fd_, [this] { return state_ == State::kClosed; });
-  if (state_ == State::kClosed) return;
-  if (!waiting.ok()) {
-    Close(waiting.status());
-    return;
-  }
-  if (*waiting != watching_writable_) {
-    watching_writable_ = *waiting;
-    (void)loop_->SetWritable(fd_, this, *waiting);
-  }
+  absl::Status flushed = pipe_.Flush(session_, [this] { return state_ == State::kClosed; });
+  if (state_ != State::kClosed && !flushed.ok()) Close(flushed);
 }
 
 void Connection::OnWritable() {
@@ -430,7 +407,7 @@ void Connection::OnReadable() {
   }
   if (state_ == State::kClosed) return;
   auto keep_alive = shared_from_this();
-  absl::Status read = pipe_.Read(session_, fd_, [this] { return state_ == State::kClosed; });
+  absl::Status read = pipe_.Read(session_, [this] { return state_ == State::kClosed; });
   if (state_ == State::kClosed) return;
   if (!read.ok()) {
     Close(read);

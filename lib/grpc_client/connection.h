@@ -133,8 +133,6 @@ class Connection final : public event::FdHandler, public std::enable_shared_from
   const std::string peer_;
   State state_ = State::kConnecting;
   absl::Status close_status_;
-  int fd_ = -1;
-  bool watching_writable_ = false;
   bool ever_ready_ = false;
   bool draining_requested_ = false;  // CloseWhenIdle while connecting
   bool flush_scheduled_ = false;

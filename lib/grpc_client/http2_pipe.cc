@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -22,23 +23,64 @@ constexpr size_t kReadChunk = 64 << 10;
 
 }  // namespace
 
-absl::StatusOr<bool> Http2Pipe::Flush(nghttp2_session* session, int fd,
-                                      absl::FunctionRef<bool()> stopped) {
+void SubmitLocalSettings(nghttp2_session* session, bool client, int32_t stream_window_bytes,
+                         int32_t connection_window_bytes) {
+  nghttp2_settings_entry settings[2];
+  size_t count = 0;
+  if (client) settings[count++] = {NGHTTP2_SETTINGS_ENABLE_PUSH, 0};
+  settings[count++] = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
+                       static_cast<uint32_t>(stream_window_bytes)};
+  nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, count);
+  nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0, connection_window_bytes);
+}
+
+Http2Pipe::Http2Pipe(event::Dispatcher* loop, std::string peer)
+    : loop_(loop), peer_(std::move(peer)) {}
+
+Http2Pipe::~Http2Pipe() { CloseSocket(); }
+
+absl::Status Http2Pipe::Open(int fd, event::FdHandler* handler, bool writable) {
+  if (absl::Status watched = loop_->Watch(fd, handler, writable); !watched.ok()) {
+    ::close(fd);
+    return watched;
+  }
+  fd_ = fd;
+  handler_ = handler;
+  watching_writable_ = writable;
+  return absl::OkStatus();
+}
+
+void Http2Pipe::CloseSocket() {
+  if (fd_ < 0) return;
+  loop_->Unwatch(fd_);
+  ::close(fd_);
+  fd_ = -1;
+  watching_writable_ = false;
+}
+
+absl::Status Http2Pipe::Flush(nghttp2_session* session, absl::FunctionRef<bool()> stopped) {
+  bool blocked = false;
   while (true) {
     while (out_.size() - out_offset_ < kMaxPendingOut) {
       const uint8_t* data = nullptr;
       const ssize_t n = nghttp2_session_mem_send(session, &data);
-      if (n < 0) return absl::InternalError(absl::StrCat("HTTP/2 error: ", nghttp2_strerror(n)));
+      if (n < 0) {
+        return absl::InternalError(
+            absl::StrCat("HTTP/2 error: ", nghttp2_strerror(static_cast<int>(n))));
+      }
       if (n == 0) break;
       out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
-    if (stopped()) return false;  // a handler closed the connection
-    if (out_offset_ == out_.size()) return false;
+    if (stopped() || fd_ < 0) return absl::OkStatus();  // a handler closed the connection
+    if (out_offset_ == out_.size()) break;
     const ssize_t written =
-        ::send(fd, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
+        ::send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
     if (written < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        blocked = true;
+        break;
+      }
       return absl::UnavailableError(
           absl::StrCat("writing to ", peer_, " failed: ", std::strerror(errno)));
     }
@@ -49,13 +91,18 @@ absl::StatusOr<bool> Http2Pipe::Flush(nghttp2_session* session, int fd,
       out_offset_ = 0;
     }
   }
+  if (blocked != watching_writable_) {
+    watching_writable_ = blocked;
+    (void)loop_->SetWritable(fd_, handler_, blocked);
+  }
+  return absl::OkStatus();
 }
 
-absl::Status Http2Pipe::Read(nghttp2_session* session, int fd, absl::FunctionRef<bool()> stopped) {
+absl::Status Http2Pipe::Read(nghttp2_session* session, absl::FunctionRef<bool()> stopped) {
   if (read_buffer_ == nullptr) read_buffer_ = std::make_unique<uint8_t[]>(kReadChunk);
   uint8_t* const buffer = read_buffer_.get();
   for (int i = 0; i < kMaxReadsPerEvent; ++i) {
-    const ssize_t n = ::recv(fd, buffer, kReadChunk, 0);
+    const ssize_t n = ::recv(fd_, buffer, kReadChunk, 0);
     if (n == 0) return absl::UnavailableError(absl::StrCat(peer_, " closed the connection"));
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -3,8 +3,9 @@
 
 // The socket side of one nghttp2 session on an event loop, shared by the
 // client's connections (connection.h) and the server's (lib/grpc_server):
-// what arrives on the socket is fed to the session, and what the session
-// has to send is written, as much as the socket takes, without blocking.
+// it owns the socket and its watch on the loop, feeds what arrives to the
+// session, and writes what the session has to send, as much as the socket
+// takes, watching for writability only while bytes wait.
 //
 // Not thread-safe: one per connection, used on its loop.
 
@@ -14,35 +15,56 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "lib/event/dispatcher.h"
 
 struct nghttp2_session;
 
 namespace audiosocket::grpc_client {
 
+// Sends a session's first SETTINGS (the stream window, and no server push
+// for a client) and opens its connection window.
+void SubmitLocalSettings(nghttp2_session* session, bool client, int32_t stream_window_bytes,
+                         int32_t connection_window_bytes);
+
 class Http2Pipe {
  public:
   // `peer` names the other end in errors ("the backend at 10.0.0.5:9000").
-  explicit Http2Pipe(std::string peer) : peer_(std::move(peer)) {}
+  Http2Pipe(event::Dispatcher* loop, std::string peer);
+  ~Http2Pipe();  // closes the socket, if still open
+  Http2Pipe(const Http2Pipe&) = delete;
+  Http2Pipe& operator=(const Http2Pipe&) = delete;
 
-  // Takes what `session` has to send and writes it to `fd` until the socket
-  // is full. Returns whether bytes are left waiting for the socket to be
-  // writable, or why the connection is broken. `stopped` is asked after
-  // nghttp2 ran callbacks: true means the connection closed meanwhile and
-  // nothing more may be done.
-  absl::StatusOr<bool> Flush(nghttp2_session* session, int fd, absl::FunctionRef<bool()> stopped);
-  // Reads what `fd` has (bounded per call, so one busy connection does not
-  // starve the loop) into `session`. Not OK when the peer closed the
-  // connection or broke HTTP/2; `stopped` as in Flush.
-  absl::Status Read(nghttp2_session* session, int fd, absl::FunctionRef<bool()> stopped);
+  // Takes `fd` and watches it for `handler`, for writability too when
+  // `writable` (a connect in progress reports there). On error `fd` is
+  // closed.
+  absl::Status Open(int fd, event::FdHandler* handler, bool writable);
+  // Stops watching and closes the socket; nothing when none is open.
+  void CloseSocket();
+  int fd() const { return fd_; }
 
+  // Takes what `session` has to send and writes it until the socket is
+  // full; while bytes wait, the handler hears OnWritable. Not OK when the
+  // connection is broken. `stopped` is asked after nghttp2 ran callbacks:
+  // true means the connection closed meanwhile and nothing more may be done.
+  absl::Status Flush(nghttp2_session* session, absl::FunctionRef<bool()> stopped);
+  // Reads what the socket has (bounded per call, so one busy connection
+  // does not starve the loop) into `session`. Not OK when the peer closed
+  // the connection or broke HTTP/2; `stopped` as in Flush.
+  absl::Status Read(nghttp2_session* session, absl::FunctionRef<bool()> stopped);
+
+  // Bytes wait for the socket to take them.
+  bool write_blocked() const { return watching_writable_; }
   // Successful writes to the socket so far (how well frames are batched).
   uint64_t writes() const { return writes_; }
   const std::string& peer() const { return peer_; }
 
  private:
+  event::Dispatcher* const loop_;
   const std::string peer_;
+  event::FdHandler* handler_ = nullptr;
+  int fd_ = -1;
+  bool watching_writable_ = false;
   uint64_t writes_ = 0;
   // A member, not thread_local: static TLS is carved from every thread's
   // stack, and the metrics server's threads have small ones.

@@ -1,7 +1,6 @@
 #include "lib/grpc_server/server_connection.h"
 
 #include <nghttp2/nghttp2.h>
-#include <unistd.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -173,22 +172,20 @@ absl::StatusOr<std::shared_ptr<ServerConnection>> ServerConnection::Start(event:
                                                                           int fd, Router router,
                                                                           Options options) {
   std::shared_ptr<ServerConnection> connection(
-      new ServerConnection(loop, fd, std::move(router), std::move(options)));
-  if (absl::Status watched = loop->Watch(fd, connection.get(), /*writable=*/false); !watched.ok()) {
-    connection->fd_ = -1;
-    ::close(fd);
-    return watched;
+      new ServerConnection(loop, std::move(router), std::move(options)));
+  if (absl::Status opened = connection->pipe_.Open(fd, connection.get(), /*writable=*/false);
+      !opened.ok()) {
+    return opened;
   }
   connection->ScheduleFlush();  // our SETTINGS
   return connection;
 }
 
-ServerConnection::ServerConnection(event::Dispatcher* loop, int fd, Router router, Options options)
+ServerConnection::ServerConnection(event::Dispatcher* loop, Router router, Options options)
     : loop_(loop),
       router_(std::move(router)),
       options_(std::move(options)),
-      fd_(fd),
-      pipe_(absl::StrCat("the client at ", options_.peer)) {
+      pipe_(loop, absl::StrCat("the client at ", options_.peer)) {
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &Callbacks::OnBeginHeaders);
@@ -199,19 +196,12 @@ ServerConnection::ServerConnection(event::Dispatcher* loop, int fd, Router route
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, &Callbacks::OnStreamClose);
   nghttp2_session_server_new(&session_, callbacks, this);
   nghttp2_session_callbacks_del(callbacks);
-  const nghttp2_settings_entry settings[] = {
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(options_.stream_window_bytes)},
-  };
-  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, 1);
-  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                        options_.connection_window_bytes);
+  grpc_client::SubmitLocalSettings(session_, /*client=*/false, options_.stream_window_bytes,
+                                   options_.connection_window_bytes);
 }
 
 ServerConnection::~ServerConnection() {
-  if (fd_ >= 0) {
-    loop_->Unwatch(fd_);
-    ::close(fd_);
-  }
+  pipe_.CloseSocket();
   nghttp2_session_del(session_);
 }
 
@@ -295,7 +285,7 @@ void ServerConnection::GoAway() {
 void ServerConnection::Shutdown(const absl::Status& status) {
   if (closed_) return;
   GoAway();
-  (void)pipe_.Flush(session_, fd_, [this] { return closed_; });
+  (void)pipe_.Flush(session_, [this] { return closed_; });
   Close(status);
 }
 
@@ -333,11 +323,7 @@ void ServerConnection::FailStream(int32_t stream_id, const absl::Status& status)
 void ServerConnection::Close(const absl::Status& status) {
   if (closed_) return;
   closed_ = true;
-  if (fd_ >= 0) {
-    loop_->Unwatch(fd_);
-    ::close(fd_);
-    fd_ = -1;
-  }
+  pipe_.CloseSocket();
   // The loop may still report this round's events to us: stay alive.
   loop_->RunAfterRound([self = shared_from_this()] {});
   auto streams = std::move(streams_);
@@ -350,7 +336,7 @@ void ServerConnection::Close(const absl::Status& status) {
 }
 
 void ServerConnection::CloseIfDone() {
-  if (closed_ || watching_writable_) return;
+  if (closed_ || pipe_.write_blocked()) return;
   if (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0) {
     Close(absl::UnavailableError(absl::StrCat("the connection to ", options_.peer, " ended")));
   }
@@ -370,15 +356,11 @@ void ServerConnection::ScheduleFlush() {
 void ServerConnection::Flush() {
   if (closed_) return;
   auto keep_alive = shared_from_this();
-  absl::StatusOr<bool> waiting = pipe_.Flush(session_, fd_, [this] { return closed_; });
+  absl::Status flushed = pipe_.Flush(session_, [this] { return closed_; });
   if (closed_) return;
-  if (!waiting.ok()) {
-    Close(waiting.status());
+  if (!flushed.ok()) {
+    Close(flushed);
     return;
-  }
-  if (*waiting != watching_writable_) {
-    watching_writable_ = *waiting;
-    (void)loop_->SetWritable(fd_, this, *waiting);
   }
   CloseIfDone();
 }
@@ -388,7 +370,7 @@ void ServerConnection::OnWritable() { Flush(); }
 void ServerConnection::OnReadable() {
   if (closed_) return;
   auto keep_alive = shared_from_this();
-  absl::Status read = pipe_.Read(session_, fd_, [this] { return closed_; });
+  absl::Status read = pipe_.Read(session_, [this] { return closed_; });
   if (closed_) return;
   if (!read.ok()) {
     Close(read);

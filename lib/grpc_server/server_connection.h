@@ -124,7 +124,7 @@ class ServerConnection final : public event::FdHandler,
   struct Stream;
   struct Callbacks;
 
-  ServerConnection(event::Dispatcher* loop, int fd, Router router, Options options);
+  ServerConnection(event::Dispatcher* loop, Router router, Options options);
   void Route(int32_t stream_id, Stream& stream);
   // Asks for one Flush after the loop's round.
   void ScheduleFlush();
@@ -141,10 +141,8 @@ class ServerConnection final : public event::FdHandler,
   event::Dispatcher* const loop_;
   const Router router_;
   const Options options_;
-  int fd_;
   bool closed_ = false;
   bool going_away_ = false;
-  bool watching_writable_ = false;
   bool flush_scheduled_ = false;
   nghttp2_session* session_ = nullptr;
   grpc_client::Http2Pipe pipe_;
