@@ -3,16 +3,13 @@
 #include <utility>
 
 #include "server/backend/command_kind.h"
+#include "server/backend/grpc_status_convert.h"
 
 namespace audiosocket {
 
 using bridge::v1::CallEvent;
 
 namespace {
-
-absl::Status ToAbsl(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-}
 
 // gRPC servers' own limit on a received message.
 constexpr size_t kMaxRequestBytes = 4 << 20;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "audiosocket/bridge/v1/bridge.grpc.pb.h"
+#include "server/backend/grpc_status_convert.h"
 
 namespace audiosocket {
 namespace {
@@ -12,10 +13,6 @@ const std::string& HandleCallPath() {
   static const std::string* const path = new std::string(
       absl::StrCat("/", bridge::v1::CallHandlerService::service_full_name(), "/HandleCall"));
   return *path;
-}
-
-grpc::Status ToGrpc(const absl::Status& status) {
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 }  // namespace

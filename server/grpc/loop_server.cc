@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "server/backend/grpc_status_convert.h"
 #include "server/backend/loop_claim_stream.h"
 #include "server/grpc/proxy_stream.h"
 #include "server/ops/log.h"
@@ -22,10 +23,6 @@ const std::string& ClaimCallPath() {
   static const std::string* const path = new std::string(
       absl::StrCat("/", bridge::v1::BridgeService::service_full_name(), "/ClaimCall"));
   return *path;
-}
-
-absl::Status ToAbsl(const grpc::Status& status) {
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
 }  // namespace
