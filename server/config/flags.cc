@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 
 namespace {
 // Each setting's default is BridgeConfig's; the flags only name them.
@@ -123,6 +124,31 @@ ABSL_FLAG(std::string, log_level, "info", "Lowest log level written: debug, info
 
 namespace audiosocket {
 namespace {
+
+// PushTransport and ServerTransport are spelt the same on the command line;
+// one parser keeps their words and their refusal identical.
+template <typename Transport>
+bool ParseTransport(const char* name, absl::string_view value, Transport* out, std::string* setting,
+                    std::string* error) {
+  struct Word {
+    absl::string_view word;
+    Transport transport;
+  };
+  constexpr Word kWords[] = {
+      {"auto", Transport::kAuto},
+      {"loop", Transport::kLoop},
+      {"grpc", Transport::kGrpc},
+  };
+  for (const Word& w : kWords) {
+    if (value == w.word) {
+      *out = w.transport;
+      return true;
+    }
+  }
+  *setting = name;
+  *error = "must be loop, grpc or auto";
+  return false;
+}
 
 // Fills `config` from the flags; on error names the setting.
 bool ConfigFromFlags(BridgeConfig* config, std::string* setting, std::string* error) {
@@ -257,16 +283,8 @@ bool ConfigFromFlags(BridgeConfig* config, std::string* setting, std::string* er
   config->backend_tls_ca_file = absl::GetFlag(FLAGS_backend_tls_ca_file);
   config->backend_tls_cert_file = absl::GetFlag(FLAGS_backend_tls_cert_file);
   config->backend_tls_key_file = absl::GetFlag(FLAGS_backend_tls_key_file);
-  const std::string transport = absl::GetFlag(FLAGS_push_transport);
-  if (transport == "auto") {
-    config->push_transport = PushTransport::kAuto;
-  } else if (transport == "loop") {
-    config->push_transport = PushTransport::kLoop;
-  } else if (transport == "grpc") {
-    config->push_transport = PushTransport::kGrpc;
-  } else {
-    *setting = "push_transport";
-    *error = "must be loop, grpc or auto";
+  if (!ParseTransport("push_transport", absl::GetFlag(FLAGS_push_transport),
+                      &config->push_transport, setting, error)) {
     return false;
   }
   if (config->push_transport == PushTransport::kLoop && config->backend_tls()) {
@@ -274,16 +292,8 @@ bool ConfigFromFlags(BridgeConfig* config, std::string* setting, std::string* er
     *error = "loop speaks plaintext HTTP/2 only; use grpc (or auto) for TLS toward backends";
     return false;
   }
-  const std::string server_transport = absl::GetFlag(FLAGS_server_transport);
-  if (server_transport == "auto") {
-    config->server_transport = ServerTransport::kAuto;
-  } else if (server_transport == "loop") {
-    config->server_transport = ServerTransport::kLoop;
-  } else if (server_transport == "grpc") {
-    config->server_transport = ServerTransport::kGrpc;
-  } else {
-    *setting = "server_transport";
-    *error = "must be loop, grpc or auto";
+  if (!ParseTransport("server_transport", absl::GetFlag(FLAGS_server_transport),
+                      &config->server_transport, setting, error)) {
     return false;
   }
   if (config->server_transport == ServerTransport::kLoop && config->server_tls()) {
