@@ -1,11 +1,14 @@
 // LoopServer on two event loops with gRPC C++'s client: ClaimCall admitted
 // and run on the loops, every other method passed through to gRPC C++'s
-// server with its metadata and status, shutdown.
+// server with its metadata and status, the pass-through's bounds in both
+// directions, shutdown.
 
 #include "server/grpc/loop_server.h"
 
+#include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +23,7 @@
 #include "server/backend/stream_tracker.h"
 #include "server/call/call_registry.h"
 #include "server/grpc/bridge_service.h"
+#include "server/grpc/proxy_stream.h"
 #include "server/ops/counters.h"
 
 namespace audiosocket {
@@ -68,6 +72,7 @@ class LoopServerTest : public ::testing::Test {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;  // no port: reached through the loops only
     builder.RegisterService(service_.get());
+    AddToInnerServer(&builder);
     inner_ = builder.BuildAndStart();
     ASSERT_NE(inner_, nullptr);
     for (auto& loop : loops_) loop = std::make_unique<event::EpollDispatcher>();
@@ -91,6 +96,9 @@ class LoopServerTest : public ::testing::Test {
     for (auto& loop : loops_) loop->Join();
     server_.reset();
   }
+
+  // Services a fixture adds to gRPC's server beside the BridgeService.
+  virtual void AddToInnerServer(grpc::ServerBuilder* builder) {}
 
   static void Authorize(grpc::ClientContext* context) {
     context->AddMetadata("authorization", "Bearer s3cret");
@@ -229,6 +237,125 @@ TEST_F(LoopServerTest, WatchCallsStreamsThroughAndTheClientsCancelReachesGrpcsSe
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
   // The cancel went through to gRPC's server, whose stream ended.
   EXPECT_TRUE(Eventually([&] { return streams_.open() == 0; }));
+}
+
+TEST_F(LoopServerTest, AWatcherThatDoesNotReadIsCutOffOnceTheBridgeHoldsTheBoundForIt) {
+  // Without BDP probing the client's stream window stays at 64 KiB, so what
+  // it does not read waits in the bridge rather than in its own transport.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto stub = v1::BridgeService::NewStub(channel);
+  grpc::ClientContext context;
+  Authorize(&context);
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+  auto reader = stub->WatchCalls(&context, v1::WatchCallsRequest());
+  ASSERT_TRUE(Eventually([&] { return streams_.open() == 1; }));  // gRPC's WatchCalls stream
+
+  // Calls with 64 KiB peer addresses, a MiB of changes at a time, until the
+  // bridge cancels gRPC's stream; without the bound it never would, and the
+  // changes stop at four times the bound.
+  const std::string padding(64 << 10, 'p');
+  size_t produced = 0;
+  for (int i = 0; streams_.open() == 1 && produced < 4 * ProxyStream::kMaxBufferedBytes; ++i) {
+    v1::CallInfo info;
+    info.set_call_id(absl::StrCat("big-", i));
+    info.set_listener("bulk");
+    info.set_peer_address(padding);
+    ASSERT_TRUE(registry_.Add(info, {}).ok());
+    produced += padding.size();
+    if (i % 16 == 15) absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(Eventually([&] { return streams_.open() == 0; }));
+
+  v1::WatchCallsResponse change;
+  while (reader->Read(&change)) {
+  }
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("read the response more slowly"));
+
+  // The connection and the bridge's path to gRPC's server still serve. Only
+  // "main": the bulk calls together pass the client's 4 MiB message limit.
+  grpc::ClientContext list_context;
+  Authorize(&list_context);
+  v1::ListCallsRequest main_only;
+  main_only.set_listener("main");
+  v1::ListCallsResponse list;
+  status = stub->ListCalls(&list_context, main_only, &list);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(list.calls_size(), 1);
+  EXPECT_EQ(list.calls(0).call_id(), "call-1");
+}
+
+// Takes every method gRPC's server does not otherwise have and never reads
+// its requests, so whatever a client sends it waits in the bridge.
+class StalledService final : public grpc::CallbackGenericService {
+ public:
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext*) override {
+    return new Reactor(this);
+  }
+  int cancelled() const { return cancelled_.load(); }
+
+ private:
+  class Reactor final : public grpc::ServerGenericBidiReactor {
+   public:
+    explicit Reactor(StalledService* service) : service_(service) {}
+    void OnCancel() override {
+      service_->cancelled_++;
+      Finish(grpc::Status::CANCELLED);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    StalledService* const service_;
+  };
+
+  std::atomic<int> cancelled_{0};
+};
+
+class LoopServerStalledServiceTest : public LoopServerTest {
+ protected:
+  void AddToInnerServer(grpc::ServerBuilder* builder) override {
+    builder->RegisterCallbackGenericService(&stalled_);
+  }
+  void TearDown() override {
+    LoopServerTest::TearDown();
+    inner_.reset();  // its reactors point into stalled_
+  }
+
+  StalledService stalled_;
+};
+
+TEST_F(LoopServerStalledServiceTest,
+       ASenderTheServiceDoesNotReadIsCutOffOnceTheBridgeHoldsTheBound) {
+  // HandleCall is not among gRPC's server's services: the stalled one takes it.
+  auto handler = v1::CallHandlerService::NewStub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+  auto stream = handler->HandleCall(&context);
+  v1::HandleCallRequest request;
+  request.mutable_event()->mutable_audio()->set_pcm(std::string(1 << 20, '\0'));
+  // Without the bound the bridge would take all of it.
+  size_t sent = 0;
+  while (sent < 4 * ProxyStream::kMaxBufferedBytes && stream->Write(request)) {
+    sent += request.event().audio().pcm().size();
+  }
+  EXPECT_LT(sent, 4 * ProxyStream::kMaxBufferedBytes);
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("faster than the bridge's service took them"));
+  // The bridge cancelled the stream toward gRPC's server.
+  EXPECT_TRUE(Eventually([&] { return stalled_.cancelled() == 1; }));
+
+  // The bridge still serves other calls.
+  grpc::ClientContext list_context;
+  Authorize(&list_context);
+  v1::ListCallsResponse list;
+  status = stub_->ListCalls(&list_context, v1::ListCallsRequest(), &list);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(list.calls_size(), 1);
 }
 
 TEST_F(LoopServerTest, ShutdownEndsIdleClaimsWithUnavailableThenClosesConnections) {
