@@ -464,22 +464,21 @@ void Decoder::Feed(absl::Span<const uint8_t> bytes) {
   Commit(bytes.size());
 }
 
-absl::StatusOr<std::optional<Message>> Decoder::Next() {
+absl::StatusOr<std::optional<Message>> Decoder::Take(absl::Span<const uint8_t>* bytes) {
   while (error_.ok()) {
-    const size_t available = end_ - begin_;
-    if (available < kHeaderSize) return std::optional<Message>();
-    const uint8_t* header = buffer_.data() + begin_;
+    if (bytes->size() < kHeaderSize) return std::optional<Message>();
+    const uint8_t* header = bytes->data();
     const uint8_t kind = header[0];
     const size_t length = (static_cast<size_t>(header[1]) << 8) | header[2];
     if (absl::Status status = CheckHeader(kind, length, options_, consumed_); !status.ok()) {
       error_ = std::move(status);
       break;
     }
-    if (available < kHeaderSize + length) return std::optional<Message>();
+    if (bytes->size() < kHeaderSize + length) return std::optional<Message>();
     absl::Span<const uint8_t> payload(header + kHeaderSize, length);
     if (!IsKnownKind(kind, options_.dialect) &&
         options_.unknown_kinds == UnknownKindPolicy::kSkip) {
-      begin_ += kHeaderSize + length;
+      bytes->remove_prefix(kHeaderSize + length);
       consumed_ += kHeaderSize + length;
       continue;
     }
@@ -488,11 +487,60 @@ absl::StatusOr<std::optional<Message>> Decoder::Next() {
       error_ = message.status();
       break;
     }
-    begin_ += kHeaderSize + length;
+    bytes->remove_prefix(kHeaderSize + length);
     consumed_ += kHeaderSize + length;
     return std::optional<Message>(*std::move(message));
   }
   return error_;
+}
+
+absl::StatusOr<std::optional<Message>> Decoder::Next() {
+  absl::Span<const uint8_t> held(buffer_.data() + begin_, end_ - begin_);
+  absl::StatusOr<std::optional<Message>> next = Take(&held);
+  begin_ = end_ - held.size();
+  return next;
+}
+
+absl::Status Decoder::DecodeFrom(absl::Span<const uint8_t> input,
+                                 absl::FunctionRef<bool(const Message&)> on_message) {
+  // A message begun in earlier input: complete it with as few of `input`'s
+  // bytes as it needs (the header first, then the payload it announces).
+  while (buffered() > 0) {
+    const size_t held = buffered();
+    size_t whole = kHeaderSize;
+    if (held >= kHeaderSize) {
+      const uint8_t* header = buffer_.data() + begin_;
+      whole += (static_cast<size_t>(header[1]) << 8) | header[2];
+    }
+    const size_t take = whole > held ? std::min(whole - held, input.size()) : 0;
+    Feed(input.first(take));
+    input.remove_prefix(take);
+    absl::StatusOr<std::optional<Message>> next = Next();
+    if (!next.ok()) return next.status();
+    if (!next->has_value()) {
+      // Either input ran out (the rest comes later) or the header is
+      // complete now and the payload is still to take.
+      if (input.empty()) return absl::OkStatus();
+      continue;
+    }
+    if (!on_message(**next)) {
+      Feed(input);
+      return absl::OkStatus();
+    }
+  }
+  if (!error_.ok()) return error_;
+  if (buffered() == 0 && buffer_.capacity() > kKeptCapacity) {
+    buffer_ = std::vector<uint8_t>();
+    begin_ = end_ = 0;
+  }
+  // The rest in place, without a copy.
+  while (true) {
+    absl::StatusOr<std::optional<Message>> next = Take(&input);
+    if (!next.ok()) return next.status();
+    if (!next->has_value() || !on_message(**next)) break;
+  }
+  Feed(input);  // the start of a message the next input completes
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Message> DecodeOne(absl::Span<const uint8_t> frame, const DecoderOptions& options) {

@@ -17,6 +17,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -159,6 +160,9 @@ struct DecoderOptions {
 // An incremental decoder: bytes go in in any chunking, typed messages come
 // out. Allocation-free in steady state: the internal buffer grows to the most
 // bytes held at once (the largest message, or the largest Feed) and is reused.
+// DecodeFrom decodes in place from the caller's buffer instead, so that a
+// decoder fed whole messages holds no buffer at all: a server with many
+// connections then keeps one read buffer per thread, not one per connection.
 //
 // Checks that need only the header (unknown kind, payload over the maximum,
 // wrong fixed length, odd or empty audio) fail as soon as the header is
@@ -184,6 +188,20 @@ class Decoder {
   // the error. Views in the message are valid until the next non-const call.
   absl::StatusOr<std::optional<Message>> Next();
 
+  // Decodes every whole message in what is held from earlier input followed
+  // by `input`, calling `on_message` for each in order; its views are valid
+  // only during that call. Only the bytes of a message split across calls
+  // are copied (and kept until it completes); a buffer grown past
+  // kKeptCapacity for one large split message is released as it completes.
+  // Stops early, keeping the rest of `input`, when `on_message` returns
+  // false. Returns the decoder's error (as Next does) or OK.
+  absl::Status DecodeFrom(absl::Span<const uint8_t> input,
+                          absl::FunctionRef<bool(const Message&)> on_message);
+  static constexpr size_t kKeptCapacity = 8192;  // one 20 ms frame at 192 kHz
+
+  // Bytes of buffer the decoder holds (its memory, not what it buffered).
+  size_t capacity() const { return buffer_.capacity(); }
+
   // Bytes held that do not yet form a whole message.
   size_t buffered() const { return end_ - begin_; }
   // Total bytes consumed as whole messages since construction.
@@ -191,6 +209,11 @@ class Decoder {
   const DecoderOptions& options() const { return options_; }
 
  private:
+  // Decodes the next whole message at the front of `*bytes` (skipping
+  // unknown kinds under kSkip) and removes it from `*bytes`; std::nullopt
+  // when `*bytes` holds no whole message. Latches errors in error_.
+  absl::StatusOr<std::optional<Message>> Take(absl::Span<const uint8_t>* bytes);
+
   DecoderOptions options_;
   std::vector<uint8_t> buffer_;
   size_t begin_ = 0;

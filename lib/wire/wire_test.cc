@@ -42,12 +42,25 @@ struct Outcome {
   absl::Status status;
 };
 
+// How input reaches the decoder: Feed then Next, or DecodeFrom in place.
+enum class Input { kFeed, kInPlace };
+
 Outcome DecodeInChunks(const std::vector<uint8_t>& bytes, const DecoderOptions& options,
-                       size_t chunk) {
+                       size_t chunk, Input input = Input::kFeed) {
   Outcome run;
   Decoder decoder(options);
   for (size_t i = 0; i < bytes.size() && run.status.ok(); i += chunk) {
-    decoder.Feed(absl::MakeConstSpan(bytes.data() + i, std::min(chunk, bytes.size() - i)));
+    const auto piece = absl::MakeConstSpan(bytes.data() + i, std::min(chunk, bytes.size() - i));
+    if (input == Input::kInPlace) {
+      run.status = decoder.DecodeFrom(piece, [&](const Message& message) {
+        run.kinds.push_back(KindOf(message));
+        absl::Status s = Encode(message, options.dialect, Peer::kServer, &run.reencoded);
+        EXPECT_TRUE(s.ok()) << s;
+        return true;
+      });
+      continue;
+    }
+    decoder.Feed(piece);
     while (true) {
       absl::StatusOr<std::optional<Message>> next = decoder.Next();
       if (!next.ok()) {
@@ -238,12 +251,14 @@ class MalformedTest : public ::testing::TestWithParam<MalformedCase> {};
 
 TEST_P(MalformedTest, FailsWithKindOffsetAndReasonInAnyChunking) {
   const MalformedCase& c = GetParam();
-  for (size_t chunk = 1; chunk <= c.bytes.size(); ++chunk) {
-    Outcome run = DecodeInChunks(c.bytes, c.options, chunk);
-    ASSERT_FALSE(run.status.ok()) << "chunk " << chunk;
-    EXPECT_EQ(run.status.code(), c.code);
-    EXPECT_THAT(std::string(run.status.message()), StartsWith(c.message_start));
-    EXPECT_THAT(std::string(run.status.message()), HasSubstr(c.what));
+  for (Input input : {Input::kFeed, Input::kInPlace}) {
+    for (size_t chunk = 1; chunk <= c.bytes.size(); ++chunk) {
+      Outcome run = DecodeInChunks(c.bytes, c.options, chunk, input);
+      ASSERT_FALSE(run.status.ok()) << "chunk " << chunk;
+      EXPECT_EQ(run.status.code(), c.code);
+      EXPECT_THAT(std::string(run.status.message()), StartsWith(c.message_start));
+      EXPECT_THAT(std::string(run.status.message()), HasSubstr(c.what));
+    }
   }
 }
 
@@ -306,11 +321,13 @@ TEST(DecoderTest, EveryChunkingGivesTheSameMessagesAndRoundTrips) {
     const Outcome whole = DecodeInChunks(stream, Options(dialect), stream.size());
     ASSERT_TRUE(whole.status.ok()) << whole.status;
     EXPECT_EQ(whole.reencoded, stream);
-    for (size_t chunk = 1; chunk <= stream.size(); ++chunk) {
-      const Outcome run = DecodeInChunks(stream, Options(dialect), chunk);
-      ASSERT_TRUE(run.status.ok()) << "chunk " << chunk << ": " << run.status;
-      ASSERT_EQ(run.kinds, whole.kinds) << "chunk " << chunk;
-      ASSERT_EQ(run.reencoded, stream) << "chunk " << chunk;
+    for (Input input : {Input::kFeed, Input::kInPlace}) {
+      for (size_t chunk = 1; chunk <= stream.size(); ++chunk) {
+        const Outcome run = DecodeInChunks(stream, Options(dialect), chunk, input);
+        ASSERT_TRUE(run.status.ok()) << "chunk " << chunk << ": " << run.status;
+        ASSERT_EQ(run.kinds, whole.kinds) << "chunk " << chunk;
+        ASSERT_EQ(run.reencoded, stream) << "chunk " << chunk;
+      }
     }
   }
 }
@@ -337,6 +354,85 @@ TEST(DecoderTest, PrepareWriteAndCommitAreZeroCopyInput) {
   EXPECT_EQ(reencoded, stream);
   EXPECT_EQ(decoder.consumed(), stream.size());
   EXPECT_EQ(decoder.buffered(), 0u);
+}
+
+TEST(DecoderTest, DecodeFromWholeMessagesHoldsNoBufferAndViewsTheInput) {
+  const std::vector<uint8_t> stream = Concat({Frame(0x10, {1, 2, 3, 4}), Frame(0x00, {})});
+  Decoder decoder;
+  std::vector<const uint8_t*> payloads;
+  ASSERT_TRUE(decoder
+                  .DecodeFrom(stream,
+                              [&](const Message& message) {
+                                if (const auto* audio = std::get_if<Audio>(&message)) {
+                                  payloads.push_back(audio->payload.data());
+                                }
+                                return true;
+                              })
+                  .ok());
+  EXPECT_THAT(payloads, ::testing::ElementsAre(stream.data() + kHeaderSize));
+  EXPECT_EQ(decoder.capacity(), 0u);
+  EXPECT_EQ(decoder.buffered(), 0u);
+  EXPECT_EQ(decoder.consumed(), stream.size());
+}
+
+TEST(DecoderTest, DecodeFromKeepsOnlyTheSplitMessageAndReleasesALargeOne) {
+  Decoder decoder;
+  int messages = 0;
+  auto count = [&](const Message&) {
+    ++messages;
+    return true;
+  };
+  const std::vector<uint8_t> small = Frame(0x10, std::vector<uint8_t>(320, 7));
+  const std::vector<uint8_t> stream = Concat({small, small});
+  ASSERT_TRUE(decoder.DecodeFrom(absl::MakeConstSpan(stream).first(400), count).ok());
+  EXPECT_EQ(messages, 1);
+  EXPECT_EQ(decoder.buffered(), 400 - small.size());
+  EXPECT_LE(decoder.capacity(), small.size());
+  ASSERT_TRUE(decoder.DecodeFrom(absl::MakeConstSpan(stream).subspan(400), count).ok());
+  EXPECT_EQ(messages, 2);
+  EXPECT_EQ(decoder.buffered(), 0u);
+
+  // A message larger than kKeptCapacity, split: its buffer goes as soon as
+  // it is decoded.
+  const std::vector<uint8_t> large = Frame(0x10, std::vector<uint8_t>(20000, 1));
+  ASSERT_TRUE(decoder.DecodeFrom(absl::MakeConstSpan(large).first(5), count).ok());
+  ASSERT_TRUE(decoder.DecodeFrom(absl::MakeConstSpan(large).subspan(5, 15000), count).ok());
+  EXPECT_GT(decoder.capacity(), Decoder::kKeptCapacity);
+  ASSERT_TRUE(decoder.DecodeFrom(absl::MakeConstSpan(large).subspan(15005), count).ok());
+  EXPECT_EQ(messages, 3);
+  EXPECT_EQ(decoder.capacity(), 0u);
+}
+
+TEST(DecoderTest, DecodeFromStopsWhenAskedAndKeepsTheRestInOrder) {
+  const std::vector<uint8_t> stream =
+      Concat({Frame(0x10, {1, 1}), Frame(0x10, {2, 2}), Frame(0x10, {3, 3}), {0x10, 0x00}});
+  Decoder decoder;
+  std::vector<uint8_t> seen;
+  auto record = [&](const Message& message) {
+    seen.push_back(std::get<Audio>(message).payload[0]);
+    return seen.size() != 1;  // stop after the first
+  };
+  ASSERT_TRUE(decoder.DecodeFrom(stream, record).ok());
+  EXPECT_THAT(seen, ::testing::ElementsAre(1));
+  EXPECT_EQ(decoder.buffered(), stream.size() - 5);
+  // The rest, then the end of the split message, in order.
+  ASSERT_TRUE(decoder.DecodeFrom(std::vector<uint8_t>{0x02, 4, 4}, record).ok());
+  EXPECT_THAT(seen, ::testing::ElementsAre(1, 2, 3, 4));
+  EXPECT_EQ(decoder.buffered(), 0u);
+}
+
+TEST(DecoderTest, DecodeFromDeliversWhatFeedLeftFirst) {
+  Decoder decoder;
+  decoder.Feed(Concat({Frame(0x10, {1, 1}), Frame(0x10, {2, 2})}));
+  std::vector<uint8_t> seen;
+  ASSERT_TRUE(decoder
+                  .DecodeFrom({},
+                              [&](const Message& message) {
+                                seen.push_back(std::get<Audio>(message).payload[0]);
+                                return true;
+                              })
+                  .ok());
+  EXPECT_THAT(seen, ::testing::ElementsAre(1, 2));
 }
 
 TEST(DecoderTest, CommitNeverPassesTheBuffer) {

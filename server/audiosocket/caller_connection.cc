@@ -9,11 +9,26 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 
 namespace audiosocket {
 namespace {
 
 std::chrono::nanoseconds ToNanos(absl::Duration d) { return absl::ToChronoNanoseconds(d); }
+
+// Bytes one read(2) takes at most.
+constexpr size_t kReadChunk = 16384;
+
+// One read buffer per event-loop thread, shared by the thread's calls: what
+// a read brings is decoded in place (wire::Decoder::DecodeFrom) and only a
+// message split across reads is copied into the call's decoder. A call then
+// holds no read buffer of its own (16 KiB each, most of a call's memory,
+// when every decoder read into its own). OnReadable is never re-entered on a
+// thread (the delegate does not run the loop), so one buffer suffices.
+absl::Span<uint8_t> ThreadReadBuffer() {
+  thread_local const std::unique_ptr<uint8_t[]> buffer(new uint8_t[kReadChunk]);
+  return absl::MakeSpan(buffer.get(), kReadChunk);
+}
 
 }  // namespace
 
@@ -59,20 +74,19 @@ void CallerConnection::OnReadable() {
   }
   // Bounded work per wake-up keeps one busy caller from starving the rest.
   for (int round = 0; round < 8 && state_ == State::kOpen; ++round) {
-    absl::Span<uint8_t> space = decoder_.PrepareWrite(16384);
+    absl::Span<uint8_t> space = ThreadReadBuffer();
     const ssize_t n = ::read(fd_, space.data(), space.size());
     if (n > 0) {
-      decoder_.Commit(static_cast<size_t>(n));
       bytes_read_ += static_cast<uint64_t>(n);
       const uint64_t consumed_before = decoder_.consumed();
-      while (state_ == State::kOpen) {
-        absl::StatusOr<std::optional<wire::Message>> next = decoder_.Next();
-        if (!next.ok()) {
-          delegate_->OnCallerProtocolError(next.status());
-          return;
-        }
-        if (!next->has_value()) break;
-        delegate_->OnCallerMessage(**next);
+      const absl::Status decoded = decoder_.DecodeFrom(space.first(static_cast<size_t>(n)),
+                                                       [this](const wire::Message& message) {
+                                                         delegate_->OnCallerMessage(message);
+                                                         return state_ == State::kOpen;
+                                                       });
+      if (!decoded.ok()) {
+        if (state_ == State::kOpen) delegate_->OnCallerProtocolError(decoded);
+        return;
       }
       if (state_ != State::kOpen) return;
       // Activity is a complete message, not a byte: a caller trickling

@@ -87,6 +87,9 @@ class CallerConnection final : public event::FdHandler {
   uint64_t bytes_written() const { return bytes_written_; }
   // Bytes of an incomplete message at the end of what was read.
   size_t buffered() const { return decoder_.buffered(); }
+  // Bytes of memory the decoder holds: none while Asterisk's messages
+  // arrive whole, since reads share one buffer per thread.
+  size_t decoder_capacity() const { return decoder_.capacity(); }
 
   // event::FdHandler.
   void OnReadable() override;

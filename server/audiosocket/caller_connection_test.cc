@@ -265,6 +265,23 @@ TEST_F(CallerConnectionTest, AMessageSplitAcrossReadsIsDeliveredWhenComplete) {
   EXPECT_EQ(connection_->buffered(), 0u);
 }
 
+TEST_F(CallerConnectionTest, WholeMessagesLeaveNoBufferInTheConnection) {
+  // Reads go to a buffer the loop's thread shares; a connection keeps bytes
+  // (and memory) only for a message split across reads.
+  Start();
+  for (uint8_t i = 0; i < 50; ++i) {
+    PeerWrite(AudioFrame(i));
+    Pump(1);
+  }
+  ASSERT_EQ(delegate_.messages.size(), 50u);
+  EXPECT_EQ(connection_->decoder_capacity(), 0u);
+  const std::vector<uint8_t> frame = AudioFrame(50);
+  PeerWrite(std::vector<uint8_t>(frame.begin(), frame.begin() + 10));
+  Pump();
+  EXPECT_GE(connection_->decoder_capacity(), 10u);
+  EXPECT_LE(connection_->decoder_capacity(), frame.size());
+}
+
 TEST_F(CallerConnectionTest, AKindTheDialectDoesNotDefineIsAProtocolError) {
   Start();  // asterisk dialect: 0x02 (the extended dialect's DTMF) is undefined
   std::vector<uint8_t> bytes = AudioFrame(1);

@@ -93,43 +93,65 @@ Outcome Run(absl::Span<const uint8_t> stream, const DecoderOptions& options, Chu
   Decoder decoder(options);
   XorShift rng{seed | 1};
   size_t pos = 0;
-  bool use_prepare = false;
+  // How each chunk goes in: Feed then Next, PrepareWrite/Commit then Next,
+  // or DecodeFrom in place; the random chunking mixes all three.
+  enum class Input { kFeed, kPrepare, kInPlace } input = Input::kFeed;
+  // Checks a message the decoder returned; false stops decoding.
+  auto take = [&](const Message& message, uint64_t before) {
+    ++out.messages;
+    const size_t size = wire::EncodedSize(message);
+    if (decoder.consumed() < before + size || decoder.consumed() > stream.size()) {
+      out.violation = "consumed() does not account for the message";
+      return false;
+    }
+    CheckMessage(message, stream.subspan(decoder.consumed() - size, size), options, &out);
+    return out.violation.empty();
+  };
+  // The error names the offset of the failing message: everything before
+  // it (skipped kinds included) was consumed, nothing after.
+  auto fail = [&](absl::Status status) {
+    out.status = std::move(status);
+    if (!absl::StrContains(out.status.message(),
+                           absl::StrCat(" at offset ", decoder.consumed(), ":"))) {
+      out.violation = absl::StrCat("error offset is not consumed() = ", decoder.consumed(), ": ",
+                                   out.status.ToString());
+    }
+  };
   while (pos < stream.size() && out.status.ok() && out.violation.empty()) {
     size_t n = stream.size() - pos;
     if (chunking == Chunking::kBytewise) n = 1;
     if (chunking == Chunking::kRandom) n = std::min<size_t>(n, 1 + rng.Next() % 700);
-    if (use_prepare) {
-      absl::Span<uint8_t> room = decoder.PrepareWrite(n);
-      std::copy(stream.begin() + pos, stream.begin() + pos + n, room.begin());
-      decoder.Commit(n);
-    } else {
-      decoder.Feed(stream.subspan(pos, n));
-    }
-    use_prepare = chunking == Chunking::kRandom && (rng.Next() & 1);
+    const absl::Span<const uint8_t> chunk = stream.subspan(pos, n);
     pos += n;
-    while (out.violation.empty()) {
-      const uint64_t before = decoder.consumed();
-      absl::StatusOr<std::optional<Message>> next = decoder.Next();
-      if (!next.ok()) {
-        out.status = next.status();
-        // The error names the offset of the failing message: everything
-        // before it (skipped kinds included) was consumed, nothing after.
-        if (!absl::StrContains(out.status.message(),
-                               absl::StrCat(" at offset ", decoder.consumed(), ":"))) {
-          out.violation = absl::StrCat("error offset is not consumed() = ", decoder.consumed(),
-                                       ": ", out.status.ToString());
+    if (input == Input::kInPlace) {
+      // consumed() before each message: after the previous one, or where
+      // this call started.
+      uint64_t before = decoder.consumed();
+      absl::Status status = decoder.DecodeFrom(chunk, [&](const Message& message) {
+        const bool go_on = take(message, before);
+        before = decoder.consumed();
+        return go_on;
+      });
+      if (!status.ok()) fail(std::move(status));
+    } else {
+      if (input == Input::kPrepare) {
+        absl::Span<uint8_t> room = decoder.PrepareWrite(n);
+        std::copy(chunk.begin(), chunk.end(), room.begin());
+        decoder.Commit(n);
+      } else {
+        decoder.Feed(chunk);
+      }
+      while (out.violation.empty()) {
+        const uint64_t before = decoder.consumed();
+        absl::StatusOr<std::optional<Message>> next = decoder.Next();
+        if (!next.ok()) {
+          fail(next.status());
+          break;
         }
-        break;
+        if (!next->has_value() || !take(**next, before)) break;
       }
-      if (!next->has_value()) break;
-      ++out.messages;
-      const size_t size = wire::EncodedSize(**next);
-      if (decoder.consumed() < before + size || decoder.consumed() > stream.size()) {
-        out.violation = "consumed() does not account for the message";
-        break;
-      }
-      CheckMessage(**next, stream.subspan(decoder.consumed() - size, size), options, &out);
     }
+    if (chunking == Chunking::kRandom) input = static_cast<Input>(rng.Next() % 3);
   }
   out.consumed = decoder.consumed();
   out.buffered = decoder.buffered();

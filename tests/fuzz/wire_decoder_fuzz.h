@@ -16,7 +16,7 @@
 namespace audiosocket::fuzz {
 
 // Decodes the stream whole, one byte at a time and in random chunks (also
-// through PrepareWrite/Commit), re-encodes every message and checks: the
+// through PrepareWrite/Commit and DecodeFrom), re-encodes every message and checks: the
 // three runs agree (messages, error, counters); the re-encoded bytes equal the
 // consumed input (under kSkip: the kKeep run's bytes without unknown kinds);
 // DecodeOne of each frame agrees; errors name an offset; the asterisk
