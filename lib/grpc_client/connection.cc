@@ -45,7 +45,7 @@ struct Connection::Callbacks {
                       void* user_data) {
     auto* self = static_cast<Connection*>(user_data);
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
-    Stream* stream = self->Find(frame->hd.stream_id);
+    Stream* stream = self->streams_.Find(frame->hd.stream_id);
     if (stream == nullptr) return 0;
     const absl::string_view key(reinterpret_cast<const char*>(name), name_length);
     const absl::string_view text(reinterpret_cast<const char*>(value), value_length);
@@ -74,7 +74,7 @@ struct Connection::Callbacks {
   static int OnDataChunk(nghttp2_session* session, uint8_t, int32_t stream_id, const uint8_t* data,
                          size_t length, void* user_data) {
     auto* self = static_cast<Connection*>(user_data);
-    Stream* stream = self->Find(stream_id);
+    Stream* stream = self->streams_.Find(stream_id);
     if (stream == nullptr || stream->handler == nullptr) return 0;
     absl::Status read =
         stream->reader.Feed(absl::string_view(reinterpret_cast<const char*>(data), length),
@@ -84,7 +84,7 @@ struct Connection::Callbacks {
                             });
     if (!read.ok()) {
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
-      self->FailStream(stream_id, read);
+      self->streams_.Fail(stream_id, read);
     }
     return 0;
   }
@@ -97,22 +97,12 @@ struct Connection::Callbacks {
 
   static ssize_t ReadBody(nghttp2_session*, int32_t stream_id, uint8_t* buffer, size_t length,
                           uint32_t* data_flags, nghttp2_data_source*, void* user_data) {
-    auto* self = static_cast<Connection*>(user_data);
-    Stream* stream = self->Find(stream_id);
-    if (stream == nullptr || stream->handler == nullptr) {
-      return NGHTTP2_ERR_DEFERRED;  // being reset: nothing more goes out
-    }
-    bool end = false;
-    const size_t n = stream->handler->ReadBody(buffer, length, &end);
-    if (end) {
-      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-      return static_cast<ssize_t>(n);
-    }
-    if (n == 0) {
-      stream->sending_paused = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    return static_cast<ssize_t>(n);
+    return static_cast<Connection*>(user_data)->streams_.ReadBody(
+        stream_id, [&](Stream& stream, bool* end) {
+          const size_t n = stream.handler->ReadBody(buffer, length, end);
+          if (*end) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+          return n;
+        });
   }
 };
 
@@ -143,7 +133,8 @@ Connection::Connection(event::Dispatcher* loop, const Address& address, Options 
     : loop_(loop),
       options_(std::move(options)),
       peer_(address.text),
-      pipe_(loop, absl::StrCat("the backend at ", address.text)) {
+      pipe_(loop, absl::StrCat("the backend at ", address.text)),
+      streams_(loop, [this] { ScheduleFlush(); }) {
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, &Callbacks::OnHeader);
@@ -250,46 +241,18 @@ absl::StatusOr<int32_t> Connection::OpenStream(absl::string_view path, const Met
   }
   auto stream = std::make_unique<Stream>(options_.max_message_bytes);
   stream->handler = std::move(handler);
-  stream->deadline_timer = loop_->RunAt(
-      loop_->Now() + absl::ToChronoNanoseconds(timeout), [weak = weak_from_this(), id, timeout] {
-        auto self = weak.lock();
-        if (self == nullptr) return;
-        Stream* s = self->Find(id);
-        if (s == nullptr) return;
-        s->deadline_timer = 0;
-        nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
-        self->FailStream(
-            id, absl::DeadlineExceededError(absl::StrCat(
-                    "the stream's deadline of ", absl::FormatDuration(timeout), " passed")));
-        self->ScheduleFlush();
-      });
-  streams_.emplace(id, std::move(stream));
+  streams_.ArmDeadline(*stream, id, timeout, session_, weak_from_this());
+  streams_.Add(id, std::move(stream));
   ScheduleFlush();
   return id;
 }
 
-void Connection::ResumeSending(int32_t stream_id) {
-  Stream* stream = Find(stream_id);
-  if (stream == nullptr || !stream->sending_paused) return;
-  stream->sending_paused = false;
-  nghttp2_session_resume_data(session_, stream_id);
-  ScheduleFlush();
-}
+void Connection::ResumeSending(int32_t stream_id) { streams_.ResumeSending(session_, stream_id); }
 
 void Connection::Cancel(int32_t stream_id) {
-  Stream* stream = Find(stream_id);
-  if (stream == nullptr || stream->handler == nullptr) return;
-  stream->handler = nullptr;
-  loop_->CancelTimer(stream->deadline_timer);
-  stream->deadline_timer = 0;
-  if (state_ == State::kClosed) return;
+  if (!streams_.Release(stream_id) || state_ == State::kClosed) return;
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
   ScheduleFlush();
-}
-
-Connection::Stream* Connection::Find(int32_t stream_id) {
-  auto it = streams_.find(stream_id);
-  return it == streams_.end() ? nullptr : it->second.get();
 }
 
 absl::Status Connection::EndStatus(Stream& stream, uint32_t error_code) {
@@ -320,23 +283,10 @@ absl::Status Connection::EndStatus(Stream& stream, uint32_t error_code) {
 }
 
 void Connection::FinishStream(int32_t stream_id, uint32_t error_code) {
-  auto it = streams_.find(stream_id);
-  if (it == streams_.end()) return;
-  std::unique_ptr<Stream> stream = std::move(it->second);
-  streams_.erase(it);
-  loop_->CancelTimer(stream->deadline_timer);
+  std::unique_ptr<Stream> stream = streams_.Remove(stream_id);
+  if (stream == nullptr) return;
   if (stream->handler != nullptr) stream->handler->OnClose(EndStatus(*stream, error_code));
   CloseIfDrained();
-}
-
-void Connection::FailStream(int32_t stream_id, const absl::Status& status) {
-  auto it = streams_.find(stream_id);
-  if (it == streams_.end() || it->second->handler == nullptr) return;
-  // The entry stays until nghttp2 closes the stream; the handler is done.
-  std::shared_ptr<StreamHandler> handler = std::move(it->second->handler);
-  loop_->CancelTimer(it->second->deadline_timer);
-  it->second->deadline_timer = 0;
-  handler->OnClose(status);
 }
 
 void Connection::CloseWhenIdle() {
@@ -366,12 +316,7 @@ void Connection::Close(const absl::Status& status) {
   pipe_.CloseSocket();
   // The loop may still report this round's events to us: stay alive.
   loop_->RunAfterRound([self = shared_from_this()] {});
-  auto streams = std::move(streams_);
-  streams_.clear();
-  for (auto& [id, stream] : streams) {
-    loop_->CancelTimer(stream->deadline_timer);
-    if (stream->handler != nullptr) stream->handler->OnClose(status);
-  }
+  streams_.CloseAll(status);
 }
 
 void Connection::ScheduleFlush() {

@@ -23,7 +23,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -31,6 +30,7 @@
 #include "lib/event/dispatcher.h"
 #include "lib/grpc_client/address.h"
 #include "lib/grpc_client/http2_pipe.h"
+#include "lib/grpc_client/stream_table.h"
 
 struct nghttp2_session;
 
@@ -121,11 +121,9 @@ class Connection final : public event::FdHandler, public std::enable_shared_from
   void ScheduleFlush();
   // Takes what nghttp2 has to send and writes it, until the socket is full.
   void Flush();
-  Stream* Find(int32_t stream_id);
   // The status a stream that ended without one of its own gets.
   absl::Status EndStatus(Stream& stream, uint32_t error_code);
   void FinishStream(int32_t stream_id, uint32_t error_code);
-  void FailStream(int32_t stream_id, const absl::Status& status);
   void CloseIfDrained();
 
   event::Dispatcher* const loop_;
@@ -139,7 +137,7 @@ class Connection final : public event::FdHandler, public std::enable_shared_from
   nghttp2_session* session_ = nullptr;
   Http2Pipe pipe_;
   event::Dispatcher::TimerId connect_timer_ = 0;
-  absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams_;
+  StreamTable<Stream> streams_;
 };
 
 }  // namespace audiosocket::grpc_client

@@ -56,7 +56,7 @@ struct ServerConnection::Callbacks {
   static int OnBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
     auto* self = static_cast<ServerConnection*>(user_data);
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-      self->streams_.emplace(frame->hd.stream_id, std::make_unique<Stream>());
+      self->streams_.Add(frame->hd.stream_id, std::make_unique<Stream>());
     }
     return 0;
   }
@@ -66,7 +66,7 @@ struct ServerConnection::Callbacks {
                       void* user_data) {
     auto* self = static_cast<ServerConnection*>(user_data);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    Stream* stream = self->Find(frame->hd.stream_id);
+    Stream* stream = self->streams_.Find(frame->hd.stream_id);
     if (stream == nullptr) return 0;
     const absl::string_view key(reinterpret_cast<const char*>(name), name_length);
     const absl::string_view text(reinterpret_cast<const char*>(value), value_length);
@@ -93,11 +93,11 @@ struct ServerConnection::Callbacks {
     auto* self = static_cast<ServerConnection*>(user_data);
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
     const int32_t id = frame->hd.stream_id;
-    Stream* stream = self->Find(id);
+    Stream* stream = self->streams_.Find(id);
     if (stream == nullptr) return 0;
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       self->Route(id, *stream);
-      stream = self->Find(id);  // routing may have ended it
+      stream = self->streams_.Find(id);  // routing may have ended it
       if (stream == nullptr) return 0;
     }
     if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 && !stream->request_ended) {
@@ -117,7 +117,7 @@ struct ServerConnection::Callbacks {
     }
     // The status went out while the client still sends: as gRPC servers
     // do, end its side too, so the stream does not linger.
-    Stream* stream = self->Find(frame->hd.stream_id);
+    Stream* stream = self->streams_.Find(frame->hd.stream_id);
     if (stream != nullptr && !stream->request_ended) {
       nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
     }
@@ -127,7 +127,7 @@ struct ServerConnection::Callbacks {
   static int OnDataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
                          size_t length, void* user_data) {
     auto* self = static_cast<ServerConnection*>(user_data);
-    Stream* stream = self->Find(stream_id);
+    Stream* stream = self->streams_.Find(stream_id);
     if (stream == nullptr || stream->handler == nullptr) return 0;
     std::shared_ptr<StreamHandler> handler = stream->handler;
     handler->OnRequestData(absl::string_view(reinterpret_cast<const char*>(data), length));
@@ -143,28 +143,20 @@ struct ServerConnection::Callbacks {
   static ssize_t ReadBody(nghttp2_session* session, int32_t stream_id, uint8_t* buffer,
                           size_t length, uint32_t* data_flags, nghttp2_data_source*,
                           void* user_data) {
-    auto* self = static_cast<ServerConnection*>(user_data);
-    Stream* stream = self->Find(stream_id);
-    if (stream == nullptr || stream->handler == nullptr) {
-      return NGHTTP2_ERR_DEFERRED;  // being reset: nothing more goes out
-    }
-    bool end = false;
-    absl::Status status;
-    const size_t n = stream->handler->ReadBody(buffer, length, &end, &status);
-    if (end) {
-      *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      const StatusHeaders status_headers(status);
-      std::vector<nghttp2_nv> trailers;
-      status_headers.AppendTo(&trailers);  // nghttp2 copies them
-      nghttp2_submit_trailer(session, stream_id, trailers.data(), trailers.size());
-      stream->status_submitted = true;
-      return static_cast<ssize_t>(n);
-    }
-    if (n == 0) {
-      stream->sending_paused = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    return static_cast<ssize_t>(n);
+    return static_cast<ServerConnection*>(user_data)->streams_.ReadBody(
+        stream_id, [&](Stream& stream, bool* end) {
+          absl::Status status;
+          const size_t n = stream.handler->ReadBody(buffer, length, end, &status);
+          if (*end) {
+            *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            const StatusHeaders status_headers(status);
+            std::vector<nghttp2_nv> trailers;
+            status_headers.AppendTo(&trailers);  // nghttp2 copies them
+            nghttp2_submit_trailer(session, stream_id, trailers.data(), trailers.size());
+            stream.status_submitted = true;
+          }
+          return n;
+        });
   }
 };
 
@@ -185,7 +177,8 @@ ServerConnection::ServerConnection(event::Dispatcher* loop, Router router, Optio
     : loop_(loop),
       router_(std::move(router)),
       options_(std::move(options)),
-      pipe_(loop, absl::StrCat("the client at ", options_.peer)) {
+      pipe_(loop, absl::StrCat("the client at ", options_.peer)),
+      streams_(loop, [this] { ScheduleFlush(); }) {
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &Callbacks::OnBeginHeaders);
@@ -235,40 +228,17 @@ void ServerConnection::Route(int32_t stream_id, Stream& stream) {
   const nghttp2_nv headers[] = {status_200, grpc_type};
   nghttp2_submit_response(session_, stream_id, headers, 2, &body);
   if (stream.head.timeout.has_value()) {
-    const absl::Duration timeout = *stream.head.timeout;
-    stream.deadline_timer = loop_->RunAt(
-        loop_->Now() + absl::ToChronoNanoseconds(timeout),
-        [weak = weak_from_this(), stream_id, timeout] {
-          auto self = weak.lock();
-          if (self == nullptr) return;
-          Stream* s = self->Find(stream_id);
-          if (s == nullptr) return;
-          s->deadline_timer = 0;
-          nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
-          self->FailStream(stream_id, absl::DeadlineExceededError(
-                                          absl::StrCat("the stream's deadline of ",
-                                                       absl::FormatDuration(timeout), " passed")));
-          self->ScheduleFlush();
-        });
+    streams_.ArmDeadline(stream, stream_id, *stream.head.timeout, session_, weak_from_this());
   }
   ScheduleFlush();
 }
 
 void ServerConnection::ResumeSending(int32_t stream_id) {
-  Stream* stream = Find(stream_id);
-  if (stream == nullptr || !stream->sending_paused || closed_) return;
-  stream->sending_paused = false;
-  nghttp2_session_resume_data(session_, stream_id);
-  ScheduleFlush();
+  if (!closed_) streams_.ResumeSending(session_, stream_id);
 }
 
 void ServerConnection::Reset(int32_t stream_id) {
-  Stream* stream = Find(stream_id);
-  if (stream == nullptr || stream->handler == nullptr) return;
-  stream->handler = nullptr;
-  loop_->CancelTimer(stream->deadline_timer);
-  stream->deadline_timer = 0;
-  if (closed_) return;
+  if (!streams_.Release(stream_id) || closed_) return;
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
   ScheduleFlush();
 }
@@ -289,18 +259,9 @@ void ServerConnection::Shutdown(const absl::Status& status) {
   Close(status);
 }
 
-ServerConnection::Stream* ServerConnection::Find(int32_t stream_id) {
-  auto it = streams_.find(stream_id);
-  return it == streams_.end() ? nullptr : it->second.get();
-}
-
 void ServerConnection::FinishStream(int32_t stream_id, uint32_t error_code) {
-  auto it = streams_.find(stream_id);
-  if (it == streams_.end()) return;
-  std::unique_ptr<Stream> stream = std::move(it->second);
-  streams_.erase(it);
-  loop_->CancelTimer(stream->deadline_timer);
-  if (stream->handler == nullptr) return;
+  std::unique_ptr<Stream> stream = streams_.Remove(stream_id);
+  if (stream == nullptr || stream->handler == nullptr) return;
   absl::Status status;
   if (!stream->status_submitted) {
     status = error_code == NGHTTP2_CANCEL || error_code == NGHTTP2_NO_ERROR
@@ -311,27 +272,13 @@ void ServerConnection::FinishStream(int32_t stream_id, uint32_t error_code) {
   stream->handler->OnClose(status);
 }
 
-void ServerConnection::FailStream(int32_t stream_id, const absl::Status& status) {
-  Stream* stream = Find(stream_id);
-  if (stream == nullptr || stream->handler == nullptr) return;
-  std::shared_ptr<StreamHandler> handler = std::move(stream->handler);
-  loop_->CancelTimer(stream->deadline_timer);
-  stream->deadline_timer = 0;
-  handler->OnClose(status);
-}
-
 void ServerConnection::Close(const absl::Status& status) {
   if (closed_) return;
   closed_ = true;
   pipe_.CloseSocket();
   // The loop may still report this round's events to us: stay alive.
   loop_->RunAfterRound([self = shared_from_this()] {});
-  auto streams = std::move(streams_);
-  streams_.clear();
-  for (auto& [id, stream] : streams) {
-    loop_->CancelTimer(stream->deadline_timer);
-    if (stream->handler != nullptr) stream->handler->OnClose(status);
-  }
+  streams_.CloseAll(status);
   if (options_.on_closed) options_.on_closed(this);
 }
 

@@ -25,13 +25,13 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "lib/event/dispatcher.h"
 #include "lib/grpc_client/http2_pipe.h"
+#include "lib/grpc_client/stream_table.h"
 
 struct nghttp2_session;
 
@@ -130,11 +130,7 @@ class ServerConnection final : public event::FdHandler,
   void ScheduleFlush();
   // Takes what nghttp2 has to send and writes it, until the socket is full.
   void Flush();
-  Stream* Find(int32_t stream_id);
   void FinishStream(int32_t stream_id, uint32_t error_code);
-  // Ends the stream for its handler now, with `status`; the entry stays
-  // until nghttp2 closes the stream.
-  void FailStream(int32_t stream_id, const absl::Status& status);
   // Closes when nghttp2 has nothing more to read or write (after GOAWAY).
   void CloseIfDone();
 
@@ -146,7 +142,7 @@ class ServerConnection final : public event::FdHandler,
   bool flush_scheduled_ = false;
   nghttp2_session* session_ = nullptr;
   grpc_client::Http2Pipe pipe_;
-  absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams_;
+  grpc_client::StreamTable<Stream> streams_;
 };
 
 }  // namespace audiosocket::grpc_server
