@@ -85,7 +85,7 @@ void CallerConnection::OnReadable() {
                                                          return state_ == State::kOpen;
                                                        });
       if (!decoded.ok()) {
-        if (state_ == State::kOpen) delegate_->OnCallerProtocolError(decoded);
+        delegate_->OnCallerProtocolError(decoded);
         return;
       }
       if (state_ != State::kOpen) return;
