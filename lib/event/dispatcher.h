@@ -37,6 +37,8 @@ class Dispatcher {
  public:
   using TimerId = uint64_t;
   using Task = std::function<void()>;
+  // Returns when to run next, or MonoTime::max() for never again.
+  using RepeatingTask = std::function<MonoTime()>;
 
   virtual ~Dispatcher() = default;
 
@@ -57,6 +59,13 @@ class Dispatcher {
   // passed). Timers due at the same time run in the order they were set.
   // Returns an id for CancelTimer.
   virtual TimerId RunAt(MonoTime when, Task task) = 0;
+  // Runs `task` at `first`, then again at each time it returns, until it
+  // returns MonoTime::max() or is cancelled (from inside it too), under one
+  // id. For a timer that fires every few milliseconds for a long time (a
+  // call's playout tick): it is stored once instead of once per firing. A
+  // time it returns that has already passed runs in the next round, as
+  // RunAt's do when set by a timer.
+  virtual TimerId RunRepeating(MonoTime first, RepeatingTask task) = 0;
   // A cancelled timer never runs; harmless for fired or unknown ids.
   virtual void CancelTimer(TimerId id) = 0;
 

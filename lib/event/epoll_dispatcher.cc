@@ -131,8 +131,16 @@ absl::Status EpollDispatcher::SetWritable(int fd, FdHandler* handler, bool writa
 void EpollDispatcher::Unwatch(int fd) { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
 EpollDispatcher::TimerId EpollDispatcher::RunAt(MonoTime when, Task task) {
+  return AddTimer(when, Timer{std::move(task), nullptr});
+}
+
+EpollDispatcher::TimerId EpollDispatcher::RunRepeating(MonoTime first, RepeatingTask task) {
+  return AddTimer(first, Timer{nullptr, std::move(task)});
+}
+
+EpollDispatcher::TimerId EpollDispatcher::AddTimer(MonoTime when, Timer timer) {
   const TimerId id = next_timer_id_++;
-  timers_.emplace(id, std::move(task));
+  timers_.emplace(id, std::move(timer));
   timer_heap_.push(TimerEntry{when, id});
   // While timers fire, FireTimers arms the timerfd once at the end.
   if (when < armed_for_ && !firing_timers_) ArmTimerFd();
@@ -169,23 +177,38 @@ void EpollDispatcher::FireTimers() {
   const MonoTime now = Now();
   // Collect first: a timer task may schedule new timers due now, which
   // must wait for the next round so one timer cannot starve the loop.
-  std::vector<TimerId> due;
+  due_.clear();
+  // (Cancelled ones too: each is looked up once, below, whatever it is.)
   while (!timer_heap_.empty() && timer_heap_.top().when <= now) {
-    if (timers_.contains(timer_heap_.top().id)) due.push_back(timer_heap_.top().id);
+    due_.push_back(timer_heap_.top().id);
     timer_heap_.pop();
   }
   armed_for_ = MonoTime::max();
   // Tasks re-arm their own timers (every playout tick schedules the next):
   // one timerfd_settime for the whole round instead of one per task.
   firing_timers_ = true;
-  for (TimerId id : due) {
+  for (TimerId id : due_) {
     // Looked up now, not when collected: a timer cancelled by an earlier
     // one of this round (a call that ended) must not run.
     auto it = timers_.find(id);
     if (it == timers_.end()) continue;
-    Task task = std::move(it->second);
-    timers_.erase(it);
-    task();
+    // Moved out before it runs: a task that sets timers may rehash the map
+    // under it. Moving a std::function moves a pointer; nothing allocates.
+    Timer timer = std::move(it->second);
+    if (timer.once) {
+      timers_.erase(it);
+      timer.once();
+      continue;
+    }
+    const MonoTime next = timer.repeating();
+    it = timers_.find(id);  // gone if the task cancelled itself
+    if (it == timers_.end()) continue;
+    if (next == MonoTime::max()) {
+      timers_.erase(it);
+      continue;
+    }
+    it->second = std::move(timer);
+    timer_heap_.push(TimerEntry{next, id});
   }
   firing_timers_ = false;
   ArmTimerFd();
@@ -196,7 +219,7 @@ void EpollDispatcher::DrainTasks() {
   // either is taken below or writes the eventfd again.
   uint64_t count;
   (void)!read(wake_fd_, &count, sizeof(count));
-  std::vector<Task> tasks;
+  std::vector<Task>& tasks = drained_;  // empty: cleared after the last round
   bool more = false;
   {
     absl::MutexLock lock(&mu_);
@@ -213,6 +236,7 @@ void EpollDispatcher::DrainTasks() {
   }
   if (more) Wake();  // the rest next round
   for (Task& task : tasks) task();
+  tasks.clear();
 }
 
 bool EpollDispatcher::RunOnce(Nanos max_wait) {
@@ -269,11 +293,12 @@ void EpollDispatcher::RunAfterRound(Task task) {
 
 void EpollDispatcher::RunAfterRoundTasks() {
   // Tasks may add more (a flush that frees room for another stream's
-  // data); each batch is run until none is left.
+  // data); each batch is run until none is left. The two vectors trade
+  // places, so their capacity stays and a round allocates nothing.
   while (!after_round_.empty()) {
-    std::vector<Task> batch;
-    batch.swap(after_round_);
-    for (Task& task : batch) task();
+    after_round_batch_.swap(after_round_);
+    for (Task& task : after_round_batch_) task();
+    after_round_batch_.clear();
   }
   in_round_ = false;
 }

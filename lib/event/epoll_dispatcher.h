@@ -75,6 +75,7 @@ class EpollDispatcher final : public Dispatcher {
   absl::Status SetWritable(int fd, FdHandler* handler, bool writable) override;
   void Unwatch(int fd) override;
   TimerId RunAt(MonoTime when, Task task) override;
+  TimerId RunRepeating(MonoTime first, RepeatingTask task) override;
   void CancelTimer(TimerId id) override;
   void RunAfterRound(Task task) override;
   const TimeSource& time_source() const override { return *time_source_; }
@@ -86,6 +87,13 @@ class EpollDispatcher final : public Dispatcher {
     bool operator>(const TimerEntry& o) const { return when != o.when ? when > o.when : id > o.id; }
   };
 
+  // A timer's task: one-shot or repeating (exactly one is set).
+  struct Timer {
+    Task once;
+    RepeatingTask repeating;
+  };
+
+  TimerId AddTimer(MonoTime when, Timer timer);
   void Wake();
   void DrainTasks();
   void FireTimers();
@@ -112,7 +120,8 @@ class EpollDispatcher final : public Dispatcher {
 
   // Dispatcher-thread state.
   std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> timer_heap_;
-  absl::flat_hash_map<TimerId, Task> timers_;
+  absl::flat_hash_map<TimerId, Timer> timers_;
+  std::vector<TimerId> due_;  // FireTimers' round, kept for its capacity
   TimerId next_timer_id_ = 1;
   MonoTime armed_for_ = MonoTime::max();
   bool firing_timers_ = false;  // in FireTimers: RunAt leaves arming to it
@@ -120,6 +129,8 @@ class EpollDispatcher final : public Dispatcher {
   Nanos round_window_{0};
   MonoTime round_started_ = MonoTime::min();  // with a window: when the last round began
   std::vector<Task> after_round_;
+  std::vector<Task> after_round_batch_;  // the batch being run; kept for its capacity
+  std::vector<Task> drained_;            // DrainTasks' batch; kept for its capacity
 };
 
 }  // namespace audiosocket::event

@@ -141,6 +141,83 @@ TEST(EpollDispatcherTest, ATimerCancelledByAnEarlierOneInTheSameRoundDoesNotRun)
   EXPECT_EQ(dispatcher.pending_timers(), 0u);
 }
 
+TEST(EpollDispatcherTest, ARepeatingTimerRunsAtTheTimesItReturnsUntilMax) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  const MonoTime t0 = time.Now();
+  std::vector<int64_t> fired_ms;
+  dispatcher.RunRepeating(t0 + milliseconds(5), [&] {
+    fired_ms.push_back(std::chrono::duration_cast<milliseconds>(time.Now() - t0).count());
+    // Every 20 ms, three times; the gap it asks for is its own choice.
+    return fired_ms.size() < 3 ? time.Now() + milliseconds(20) : MonoTime::max();
+  });
+  for (int i = 0; i < 20; ++i) {
+    dispatcher.RunOnce(milliseconds(0));
+    time.Advance(milliseconds(5));
+  }
+  EXPECT_THAT(fired_ms, ElementsAre(5, 25, 45));
+  EXPECT_EQ(dispatcher.pending_timers(), 0u);  // max() ended it
+}
+
+TEST(EpollDispatcherTest, ARepeatingTimerKeepsItsIdAndOneEntry) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  int fired = 0;
+  const auto id = dispatcher.RunRepeating(time.Now(), [&] {
+    ++fired;
+    return time.Now() + milliseconds(1);
+  });
+  for (int i = 0; i < 50; ++i) {
+    dispatcher.RunOnce(milliseconds(0));
+    time.Advance(milliseconds(1));
+    EXPECT_EQ(dispatcher.pending_timers(), 1u);
+  }
+  EXPECT_EQ(fired, 50);
+  dispatcher.CancelTimer(id);  // the id it was set with stops it
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_EQ(fired, 50);
+  EXPECT_EQ(dispatcher.pending_timers(), 0u);
+}
+
+TEST(EpollDispatcherTest, ARepeatingTimerCancelledFromInsideItselfStops) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  Dispatcher::TimerId id = 0;
+  int fired = 0;
+  id = dispatcher.RunRepeating(time.Now(), [&] {
+    if (++fired == 2) dispatcher.CancelTimer(id);  // what a call ending on a tick does
+    return time.Now() + milliseconds(1);
+  });
+  for (int i = 0; i < 5; ++i) {
+    dispatcher.RunOnce(milliseconds(0));
+    time.Advance(milliseconds(1));
+  }
+  EXPECT_EQ(fired, 2);
+  EXPECT_EQ(dispatcher.pending_timers(), 0u);
+}
+
+TEST(EpollDispatcherTest, ARepeatingTimerThatSetsTimersAndIsLateRunsOncePerRound) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  int fired = 0;
+  int others = 0;
+  dispatcher.RunRepeating(time.Now(), [&] {
+    ++fired;
+    // Many timers set from inside it: the map holding it grows and
+    // rehashes while it runs.
+    for (int i = 0; i < 100; ++i) dispatcher.RunAt(time.Now() + milliseconds(1), [&] { ++others; });
+    return time.Now();  // already due: the next round, not this one
+  });
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_EQ(fired, 1);
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_EQ(fired, 2);
+  time.Advance(milliseconds(1));
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_EQ(fired, 3);
+  EXPECT_EQ(others, 200);
+}
+
 TEST(EpollDispatcherTest, RealTimeTimersSleepOnTheTimerFd) {
   EpollDispatcher dispatcher;
   const MonoTime start = dispatcher.Now();
