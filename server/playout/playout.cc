@@ -39,14 +39,14 @@ void Playout::Restart(int rate_hz) {
   if (!pacer_.has_value()) {
     const event::MonoTime start = OnTickGrid(loop_->Now());
     pacer_.emplace(start, kFramePeriod);
-    if (start <= loop_->Now()) {
-      OnTick();
-    } else {
-      // The first frame waits for its slot on the grid (less than
-      // kTickGrid away), so the cadence is exact from the first frame on.
-      timer_ = loop_->RunAt(start, [this, owner = owner_] {
-        if (owner.lock() == nullptr) return;
-        OnTick();
+    // The first frame waits for its slot on the grid (less than kTickGrid
+    // away), so the cadence is exact from the first frame on.
+    const event::MonoTime first = start <= loop_->Now() ? OnTick() : start;
+    if (first != event::MonoTime::max()) {
+      // One timer for the call's life: each tick says when the next is.
+      timer_ = loop_->RunRepeating(first, [this, owner = owner_] {
+        if (owner.lock() == nullptr) return event::MonoTime::max();
+        return OnTick();
       });
     }
   }
@@ -63,9 +63,8 @@ void Playout::FlushNotices() {
   if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/false);
 }
 
-void Playout::OnTick() {
-  timer_ = 0;
-  if (stopped_) return;
+event::MonoTime Playout::OnTick() {
+  if (stopped_) return event::MonoTime::max();
   const event::MonoTime now = loop_->Now();
   if (pacer_->Lateness(now) > kFramePeriod) counters_->playout_late_ticks++;
   pacer_->OnTick(now);
@@ -73,7 +72,7 @@ void Playout::OnTick() {
   const bool content = queue_->Tick(absl::MakeSpan(frame_));
   const std::vector<PlayoutNotice> notices = queue_->TakeNotices();
   if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/true);
-  if (stopped_) return;
+  if (stopped_) return event::MonoTime::max();
   if (content || options_.send_silence) {
     if (!content) {
       ++silence_frames_;
@@ -93,13 +92,10 @@ void Playout::OnTick() {
     delegate_->OnPlayoutFrame(message_);
     ++frames_sent_;
   }
-  if (stopped_) return;
+  if (stopped_) return event::MonoTime::max();
   if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/false);
-  if (stopped_) return;
-  timer_ = loop_->RunAt(pacer_->next_deadline(), [this, owner = owner_] {
-    if (owner.lock() == nullptr) return;
-    OnTick();
-  });
+  if (stopped_) return event::MonoTime::max();
+  return pacer_->next_deadline();
 }
 
 }  // namespace audiosocket

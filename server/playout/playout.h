@@ -79,7 +79,8 @@ class Playout {
   void FlushNotices();
 
  private:
-  void OnTick();
+  // Plays one frame; returns when the next is due, or max() once stopped.
+  event::MonoTime OnTick();
 
   event::Dispatcher* const loop_;
   const Options options_;

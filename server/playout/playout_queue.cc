@@ -97,7 +97,7 @@ void PlayoutQueue::PopFront() {
 
 void PlayoutQueue::Recount(const std::string& response_id, int64_t delta) {
   buffered_samples_ = static_cast<uint64_t>(static_cast<int64_t>(buffered_samples_) + delta);
-  uint64_t& queued = queued_[response_id];
+  uint64_t& queued = responses_[response_id].queued;
   queued = static_cast<uint64_t>(static_cast<int64_t>(queued) + delta);
 }
 
@@ -300,14 +300,14 @@ bool PlayoutQueue::Tick(absl::Span<int16_t> frame) {
       filled += n;
       had_content |= n > 0;
       buffered_samples_ -= n;
-      played_[audio->response_id] += n;
-      uint64_t& queued = queued_[audio->response_id];
-      queued -= n;
+      ResponseAudio& response = responses_[audio->response_id];
+      response.played += n;
+      response.queued -= n;
       if (playing_response_ != audio->response_id) {
         // The previous response finished; forget it unless audio remains.
-        if (queued_.contains(playing_response_) && queued_[playing_response_] == 0) {
-          queued_.erase(playing_response_);
-          played_.erase(playing_response_);
+        auto previous = responses_.find(playing_response_);
+        if (previous != responses_.end() && previous->second.queued == 0) {
+          responses_.erase(previous);
         }
         playing_response_ = audio->response_id;
       }
@@ -407,19 +407,18 @@ ClearReport PlayoutQueue::Clear(const std::string& response_id) {
   }
   items_.swap(kept);
   // Every response touched: the one playing and each with audio discarded.
-  if (played_.contains(playing_response_) && (all || playing_response_ == response_id)) {
+  if (responses_.contains(playing_response_) && (all || playing_response_ == response_id)) {
     discarded.try_emplace(playing_response_, 0);
   }
   for (const auto& [id, samples] : discarded) {
     ResponseAccount account;
     account.response_id = id;
     account.discarded_samples = samples;
-    auto played = played_.find(id);
-    account.played_samples = played == played_.end() ? 0 : played->second;
+    auto response = responses_.find(id);
+    account.played_samples = response == responses_.end() ? 0 : response->second.played;
     report.discarded_samples += samples;
     report.responses.push_back(std::move(account));
-    queued_.erase(id);
-    played_.erase(id);
+    responses_.erase(id);
   }
   std::sort(report.responses.begin(), report.responses.end(),
             [](const ResponseAccount& a, const ResponseAccount& b) {

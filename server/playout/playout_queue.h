@@ -225,11 +225,16 @@ class PlayoutQueue {
   PlayoutConfig config_;
   int samples_per_frame_;
   std::deque<Item> items_;
-  uint64_t buffered_samples_ = 0;                      // audio samples queued (not DTMF)
-  uint64_t dtmf_samples_ = 0;                          // DTMF tones and gaps not played yet
-  size_t item_bytes_ = 0;                              // ItemBytes() of every queued item
-  absl::flat_hash_map<std::string, uint64_t> played_;  // per response with queued audio
-  absl::flat_hash_map<std::string, uint64_t> queued_;
+  uint64_t buffered_samples_ = 0;  // audio samples queued (not DTMF)
+  uint64_t dtmf_samples_ = 0;      // DTMF tones and gaps not played yet
+  size_t item_bytes_ = 0;          // ItemBytes() of every queued item
+  // Per response with audio queued: samples still queued and played so far.
+  // One entry for both, so a tick looks its response up once.
+  struct ResponseAudio {
+    uint64_t queued = 0;
+    uint64_t played = 0;
+  };
+  absl::flat_hash_map<std::string, ResponseAudio> responses_;
   std::string playing_response_;  // response of the last audio played
   // The response whose audio was the last thing queued (empty once a mark,
   // DTMF, hang-up or another response follows it): its audio may still be
