@@ -12,7 +12,9 @@
 // says the backend has stopped reading: its stream must end.
 //
 // `Message` is the stream's message type wrapping one CallEvent in a field
-// named `event` (HandleCallRequest in push mode, ClaimCallResponse in pull).
+// named `event` (HandleCallRequest in push mode, ClaimCallResponse in pull),
+// for gRPC C++, which writes messages; or CallEvent itself, for a writer
+// that frames the wrapper on its own (FramedOutbox) and so never builds it.
 // The message in flight is held apart from the queue: gRPC borrows it until
 // the write completes, and dropping queued audio must never move it.
 //
@@ -21,6 +23,8 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <type_traits>
+#include <utility>
 
 #include "audiosocket/bridge/v1/bridge.pb.h"
 #include "lib/event/time_source.h"
@@ -41,13 +45,17 @@ class EventOutbox {
   // must start writing in_flight() now.
   bool Push(audiosocket::bridge::v1::CallEvent event, event::MonoTime now = event::MonoTime()) {
     Message message;
-    *message.mutable_event() = std::move(event);
+    if constexpr (kBare) {
+      message = std::move(event);
+    } else {
+      *message.mutable_event() = std::move(event);
+    }
     if (!in_flight_.has_value()) {
       in_flight_ = std::move(message);
       in_flight_since_ = now;
       return true;
     }
-    if (message.event().has_audio()) {
+    if (EventOf(message).has_audio()) {
       ++queued_audio_;
       while (queued_audio_ > max_audio_events_ + extra_audio_events_ && DropOldestAudio()) {
       }
@@ -70,12 +78,12 @@ class EventOutbox {
   // The write of in_flight() finished. Returns true when another message
   // became in flight and must be written.
   bool WriteDone() {
-    if (extra_audio_events_ > 0 && in_flight_.has_value() && in_flight_->event().has_audio()) {
+    if (extra_audio_events_ > 0 && in_flight_.has_value() && EventOf(*in_flight_).has_audio()) {
       --extra_audio_events_;
     }
     in_flight_.reset();
     if (queue_.empty()) return false;
-    if (queue_.front().message.event().has_audio()) {
+    if (EventOf(queue_.front().message).has_audio()) {
       --queued_audio_;
     } else {
       queued_other_bytes_ -= queue_.front().message.ByteSizeLong();
@@ -114,10 +122,20 @@ class EventOutbox {
   uint64_t dropped_audio_samples() const { return dropped_samples_; }
 
  private:
+  static constexpr bool kBare = std::is_same_v<Message, audiosocket::bridge::v1::CallEvent>;
+
+  static const audiosocket::bridge::v1::CallEvent& EventOf(const Message& message) {
+    if constexpr (kBare) {
+      return message;
+    } else {
+      return message.event();
+    }
+  }
+
   bool DropOldestAudio() {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-      if (it->message.event().has_audio()) {
-        dropped_samples_ += it->message.event().audio().pcm().size() / 2;
+      if (EventOf(it->message).has_audio()) {
+        dropped_samples_ += EventOf(it->message).audio().pcm().size() / 2;
         ++dropped_events_;
         --queued_audio_;
         queue_.erase(it);

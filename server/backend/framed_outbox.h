@@ -5,6 +5,10 @@
 // the links on the loops' own HTTP/2 (LoopPushLink, LoopClaimStream): the
 // connection pulls the stream's body in pieces of whatever size HTTP/2 can
 // send, and a message counts as written once its last byte was taken.
+// `Message` (HandleCallRequest, ClaimCallResponse) holds the event as its
+// only field: the queue keeps bare CallEvents and the wrapper's encoding,
+// that field's tag and length, is written in front of each, so no wrapper
+// message is built, moved into and freed per event.
 //
 // Not thread-safe: used on its link's loop.
 
@@ -14,6 +18,8 @@
 #include <string>
 #include <utility>
 
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "lib/grpc_client/message_reader.h"
 #include "server/backend/event_outbox.h"
 #include "server/ops/latency_histogram.h"
@@ -26,8 +32,8 @@ class FramedOutbox {
   explicit FramedOutbox(size_t max_audio_events) : events_(max_audio_events) {}
 
   // The queue itself: bounds, drops, overflow.
-  EventOutbox<Message>& events() { return events_; }
-  const EventOutbox<Message>& events() const { return events_; }
+  EventOutbox<bridge::v1::CallEvent>& events() { return events_; }
+  const EventOutbox<bridge::v1::CallEvent>& events() const { return events_; }
   bool idle() const { return events_.idle(); }
 
   // Queues `event`. Returns true when nothing was in flight: the stream's
@@ -49,7 +55,7 @@ class FramedOutbox {
       copied += n;
       offset_ += n;
       if (offset_ < bytes_.size()) break;  // the frame is full
-      if (inbound_latency != nullptr && events_.in_flight().event().has_audio()) {
+      if (inbound_latency != nullptr && events_.in_flight().has_audio()) {
         inbound_latency->Observe(
             std::chrono::duration<double>(event::MonoClock::now() - events_.in_flight_since())
                 .count());
@@ -60,18 +66,28 @@ class FramedOutbox {
   }
 
  private:
+  using WireFormatLite = google::protobuf::internal::WireFormatLite;
+  using CodedOutputStream = google::protobuf::io::CodedOutputStream;
+  static constexpr uint32_t kEventTag = WireFormatLite::MakeTag(
+      Message::kEventFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  static_assert(kEventTag < 0x80, "the event field's tag is one byte");
+
   void FrameInFlight() {
-    const Message& message = events_.in_flight();
-    const size_t size = message.ByteSizeLong();
+    const bridge::v1::CallEvent& event = events_.in_flight();
+    const size_t event_size = event.ByteSizeLong();
+    const size_t size =
+        1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(event_size)) + event_size;
     bytes_.clear();
     grpc_client::AppendMessagePrefix(size, &bytes_);
     bytes_.resize(grpc_client::kMessagePrefixBytes + size);
-    message.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(bytes_.data()) +
-                                            grpc_client::kMessagePrefixBytes);
+    uint8_t* out = reinterpret_cast<uint8_t*>(bytes_.data()) + grpc_client::kMessagePrefixBytes;
+    *out++ = static_cast<uint8_t>(kEventTag);
+    out = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(event_size), out);
+    event.SerializeWithCachedSizesToArray(out);
     offset_ = 0;
   }
 
-  EventOutbox<Message> events_;
+  EventOutbox<bridge::v1::CallEvent> events_;
   std::string bytes_;  // the framed message in flight
   size_t offset_ = 0;  // how much of it HTTP/2 has taken
 };
