@@ -134,6 +134,9 @@ def wait_for(path, pattern, timeout=15):
     raise RuntimeError(f"timed out waiting for {pattern!r} in {path}")
 
 
+MUTEX_WAITS = "audiosocket_bridge_mutex_waits_total"
+
+
 def scrape(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         text = r.read().decode()
@@ -285,6 +288,7 @@ class Step:
             sc = SyscallCounter(a.syscalls, server_pid, window_end - time.time(),
                                 self.path("perf-syscalls.txt"), self.prefix())
             x0 = ctx_switches(server_pid)
+            waits0 = scrape(metrics_port).get(MUTEX_WAITS) if metrics_port is not None else None
             c0, w0 = cpu_ticks(server_pid), time.time()
             b0 = cpu_ticks(backend.pid) if backend else None
             e0 = cpu_ticks(call.pid)
@@ -294,6 +298,7 @@ class Step:
                 time.sleep(min(1.0, max(0.0, window_end - time.time())))
             c1, w1 = cpu_ticks(server_pid), time.time()
             x1 = ctx_switches(server_pid)
+            waits1 = scrape(metrics_port).get(MUTEX_WAITS) if metrics_port is not None else None
             b1 = cpu_ticks(backend.pid) if backend else None
             e1 = cpu_ticks(call.pid)
             row["load_during"] = loadavg()
@@ -303,6 +308,11 @@ class Step:
             row["cpu_pct_per_call"] = round(cpu_pct / self.calls, 4)
             # Context switches of the server per 20 ms frame received.
             row["ctx_per_frame"] = round((x1 - x0) / (w1 - w0) / (self.calls * 50), 2)
+            # Lock contention in the bridge (absl::Mutex waits that slept)
+            # per frame, over the same window.
+            row["mutex_waits_per_frame"] = (
+                round((waits1 - waits0) / (w1 - w0) / (self.calls * 50), 4)
+                if waits0 is not None and waits1 is not None else None)
             # System calls of the server per 20 ms frame received (perf's
             # window is the same, give or take its start-up).
             n = sc.count()
@@ -413,7 +423,7 @@ def held(r):
 
 COLUMNS = ["system", "workload", "repeat", "order", "calls", "rate_hz", "load_before", "busy_before_pct", "load_during",
            "server_cpu_pct", "cpu_pct_per_call", "x_baseline", "x_gorelay", "ctx_per_frame",
-           "syscalls_per_frame", "backend_cpu_pct", "emulator_cpu_pct",
+           "syscalls_per_frame", "mutex_waits_per_frame", "backend_cpu_pct", "emulator_cpu_pct",
            "rss_idle_kib", "rss_kib", "rss_kib_per_call", "ok_calls", "failed_calls",
            "frames_sent", "frames_received", "backend_chunks", "backend_other_events", "lost_in", "dropped_in",
            "dropped_out", "gap_frames", "late_ticks", "underruns", "lost_total",
@@ -430,6 +440,7 @@ COLUMNS = ["system", "workload", "repeat", "order", "calls", "rate_hz", "load_be
 SUMMARY = [("cpu_pct_per_call", "CPU/call (%)", 3), ("x_baseline", "x baseline", 2),
            ("x_gorelay", "x gorelay", 2), ("rss_kib_per_call", "RSS/call (KiB)", 0),
            ("ctx_per_frame", "ctx sw/frame", 2), ("syscalls_per_frame", "syscalls/frame", 2),
+           ("mutex_waits_per_frame", "mutex waits/frame", 4),
            ("jitter_p50_ms", "jitter p50 (ms)", 2), ("jitter_p99_ms", "jitter p99 (ms)", 2),
            ("lost_total", "lost frames", 0), ("late_ticks", "late ticks", 0),
            ("mark_err_p50_ms", "mark err p50 (ms)", 1), ("mark_err_p99_ms", "mark err p99 (ms)", 1)]

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/net/net.h"
 #include "server/ops/metric_family.h"
+#include "server/ops/mutex_waits.h"
 
 namespace audiosocket {
 namespace {
@@ -131,6 +132,11 @@ class Metrics::CounterCollector final : public prometheus::Collectable {
     out.push_back(std::move(backend));
     counter("audiosocket_bridge_command_errors_total", "Backend commands answered with an error.",
             c_.Sum(&BridgeCounters::command_errors));
+    counter("audiosocket_bridge_mutex_waits_total",
+            "Lock contention: absl::Mutex releases that woke a thread put to sleep waiting for "
+            "the lock (the bridge's own locks and gRPC's). Grows with traffic only if a lock is "
+            "shared on the per-frame path.",
+            static_cast<double>(mutex_waits::Count()));
     MetricFamily pull = Family("audiosocket_bridge_pull_streams",
                                "Pull mode: ClaimCall streams open.", MetricType::Gauge);
     Add(&pull, static_cast<double>(c_.Sum(&BridgeCounters::pull_streams)));
@@ -202,7 +208,9 @@ Metrics::Metrics(CounterSet counters, const ClaimDispatcher* dispatcher)
            "Time from the UUID to a backend's accept (push) or claim (pull).", accept_latency_},
           {"audiosocket_bridge_inbound_to_backend_latency_seconds",
            "Time from a caller frame being queued for the backend to gRPC taking it.",
-           inbound_latency_}})) {}
+           inbound_latency_}})) {
+  mutex_waits::Install();  // for audiosocket_bridge_mutex_waits_total
+}
 
 Metrics::~Metrics() = default;
 
