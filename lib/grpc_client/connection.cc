@@ -17,15 +17,6 @@
 #include "lib/grpc_client/message_reader.h"
 
 namespace audiosocket::grpc_client {
-namespace {
-
-nghttp2_nv Header(absl::string_view name, absl::string_view value) {
-  return nghttp2_nv{const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(name.data())),
-                    const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(value.data())),
-                    name.size(), value.size(), NGHTTP2_NV_FLAG_NONE};
-}
-
-}  // namespace
 
 struct Connection::Stream {
   explicit Stream(size_t max_message_bytes) : reader(max_message_bytes) {}
@@ -320,14 +311,8 @@ void Connection::Close(const absl::Status& status) {
 }
 
 void Connection::ScheduleFlush() {
-  if (flush_scheduled_ || state_ == State::kClosed) return;
-  flush_scheduled_ = true;
-  loop_->RunAfterRound([weak = weak_from_this()] {
-    if (auto self = weak.lock()) {
-      self->flush_scheduled_ = false;
-      self->Flush();
-    }
-  });
+  if (state_ == State::kClosed || pipe_.flush_scheduled()) return;
+  pipe_.ScheduleFlush(weak_from_this(), [this] { Flush(); });
 }
 
 void Connection::Flush() {

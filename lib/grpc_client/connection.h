@@ -133,7 +133,6 @@ class Connection final : public event::FdHandler, public std::enable_shared_from
   absl::Status close_status_;
   bool ever_ready_ = false;
   bool draining_requested_ = false;  // CloseWhenIdle while connecting
-  bool flush_scheduled_ = false;
   nghttp2_session* session_ = nullptr;
   Http2Pipe pipe_;
   event::Dispatcher::TimerId connect_timer_ = 0;

@@ -10,6 +10,13 @@
 #include "absl/strings/str_cat.h"
 
 namespace audiosocket::grpc_client {
+
+nghttp2_nv Header(absl::string_view name, absl::string_view value) {
+  return nghttp2_nv{const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(name.data())),
+                    const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(value.data())),
+                    name.size(), value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
 namespace {
 
 // nghttp2's frames are taken into out_ until this much waits to be written:
@@ -119,6 +126,18 @@ absl::Status Http2Pipe::Read(nghttp2_session* session, absl::FunctionRef<bool()>
     if (static_cast<size_t>(n) < kReadChunk) break;
   }
   return absl::OkStatus();
+}
+
+void Http2Pipe::ScheduleFlush(std::weak_ptr<void> owner, std::function<void()> flush) {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  loop_->RunAfterRound([this, owner = std::move(owner), flush = std::move(flush)] {
+    // The pipe is the owner's member: alive while the owner is.
+    if (auto alive = owner.lock()) {
+      flush_scheduled_ = false;
+      flush();
+    }
+  });
 }
 
 }  // namespace audiosocket::grpc_client

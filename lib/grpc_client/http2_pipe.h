@@ -9,7 +9,10 @@
 //
 // Not thread-safe: one per connection, used on its loop.
 
+#include <nghttp2/nghttp2.h>
+
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,9 +21,11 @@
 #include "absl/strings/string_view.h"
 #include "lib/event/dispatcher.h"
 
-struct nghttp2_session;
-
 namespace audiosocket::grpc_client {
+
+// A header for nghttp2's submit calls, which copy it: `name` and `value`
+// need only outlive the call.
+nghttp2_nv Header(absl::string_view name, absl::string_view value);
 
 // Sends a session's first SETTINGS (the stream window, and no server push
 // for a client) and opens its connection window.
@@ -53,6 +58,14 @@ class Http2Pipe {
   // the connection or broke HTTP/2; `stopped` as in Flush.
   absl::Status Read(nghttp2_session* session, absl::FunctionRef<bool()> stopped);
 
+  // Runs `flush` once after the loop's current round, however often asked
+  // within it, so every stream's frames of a round leave in one write; only
+  // if `owner` (the connection holding this pipe) still lives then.
+  // (Callers on the per-frame path ask flush_scheduled() first, so that a
+  // round's later requests make no closure.)
+  void ScheduleFlush(std::weak_ptr<void> owner, std::function<void()> flush);
+  bool flush_scheduled() const { return flush_scheduled_; }
+
   // Bytes wait for the socket to take them.
   bool write_blocked() const { return watching_writable_; }
   // Successful writes to the socket so far (how well frames are batched).
@@ -65,6 +78,7 @@ class Http2Pipe {
   event::FdHandler* handler_ = nullptr;
   int fd_ = -1;
   bool watching_writable_ = false;
+  bool flush_scheduled_ = false;
   uint64_t writes_ = 0;
   // A member, not thread_local: static TLS is carved from every thread's
   // stack, and the metrics server's threads have small ones.

@@ -10,11 +10,7 @@
 namespace audiosocket::grpc_server {
 namespace {
 
-nghttp2_nv Header(absl::string_view name, absl::string_view value) {
-  return nghttp2_nv{const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(name.data())),
-                    const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(value.data())),
-                    name.size(), value.size(), NGHTTP2_NV_FLAG_NONE};
-}
+using grpc_client::Header;
 
 // The "grpc-status" and "grpc-message" headers for `status`.
 struct StatusHeaders {
@@ -290,14 +286,8 @@ void ServerConnection::CloseIfDone() {
 }
 
 void ServerConnection::ScheduleFlush() {
-  if (flush_scheduled_ || closed_) return;
-  flush_scheduled_ = true;
-  loop_->RunAfterRound([weak = weak_from_this()] {
-    if (auto self = weak.lock()) {
-      self->flush_scheduled_ = false;
-      self->Flush();
-    }
-  });
+  if (closed_ || pipe_.flush_scheduled()) return;
+  pipe_.ScheduleFlush(weak_from_this(), [this] { Flush(); });
 }
 
 void ServerConnection::Flush() {

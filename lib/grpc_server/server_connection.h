@@ -139,7 +139,6 @@ class ServerConnection final : public event::FdHandler,
   const Options options_;
   bool closed_ = false;
   bool going_away_ = false;
-  bool flush_scheduled_ = false;
   nghttp2_session* session_ = nullptr;
   grpc_client::Http2Pipe pipe_;
   grpc_client::StreamTable<Stream> streams_;
