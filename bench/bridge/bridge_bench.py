@@ -135,6 +135,7 @@ def wait_for(path, pattern, timeout=15):
 
 
 MUTEX_WAITS = "audiosocket_bridge_mutex_waits_total"
+TICK_LATENESS = "audiosocket_bridge_playout_tick_lateness_seconds"
 
 
 def scrape(port):
@@ -288,7 +289,7 @@ class Step:
             sc = SyscallCounter(a.syscalls, server_pid, window_end - time.time(),
                                 self.path("perf-syscalls.txt"), self.prefix())
             x0 = ctx_switches(server_pid)
-            waits0 = scrape(metrics_port).get(MUTEX_WAITS) if metrics_port is not None else None
+            m0 = scrape(metrics_port) if metrics_port is not None else None
             c0, w0 = cpu_ticks(server_pid), time.time()
             b0 = cpu_ticks(backend.pid) if backend else None
             e0 = cpu_ticks(call.pid)
@@ -298,7 +299,7 @@ class Step:
                 time.sleep(min(1.0, max(0.0, window_end - time.time())))
             c1, w1 = cpu_ticks(server_pid), time.time()
             x1 = ctx_switches(server_pid)
-            waits1 = scrape(metrics_port).get(MUTEX_WAITS) if metrics_port is not None else None
+            m1 = scrape(metrics_port) if metrics_port is not None else None
             b1 = cpu_ticks(backend.pid) if backend else None
             e1 = cpu_ticks(call.pid)
             row["load_during"] = loadavg()
@@ -311,8 +312,15 @@ class Step:
             # Lock contention in the bridge (absl::Mutex waits that slept)
             # per frame, over the same window.
             row["mutex_waits_per_frame"] = (
-                round((waits1 - waits0) / (w1 - w0) / (self.calls * 50), 4)
-                if waits0 is not None and waits1 is not None else None)
+                round((m1[MUTEX_WAITS] - m0[MUTEX_WAITS]) / (w1 - w0) / (self.calls * 50), 4)
+                if m0 is not None and MUTEX_WAITS in m0 and MUTEX_WAITS in m1 else None)
+            # The bridge's own pacing: how late its playout ticks ran, over
+            # the window (bucket bounds, so "at most").
+            if m0 is not None:
+                window = {k: v - m0.get(k, 0) for k, v in m1.items() if k.startswith(TICK_LATENESS)}
+                for q in (0.5, 0.99):
+                    v = histogram_quantile(window, TICK_LATENESS, q)
+                    row[f"tick_late_p{int(q * 100)}_le_ms"] = None if v is None else v * 1000
             # System calls of the server per 20 ms frame received (perf's
             # window is the same, give or take its start-up).
             n = sc.count()
@@ -429,7 +437,7 @@ COLUMNS = ["system", "workload", "repeat", "order", "calls", "rate_hz", "load_be
            "dropped_out", "gap_frames", "late_ticks", "underruns", "lost_total",
            "send_jitter_p99_ms", "jitter_p50_ms", "jitter_p99_ms", "jitter_max_ms", "drift_ppm",
            "drift_worst_call_ppm", "lat_p50_ms", "lat_p99_ms", "lat_max_ms",
-           "bridge_queue_p50_le_ms", "bridge_queue_p99_le_ms", "rtt_p50_ms", "rtt_p99_ms",
+           "bridge_queue_p50_le_ms", "bridge_queue_p99_le_ms", "tick_late_p50_le_ms", "tick_late_p99_le_ms", "rtt_p50_ms", "rtt_p99_ms",
            "va_prompts", "va_marks_sent", "va_marks_played", "va_marks_cleared", "va_marks_call_ended",
            "va_marks_unresolved", "va_barged_marks_played", "va_unbarged_marks_cleared",
            "va_command_errors", "mark_err_p50_ms", "mark_err_p99_ms", "mark_err_min_ms",
@@ -442,6 +450,7 @@ SUMMARY = [("cpu_pct_per_call", "CPU/call (%)", 3), ("x_baseline", "x baseline",
            ("ctx_per_frame", "ctx sw/frame", 2), ("syscalls_per_frame", "syscalls/frame", 2),
            ("mutex_waits_per_frame", "mutex waits/frame", 4),
            ("jitter_p50_ms", "jitter p50 (ms)", 2), ("jitter_p99_ms", "jitter p99 (ms)", 2),
+           ("tick_late_p99_le_ms", "tick late p99 ≤ (ms)", 2),
            ("lost_total", "lost frames", 0), ("late_ticks", "late ticks", 0),
            ("mark_err_p50_ms", "mark err p50 (ms)", 1), ("mark_err_p99_ms", "mark err p99 (ms)", 1)]
 

@@ -203,12 +203,17 @@ Metrics::Metrics(CounterSet counters, const ClaimDispatcher* dispatcher)
     : collector_(std::make_shared<CounterCollector>(std::move(counters), dispatcher)),
       accept_latency_(std::make_shared<LatencyHistogram>(LatencyBuckets())),
       inbound_latency_(std::make_shared<LatencyHistogram>(LatencyBuckets())),
+      tick_lateness_(std::make_shared<LatencyHistogram>(LatencyBuckets())),
       histograms_(std::make_shared<HistogramCollector>(std::vector<HistogramCollector::Entry>{
           {"audiosocket_bridge_accept_latency_seconds",
            "Time from the UUID to a backend's accept (push) or claim (pull).", accept_latency_},
           {"audiosocket_bridge_inbound_to_backend_latency_seconds",
            "Time from a caller frame being queued for the backend to gRPC taking it.",
-           inbound_latency_}})) {
+           inbound_latency_},
+          {"audiosocket_bridge_playout_tick_lateness_seconds",
+           "How long after its deadline each playout tick ran: the pacing of frames toward "
+           "Asterisk, before the network.",
+           tick_lateness_}})) {
   mutex_waits::Install();  // for audiosocket_bridge_mutex_waits_total
 }
 

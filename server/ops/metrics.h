@@ -34,6 +34,8 @@ class Metrics {
   // Seconds from a caller frame being handed to the backend stream to gRPC
   // taking it (queueing plus flow control).
   LatencyHistogram& inbound_latency() { return *inbound_latency_; }
+  // Seconds each playout tick ran after its deadline.
+  LatencyHistogram& tick_lateness() { return *tick_lateness_; }
 
  private:
   class CounterCollector;
@@ -44,6 +46,7 @@ class Metrics {
   // Shared with the collector, which reads them at scrape time.
   std::shared_ptr<LatencyHistogram> accept_latency_;
   std::shared_ptr<LatencyHistogram> inbound_latency_;
+  std::shared_ptr<LatencyHistogram> tick_lateness_;
   std::shared_ptr<HistogramCollector> histograms_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;

@@ -66,7 +66,11 @@ void Playout::FlushNotices() {
 event::MonoTime Playout::OnTick() {
   if (stopped_) return event::MonoTime::max();
   const event::MonoTime now = loop_->Now();
-  if (pacer_->Lateness(now) > kFramePeriod) counters_->playout_late_ticks++;
+  const event::Nanos lateness = pacer_->Lateness(now);
+  if (lateness > kFramePeriod) counters_->playout_late_ticks++;
+  if (options_.tick_lateness != nullptr) {
+    options_.tick_lateness->Observe(std::chrono::duration<double>(lateness).count());
+  }
   pacer_->OnTick(now);
 
   const bool content = queue_->Tick(absl::MakeSpan(frame_));

@@ -21,6 +21,7 @@
 #include "lib/wire/wire.h"
 #include "server/media/outbound_audio.h"
 #include "server/ops/counters.h"
+#include "server/ops/latency_histogram.h"
 #include "server/playout/playout_queue.h"
 
 namespace audiosocket {
@@ -47,6 +48,9 @@ class Playout {
     uint32_t low_watermark_ms = PlayoutConfig{}.low_watermark_ms;
     // Silence frames when nothing is queued (Asterisk expects a steady stream).
     bool send_silence = true;
+    // When set, every tick's lateness (how long after its deadline it ran,
+    // the frame's delay toward Asterisk) is observed here.
+    LatencyHistogram* tick_lateness = nullptr;
   };
 
   Playout(event::Dispatcher* loop, Options options, BridgeCounters* counters, Delegate* delegate,

@@ -243,6 +243,21 @@ TEST_F(PlayoutTest, ALateTickSendsOneFrameAndIsCounted) {
   EXPECT_EQ(counters_.playout_late_ticks.load(), 1u);
 }
 
+TEST_F(PlayoutTest, EveryTicksLatenessIsObserved) {
+  LatencyHistogram lateness({0.001, 0.005, 0.05});
+  Playout::Options options = Options();
+  options.tick_lateness = &lateness;
+  Create(options);
+  playout_->Restart(8000);    // on time: 0
+  Advance(milliseconds(20));  // on time
+  Advance(milliseconds(23));  // the tick due at 40 ms runs at 43 ms
+  Advance(milliseconds(37));  // the one due at 60 ms runs at 80 ms
+  const LatencyHistogram::Snapshot seen = lateness.Read();
+  EXPECT_EQ(seen.count, 4u);
+  EXPECT_THAT(seen.counts, ElementsAre(2, 1, 1, 0));
+  EXPECT_NEAR(seen.sum_seconds, 0.023, 1e-6);
+}
+
 TEST_F(PlayoutTest, ATickLessThanAFrameLateIsNotCounted) {
   Create();
   playout_->Restart(8000);
