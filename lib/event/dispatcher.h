@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "lib/event/time_source.h"
 
@@ -36,9 +37,13 @@ class FdHandler {
 class Dispatcher {
  public:
   using TimerId = uint64_t;
-  using Task = std::function<void()>;
+  // Move-only, and closures up to two pointers (a shared_ptr or weak_ptr
+  // capture) are kept inline: std::function allocates for any capture that
+  // is not trivially copyable, which on the per-frame path is one
+  // allocation per posted task.
+  using Task = absl::AnyInvocable<void()>;
   // Returns when to run next, or MonoTime::max() for never again.
-  using RepeatingTask = std::function<MonoTime()>;
+  using RepeatingTask = absl::AnyInvocable<MonoTime()>;
 
   virtual ~Dispatcher() = default;
 
