@@ -24,6 +24,11 @@ class BackendLink {
   // other events are bounded in bytes, past which the stream ends and the
   // observer hears BackendNotReadingStatus()).
   virtual void SendEvent(bridge::v1::CallEvent event) = 0;
+  // An event to fill with the next frame of caller audio and send: an
+  // emptied audio event the link already wrote, when it keeps those (its
+  // chunk and bytes are reused rather than allocated per frame), else an
+  // empty one. Call it on the call's loop.
+  virtual bridge::v1::CallEvent SpareAudioEvent() { return {}; }
   // Room for `audio_events` audio events beyond the queue's bound, used up
   // as audio is written: for the audio held before the backend took the
   // call, which must arrive whole however long the bound is.

@@ -81,6 +81,13 @@ class EventOutbox {
     if (extra_audio_events_ > 0 && in_flight_.has_value() && EventOf(*in_flight_).has_audio()) {
       --extra_audio_events_;
     }
+    if constexpr (kBare) {
+      // Written: kept, emptied, for TakeSpareAudioEvent.
+      if (in_flight_.has_value() && in_flight_->has_audio() && !spare_audio_.has_value()) {
+        in_flight_->mutable_audio()->Clear();  // the bytes keep their capacity
+        spare_audio_ = std::move(*in_flight_);
+      }
+    }
     in_flight_.reset();
     if (queue_.empty()) return false;
     if (EventOf(queue_.front().message).has_audio()) {
@@ -94,6 +101,20 @@ class EventOutbox {
     return true;
   }
 
+  // An audio event already written, emptied (a cleared chunk whose bytes
+  // keep their capacity), or an empty event when there is none: filling it
+  // reuses the allocations of an earlier frame's event instead of making
+  // three per frame. Only when the queue holds bare CallEvents, whose
+  // writer no longer needs the one in flight once it is framed.
+  audiosocket::bridge::v1::CallEvent TakeSpareAudioEvent() {
+    static_assert(kBare, "only a queue of bare CallEvents keeps written ones");
+    audiosocket::bridge::v1::CallEvent event;
+    if (spare_audio_.has_value()) {
+      event = std::move(*spare_audio_);
+      spare_audio_.reset();
+    }
+    return event;
+  }
   // Drops everything not yet written (the stream can take no more).
   void Discard() {
     queue_.clear();
@@ -154,6 +175,7 @@ class EventOutbox {
     event::MonoTime pushed;
   };
   std::optional<Message> in_flight_;
+  std::optional<Message> spare_audio_;  // see TakeSpareAudioEvent
   event::MonoTime in_flight_since_;
   std::deque<Entry> queue_;
   size_t queued_audio_ = 0;

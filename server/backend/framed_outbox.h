@@ -44,6 +44,9 @@ class FramedOutbox {
     return was_idle;
   }
 
+  // An emptied audio event to fill and Push (EventOutbox::TakeSpareAudioEvent).
+  bridge::v1::CallEvent TakeSpareAudioEvent() { return events_.TakeSpareAudioEvent(); }
+
   // Copies up to `size` bytes of framed messages to `out`. Each audio event
   // written whole is observed in `inbound_latency` (when set): the time
   // from its queueing to HTTP/2 taking its last byte.

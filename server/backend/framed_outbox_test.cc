@@ -8,6 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "lib/grpc_client/message_reader.h"
+#include "tests/support/allocation_counter.h"
 
 namespace audiosocket {
 namespace {
@@ -101,6 +102,50 @@ TEST(FramedOutboxTest, AMessageCountsAsWrittenOnlyWithItsLastByte) {
   buffer.resize(1);
   EXPECT_EQ(outbox.Read(buffer.data(), 1, nullptr), 1u);
   EXPECT_EQ(outbox.events().size(), 1u);
+}
+
+TEST(FramedOutboxTest, AWrittenAudioEventComesBackEmptiedForTheNextFrame) {
+  FramedOutbox<HandleCallRequest> outbox(10);
+  EXPECT_FALSE(outbox.TakeSpareAudioEvent().has_audio());  // none written yet
+  outbox.Push(Audio(7, 320), event::MonoTime());
+  // Framed, but not all of it taken: still the writer's.
+  std::vector<uint8_t> buffer(10);
+  outbox.Read(buffer.data(), buffer.size(), nullptr);
+  EXPECT_FALSE(outbox.TakeSpareAudioEvent().has_audio());
+  ReadAll(outbox, 100);
+  CallEvent spare = outbox.TakeSpareAudioEvent();
+  ASSERT_TRUE(spare.has_audio());
+  EXPECT_EQ(spare.audio().SerializeAsString(), "");  // every field cleared
+  EXPECT_GE(spare.mutable_audio()->mutable_pcm()->capacity(), 320u);
+  EXPECT_FALSE(outbox.TakeSpareAudioEvent().has_audio());  // one spare, taken once
+  // Other events are not kept.
+  CallEvent mark;
+  mark.mutable_mark()->set_name("m");
+  outbox.Push(mark, event::MonoTime());
+  ReadAll(outbox, 100);
+  EXPECT_FALSE(outbox.TakeSpareAudioEvent().has_audio());
+}
+
+TEST(FramedOutboxTest, FillingTheSpareEventEachFrameAllocatesNothing) {
+  FramedOutbox<HandleCallRequest> outbox(10);
+  const std::string pcm(320, '\x11');
+  std::vector<uint8_t> buffer(16384);
+  auto frame = [&](uint64_t sequence) {
+    CallEvent event = outbox.TakeSpareAudioEvent();
+    auto* chunk = event.mutable_audio();
+    chunk->mutable_pcm()->assign(pcm);
+    chunk->set_sample_rate_hz(8000);
+    chunk->set_sequence_number(sequence);
+    outbox.Push(std::move(event), event::MonoTime());
+    return outbox.Read(buffer.data(), buffer.size(), nullptr);
+  };
+  frame(1);  // the first event and the framing buffer are allocated once
+  const long before = testing::AllocationCount();
+  size_t bytes = 0;
+  for (uint64_t i = 2; i < 102; ++i) bytes += frame(i);
+  EXPECT_EQ(testing::AllocationCount() - before, 0);
+  // (Sequence numbers below 128: every frame is the same size.)
+  EXPECT_EQ(bytes, 100 * Reference<HandleCallRequest>({Audio(2, 320)}).size());
 }
 
 }  // namespace

@@ -197,6 +197,12 @@ void LoopClaimStream::SendEvent(CallEvent event) {
   });
 }
 
+CallEvent LoopClaimStream::SpareAudioEvent() {
+  // The outbox is the loop's: from elsewhere, a new event.
+  if (!loop_->InDispatcherThread()) return {};
+  return outbox_.TakeSpareAudioEvent();
+}
+
 void LoopClaimStream::ExtendAudioQueue(uint64_t audio_events) {
   OnLoop([self = shared_from_this(), audio_events] {
     self->outbox_.events().ExtendAudioQueue(audio_events);

@@ -56,6 +56,7 @@ class LoopClaimStream final : public ClaimSlot,
 
   // BackendLink
   void SendEvent(bridge::v1::CallEvent event) override;
+  bridge::v1::CallEvent SpareAudioEvent() override;
   void ExtendAudioQueue(uint64_t audio_events) override;
   void CloseAfterQueued() override;
   void Abort() override;

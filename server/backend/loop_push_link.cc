@@ -81,6 +81,13 @@ void LoopPushLink::SendEvent(bridge::v1::CallEvent event) {
   });
 }
 
+bridge::v1::CallEvent LoopPushLink::SpareAudioEvent() {
+  // The outbox is the loop's: from elsewhere (a test, a future caller),
+  // a new event.
+  if (!loop_->InDispatcherThread()) return {};
+  return outbox_.TakeSpareAudioEvent();
+}
+
 void LoopPushLink::ExtendAudioQueue(uint64_t audio_events) {
   OnLoop([self = shared_from_this(), audio_events] {
     self->outbox_.events().ExtendAudioQueue(audio_events);

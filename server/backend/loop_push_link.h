@@ -38,6 +38,7 @@ class LoopPushLink final : public BackendLink,
 
   // BackendLink
   void SendEvent(bridge::v1::CallEvent event) override;
+  bridge::v1::CallEvent SpareAudioEvent() override;
   void ExtendAudioQueue(uint64_t audio_events) override;
   void CloseAfterQueued() override;
   void Abort() override;

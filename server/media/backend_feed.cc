@@ -87,7 +87,9 @@ void BackendFeed::Deliver(CallEvent event) {
     std::memcpy(input_.data(), chunk->pcm().data(), in_samples * sizeof(int16_t));
     converted_.resize(resampler_->MaxOutputSamples(in_samples));
     const size_t produced = resampler_->Process(input_, absl::MakeSpan(converted_));
-    chunk->set_pcm(reinterpret_cast<const char*>(converted_.data()), produced * sizeof(int16_t));
+    // Into the string the chunk already has: no allocation per frame.
+    chunk->mutable_pcm()->assign(reinterpret_cast<const char*>(converted_.data()),
+                                 produced * sizeof(int16_t));
     chunk->set_sample_rate_hz(static_cast<uint32_t>(backend_rate_hz_));
     chunk->set_offset_samples(backend_offset_);
     backend_offset_ += produced;
