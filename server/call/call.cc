@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/backend/command_kind.h"
+#include "server/call/call_end_notifier.h"
 #include "server/call/call_events.h"
 #include "server/playout/notice_events.h"
 
@@ -253,9 +254,14 @@ void Call::HandleAudio(const wire::Audio& audio) {
   detected_.clear();
   caller_audio_.DetectDtmf(linear, call_rate_hz_, inbound_offset_, &detected_);
   for (CallEvent& dtmf : detected_) feed_.Emit(std::move(dtmf));
-  CallEvent event;
+  // From the link when it keeps written events: the frame reuses an
+  // earlier frame's chunk and bytes.
+  CallEvent event = link_ != nullptr ? link_->SpareAudioEvent() : CallEvent();
   auto* chunk = event.mutable_audio();
-  chunk->set_pcm(reinterpret_cast<const char*>(linear.data()), linear.size() * sizeof(int16_t));
+  // assign, not set_pcm(data, size): that builds a temporary string and
+  // moves it in, one more allocation per frame.
+  chunk->mutable_pcm()->assign(reinterpret_cast<const char*>(linear.data()),
+                               linear.size() * sizeof(int16_t));
   chunk->set_sample_rate_hz(call_rate_hz_);
   chunk->set_sequence_number(sequence_++);
   chunk->set_offset_samples(inbound_offset_);
@@ -374,23 +380,13 @@ void Call::OnBackendConnected(int attempts, bool announce) {
 }
 
 void Call::OnBackendCommand(uint64_t link_id, BackendMessage message) {
-  std::weak_ptr<Call> weak = weak_from_this();
   const uint64_t bytes = std::visit([](const auto& m) { return m.ByteSizeLong(); }, message);
   if (!command_budget_.TryReserve(bytes)) {
     // Once: the call ends, and what the backend sends after is dropped.
-    if (!command_overflow_.exchange(true)) {
-      RunSoon([weak, link_id] {
-        if (auto call = weak.lock()) call->HandleCommandOverflow(link_id);
-      });
-    }
+    if (!command_overflow_.exchange(true)) Report(LinkReport{link_id, 0, CommandOverflow{}});
     return;
   }
-  RunSoon([weak, link_id, bytes, message = std::move(message)]() mutable {
-    if (auto call = weak.lock()) {
-      call->HandleMessage(link_id, std::move(message));
-      call->command_budget_.Release(bytes);
-    }
-  });
+  Report(LinkReport{link_id, bytes, std::move(message)});
 }
 
 void Call::HandleCommandOverflow(uint64_t link_id) {
@@ -402,21 +398,59 @@ void Call::HandleCommandOverflow(uint64_t link_id) {
 }
 
 void Call::OnBackendClosed(uint64_t link_id, grpc::Status status) {
+  Report(LinkReport{link_id, 0, std::move(status)});
+}
+
+void Call::Report(LinkReport report) {
+  // A link on this loop reports from inside the loop's round: queued at
+  // once. Links on gRPC's threads post it, in the order they report.
+  if (loop_->InDispatcherThread()) {
+    QueueLinkReport(std::move(report));
+    return;
+  }
   std::weak_ptr<Call> weak = weak_from_this();
-  RunSoon([weak, link_id, status = std::move(status)] {
-    if (auto call = weak.lock()) call->HandleBackendClosed(link_id, status);
+  loop_->Post([weak, report = std::move(report)]() mutable {
+    if (auto call = weak.lock()) call->QueueLinkReport(std::move(report));
   });
 }
 
-void Call::RunSoon(event::Dispatcher::Task task) {
-  // A link on this loop (LoopPushLink) reports from inside the loop's
-  // round: the task runs after it, in order, without a wake-up. Links on
-  // gRPC's threads post.
-  if (loop_->InDispatcherThread()) {
-    loop_->RunAfterRound(std::move(task));
-  } else {
-    loop_->Post(std::move(task));
+void Call::QueueLinkReport(LinkReport report) {
+  link_reports_.push_back(std::move(report));
+  if (link_reports_due_) return;
+  link_reports_due_ = true;
+  std::weak_ptr<Call> weak = weak_from_this();
+  loop_->RunAfterRound([weak] {
+    if (auto call = weak.lock()) call->HandleLinkReports();
+  });
+}
+
+void Call::HandleLinkReports() {
+  // Handling one may queue another (End aborts the link, which reports its
+  // close at once): it is handled in this pass, after those before it.
+  for (size_t handled = 0; handled < kReportsPerRound && link_reports_next_ < link_reports_.size();
+       ++handled) {
+    LinkReport report = std::move(link_reports_[link_reports_next_++]);
+    if (auto* message = std::get_if<BackendMessage>(&report.what)) {
+      HandleMessage(report.link_id, std::move(*message));
+      command_budget_.Release(report.bytes);
+    } else if (auto* status = std::get_if<grpc::Status>(&report.what)) {
+      HandleBackendClosed(report.link_id, *status);
+    } else {
+      HandleCommandOverflow(report.link_id);
+    }
   }
+  if (link_reports_next_ < link_reports_.size()) {
+    std::weak_ptr<Call> weak = weak_from_this();
+    loop_->Post([weak] {
+      if (auto call = weak.lock()) call->HandleLinkReports();
+    });
+    return;
+  }
+  link_reports_due_ = false;
+  link_reports_next_ = 0;
+  link_reports_.clear();
+  constexpr size_t kKeptCapacity = 4 * kReportsPerRound;
+  if (link_reports_.capacity() > kKeptCapacity) link_reports_.shrink_to_fit();
 }
 
 void Call::HandleBackendClosed(uint64_t link_id, const grpc::Status& status) {
@@ -526,9 +560,10 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
   audio_timer_ = 0;
   if (connector_ != nullptr) connector_->Stop();
   feed_.Disconnect();
-  // Every mark and DTMF still queued resolves now, exactly once.
-  std::vector<PlayoutNotice> leftovers =
-      playout_.has_value() ? playout_->queue().Abandon() : std::vector<PlayoutNotice>{};
+  // Every mark and DTMF still queued resolves exactly once, a slice per
+  // round, before the CallEnded (CallEndNotifier).
+  PlayoutQueue::Leftovers leftovers =
+      playout_.has_value() ? playout_->queue().Abandon() : PlayoutQueue::Leftovers();
   // Audio dropped while held is counted at the call's rate; the link drops
   // chunks already converted to the backend's rate.
   const uint64_t link_dropped = link_ != nullptr ? link_->dropped_audio_samples() : 0;
@@ -547,7 +582,8 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
   }
   stats_.set_bytes_from_caller(connection_.bytes_read());
   stats_.set_bytes_to_caller(connection_.bytes_written());
-  FinishForBackend(CallEndedEvent(reason, detail, asterisk_error, stats_), previous, leftovers);
+  FinishForBackend(CallEndedEvent(reason, detail, asterisk_error, stats_), previous,
+                   std::move(leftovers));
   state_ = State::kFallback;  // until the socket closes below or after the fallback audio
 
   services_->counters->calls_ended[reason]++;
@@ -581,23 +617,13 @@ void Call::End(CallEndReason reason, std::string detail, const wire::Error* aste
   CloseSocket(true);
 }
 
-void Call::FinishForBackend(CallEvent ended, State previous,
-                            const std::vector<PlayoutNotice>& leftovers) {
+void Call::FinishForBackend(CallEvent ended, State previous, PlayoutQueue::Leftovers leftovers) {
   if (link_ == nullptr || (previous != State::kConnected && previous != State::kWaitingBackend)) {
     return;
   }
-  if (previous == State::kConnected) {
-    for (const PlayoutNotice& notice : leftovers) {
-      if (std::optional<CallEvent> event = AbandonedNoticeEvent(notice); event.has_value()) {
-        link_->SendEvent(std::move(*event));
-      }
-    }
-  }
-  link_->SendEvent(std::move(ended));
-  link_->CloseAfterQueued();
-  // A backend that neither finishes nor reads must not keep the stream
-  // forever: abandon it after a grace period.
-  loop_->RunAt(loop_->Now() + std::chrono::seconds(5), [link = link_] { link->Abort(); });
+  // Before the accept its commands were refused: nothing queued is the backend's.
+  if (previous != State::kConnected) leftovers = PlayoutQueue::Leftovers();
+  CallEndNotifier::Start(loop_, link_, std::move(leftovers), std::move(ended));
 }
 
 void Call::CloseBeforeUuid(std::atomic<uint64_t>& rejected, absl::string_view reason,

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -60,6 +61,12 @@ struct CallServices {
 // gRPC's largest messages). A backend that sends faster than its call can
 // act past this has its call ended (BACKEND_LOST).
 inline constexpr uint64_t kMaxPendingCommandBytes = 16 << 20;
+
+// Backend commands (and other reports of its link) a call acts on per
+// round of its loop. The rest of a flood (a backend's stream window holds
+// some 20,000 marks) waits for the next round, after the timers and
+// sockets of the loop's other calls.
+inline constexpr size_t kReportsPerRound = 256;
 
 class Call final : public LinkObserver,
                    public RegisteredCall,
@@ -137,16 +144,31 @@ class Call final : public LinkObserver,
   void ConnectBackend();
   void HandleMessage(uint64_t link_id, BackendMessage message);
   void HandleCommandOverflow(uint64_t link_id);
-  // Runs `task` on the loop after the current work: see OnBackendCommand.
-  void RunSoon(event::Dispatcher::Task task);
+  // What a link reported (a command, its stream's close, or a command past
+  // the budget), kept in order and acted on after the loop's round: a link
+  // on this loop reports from inside its reading, where the call must not
+  // end it. One queue and one task per round, not a closure per message:
+  // at every frame of every call it counts. At most kReportsPerRound per
+  // round (see there).
+  struct CommandOverflow {};
+  struct LinkReport {
+    uint64_t link_id;
+    uint64_t bytes;  // held in command_budget_ until handled
+    std::variant<BackendMessage, grpc::Status, CommandOverflow> what;
+  };
+  // From any thread: queues `report` on the loop.
+  void Report(LinkReport report);
+  void QueueLinkReport(LinkReport report);
+  void HandleLinkReports();
   void HandleBackendClosed(uint64_t link_id, const grpc::Status& status);
   void ProtocolError(const absl::Status& status);
 
   // Ending.
   void End(bridge::v1::CallEndReason reason, std::string detail,
            const wire::Error* asterisk_error = nullptr);
+  // Tells the backend (CallEndNotifier): leftovers, then `ended`.
   void FinishForBackend(bridge::v1::CallEvent ended, State previous,
-                        const std::vector<PlayoutNotice>& leftovers);
+                        PlayoutQueue::Leftovers leftovers);
   void CloseSocket(bool send_hangup);
   // Closes a connection that never became a call: counts it in `rejected`
   // (one of BridgeCounters' connections_rejected_*) and logs
@@ -187,10 +209,16 @@ class Call final : public LinkObserver,
   std::shared_ptr<BackendConnector> connector_;
   std::shared_ptr<BackendLink> link_;
   uint64_t link_id_ = 0;
-  // Commands posted to the loop and not yet handled (reserved on gRPC
-  // threads in OnBackendCommand); past the bound the call ends.
+  // Commands queued or posted to the loop and not yet handled (reserved in
+  // OnBackendCommand, on any thread); past the bound the call ends.
   CommandBudget command_budget_{kMaxPendingCommandBytes};
   std::atomic<bool> command_overflow_{false};
+  // Loop thread only: see LinkReport. Handled from link_reports_next_ on;
+  // cleared when all are, so its capacity stays (up to a bound: a flood's
+  // is freed).
+  std::vector<LinkReport> link_reports_;
+  size_t link_reports_next_ = 0;
+  bool link_reports_due_ = false;  // a task to handle them is queued
   bool backend_hangup_pending_ = false;
 
   event::Dispatcher::TimerId uuid_timer_ = 0;

@@ -12,23 +12,27 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/event/epoll_dispatcher.h"
 #include "lib/event/time_source.h"
 #include "lib/wire/wire.h"
 #include "server/backend/backend_link.h"
+#include "server/call/call_end_notifier.h"
 #include "server/call/call_registry.h"
 #include "server/call/testing/push_call_services.h"
 #include "server/config/config.h"
 #include "server/ops/counters.h"
 #include "server/ops/log.h"
+#include "tests/support/allocation_counter.h"
 
 namespace audiosocket {
 namespace {
@@ -55,6 +59,12 @@ class FakeLink final : public BackendLink {
  public:
   explicit FakeLink(std::function<int64_t()> now_ms) : now_ms_(std::move(now_ms)) {}
   void SendEvent(v1::CallEvent event) override { events.push_back({now_ms_(), std::move(event)}); }
+  v1::CallEvent SpareAudioEvent() override {
+    v1::CallEvent event;
+    if (spare.has_value()) event = std::move(*spare);
+    spare.reset();
+    return event;
+  }
   void ExtendAudioQueue(uint64_t audio_events) override { extended += audio_events; }
   void CloseAfterQueued() override { ++closes; }
   void Abort() override { ++aborts; }
@@ -62,6 +72,7 @@ class FakeLink final : public BackendLink {
   uint64_t dropped_audio_events() const override { return 0; }
 
   std::vector<SentEvent> events;
+  std::optional<v1::CallEvent> spare;  // handed out once, as a link that keeps written ones
   uint64_t extended = 0;
   int closes = 0;
   int aborts = 0;
@@ -189,6 +200,8 @@ class CallTest : public ::testing::Test {
     }
   }
 
+  long SteadyFrameAllocations(int frames, bool spare);
+
   // UUID at 0 ms, one audio frame, the dial, and the accept.
   void Connect() {
     StartCall();
@@ -224,6 +237,13 @@ class CallTest : public ::testing::Test {
     command.mutable_play()->set_response_id(std::move(response));
     return command;
   }
+  // A mark command with `id`, as its link hands it over; `name_bytes` long.
+  static v1::HandleCallResponse MarkResponse(std::string id, size_t name_bytes = 1) {
+    v1::HandleCallResponse response;
+    response.mutable_command()->set_command_id(std::move(id));
+    response.mutable_command()->mutable_mark()->set_name(std::string(name_bytes, 'm'));
+    return response;
+  }
   static v1::CallCommand MarkCommand(std::string name) {
     v1::CallCommand command;
     command.mutable_mark()->set_name(std::move(name));
@@ -237,6 +257,34 @@ class CallTest : public ::testing::Test {
       if (sent.event.event_case() == kind) out.push_back(sent.event);
     }
     return out;
+  }
+  // The command ids of the results sent to the backend, and "ended" where
+  // the call's end was sent, in the order sent.
+  std::vector<std::string> ResultsThenEnded() {
+    std::vector<std::string> order;
+    for (const SentEvent& sent : link().events) {
+      if (sent.event.has_result()) order.push_back(sent.event.result().command_id());
+      if (sent.event.has_ended()) order.push_back("ended");
+    }
+    return order;
+  }
+  // Runs the loop a round at a time, `done` asked after each (at most 20
+  // rounds); the events of `kind` sent in each round that sent any, in
+  // order.
+  std::vector<std::vector<v1::CallEvent>> EventsPerRound(v1::CallEvent::EventCase kind,
+                                                         const std::function<bool()>& done) {
+    std::vector<std::vector<v1::CallEvent>> rounds;
+    for (int round = 0; round < 20; ++round) {
+      const size_t seen = link().events.size();
+      loop_.RunOnce(event::Nanos(0));
+      std::vector<v1::CallEvent> sent;
+      for (size_t i = seen; i < link().events.size(); ++i) {
+        if (link().events[i].event.event_case() == kind) sent.push_back(link().events[i].event);
+      }
+      if (!sent.empty()) rounds.push_back(std::move(sent));
+      if (done()) break;
+    }
+    return rounds;
   }
   std::vector<SentEvent> Ended() {
     std::vector<SentEvent> out;
@@ -414,6 +462,138 @@ TEST_F(CallTest, PlayAudioIsWrittenFrameByFrameThenSilenceAndTheMarkResolvesOnIt
   EXPECT_EQ(marks, 1);
 }
 
+TEST_F(CallTest, ReportsOfALinkOnTheLoopAreHandledInTheOrderItMadeThem) {
+  Connect();
+  // All in one round, as a link on the call's loop reports from its read:
+  // commands, then its close, then a command it should not have sent.
+  call_->OnBackendCommand(link_ids_.back(), MarkResponse("a"));
+  call_->OnBackendCommand(link_ids_.back(), MarkResponse("b"));
+  call_->OnBackendClosed(link_ids_.back(), grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone"));
+  call_->OnBackendCommand(link_ids_.back(), MarkResponse("c"));
+  Settle();
+  EXPECT_THAT(ResultsThenEnded(), ElementsAre("acc", "a", "b", "ended"));
+  ASSERT_THAT(Ended(), SizeIs(1));
+  EXPECT_EQ(Ended()[0].event.ended().reason(), v1::CALL_END_REASON_BACKEND_LOST);
+}
+
+// A flood of reports (a backend's window holds thousands of commands) is
+// acted on a slice per loop round, in order, so the loop's other calls run
+// between slices.
+TEST_F(CallTest, AFloodOfCommandsIsActedOnASlicePerLoopRound) {
+  Connect();
+  constexpr int kCommands = 2 * kReportsPerRound + 10;
+  for (int i = 0; i < kCommands; ++i) {
+    call_->OnBackendCommand(link_ids_.back(), MarkResponse(absl::StrCat("m", i)));
+  }
+  const auto rounds = EventsPerRound(v1::CallEvent::kResult, [&] {
+    return EventsOf(v1::CallEvent::kResult).size() > static_cast<size_t>(kCommands);  // and "acc"
+  });
+  std::vector<size_t> results_per_round;
+  std::vector<std::string> ids;
+  for (const auto& round : rounds) {
+    results_per_round.push_back(round.size());
+    for (const v1::CallEvent& event : round) ids.push_back(event.result().command_id());
+  }
+  EXPECT_THAT(results_per_round, ElementsAre(kReportsPerRound, kReportsPerRound, 10));
+  ASSERT_THAT(ids, SizeIs(kCommands));
+  for (int i = 0; i < kCommands; ++i) {
+    ASSERT_EQ(ids[i], absl::StrCat("m", i));
+  }
+  // The queue is empty again: the next command is acted on in its round.
+  call_->OnBackendCommand(link_ids_.back(), MarkResponse("next"));
+  loop_.RunOnce(event::Nanos(0));
+  EXPECT_EQ(link().events.back().event.result().command_id(), "next");
+}
+
+TEST_F(CallTest, CommandsPastTheBudgetEndTheCallAfterTheOnesBeforeThem) {
+  Connect();
+  // Reported before the loop acts on any: 4 MiB each, so the fourth passes
+  // the 16 MiB budget. A small one after it fits again, but comes too late.
+  const uint64_t errors_before = push_.counters.command_errors.load();
+  call_->OnBackendCommand(link_ids_.back(), MarkResponse("a"));
+  for (const char* id : {"h1", "h2", "h3", "h4"}) {
+    call_->OnBackendCommand(link_ids_.back(), MarkResponse(id, kMaxPendingCommandBytes / 4));
+  }
+  call_->OnBackendCommand(link_ids_.back(), MarkResponse("b"));
+  Settle();
+  // h1..h3 are answered (their names pass the queue's own bound: refused);
+  // h4 and b are not acted on.
+  EXPECT_THAT(ResultsThenEnded(), ElementsAre("acc", "a", "h1", "h2", "h3", "ended"));
+  ASSERT_THAT(Ended(), SizeIs(1));
+  EXPECT_EQ(Ended()[0].event.ended().reason(), v1::CALL_END_REASON_BACKEND_LOST);
+  EXPECT_THAT(Ended()[0].event.ended().detail(), ::testing::HasSubstr("more than 16 MiB"));
+  EXPECT_EQ(push_.counters.command_errors.load() - errors_before, 4u);
+}
+
+// Allocations of the call's own work over `frames` steady 20 ms steps, each
+// a caller frame in, one frame of a response from the backend (built
+// beforehand, moved in as a link hands it over) and the tick that plays a
+// frame out. With `spare`, the link hands the call an emptied audio event
+// each frame, as links that keep written events do.
+long CallTest::SteadyFrameAllocations(int frames, bool spare) {
+  link().events.reserve(1000);  // the fake's own storage, not the call's
+  const std::vector<int16_t> samples(160, 1234);
+  std::vector<uint8_t> frame;
+  wire::Audio audio;
+  audio.sample_rate_hz = 8000;
+  audio.payload =
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(samples.data()), samples.size() * 2);
+  EXPECT_TRUE(wire::Encode(audio, wire::Dialect::kAsterisk, wire::Peer::kServer, &frame).ok());
+  auto step = [&]() -> long {
+    v1::HandleCallResponse response;
+    *response.mutable_command() = Play(samples, "", "r");
+    if (spare) {
+      link().spare.emplace();
+      link().spare->mutable_audio()->mutable_pcm()->reserve(320);
+    }
+    EXPECT_EQ(::send(caller_fd_, frame.data(), frame.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(frame.size()));
+    const long before = testing::AllocationCount();
+    loop_.RunOnce(event::Nanos(0));
+    call_->OnBackendCommand(link_ids_.back(), std::move(response));
+    loop_.RunOnce(event::Nanos(0));
+    for (int ms = 0; ms < 20; ms += 5) {
+      time_.Advance(milliseconds(5));
+      loop_.RunOnce(event::Nanos(0));
+    }
+    const long made = testing::AllocationCount() - before;
+    ReadCaller();
+    return made;
+  };
+  for (int i = 0; i < 50; ++i) step();  // queues and scratch reach their size
+  const size_t frames_before = written_.size();
+  const size_t events_before = EventsOf(v1::CallEvent::kAudio).size();
+  long allocations = 0;
+  for (int i = 0; i < frames; ++i) allocations += step();
+  EXPECT_EQ(written_.size() - frames_before, static_cast<size_t>(frames));
+  EXPECT_TRUE(AllAre(written_.back(), 1234));
+  EXPECT_EQ(EventsOf(v1::CallEvent::kAudio).size() - events_before, static_cast<size_t>(frames));
+  EXPECT_EQ(link().events.back().event.audio().pcm().size(), 320u);
+  return allocations;
+}
+
+TEST_F(CallTest, ASteadyFrameEachWayAllocatesOnlyTheAudioEventSentToTheBackend) {
+  Connect();
+  constexpr int kFrames = 200;
+  const long allocations = SteadyFrameAllocations(kFrames, /*spare=*/false);
+  // Per frame: the audio event's chunk, the chunk's bytes and their string
+  // (the link takes the event by value). Per four frames: the playout
+  // queue's deque taking a new block (libstdc++ blocks are 512 bytes, four
+  // items). Nothing else: no closure per task, no temporary string, no
+  // sample vector per played item.
+  EXPECT_LE(allocations, 3 * kFrames + kFrames / 4)
+      << static_cast<double>(allocations) / kFrames << " allocations per frame";
+}
+
+TEST_F(CallTest, ASteadyFrameFillsTheAudioEventTheLinkHandsBack) {
+  Connect();
+  constexpr int kFrames = 200;
+  const long allocations = SteadyFrameAllocations(kFrames, /*spare=*/true);
+  // Only the playout queue's deque block per four frames.
+  EXPECT_LE(allocations, kFrames / 4)
+      << static_cast<double>(allocations) / kFrames << " allocations per frame";
+}
+
 TEST_F(CallTest, ClearAnswersWithClearResultThenTheMarkCleared) {
   Connect();
   StepMs(5);
@@ -473,6 +653,46 @@ TEST_F(CallTest, CallerEofEndsTheCallOnceAndClosesTheSocket) {
   EXPECT_TRUE(gone.expired());
   EXPECT_EQ(link().aborts, 1);
   EXPECT_THAT(Ended(), SizeIs(1));
+}
+
+// Marks still queued when the call ends resolve CALL_ENDED a slice per
+// loop round, in the order queued, so the loop's other calls run between
+// slices; the CallEnded comes after the last, then the stream's close.
+TEST_F(CallTest, MarksLeftAtTheEndResolveASlicePerLoopRoundThenCallEnded) {
+  Connect();
+  Command(Play(std::vector<int16_t>(8000, 500)));  // 1 s: the marks wait behind it
+  constexpr int kMarks = 2 * CallEndNotifier::kPerRound + 100;
+  for (int i = 0; i < kMarks; ++i) Command(MarkCommand(absl::StrCat("m", i)));
+  ASSERT_THAT(EventsOf(v1::CallEvent::kMark), IsEmpty());
+
+  ASSERT_EQ(::shutdown(caller_fd_, SHUT_WR), 0);
+  const auto rounds = EventsPerRound(v1::CallEvent::kMark, [&] {
+    if (!Ended().empty()) return true;
+    EXPECT_EQ(link().closes, 0) << "closed before the CallEnded";
+    return false;
+  });
+  std::vector<size_t> marks_per_round;
+  std::vector<std::string> names;
+  for (const auto& round : rounds) {
+    marks_per_round.push_back(round.size());
+    for (const v1::CallEvent& event : round) {
+      names.push_back(event.mark().name());
+      EXPECT_EQ(event.mark().resolution(), v1::MARK_RESOLUTION_CALL_ENDED);
+    }
+  }
+  // The audio ahead of the marks takes one place in the first slice.
+  EXPECT_THAT(marks_per_round,
+              ElementsAre(CallEndNotifier::kPerRound - 1, CallEndNotifier::kPerRound, 101));
+  ASSERT_THAT(names, SizeIs(kMarks));
+  for (int i = 0; i < kMarks; ++i) {
+    ASSERT_EQ(names[i], absl::StrCat("m", i));
+  }
+  ASSERT_THAT(Ended(), SizeIs(1));
+  EXPECT_TRUE(link().events.back().event.has_ended());
+  EXPECT_EQ(link().closes, 1);
+  EXPECT_EQ(link().aborts, 0);
+  StepMs(5000);
+  EXPECT_EQ(link().aborts, 1);  // the backend never finished its stream
 }
 
 TEST_F(CallTest, ACallerThatSendsNothingEndsCallerIdle) {

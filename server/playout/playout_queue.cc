@@ -92,6 +92,16 @@ void PlayoutQueue::PushItem(Item item) {
 
 void PlayoutQueue::PopFront() {
   item_bytes_ -= ItemBytes(items_.front());
+  if (auto* audio = std::get_if<AudioItem>(&items_.front())) {
+    // Kept for the next item: a backend streaming frame by frame makes an
+    // item per frame, each played out before the next arrives.
+    std::vector<int16_t>& used =
+        audio->samples.capacity() >= audio->input.capacity() ? audio->samples : audio->input;
+    if (used.capacity() <= kSpareSamplesMax && used.capacity() > spare_samples_.capacity()) {
+      used.clear();
+      spare_samples_.swap(used);
+    }
+  }
   items_.pop_front();
 }
 
@@ -148,6 +158,7 @@ absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, const std::s
     AudioItem item;
     item.response_id = response_id;
     item.input_rate_hz = convert ? input_rate_hz : 0;
+    (convert ? item.input : item.samples).swap(spare_samples_);
     PushItem(std::move(item));
     last = &std::get<AudioItem>(items_.back());
   }
@@ -431,19 +442,35 @@ ClearReport PlayoutQueue::Clear(const std::string& response_id) {
   return report;
 }
 
-std::vector<PlayoutNotice> PlayoutQueue::Abandon() {
-  for (Item& item : items_) {
-    if (auto* mark = std::get_if<MarkItem>(&item)) {
-      Notice(PlayoutNotice::Type::kMarkCleared, std::move(mark->name));
-    } else if (auto* dtmf = std::get_if<DtmfItem>(&item)) {
-      Notice(PlayoutNotice::Type::kDtmfCancelled, std::move(dtmf->command_id));
-    }
-  }
-  items_.clear();
+PlayoutQueue::Leftovers PlayoutQueue::Abandon() {
+  Leftovers leftovers;
+  leftovers.notices_ = TakeNotices();
+  leftovers.items_.swap(items_);
   buffered_samples_ = 0;
   dtmf_samples_ = 0;
   item_bytes_ = 0;
-  return TakeNotices();
+  return leftovers;
+}
+
+void PlayoutQueue::Leftovers::Take(size_t max, std::vector<PlayoutNotice>* out) {
+  size_t taken = 0;
+  for (; taken < max && next_notice_ < notices_.size(); ++taken) {
+    out->push_back(std::move(notices_[next_notice_++]));
+  }
+  if (next_notice_ == notices_.size()) {
+    notices_.clear();
+    next_notice_ = 0;
+  }
+  for (; taken < max && !items_.empty(); ++taken) {
+    Item& item = items_.front();
+    if (auto* mark = std::get_if<MarkItem>(&item)) {
+      out->push_back(PlayoutNotice{PlayoutNotice::Type::kMarkCleared, std::move(mark->name)});
+    } else if (auto* dtmf = std::get_if<DtmfItem>(&item)) {
+      out->push_back(
+          PlayoutNotice{PlayoutNotice::Type::kDtmfCancelled, std::move(dtmf->command_id)});
+    }
+    items_.pop_front();
+  }
 }
 
 std::vector<PlayoutNotice> PlayoutQueue::TakeNotices() {

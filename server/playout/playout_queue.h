@@ -149,10 +149,11 @@ class PlayoutQueue {
   // (cancelled); hang-up requests stay.
   ClearReport Clear(const std::string& response_id);
 
-  // Resolves every remaining mark and DTMF at the end of the call; the
-  // notices say which (marks as kMarkCleared are reported by the caller as
-  // CALL_ENDED).
-  std::vector<PlayoutNotice> Abandon();
+  class Leftovers;
+  // Empties the queue at the end of the call, in constant time: what was
+  // left (and notices not taken yet) moves to the Leftovers, which resolve
+  // each remaining mark and DTMF as they are taken.
+  Leftovers Abandon();
 
   // Notices produced since the last call, oldest first.
   std::vector<PlayoutNotice> TakeNotices();
@@ -225,6 +226,10 @@ class PlayoutQueue {
   PlayoutConfig config_;
   int samples_per_frame_;
   std::deque<Item> items_;
+  // An emptied sample vector of a played item, for the next audio item; at
+  // most kSpareSamplesMax (a long prompt's buffer is freed, not kept).
+  static constexpr size_t kSpareSamplesMax = 4096;
+  std::vector<int16_t> spare_samples_;
   uint64_t buffered_samples_ = 0;  // audio samples queued (not DTMF)
   uint64_t dtmf_samples_ = 0;      // DTMF tones and gaps not played yet
   size_t item_bytes_ = 0;          // ItemBytes() of every queued item
@@ -250,6 +255,35 @@ class PlayoutQueue {
   std::vector<PlayoutNotice> notices_;
   ToneRenderer* tone_renderer_ = nullptr;
   RateConverter* converter_ = nullptr;
+};
+
+// What a queue held when its call ended, resolved a slice at a time. A
+// backend can queue some 25,000 marks within max_item_bytes; turning them
+// all into events in one go held the call's loop, and every other call on
+// it, for tens of milliseconds. Whoever tells the backend takes a slice per
+// loop round instead.
+//
+// Not thread-safe: the call's loop owns it.
+class PlayoutQueue::Leftovers {
+ public:
+  Leftovers() = default;
+  Leftovers(Leftovers&&) = default;
+  Leftovers& operator=(Leftovers&&) = default;
+
+  bool empty() const { return notices_.empty() && items_.empty(); }
+
+  // Appends the notices of up to `max` more leftovers to `out`, oldest
+  // first: notices produced before the end first, then each queued mark as
+  // kMarkCleared (reported by the call as CALL_ENDED) and each DTMF as
+  // kDtmfCancelled. Queued audio and hang-ups count towards `max` and give
+  // no notice.
+  void Take(size_t max, std::vector<PlayoutNotice>* out);
+
+ private:
+  friend class PlayoutQueue;
+  std::vector<PlayoutNotice> notices_;
+  size_t next_notice_ = 0;
+  std::deque<Item> items_;
 };
 
 }  // namespace audiosocket

@@ -1,7 +1,9 @@
 #include "server/playout/playout_queue.h"
 
+#include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -10,6 +12,7 @@ namespace {
 
 using Type = PlayoutNotice::Type;
 using ::testing::Each;
+using ::testing::ElementsAre;
 
 PlayoutConfig Config() {
   PlayoutConfig config;
@@ -360,9 +363,51 @@ TEST(PlayoutQueueTest, AbandonResolvesEveryMarkAndDtmf) {
   ASSERT_TRUE(queue.EnqueueMark("a").ok());
   ASSERT_TRUE(queue.EnqueueDtmf("1", 100, 50, "d", false).ok());
   ASSERT_TRUE(queue.EnqueueMark("b").ok());
-  auto notices = queue.Abandon();
+  PlayoutQueue::Leftovers leftovers = queue.Abandon();
+  EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(queue.item_bytes(), 0u);
+  std::vector<PlayoutNotice> notices;
+  leftovers.Take(100, &notices);
+  EXPECT_TRUE(leftovers.empty());
   EXPECT_EQ(Types(notices),
             (std::vector<Type>{Type::kMarkCleared, Type::kDtmfCancelled, Type::kMarkCleared}));
+  EXPECT_EQ(notices[0].name, "a");
+  EXPECT_EQ(notices[1].name, "d");
+  EXPECT_EQ(notices[2].name, "b");
+}
+
+// Leftovers resolve a slice at a time, in queue order, after the notices
+// the queue had not handed out yet; audio counts towards a slice.
+TEST(PlayoutQueueTest, LeftoversAreTakenASliceAtATimeInOrder) {
+  PlayoutQueue queue(Config());
+  ASSERT_TRUE(queue.EnqueueMark("first").ok());
+  std::vector<int16_t> frame(160);
+  queue.Tick(absl::MakeSpan(frame));  // "first" played: a notice not taken yet
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(1600, 1), "r").ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(queue.EnqueueMark(absl::StrCat("m", i)).ok());
+  ASSERT_TRUE(queue.EnqueueDtmf("1", 100, 50, "d", false).ok());
+
+  PlayoutQueue::Leftovers leftovers = queue.Abandon();
+  EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(queue.buffered_samples(), 0u);
+  std::vector<std::vector<std::string>> slices;
+  while (!leftovers.empty()) {
+    std::vector<PlayoutNotice> slice;
+    leftovers.Take(3, &slice);
+    std::vector<std::string> names;
+    for (const PlayoutNotice& notice : slice) {
+      names.push_back(absl::StrCat(static_cast<int>(notice.type), ":", notice.name));
+    }
+    slices.push_back(names);
+    ASSERT_LE(slices.size(), 10u);
+  }
+  const std::string played = absl::StrCat(static_cast<int>(Type::kMarkPlayed), ":");
+  const std::string cleared = absl::StrCat(static_cast<int>(Type::kMarkCleared), ":");
+  const std::string cancelled = absl::StrCat(static_cast<int>(Type::kDtmfCancelled), ":");
+  // The played notice, the audio (no notice) and m0; m1 to m3; m4 and the DTMF.
+  EXPECT_THAT(slices, ElementsAre(ElementsAre(played + "first", cleared + "m0"),
+                                  ElementsAre(cleared + "m1", cleared + "m2", cleared + "m3"),
+                                  ElementsAre(cleared + "m4", cancelled + "d")));
 }
 
 }  // namespace
