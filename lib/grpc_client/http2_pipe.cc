@@ -23,10 +23,8 @@ namespace {
 // past it the socket is full, and holding back keeps flow control (and the
 // streams' own queues, which drop stale audio) in charge of what waits.
 constexpr size_t kMaxPendingOut = 64 << 10;
-// Reads per readiness report: one connection with a flood of input must
-// not starve the loop's other descriptors (epoll reports it again).
-constexpr int kMaxReadsPerEvent = 16;
 constexpr size_t kReadChunk = 64 << 10;
+constexpr int kMaxReadsPerCall = static_cast<int>(Http2Pipe::kMaxReadBytes / kReadChunk);
 
 }  // namespace
 
@@ -108,7 +106,7 @@ absl::Status Http2Pipe::Flush(nghttp2_session* session, absl::FunctionRef<bool()
 absl::Status Http2Pipe::Read(nghttp2_session* session, absl::FunctionRef<bool()> stopped) {
   if (read_buffer_ == nullptr) read_buffer_ = std::make_unique<uint8_t[]>(kReadChunk);
   uint8_t* const buffer = read_buffer_.get();
-  for (int i = 0; i < kMaxReadsPerEvent; ++i) {
+  for (int i = 0; i < kMaxReadsPerCall; ++i) {
     const ssize_t n = ::recv(fd_, buffer, kReadChunk, 0);
     if (n == 0) return absl::UnavailableError(absl::StrCat(peer_, " closed the connection"));
     if (n < 0) {
