@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <regex>
 
 #include "absl/strings/match.h"
@@ -13,7 +14,11 @@
 namespace audiosocket::testing {
 
 BridgeProcess::BridgeProcess(std::vector<std::string> flags) {
-  std::vector<std::string> argv = {RunfilePath("server/audiosocket-bridge")};
+  // A test may run another build of the bridge (//server:audiosocket-bridge-opt)
+  // by naming its runfile in AUDIOSOCKET_BRIDGE_BINARY.
+  const char* binary = std::getenv("AUDIOSOCKET_BRIDGE_BINARY");
+  std::vector<std::string> argv = {
+      RunfilePath(binary != nullptr ? binary : "server/audiosocket-bridge")};
   bool has_listen = false;
   bool has_grpc = false;
   bool has_metrics = false;
