@@ -673,8 +673,13 @@ static int ext_app_handle_rx(struct ast_channel *chan, struct ext_conn *conn, co
 
 				ext_voice_frame(&msg, &f);
 				if (ast_write(chan, &f)) {
-					ast_log(LOG_WARNING, "%s: cannot write audio from server '%s' to %s\n",
-						EXT_NAME, conn->server, ast_channel_name(chan));
+					if (ast_check_hangup(chan)) {
+						/* Hung up since its last read: the usual end, not a fault. */
+						ast_verb(4, "%s: %s hung up\n", EXT_NAME, ast_channel_name(chan));
+					} else {
+						ast_log(LOG_WARNING, "%s: cannot write audio from server '%s' to %s\n",
+							EXT_NAME, conn->server, ast_channel_name(chan));
+					}
 					res = -1;
 				}
 				break;
