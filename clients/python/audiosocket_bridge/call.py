@@ -443,7 +443,8 @@ class Call:
         answer = await self._checked(pb.CallCommand(hangup=pb.Hangup(after_playout=after_playout)))
         if answer.code == pb.RESULT_CODE_CALL_ENDED and self.ended is not None:
             if self.ended.reason == pb.CALL_END_REASON_BACKEND_HUNG_UP:
-                return pb.CommandResult(command_id=answer.command_id, code=pb.RESULT_CODE_OK, command="hangup")
+                return pb.CommandResult(command_id=answer.command_id, code=pb.RESULT_CODE_OK,
+                                        command=pb.COMMAND_KIND_HANGUP)
         return answer
 
     # -------------------------------------------------------------- ending

@@ -115,6 +115,34 @@ async def test_playing_after_the_end_is_a_normal_event(mode, caplog):
             await server.stop(0.5)
 
 
+async def test_hangup_after_the_backend_hung_up_answers_ok():
+    # The handler's own hang-up ended the call; hanging up again (as the
+    # SDK does when a handler returns before CallEnded reached it) answers
+    # OK for the hang-up that ended it.
+    answers: list = []
+    finished = asyncio.Event()
+
+    async def handler(call: Call) -> None:
+        try:
+            answers.append(await call.hangup())
+            await call.wait_ended(WAIT)
+            answers.append(await call.hangup())
+        finally:
+            finished.set()
+
+    server = await serve(handler)
+    bridge = BridgeProcess(f"--backend={server.target}")
+    try:
+        asterisk, _ = await place_call(bridge.audiosocket_port)
+        await asyncio.wait_for(finished.wait(), WAIT)
+        assert [a.code for a in answers] == [pb.RESULT_CODE_OK, pb.RESULT_CODE_OK]
+        assert answers[1].command == pb.COMMAND_KIND_HANGUP
+        asterisk.close()
+    finally:
+        bridge.stop()
+        await server.stop(0.5)
+
+
 async def test_work_against_a_push_mode_bridge_raises(caplog):
     async def handler(call):
         pass
