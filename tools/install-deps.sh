@@ -13,7 +13,7 @@ packages=(
   bazel-bootstrap build-essential pkg-config python3 git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev googletest libgtest-dev libgmock-dev libbenchmark-dev
-  libspeexdsp-dev libsoxr-dev prometheus-cpp-dev libnghttp2-dev
+  libspeexdsp-dev libsoxr-dev prometheus-cpp-dev libnghttp2-dev zlib1g-dev
   clang clang-format libclang-rt-14-dev
   asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-moh-opsound-wav espeak-ng
 )

@@ -1,5 +1,8 @@
 #include "lib/grpc_client/message_reader.h"
 
+#include <algorithm>
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 
 namespace audiosocket::grpc_client {
@@ -20,6 +23,44 @@ void AppendMessagePrefix(size_t message_bytes, std::string* out) {
   out->append(prefix, kMessagePrefixBytes);
 }
 
+void MessageReader::set_encoding(MessageEncoding encoding) {
+  inflater_.reset();
+  if (encoding != MessageEncoding::kIdentity)
+    inflater_ = std::make_unique<MessageInflater>(encoding);
+}
+
+absl::Status MessageReader::CheckPrefix(const char* prefix) const {
+  const auto flag = static_cast<unsigned char>(prefix[0]);
+  if (flag > 1) {
+    return absl::InternalError(
+        absl::StrCat("a message's compressed flag is ", flag, "; gRPC allows only 0 and 1"));
+  }
+  if (flag == 1 && inflater_ == nullptr) {
+    return absl::InternalError(
+        "the backend sent a compressed message, which was not asked for (no grpc-encoding "
+        "named how)");
+  }
+  const uint32_t length = ReadBigEndian32(prefix + 1);
+  if (length > max_message_bytes_) {
+    return absl::ResourceExhaustedError(absl::StrCat("the backend sent a message of ", length,
+                                                     " bytes, more than the limit of ",
+                                                     max_message_bytes_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MessageReader::Deliver(bool compressed, absl::string_view message,
+                                    absl::FunctionRef<void(absl::string_view)> on_message) {
+  if (!compressed) {
+    on_message(message);
+    return absl::OkStatus();
+  }
+  absl::Status inflated = inflater_->Inflate(message, max_message_bytes_, &inflated_);
+  if (!inflated.ok()) return inflated;
+  on_message(inflated_);
+  return absl::OkStatus();
+}
+
 absl::Status MessageReader::Feed(absl::string_view data,
                                  absl::FunctionRef<void(absl::string_view)> on_message) {
   // Whole messages are handed out straight from `data`; only a message cut
@@ -32,44 +73,27 @@ absl::Status MessageReader::Feed(absl::string_view data,
       const size_t take = std::min(need - have, data.size());
       pending_.append(data.data(), take);
       data.remove_prefix(take);
-      if (pending_.size() == kMessagePrefixBytes) {
-        if (pending_[0] != 0) {
-          return absl::InternalError(
-              "the backend sent a compressed message, which was not asked for");
-        }
-        const uint32_t length = ReadBigEndian32(pending_.data() + 1);
-        if (length > max_message_bytes_) {
-          return absl::ResourceExhaustedError(absl::StrCat("the backend sent a message of ", length,
-                                                           " bytes, more than the limit of ",
-                                                           max_message_bytes_));
-        }
-        if (length == 0) {
-          on_message(absl::string_view());
-          pending_.clear();
-        }
-        continue;
+      if (pending_.size() < kMessagePrefixBytes) continue;
+      if (have < kMessagePrefixBytes) {
+        if (absl::Status prefix = CheckPrefix(pending_.data()); !prefix.ok()) return prefix;
       }
-      if (pending_.size() > kMessagePrefixBytes &&
-          pending_.size() == kMessagePrefixBytes + ReadBigEndian32(pending_.data() + 1)) {
-        on_message(absl::string_view(pending_).substr(kMessagePrefixBytes));
+      if (pending_.size() == kMessagePrefixBytes + ReadBigEndian32(pending_.data() + 1)) {
+        absl::Status delivered = Deliver(
+            pending_[0] != 0, absl::string_view(pending_).substr(kMessagePrefixBytes), on_message);
         pending_.clear();
+        if (!delivered.ok()) return delivered;
       }
       continue;
     }
-    if (data[0] != 0) {
-      return absl::InternalError("the backend sent a compressed message, which was not asked for");
-    }
+    if (absl::Status prefix = CheckPrefix(data.data()); !prefix.ok()) return prefix;
     const uint32_t length = ReadBigEndian32(data.data() + 1);
-    if (length > max_message_bytes_) {
-      return absl::ResourceExhaustedError(absl::StrCat("the backend sent a message of ", length,
-                                                       " bytes, more than the limit of ",
-                                                       max_message_bytes_));
-    }
     if (data.size() < kMessagePrefixBytes + length) {
       pending_.assign(data.data(), data.size());
       return absl::OkStatus();
     }
-    on_message(data.substr(kMessagePrefixBytes, length));
+    absl::Status delivered =
+        Deliver(data[0] != 0, data.substr(kMessagePrefixBytes, length), on_message);
+    if (!delivered.ok()) return delivered;
     data.remove_prefix(kMessagePrefixBytes + length);
   }
   return absl::OkStatus();

@@ -24,7 +24,9 @@ LoopClaimStream::LoopClaimStream(grpc_server::ServerConnection* connection, int3
       dispatcher_(dispatcher),
       options_(options),
       reader_(kMaxRequestBytes),
-      outbox_(options.max_queued_audio_events) {}
+      outbox_(options.max_queued_audio_events) {
+  reader_.set_encoding(options.encoding);
+}
 
 LoopClaimStream::~LoopClaimStream() = default;
 

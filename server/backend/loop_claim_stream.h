@@ -40,6 +40,8 @@ class LoopClaimStream final : public ClaimSlot,
     // When set, the stream is registered there until it ends, so shutdown
     // can wait for its last writes.
     StreamTracker* streams = nullptr;
+    // How the worker compresses its messages (its grpc-encoding).
+    grpc_client::MessageEncoding encoding = grpc_client::MessageEncoding::kIdentity;
   };
 
   // The stream `stream_id` of `connection`.

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "lib/grpc_client/message_inflater.h"
 #include "server/backend/grpc_status_convert.h"
 #include "server/backend/loop_claim_stream.h"
 #include "server/grpc/proxy_stream.h"
@@ -105,8 +106,19 @@ absl::StatusOr<std::shared_ptr<grpc_server::StreamHandler>> LoopServer::Route(
     if (grpc::Status admitted = service_->AdmitClaim(authorization); !admitted.ok()) {
       return ToAbsl(admitted);
     }
+    // A worker that compresses its messages (gzip, deflate) is read as
+    // gRPC's server reads it; one using another encoding is told which.
+    absl::StatusOr<grpc_client::MessageEncoding> encoding =
+        grpc_client::ParseMessageEncoding(head.Find("grpc-encoding").value_or(""));
+    if (!encoding.ok()) {
+      if (service_->options().counters != nullptr) {
+        service_->options().counters->pull_streams_rejected++;
+      }
+      return encoding.status();
+    }
     const BridgeService::Options& service_options = service_->options();
     LoopClaimStream::Options options;
+    options.encoding = *encoding;
     options.max_queued_audio_events = service_options.max_queued_audio_events;
     options.counters = service_options.counters;
     options.inbound_latency = service_options.inbound_latency;

@@ -10,15 +10,19 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "audiosocket/bridge/v1/bridge.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "lib/event/epoll_dispatcher.h"
+#include "lib/grpc_client/address.h"
+#include "lib/grpc_client/connection.h"
 #include "server/backend/claim_dispatcher.h"
 #include "server/backend/stream_tracker.h"
 #include "server/call/call_registry.h"
@@ -200,6 +204,89 @@ TEST_F(LoopServerTest, ClaimCallIsAdmittedAsOnGrpcsServerAndRunsOnALoop) {
   EXPECT_TRUE(Eventually([&] { return streams_.open() == 0; }));
   EXPECT_EQ(dispatcher_.idle_slots(), 0u);
   EXPECT_EQ(counters_.pull_streams.load(), 0);
+}
+
+TEST_F(LoopServerTest, AWorkerThatCompressesItsMessagesIsReadAsGrpcsServerReadsIt) {
+  for (grpc_compression_algorithm algorithm : {GRPC_COMPRESS_GZIP, GRPC_COMPRESS_DEFLATE}) {
+    grpc::ClientContext context;
+    Authorize(&context);
+    context.set_compression_algorithm(algorithm);
+    auto stream = stub_->ClaimCall(&context);
+    v1::ClaimCallRequest claim;
+    claim.mutable_claim()->set_listener("main");
+    ASSERT_TRUE(stream->Write(claim));
+    // Long enough that gRPC does compress it (it sends a message plain
+    // when compressing would not make it smaller).
+    const std::string id(2000, 'c');
+    v1::ClaimCallRequest early;
+    early.mutable_command()->set_command_id(id);
+    early.mutable_command()->mutable_hangup();
+    ASSERT_TRUE(stream->Write(early));
+    v1::ClaimCallResponse response;
+    ASSERT_TRUE(stream->Read(&response)) << algorithm;
+    EXPECT_EQ(response.event().result().command_id(), id);
+    EXPECT_EQ(response.event().result().code(), v1::RESULT_CODE_FAILED_PRECONDITION);
+    stream->WritesDone();
+    EXPECT_FALSE(stream->Read(&response));
+    grpc::Status status = stream->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+}
+
+// A client stream that sends nothing and keeps how it ended.
+class ClosingHandler final : public grpc_client::StreamHandler {
+ public:
+  size_t ReadBody(uint8_t*, size_t, bool* end) override {
+    *end = true;
+    return 0;
+  }
+  void OnMessage(absl::string_view) override {}
+  void OnClose(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    status_ = status;
+  }
+  std::optional<absl::Status> status() {
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::optional<absl::Status> status_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(LoopServerTest, AClaimInAnEncodingThisSideCannotReadIsRefusedNamingWhatItReads) {
+  // gRPC C++'s client only sends encodings it has, so the bridge's own
+  // client names one it has not.
+  const std::string host_port = absl::StrCat("127.0.0.1:", server_->port());
+  absl::StatusOr<std::vector<grpc_client::Address>> addresses = grpc_client::ResolveName(host_port);
+  ASSERT_TRUE(addresses.ok()) << addresses.status();
+  ASSERT_FALSE(addresses->empty());
+  grpc_client::Connection::Options options;
+  options.authority = host_port;
+  auto handler = std::make_shared<ClosingHandler>();
+  std::shared_ptr<grpc_client::Connection> connection;
+  loops_[0]->Post([&] {
+    connection = grpc_client::Connection::Start(loops_[0].get(), addresses->front(), options);
+    absl::StatusOr<int32_t> stream =
+        connection->OpenStream("/audiosocket.bridge.v1.BridgeService/ClaimCall",
+                               {{"authorization", "Bearer s3cret"}, {"grpc-encoding", "snappy"}},
+                               absl::Seconds(10), handler);
+    ASSERT_TRUE(stream.ok()) << stream.status();
+  });
+  ASSERT_TRUE(Eventually([&] { return handler->status().has_value(); }));
+  const absl::Status status = *handler->status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnimplemented) << status;
+  EXPECT_THAT(status.message(), HasSubstr("\"snappy\" cannot be read here"));
+  EXPECT_EQ(counters_.pull_streams_rejected.load(), 1u);
+  EXPECT_EQ(dispatcher_.idle_slots(), 0u);
+  std::atomic<bool> closed{false};
+  loops_[0]->Post([&] {
+    connection->Close(absl::CancelledError("test over"));
+    connection.reset();
+    closed = true;
+  });
+  ASSERT_TRUE(Eventually([&] { return closed.load(); }));
 }
 
 TEST_F(LoopServerTest, AFirstMessageThatIsNotAClaimEndsTheStream) {

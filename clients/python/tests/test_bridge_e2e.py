@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import struct
 
+import grpc
 import pytest
 
 from audiosocket_bridge import BridgeClient, Call, ClaimEnded, CommandError, pb, serve, wire
@@ -26,7 +27,8 @@ class Backend:
         self.calls: asyncio.Queue[Call] = asyncio.Queue()
         self._claim: asyncio.Task | None = None
 
-    async def start(self, *flags: str, listen: str = "127.0.0.1:0") -> BridgeProcess:
+    async def start(self, *flags: str, listen: str = "127.0.0.1:0",
+                    compression: grpc.Compression | None = None) -> BridgeProcess:
         flags = (*flags, "--drain_timeout=200ms")
         if self.mode == "push":
             async def handler(call: Call) -> None:
@@ -37,7 +39,10 @@ class Backend:
             self.bridge = BridgeProcess(f"--backend={self.server.target}", *flags, listen=listen)
         else:
             self.bridge = BridgeProcess("--mode=pull", *flags, listen=listen)
-            self.client = BridgeClient(self.bridge.grpc_target)
+            channel = None
+            if compression is not None:
+                channel = grpc.aio.insecure_channel(self.bridge.grpc_target, compression=compression)
+            self.client = BridgeClient(self.bridge.grpc_target, channel)
             self._claim = asyncio.create_task(self.client.claim())
         return self.bridge
 
@@ -134,6 +139,33 @@ async def test_echo_is_byte_exact(backend):
         heard += message.payload
     assert heard[: len(sent)] == sent
     asterisk.close()
+
+
+async def test_a_worker_that_compresses_its_messages_is_served():
+    """grpcio's gzip on the worker's channel (some deployments set it for
+    every service): the bridge reads the compressed stream as gRPC's own
+    servers do."""
+    backend = Backend("pull")
+    try:
+        await backend.start(compression=grpc.Compression.Gzip)
+        asterisk, call = await connect(backend)
+        chunk = await next_of(call, pb.AudioChunk)
+        assert chunk.pcm == numbered_frame(0)
+        # A square wave: compresses to a fraction, so grpcio does send it compressed.
+        prompt = (struct.pack("<h", 8000) * 40 + struct.pack("<h", -8000) * 40) * 20
+        result = await call.play(prompt, response_id="prompt")
+        assert result.code == pb.RESULT_CODE_OK
+        heard = b""
+        while len(heard) < len(prompt):
+            message = await asyncio.wait_for(asterisk.read(), WAIT)
+            assert message is not None, "the bridge closed the socket"
+            if not isinstance(message, wire.Audio) or (not heard and message.payload == bytes(320)):
+                continue
+            heard += message.payload
+        assert heard[: len(prompt)] == prompt
+        asterisk.close()
+    finally:
+        await backend.close()
 
 
 async def test_asterisk_dtmf_digit_reaches_the_backend(backend):
