@@ -11,6 +11,8 @@ import (
 
 	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/bridgepb"
 	"github.com/audiosocket-bridge/audiosocket-bridge/clients/go/wire"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding/gzip"
 )
 
 const testUUID = "40325ec2-5efd-4bd3-805f-53576e581d13"
@@ -18,6 +20,12 @@ const testUUID = "40325ec2-5efd-4bd3-805f-53576e581d13"
 // setup starts the bridge in mode with a backend, connects a scripted
 // Asterisk that sends the UUID and one frame, and returns the SDK's call.
 func setup(t *testing.T, mode, listen string, d wire.Dialect) (*asterisk, *Call) {
+	t.Helper()
+	return setupWith(t, mode, listen, d)
+}
+
+// setupWith is setup with options for the pull client.
+func setupWith(t *testing.T, mode, listen string, d wire.Dialect, opts ...Option) (*asterisk, *Call) {
 	t.Helper()
 	ctx := testCtx(t)
 	var b *bridgeProcess
@@ -42,7 +50,7 @@ func setup(t *testing.T, mode, listen string, d wire.Dialect) (*asterisk, *Call)
 		b = startBridge(t, listen, "--backend="+srv.Target())
 	} else {
 		b = startBridge(t, listen, "--mode=pull")
-		client, err := Dial(b.grpcTarget())
+		client, err := Dial(b.grpcTarget(), opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,45 +145,53 @@ func TestCallMetadata(t *testing.T) {
 }
 
 func TestEchoIsByteExact(t *testing.T) {
-	forModes(t, func(t *testing.T, mode string) {
-		a, call := setup(t, mode, "127.0.0.1:0", wire.Asterisk)
-		ctx := testCtx(t)
-		sent := numberedFrame(0)
-		for i := 1; i < 25; i++ {
-			sent = append(sent, numberedFrame(i)...)
-			a.send(wire.Audio{Rate: 8000, PCM: numberedFrame(i)})
+	forModes(t, func(t *testing.T, mode string) { echoIsByteExact(t, mode) })
+}
+
+// A worker that compresses what it sends (grpc-go compresses every message
+// once a compressor is named) is read as gRPC's own servers read it.
+func TestEchoIsByteExactFromAWorkerThatCompresses(t *testing.T) {
+	echoIsByteExact(t, "pull", WithDialOptions(grpc.WithDefaultCallOptions(grpc.UseCompressor(gzip.Name))))
+}
+
+func echoIsByteExact(t *testing.T, mode string, opts ...Option) {
+	a, call := setupWith(t, mode, "127.0.0.1:0", wire.Asterisk, opts...)
+	ctx := testCtx(t)
+	sent := numberedFrame(0)
+	for i := 1; i < 25; i++ {
+		sent = append(sent, numberedFrame(i)...)
+		a.send(wire.Audio{Rate: 8000, PCM: numberedFrame(i)})
+	}
+	for i := 0; i < 25; i++ {
+		chunk := next[*bridgepb.AudioChunk](t, call)
+		if chunk.GetSequenceNumber() != uint64(i) || chunk.GetOffsetSamples() != uint64(i*160) {
+			t.Errorf("chunk %d: seq %d offset %d", i, chunk.GetSequenceNumber(), chunk.GetOffsetSamples())
 		}
-		for i := 0; i < 25; i++ {
-			chunk := next[*bridgepb.AudioChunk](t, call)
-			if chunk.GetSequenceNumber() != uint64(i) || chunk.GetOffsetSamples() != uint64(i*160) {
-				t.Errorf("chunk %d: seq %d offset %d", i, chunk.GetSequenceNumber(), chunk.GetOffsetSamples())
-			}
-			if _, err := call.Play(ctx, chunk.GetPcm(), "echo"); err != nil {
-				t.Fatal(err)
-			}
+		if _, err := call.Play(ctx, chunk.GetPcm(), "echo"); err != nil {
+			t.Fatal(err)
 		}
-		var heard []byte
-		for len(heard) < len(sent) {
-			m := a.read(wait)
-			if m == nil {
-				t.Fatal("the bridge closed or went quiet")
-			}
-			au, ok := m.(wire.Audio)
-			if !ok {
-				continue
-			}
-			if au.Rate != 8000 || len(au.PCM) != 320 {
-				t.Fatalf("frame %d Hz, %d bytes", au.Rate, len(au.PCM))
-			}
-			if len(heard) == 0 && bytes.Equal(au.PCM, make([]byte, 320)) {
-				continue
-			}
-			heard = append(heard, au.PCM...)
+	}
+	var heard []byte
+	for len(heard) < len(sent) {
+		m := a.read(wait)
+		if m == nil {
+			t.Fatal("the bridge closed or went quiet")
 		}
-		if !bytes.Equal(heard[:len(sent)], sent) {
-			t.Error("the echo differs from what was sent")
+		au, ok := m.(wire.Audio)
+		if !ok {
+			continue
 		}
-	})
+		if au.Rate != 8000 || len(au.PCM) != 320 {
+			t.Fatalf("frame %d Hz, %d bytes", au.Rate, len(au.PCM))
+		}
+		if len(heard) == 0 && bytes.Equal(au.PCM, make([]byte, 320)) {
+			continue
+		}
+		heard = append(heard, au.PCM...)
+	}
+	if !bytes.Equal(heard[:len(sent)], sent) {
+		t.Error("the echo differs from what was sent")
+	}
 }
 
 func TestAsteriskDTMFDigit(t *testing.T) {
