@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/grpc_client/grpc_status.h"
 #include "lib/grpc_client/http2_pipe.h"
+#include "lib/grpc_client/message_inflater.h"
 #include "lib/grpc_client/message_reader.h"
 
 namespace audiosocket::grpc_client {
@@ -47,6 +48,13 @@ struct Connection::Callbacks {
       stream->grpc_status = std::string(text);
     } else if (key == "grpc-message") {
       stream->grpc_message = std::string(text);
+    } else if (key == "grpc-encoding") {
+      // Not asked for (no grpc-accept-encoding goes out), but some servers
+      // compress anyway (grpc-go's RPCCompressor): read what is readable.
+      // Compressed messages of another encoding end the stream as unasked.
+      if (absl::StatusOr<MessageEncoding> encoding = ParseMessageEncoding(text); encoding.ok()) {
+        stream->reader.set_encoding(*encoding);
+      }
     }
     return 0;
   }

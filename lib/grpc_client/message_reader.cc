@@ -37,8 +37,8 @@ absl::Status MessageReader::CheckPrefix(const char* prefix) const {
   }
   if (flag == 1 && inflater_ == nullptr) {
     return absl::InternalError(
-        "the backend sent a compressed message, which was not asked for (no grpc-encoding "
-        "named how)");
+        "the backend sent a compressed message, which was not asked for, without naming gzip or "
+        "deflate as its grpc-encoding");
   }
   const uint32_t length = ReadBigEndian32(prefix + 1);
   if (length > max_message_bytes_) {

@@ -26,6 +26,7 @@ func setup(t *testing.T, mode, listen string, d wire.Dialect) (*asterisk, *Call)
 
 // setupWith is setup with options for the pull client.
 func setupWith(t *testing.T, mode, listen string, d wire.Dialect, opts ...Option) (*asterisk, *Call) {
+	// (In push mode the options are the backend server's.)
 	t.Helper()
 	ctx := testCtx(t)
 	var b *bridgeProcess
@@ -41,7 +42,7 @@ func setupWith(t *testing.T, mode, listen string, d wire.Dialect, opts ...Option
 			case <-release:
 			case <-ctx.Done():
 			}
-		})
+		}, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,6 +153,13 @@ func TestEchoIsByteExact(t *testing.T) {
 // once a compressor is named) is read as gRPC's own servers read it.
 func TestEchoIsByteExactFromAWorkerThatCompresses(t *testing.T) {
 	echoIsByteExact(t, "pull", WithDialOptions(grpc.WithDefaultCallOptions(grpc.UseCompressor(gzip.Name))))
+}
+
+// A backend that compresses what it sends though the bridge never asked
+// (grpc-go's legacy RPCCompressor does) is read too.
+func TestEchoIsByteExactFromABackendThatCompresses(t *testing.T) {
+	//lint:ignore SA1019 the deprecated option is the one that compresses unasked
+	echoIsByteExact(t, "push", WithServerOptions(grpc.RPCCompressor(grpc.NewGZIPCompressor())))
 }
 
 func echoIsByteExact(t *testing.T, mode string, opts ...Option) {
