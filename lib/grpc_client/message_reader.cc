@@ -25,8 +25,9 @@ void AppendMessagePrefix(size_t message_bytes, std::string* out) {
 
 void MessageReader::set_encoding(MessageEncoding encoding) {
   inflater_.reset();
-  if (encoding != MessageEncoding::kIdentity)
+  if (encoding != MessageEncoding::kIdentity) {
     inflater_ = std::make_unique<MessageInflater>(encoding);
+  }
 }
 
 absl::Status MessageReader::CheckPrefix(const char* prefix) const {
