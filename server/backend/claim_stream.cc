@@ -152,6 +152,7 @@ void ClaimStream::OnReadDone(bool ok) {
   }
   if (first) {
     if (!request_.has_claim()) {
+      if (counters_ != nullptr) counters_->pull_stream_errors++;
       FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                               "the first message on a ClaimCall stream must be a claim command"));
       return;

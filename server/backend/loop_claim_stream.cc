@@ -58,20 +58,25 @@ void LoopClaimStream::OnRequestData(absl::string_view data) {
     if (done_ || finish_requested_) return;
     bridge::v1::ClaimCallRequest request;
     if (!request.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
-      FinishOnce(
+      FailForWorker(
           absl::InternalError("a message on the ClaimCall stream is not a ClaimCallRequest"));
       return;
     }
     OnRequest(std::move(request));
   });
-  if (!read.ok()) FinishOnce(read);
+  if (!read.ok()) FailForWorker(read);
+}
+
+void LoopClaimStream::FailForWorker(absl::Status status) {
+  if (options_.counters != nullptr) options_.counters->pull_stream_errors++;
+  FinishOnce(std::move(status));
 }
 
 void LoopClaimStream::OnRequest(bridge::v1::ClaimCallRequest request) {
   if (!claimed_) {
     claimed_ = true;
     if (!request.has_claim()) {
-      FinishOnce(absl::InvalidArgumentError(
+      FailForWorker(absl::InvalidArgumentError(
           "the first message on a ClaimCall stream must be a claim command"));
       return;
     }

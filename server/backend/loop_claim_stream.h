@@ -82,6 +82,8 @@ class LoopClaimStream final : public ClaimSlot,
   void Queue(bridge::v1::CallEvent event);
   // Finishes once, after what is queued (loop).
   void FinishOnce(absl::Status status);
+  // FinishOnce for what the worker sent, counted in pull_stream_errors.
+  void FailForWorker(absl::Status status);
   // Resets the stream: the worker hears nothing more (loop).
   void ResetStream();
   void NotifyClosed(grpc::Status status);

@@ -8,7 +8,9 @@
 #include <grpcpp/generic/async_generic_service.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +25,7 @@
 #include "lib/event/epoll_dispatcher.h"
 #include "lib/grpc_client/address.h"
 #include "lib/grpc_client/connection.h"
+#include "lib/grpc_client/message_reader.h"
 #include "server/backend/claim_dispatcher.h"
 #include "server/backend/stream_tracker.h"
 #include "server/call/call_registry.h"
@@ -233,12 +236,17 @@ TEST_F(LoopServerTest, AWorkerThatCompressesItsMessagesIsReadAsGrpcsServerReadsI
   }
 }
 
-// A client stream that sends nothing and keeps how it ended.
+// A client stream that sends `body` (framed messages), half-closes and
+// keeps how it ended.
 class ClosingHandler final : public grpc_client::StreamHandler {
  public:
-  size_t ReadBody(uint8_t*, size_t, bool* end) override {
-    *end = true;
-    return 0;
+  explicit ClosingHandler(std::string body = "") : body_(std::move(body)) {}
+  size_t ReadBody(uint8_t* out, size_t size, bool* end) override {
+    const size_t n = std::min(size, body_.size() - sent_);
+    std::memcpy(out, body_.data() + sent_, n);
+    sent_ += n;
+    *end = sent_ == body_.size();
+    return n;
   }
   void OnMessage(absl::string_view) override {}
   void OnClose(const absl::Status& status) override {
@@ -251,42 +259,63 @@ class ClosingHandler final : public grpc_client::StreamHandler {
   }
 
  private:
+  const std::string body_;  // the loop's
+  size_t sent_ = 0;         // the loop's
   absl::Mutex mu_;
   std::optional<absl::Status> status_ ABSL_GUARDED_BY(mu_);
 };
 
-TEST_F(LoopServerTest, AClaimInAnEncodingThisSideCannotReadIsRefusedNamingWhatItReads) {
-  // gRPC C++'s client only sends encodings it has, so the bridge's own
-  // client names one it has not.
-  const std::string host_port = absl::StrCat("127.0.0.1:", server_->port());
+// Calls ClaimCall with the bridge's own client, which sends any header
+// and any bytes (gRPC C++'s client only sends what it can encode), and
+// returns how the stream ended.
+absl::Status RawClaimCall(event::Dispatcher* loop, int port, const std::string& encoding,
+                          std::string body) {
+  const std::string host_port = absl::StrCat("127.0.0.1:", port);
   absl::StatusOr<std::vector<grpc_client::Address>> addresses = grpc_client::ResolveName(host_port);
-  ASSERT_TRUE(addresses.ok()) << addresses.status();
-  ASSERT_FALSE(addresses->empty());
+  if (!addresses.ok() || addresses->empty()) return absl::InternalError("no address");
   grpc_client::Connection::Options options;
   options.authority = host_port;
-  auto handler = std::make_shared<ClosingHandler>();
+  auto handler = std::make_shared<ClosingHandler>(std::move(body));
   std::shared_ptr<grpc_client::Connection> connection;
-  loops_[0]->Post([&] {
-    connection = grpc_client::Connection::Start(loops_[0].get(), addresses->front(), options);
+  loop->Post([&] {
+    connection = grpc_client::Connection::Start(loop, addresses->front(), options);
     absl::StatusOr<int32_t> stream =
         connection->OpenStream("/audiosocket.bridge.v1.BridgeService/ClaimCall",
-                               {{"authorization", "Bearer s3cret"}, {"grpc-encoding", "snappy"}},
+                               {{"authorization", "Bearer s3cret"}, {"grpc-encoding", encoding}},
                                absl::Seconds(10), handler);
-    ASSERT_TRUE(stream.ok()) << stream.status();
+    EXPECT_TRUE(stream.ok()) << stream.status();
   });
-  ASSERT_TRUE(Eventually([&] { return handler->status().has_value(); }));
-  const absl::Status status = *handler->status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kUnimplemented) << status;
-  EXPECT_THAT(status.message(), HasSubstr("\"snappy\" cannot be read here"));
-  EXPECT_EQ(counters_.pull_streams_rejected.load(), 1u);
-  EXPECT_EQ(dispatcher_.idle_slots(), 0u);
+  const bool ended = Eventually([&] { return handler->status().has_value(); });
   std::atomic<bool> closed{false};
-  loops_[0]->Post([&] {
+  loop->Post([&] {
     connection->Close(absl::CancelledError("test over"));
     connection.reset();
     closed = true;
   });
-  ASSERT_TRUE(Eventually([&] { return closed.load(); }));
+  EXPECT_TRUE(Eventually([&] { return closed.load(); }));
+  if (!ended) return absl::DeadlineExceededError("the stream did not end");
+  return *handler->status();
+}
+
+TEST_F(LoopServerTest, AClaimInAnEncodingThisSideCannotReadIsRefusedNamingWhatItReads) {
+  const absl::Status status = RawClaimCall(loops_[0].get(), server_->port(), "snappy", "");
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnimplemented) << status;
+  EXPECT_THAT(status.message(), HasSubstr("\"snappy\" cannot be read here"));
+  EXPECT_EQ(counters_.pull_streams_rejected.load(), 1u);
+  EXPECT_EQ(dispatcher_.idle_slots(), 0u);
+}
+
+TEST_F(LoopServerTest, AMessageFlaggedCompressedThatDoesNotInflateEndsTheStreamAndIsCounted) {
+  const std::string garbage = "not gzip at all";
+  std::string body;
+  grpc_client::AppendMessagePrefix(garbage.size(), &body);
+  body[0] = 1;  // compressed
+  body += garbage;
+  const absl::Status status = RawClaimCall(loops_[0].get(), server_->port(), "gzip", body);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal) << status;
+  EXPECT_THAT(status.message(), HasSubstr("not valid gzip data"));
+  EXPECT_EQ(counters_.pull_stream_errors.load(), 1u);
+  EXPECT_EQ(counters_.pull_streams_rejected.load(), 0u);
 }
 
 TEST_F(LoopServerTest, AFirstMessageThatIsNotAClaimEndsTheStream) {
@@ -302,6 +331,7 @@ TEST_F(LoopServerTest, AFirstMessageThatIsNotAClaimEndsTheStream) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("must be a claim"));
   EXPECT_TRUE(Eventually([&] { return counters_.pull_streams.load() == 0; }));
+  EXPECT_EQ(counters_.pull_stream_errors.load(), 1u);
 }
 
 TEST_F(LoopServerTest, WatchCallsStreamsThroughAndTheClientsCancelReachesGrpcsServer) {

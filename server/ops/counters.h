@@ -40,6 +40,9 @@ struct BridgeCounters {
   std::atomic<int64_t> open_connections{0};
   std::atomic<int64_t> pull_streams{0};
   std::atomic<uint64_t> pull_streams_rejected{0};
+  // ClaimCall streams ended because of what the worker sent: a message
+  // that does not parse or inflate, or a first message that is not a claim.
+  std::atomic<uint64_t> pull_stream_errors{0};
   std::atomic<uint64_t> calls_started{0};
   std::atomic<uint64_t> calls_ended[kReasons] = {};
   std::atomic<uint64_t> protocol_errors{0};

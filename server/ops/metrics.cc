@@ -153,6 +153,10 @@ class Metrics::CounterCollector final : public prometheus::Collectable {
     counter("audiosocket_bridge_pull_streams_rejected_total",
             "ClaimCall streams refused: over --max_pull_streams or a bad token.",
             c_.Sum(&BridgeCounters::pull_streams_rejected));
+    counter("audiosocket_bridge_pull_stream_errors_total",
+            "ClaimCall streams ended for what the worker sent: a message that does not parse or "
+            "inflate, or a first message that is not a claim.",
+            c_.Sum(&BridgeCounters::pull_stream_errors));
     return out;
   }
 

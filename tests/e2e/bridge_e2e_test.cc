@@ -1251,20 +1251,24 @@ TEST(PullModeTest, ClaimByListenerTakesOnlyThatListenersCalls) {
   EXPECT_EQ(started->started().listener(), "b");
 }
 
-TEST(PullModeTest, FirstMessageMustBeAClaim) {
-  BridgeProcess bridge({"--mode=pull"});
-  ASSERT_TRUE(bridge.ok()) << bridge.Output();
-  auto stub = BridgeServiceStub(bridge.grpc_port());
-  grpc::ClientContext context;
-  auto stream = stub->ClaimCall(&context);
-  v1::ClaimCallRequest request;
-  request.mutable_command()->mutable_hangup();
-  stream->Write(request);
-  v1::ClaimCallResponse response;
-  EXPECT_FALSE(stream->Read(&response));
-  grpc::Status status = stream->Finish();
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(status.error_message(), HasSubstr("claim"));
+TEST(PullModeTest, FirstMessageMustBeAClaimAndAStreamEndedForItIsCounted) {
+  for (const char* transport : {"loop", "grpc"}) {
+    SCOPED_TRACE(transport);
+    BridgeProcess bridge({"--mode=pull", absl::StrCat("--server_transport=", transport)});
+    ASSERT_TRUE(bridge.ok()) << bridge.Output();
+    auto stub = BridgeServiceStub(bridge.grpc_port());
+    grpc::ClientContext context;
+    auto stream = stub->ClaimCall(&context);
+    v1::ClaimCallRequest request;
+    request.mutable_command()->mutable_hangup();
+    stream->Write(request);
+    v1::ClaimCallResponse response;
+    EXPECT_FALSE(stream->Read(&response));
+    grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("claim"));
+    EXPECT_EQ(bridge.Metric("audiosocket_bridge_pull_stream_errors_total"), 1);
+  }
 }
 
 TEST(PushModeTest, ClaimCallIsRefusedInPushMode) {
