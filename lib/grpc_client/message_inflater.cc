@@ -55,12 +55,12 @@ absl::Status MessageInflater::Inflate(absl::string_view compressed, size_t max_b
     stream.next_out = reinterpret_cast<Bytef*>(out->data()) + stream.total_out;
     stream.avail_out = static_cast<uInt>(size - stream.total_out);
     const int result = inflate(&stream, Z_FINISH);
-    if (result == Z_STREAM_END) break;
     if (stream.total_out > max_bytes) {
       out->clear();
       return absl::ResourceExhaustedError(absl::StrCat(
           "a compressed message inflates to more than the limit of ", max_bytes, " bytes"));
     }
+    if (result == Z_STREAM_END) break;
     const bool wants_room = result == Z_BUF_ERROR && stream.avail_out == 0;
     if (result != Z_OK && !wants_room) {
       out->clear();
@@ -75,11 +75,6 @@ absl::Status MessageInflater::Inflate(absl::string_view compressed, size_t max_b
                        encoding_ == MessageEncoding::kGzip ? "gzip" : "deflate", " data", why));
     }
     if (stream.avail_out == 0) size = std::min(max_bytes + 1, size * 2);
-  }
-  if (stream.total_out > max_bytes) {
-    out->clear();
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "a compressed message inflates to more than the limit of ", max_bytes, " bytes"));
   }
   if (stream.avail_in != 0) {
     out->clear();
