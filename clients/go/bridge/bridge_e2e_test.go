@@ -47,8 +47,10 @@ func setupWith(t *testing.T, mode, listen string, d wire.Dialect, opts ...Option
 			t.Fatal(err)
 		}
 		t.Cleanup(srv.Stop)
-		t.Cleanup(func() { close(release) })
 		b = startBridge(t, listen, "--backend="+srv.Target())
+		// Registered after the bridge so that it runs before the bridge is
+		// stopped: the bridge waits for the backend to end its streams.
+		t.Cleanup(func() { close(release) })
 	} else {
 		b = startBridge(t, listen, "--mode=pull")
 		client, err := Dial(b.grpcTarget(), opts...)
