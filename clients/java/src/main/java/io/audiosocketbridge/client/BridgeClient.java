@@ -42,6 +42,11 @@ public final class BridgeClient implements AutoCloseable {
         : Grpc.newChannelBuilder(target, credentials).intercept(BridgeWorker.bearer(bearerToken)).build());
   }
 
+  /**
+   * On a channel you build, e.g. with interceptors: {@code BridgeWorker.compression("gzip")} to
+   * compress what this client sends, {@code BridgeWorker.bearer(token)}. {@link #close()} shuts it
+   * down.
+   */
   public BridgeClient(ManagedChannel channel) {
     this.channel = channel;
     this.async = BridgeServiceGrpc.newStub(channel);

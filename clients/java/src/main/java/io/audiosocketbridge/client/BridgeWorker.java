@@ -5,13 +5,18 @@ import io.audiosocketbridge.v1.CallCommand;
 import io.audiosocketbridge.v1.ClaimCall;
 import io.audiosocketbridge.v1.ClaimCallRequest;
 import io.audiosocketbridge.v1.ClaimCallResponse;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
+import io.grpc.ClientCall;
 import io.grpc.ClientInterceptor;
+import io.grpc.CompressorRegistry;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -65,6 +70,7 @@ public final class BridgeWorker implements AutoCloseable {
   private final Duration reresolveEvery;
   private final ChannelCredentials credentials;
   private final String bearerToken;
+  private final String compression;
   private final Resolver resolver;
   private final Duration backoffMin;
   private final Duration backoffMax;
@@ -81,6 +87,7 @@ public final class BridgeWorker implements AutoCloseable {
     this.reresolveEvery = b.reresolveEvery;
     this.credentials = b.credentials;
     this.bearerToken = b.bearerToken;
+    this.compression = b.compression;
     this.resolver = b.resolver;
     this.backoffMin = b.backoffMin;
     this.backoffMax = b.backoffMax;
@@ -108,6 +115,7 @@ public final class BridgeWorker implements AutoCloseable {
     private Duration reresolveEvery = Duration.ofSeconds(30);
     private ChannelCredentials credentials = InsecureChannelCredentials.create();
     private String bearerToken;
+    private String compression;
     private Resolver resolver = BridgeWorker::resolveAll;
     private Duration backoffMin = Duration.ofMillis(200);
     private Duration backoffMax = Duration.ofSeconds(10);
@@ -127,6 +135,18 @@ public final class BridgeWorker implements AutoCloseable {
     public Builder credentials(ChannelCredentials c) { this.credentials = c; return this; }
     /** Sent as {@code authorization: Bearer TOKEN} (the bridge's --auth_token_file). */
     public Builder bearerToken(String token) { this.bearerToken = token; return this; }
+    /**
+     * Compresses every message the worker sends (claims and commands, e.g. each play's audio) with
+     * this grpc-encoding: {@code "gzip"} (grpc-java's; the bridge also reads deflate, which
+     * grpc-java does not offer). Default: none. What the bridge sends is not compressed.
+     */
+    public Builder compression(String encoding) {
+      if (CompressorRegistry.getDefaultInstance().lookupCompressor(encoding) == null) {
+        throw new IllegalArgumentException("grpc-java has no compressor named " + encoding);
+      }
+      this.compression = encoding;
+      return this;
+    }
     /** Replaces DNS resolution (tests, service discovery of your own). */
     public Builder resolver(Resolver r) { this.resolver = r; return this; }
     /** Retry backoff bounds for transient errors (default 200 ms to 10 s). */
@@ -264,6 +284,7 @@ public final class BridgeWorker implements AutoCloseable {
           address.getAddress().getHostAddress(), address.getPort(), credentials);
       if (!host.equals(address.getAddress().getHostAddress())) b.overrideAuthority(host + ":" + address.getPort());
       if (bearerToken != null) b.intercept(bearer(bearerToken));
+      if (compression != null) b.intercept(compression(compression));
       this.channel = b.build();
       this.stub = BridgeServiceGrpc.newStub(channel);
     }
@@ -361,5 +382,20 @@ public final class BridgeWorker implements AutoCloseable {
     Metadata headers = new Metadata();
     headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token);
     return MetadataUtils.newAttachHeadersInterceptor(headers);
+  }
+
+  /**
+   * An interceptor compressing every message its calls send with {@code encoding} (e.g. "gzip"; a
+   * name the channel's compressor registry knows), for a {@link BridgeClient} on a channel you
+   * build: {@code new BridgeClient(Grpc.newChannelBuilder(target, credentials)
+   * .intercept(BridgeWorker.compression("gzip")).build())}.
+   */
+  public static ClientInterceptor compression(String encoding) {
+    return new ClientInterceptor() {
+      @Override
+      public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
+        return next.newCall(method, options.withCompression(encoding));
+      }
+    };
   }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.audiosocketbridge.client.Support.BridgeProcess;
@@ -24,10 +25,14 @@ import io.audiosocketbridge.v1.MarkResolution;
 import io.audiosocketbridge.v1.MarkResolved;
 import io.audiosocketbridge.v1.ResultCode;
 import io.audiosocketbridge.wire.Wire;
+import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
+import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -58,33 +63,56 @@ class BridgeEndToEndTest {
     return dtmf;
   }
 
+  /** How a pull-mode test claims: from the bridge's gRPC target, the future of the claimed call. */
+  private interface Claimer {
+    CompletableFuture<BridgeCall> claim(String target) throws Exception;
+  }
+
   /** A bridge in the mode, a call from a scripted Asterisk (UUID and frame 0), accepted or claimed. */
   private BridgeCall connect(BridgeCall.Mode mode, boolean extended) throws Exception {
-    String listen = "--listen=127.0.0.1:0" + (extended ? ",dialect=extended,name=ext" : "");
-    LinkedBlockingQueue<BridgeCall> pushed = new LinkedBlockingQueue<>();
-    CompletableFuture<BridgeCall> claimed = null;
-    BridgeProcess bridge;
     if (mode == BridgeCall.Mode.PUSH) {
+      CompletableFuture<BridgeCall> pushed = new CompletableFuture<>();
       BackendServer server = BackendServer.start("127.0.0.1", 0, call -> {
-        pushed.add(call);
+        pushed.complete(call);
         return events;
       });
       cleanup.add(server);
-      bridge = new BridgeProcess(List.of(listen, "--backend=ipv4:127.0.0.1:" + server.port()));
-      cleanup.add(bridge);
-    } else {
-      bridge = new BridgeProcess(List.of(listen, "--mode=pull"));
-      cleanup.add(bridge);
-      BridgeClient client = new BridgeClient("127.0.0.1:" + bridge.grpcPort);
-      cleanup.add(client);
-      claimed = client.claim(events);
+      return pushCall(server.port(), extended, pushed);
     }
+    return pullCall(extended, target -> {
+      BridgeClient client = new BridgeClient(target);
+      cleanup.add(client);
+      return client.claim(events);
+    });
+  }
+
+  /** A push-mode bridge dialling the backend on backendPort, and a call it completes pushed with. */
+  private BridgeCall pushCall(int backendPort, boolean extended, CompletableFuture<BridgeCall> pushed) throws Exception {
+    BridgeProcess bridge = startBridge(extended, "--backend=ipv4:127.0.0.1:" + backendPort);
+    return callFromAsterisk(bridge, extended, pushed);
+  }
+
+  /** A pull-mode bridge, and a call the claimer claims. */
+  private BridgeCall pullCall(boolean extended, Claimer claimer) throws Exception {
+    BridgeProcess bridge = startBridge(extended, "--mode=pull");
+    return callFromAsterisk(bridge, extended, claimer.claim("127.0.0.1:" + bridge.grpcPort));
+  }
+
+  private BridgeProcess startBridge(boolean extended, String modeFlag) throws Exception {
+    String listen = "--listen=127.0.0.1:0" + (extended ? ",dialect=extended,name=ext" : "");
+    BridgeProcess bridge = new BridgeProcess(List.of(listen, modeFlag));
+    cleanup.add(bridge);
+    return bridge;
+  }
+
+  private BridgeCall callFromAsterisk(BridgeProcess bridge, boolean extended, CompletableFuture<BridgeCall> arrived)
+      throws Exception {
     asterisk = new FakeAsterisk(extended ? Wire.Dialect.EXTENDED : Wire.Dialect.ASTERISK);
     cleanup.add(asterisk);
     asterisk.connect(bridge.audiosocketPort);
     asterisk.send(Wire.Message.uuid(Support.UUID));
     asterisk.sendAudio(Support.numberedFrame(0));
-    BridgeCall call = mode == BridgeCall.Mode.PUSH ? pushed.poll(WAIT, TimeUnit.MILLISECONDS) : get(claimed);
+    BridgeCall call = get(arrived);
     assertNotNull(call, "the call reached the backend");
     return call;
   }
@@ -106,7 +134,14 @@ class BridgeEndToEndTest {
   @ParameterizedTest
   @EnumSource(BridgeCall.Mode.class)
   void echoComesBackByteExact(BridgeCall.Mode mode) throws Exception {
-    BridgeCall call = connect(mode, false);
+    assertEchoIsByteExact(connect(mode, false));
+  }
+
+  /**
+   * Frames 1 to 24 from the caller (frame 0 went with the call), each echoed with play as it
+   * arrives; the caller hears all 25 back byte-exact.
+   */
+  private void assertEchoIsByteExact(BridgeCall call) throws Exception {
     List<Short> sent = new ArrayList<>();
     for (short s : Support.numberedFrame(0)) sent.add(s);
     for (int i = 1; i < 25; i++) {
@@ -135,6 +170,73 @@ class BridgeEndToEndTest {
       for (short s : samples) heard.add(s);
     }
     assertEquals(sent, heard.subList(0, sent.size()));
+  }
+
+  /**
+   * A worker whose every message is gzipped (grpc-java's withCompression, here by the worker's
+   * compression option): the bridge inflates its claim and its plays, and the caller hears the echo
+   * byte-exact.
+   */
+  @Test
+  void echoIsByteExactFromAWorkerThatGzips() throws Exception {
+    CompletableFuture<BridgeCall> claimed = new CompletableFuture<>();
+    BridgeCall call = pullCall(false, target -> {
+      BridgeWorker worker = BridgeWorker.builder(target, c -> {
+        claimed.complete(c);
+        return events;
+      }).claimsPerAddress(1).compression("gzip").start();
+      cleanup.add(worker);
+      return claimed;
+    });
+    assertEchoIsByteExact(call);
+  }
+
+  @Test
+  void theWorkersCompressionMustBeOneGrpcJavaHas() {
+    BridgeWorker.Builder builder = BridgeWorker.builder("127.0.0.1:1", c -> null);
+    assertThrows(IllegalArgumentException.class, () -> builder.compression("deflate"));
+    assertThrows(IllegalArgumentException.class, () -> builder.compression("br"));
+    builder.compression("gzip").compression("identity");
+  }
+
+  /**
+   * The same from a BridgeClient on a channel built with the compression interceptor; a stream
+   * tracer shows grpc-java did compress (fewer bytes on the wire than in the messages).
+   */
+  @Test
+  void echoIsByteExactFromAClientThatGzips() throws Exception {
+    Support.SentBytes sent = new Support.SentBytes();
+    BridgeCall call = pullCall(false, target -> {
+      BridgeClient client = new BridgeClient(NettyChannelBuilder.forTarget(target).usePlaintext()
+          .intercept(BridgeWorker.compression("gzip"), sent.clientInterceptor()).build());
+      cleanup.add(client);
+      return client.claim(events);
+    });
+    assertEchoIsByteExact(call);
+    assertTrue(sent.wire.get() < sent.uncompressed.get(), sent.wire + " bytes on the wire for " + sent.uncompressed);
+  }
+
+  /**
+   * A push backend asking grpc-java to gzip its responses ({@code ServerCall.setCompression}):
+   * grpc-java compresses only with an encoding the client's grpc-accept-encoding lists, and the
+   * bridge lists none (it asks push backends for no compression), so the backend sends identity;
+   * its calls work as any other.
+   */
+  @Test
+  void aPushBackendAskingForGzipSendsIdentityAndEchoes() throws Exception {
+    Support.SentBytes sent = new Support.SentBytes();
+    CompletableFuture<BridgeCall> pushed = new CompletableFuture<>();
+    Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0))
+        .addStreamTracerFactory(sent.serverTracer())
+        .addService(ServerInterceptors.intercept(BackendServer.service(c -> {
+          pushed.complete(c);
+          return events;
+        }), Support.compressResponses("gzip")))
+        .build().start();
+    cleanup.add(() -> server.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
+    assertEchoIsByteExact(pushCall(server.getPort(), false, pushed));
+    assertTrue(sent.uncompressed.get() > 0);
+    assertEquals(sent.uncompressed.get(), sent.wire.get(), "the backend's messages went out uncompressed");
   }
 
   @ParameterizedTest

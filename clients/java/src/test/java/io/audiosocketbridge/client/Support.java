@@ -6,6 +6,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.audiosocketbridge.v1.AudioChunk;
 import io.audiosocketbridge.v1.CallEvent;
 import io.audiosocketbridge.wire.Wire;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.ClientStreamTracer;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerStreamTracer;
 import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -21,6 +32,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiConsumer;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
@@ -210,6 +222,64 @@ final class Support {
     return new CallListener() {
       @Override
       public void onAudio(BridgeCall call, AudioChunk audio) { onAudio.accept(call, audio); }
+    };
+  }
+
+  /**
+   * What grpc-java's calls send, counted by a stream tracer: message bytes as written to the wire
+   * and the same messages before compression (equal when they went out uncompressed).
+   */
+  static final class SentBytes {
+    final AtomicLong wire = new AtomicLong();
+    final AtomicLong uncompressed = new AtomicLong();
+
+    /** For a client channel: counts what its calls send. */
+    ClientInterceptor clientInterceptor() {
+      ClientStreamTracer.Factory factory = new ClientStreamTracer.Factory() {
+        @Override
+        public ClientStreamTracer newClientStreamTracer(ClientStreamTracer.StreamInfo info, Metadata headers) {
+          return new ClientStreamTracer() {
+            @Override
+            public void outboundWireSize(long bytes) { wire.addAndGet(bytes); }
+
+            @Override
+            public void outboundUncompressedSize(long bytes) { uncompressed.addAndGet(bytes); }
+          };
+        }
+      };
+      return new ClientInterceptor() {
+        @Override
+        public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
+          return next.newCall(method, options.withStreamTracerFactory(factory));
+        }
+      };
+    }
+
+    /** For a server: counts what its calls send. */
+    ServerStreamTracer.Factory serverTracer() {
+      return new ServerStreamTracer.Factory() {
+        @Override
+        public ServerStreamTracer newServerStreamTracer(String method, Metadata headers) {
+          return new ServerStreamTracer() {
+            @Override
+            public void outboundWireSize(long bytes) { wire.addAndGet(bytes); }
+
+            @Override
+            public void outboundUncompressedSize(long bytes) { uncompressed.addAndGet(bytes); }
+          };
+        }
+      };
+    }
+  }
+
+  /** A server interceptor asking grpc-java to compress each call's responses with {@code encoding}. */
+  static ServerInterceptor compressResponses(String encoding) {
+    return new ServerInterceptor() {
+      @Override
+      public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+        call.setCompression(encoding);
+        return next.startCall(call, headers);
+      }
     };
   }
 
