@@ -127,9 +127,19 @@ export class BridgeCall extends EventEmitter implements AsyncIterable<CallEvent>
   [Symbol.asyncIterator](): AsyncIterableIterator<CallEvent>;
 }
 
+/**
+ * Options besides onCall and media go to the grpc.Server (e.g.
+ * 'grpc.keepalive_time_ms', interceptors). grpc-js's server sends its messages
+ * uncompressed whatever they say.
+ */
+export interface BackendServerOptions extends grpc.ServerOptions {
+  onCall: (call: BridgeCall) => unknown | Promise<unknown>;
+  media?: MediaOptions;
+}
+
 /** Push mode: serves CallHandlerService; the bridge dials it once per call. */
 export class BackendServer {
-  constructor(options: { onCall: (call: BridgeCall) => unknown | Promise<unknown>; media?: MediaOptions });
+  constructor(options: BackendServerOptions);
   readonly server: grpc.Server;
   port?: number;
   listen(address?: string, credentials?: grpc.ServerCredentials): Promise<number>;

@@ -21,13 +21,16 @@ function wrapPush(command) {
 // bridge dials in, onCall(call) runs (it may be async); the call is
 // accepted when it returns unless it called call.accept(...) or
 // call.reject(...) itself. If onCall throws, the call is rejected (busy).
+// Other options go to the grpc.Server (e.g. 'grpc.keepalive_time_ms',
+// interceptors); grpc-js's server sends its messages uncompressed whatever
+// they say.
 class BackendServer {
-  constructor({ onCall, media = {} } = {}) {
+  constructor({ onCall, media = {}, ...serverOptions } = {}) {
     if (typeof onCall !== 'function') throw new TypeError('BackendServer needs onCall(call)');
     this.onCall = onCall;
     this.media = media;
     this.calls = new Set();
-    this.server = new grpc.Server();
+    this.server = new grpc.Server(serverOptions);
     const v1 = load();
     this.server.addService(v1.CallHandlerService.service, { handleCall: (stream) => this._handle(stream) });
   }

@@ -3,8 +3,41 @@
 // audiosocket-call) and this SDK, in push and in pull mode.
 const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
+const zlib = require('node:zlib');
 const { Harness, FakeAsterisk, numberedFrame, samplesOf, nextOf, UUID, WAIT } = require('./support');
-const { wire } = require('../src');
+const { wire, grpc } = require('../src');
+
+// Sends frames 1 to 24 after the call's frame 0 and plays each of the 25 back
+// as it arrives; the caller must hear them byte-exact, in 20 ms frames.
+async function echoesByteExact(call, asterisk) {
+  const events = call.events();
+  const sent = [...numberedFrame(0)];
+  for (let i = 1; i < 25; i++) {
+    asterisk.sendAudio(numberedFrame(i));
+    sent.push(...numberedFrame(i));
+  }
+  for (let i = 0; i < 25; i++) {
+    const chunk = await nextOf(events, 'audio');
+    assert.equal(chunk.sequenceNumber, i);
+    assert.equal(chunk.offsetSamples, i * 160);
+    assert.deepEqual(samplesOf(chunk.pcm), [...numberedFrame(i)]);
+    const result = await call.play(chunk.pcm, { responseId: 'echo' });
+    assert.equal(result.code, 'RESULT_CODE_OK');
+    assert.ok(result.ok);
+  }
+  const heard = [];
+  while (heard.length < sent.length) {
+    const m = await asterisk.read();
+    assert.ok(m, 'the bridge closed the socket');
+    if (m.kind !== 'audio') continue;
+    assert.equal(m.type, 0x10);
+    assert.equal(m.payload.length, 320);
+    const samples = samplesOf(m.payload);
+    if (samples.every((s) => s === 0)) continue; // silence before the echo, or an underrun gap
+    heard.push(...samples);
+  }
+  assert.deepEqual(heard.slice(0, sent.length), sent);
+}
 
 for (const mode of ['push', 'pull']) {
   describe(`${mode} mode`, () => {
@@ -37,33 +70,7 @@ for (const mode of ['push', 'pull']) {
 
     it('echoes audio back byte-exact in 20 ms frames', async () => {
       const call = await setUp();
-      const events = call.events();
-      const sent = [...numberedFrame(0)];
-      for (let i = 1; i < 25; i++) {
-        asterisk.sendAudio(numberedFrame(i));
-        sent.push(...numberedFrame(i));
-      }
-      for (let i = 0; i < 25; i++) {
-        const chunk = await nextOf(events, 'audio');
-        assert.equal(chunk.sequenceNumber, i);
-        assert.equal(chunk.offsetSamples, i * 160);
-        assert.deepEqual(samplesOf(chunk.pcm), [...numberedFrame(i)]);
-        const result = await call.play(chunk.pcm, { responseId: 'echo' });
-        assert.equal(result.code, 'RESULT_CODE_OK');
-        assert.ok(result.ok);
-      }
-      const heard = [];
-      while (heard.length < sent.length) {
-        const m = await asterisk.read();
-        assert.ok(m, 'the bridge closed the socket');
-        if (m.kind !== 'audio') continue;
-        assert.equal(m.type, 0x10);
-        assert.equal(m.payload.length, 320);
-        const samples = samplesOf(m.payload);
-        if (samples.every((s) => s === 0)) continue; // silence before the echo, or an underrun gap
-        heard.push(...samples);
-      }
-      assert.deepEqual(heard.slice(0, sent.length), sent);
+      await echoesByteExact(call, asterisk);
     });
 
     it('delivers a stock Asterisk DTMF digit as an END_ONLY event', async () => {
@@ -238,6 +245,39 @@ for (const mode of ['push', 'pull']) {
   });
 }
 
+// grpc-js compresses every message it sends, whatever its size, once the
+// channel names an algorithm ('grpc.default_compression_algorithm': 1
+// deflate, 2 gzip); the bridge sends no grpc-accept-encoding that would turn
+// it off, so the whole stream is compressed. grpc-js's server never
+// compresses, so a push backend of this SDK sends plain messages whatever its
+// options.
+describe('compressed messages', () => {
+  for (const [algorithm, code] of [['gzip', 2], ['deflate', 1]]) {
+    it(`pull: a worker whose channel compresses with ${algorithm} is echoed byte-exact`, async () => {
+      // grpc-js compresses each message with zlib.gzip / zlib.deflate:
+      // counted, so the test cannot pass on plain messages.
+      const compress = zlib[algorithm];
+      let compressed = 0;
+      zlib[algorithm] = (...args) => {
+        compressed++;
+        return compress(...args);
+      };
+      let h;
+      const asterisk = new FakeAsterisk();
+      try {
+        h = await Harness.start('pull', { grpcOptions: { 'grpc.default_compression_algorithm': code } });
+        const call = await h.connect(asterisk);
+        await echoesByteExact(call, asterisk);
+        assert.ok(compressed >= 26, `grpc-js compressed ${compressed} messages, not the claim and the 25 plays`);
+      } finally {
+        zlib[algorithm] = compress;
+        asterisk.close();
+        if (h) await h.stop();
+      }
+    });
+  }
+});
+
 describe('mode-specific', () => {
   it('pull: claiming from a push-mode bridge fails with FAILED_PRECONDITION', async () => {
     const h = await Harness.start('push');
@@ -247,6 +287,24 @@ describe('mode-specific', () => {
       await assert.rejects(client.claim(), (e) => e.code === 9);
       client.close();
     } finally {
+      await h.stop();
+    }
+  });
+
+  it('push: options besides onCall and media go to the grpc.Server', async () => {
+    const paths = [];
+    const interceptors = [(method, call) => {
+      paths.push(method.path);
+      return new grpc.ServerInterceptingCall(call);
+    }];
+    const h = await Harness.start('push', { grpcOptions: { interceptors } });
+    const asterisk = new FakeAsterisk();
+    try {
+      const call = await h.connect(asterisk);
+      await echoesByteExact(call, asterisk);
+      assert.deepEqual(paths, ['/audiosocket.bridge.v1.CallHandlerService/HandleCall']);
+    } finally {
+      asterisk.close();
       await h.stop();
     }
   });

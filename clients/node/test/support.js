@@ -183,20 +183,21 @@ function numberedFrame(n) {
 }
 
 // A bridge in `mode` with a backend of the SDK; connect() makes a call and
-// resolves with the backend's BridgeCall (accepted / claimed).
+// resolves with the backend's BridgeCall (accepted / claimed). grpcOptions:
+// the push server's grpc.Server options, or the pull client's channel options.
 class Harness {
-  static async start(mode, { listen = '127.0.0.1:0', flags = [] } = {}) {
+  static async start(mode, { listen = '127.0.0.1:0', flags = [], grpcOptions = {} } = {}) {
     const h = new Harness();
     h.mode = mode;
     h.calls = [];
     h.callWaiters = [];
     if (mode === 'push') {
-      h.server = new BackendServer({ onCall: (call) => h._arrived(call) });
+      h.server = new BackendServer({ onCall: (call) => h._arrived(call), ...grpcOptions });
       const port = await h.server.listen('127.0.0.1:0');
       h.bridge = await Bridge.start([`--listen=${listen}`, `--backend=ipv4:127.0.0.1:${port}`, ...flags]);
     } else {
       h.bridge = await Bridge.start([`--listen=${listen}`, '--mode=pull', ...flags]);
-      h.client = new BridgeClient(`127.0.0.1:${h.bridge.grpcPort}`);
+      h.client = new BridgeClient(`127.0.0.1:${h.bridge.grpcPort}`, undefined, grpcOptions);
     }
     return h;
   }

@@ -56,6 +56,7 @@ async function converse(call: BridgeCall): Promise<CallEnded> {
 async function push(): Promise<void> {
   const server = new BackendServer({
     media: { sampleRateHz: 16000, detectInbandDtmf: true },
+    'grpc.keepalive_time_ms': 10000,
     async onCall(call) {
       if (call.metadata?.get('authorization')[0] !== 'Bearer ' + token) return call.reject({ reason: 'REJECT_REASON_DECLINED' });
       await call.accept({ sampleRateHz: 16000 });
