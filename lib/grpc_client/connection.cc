@@ -49,9 +49,8 @@ struct Connection::Callbacks {
     } else if (key == "grpc-message") {
       stream->grpc_message = std::string(text);
     } else if (key == "grpc-encoding") {
-      // Not asked for (no grpc-accept-encoding goes out), but some servers
-      // compress anyway (grpc-go's RPCCompressor): read what is readable.
-      // Compressed messages of another encoding end the stream as unasked.
+      // Compressed messages of an encoding this side does not read end the
+      // stream (some servers compress without looking at what was accepted).
       if (absl::StatusOr<MessageEncoding> encoding = ParseMessageEncoding(text); encoding.ok()) {
         stream->reader.set_encoding(*encoding);
       }
@@ -228,6 +227,9 @@ absl::StatusOr<int32_t> Connection::OpenStream(absl::string_view path, const Met
       Header("te", "trailers"),
       Header("user-agent", "audiosocket-bridge"),
       Header("grpc-timeout", timeout_text),
+      // What gRPC's own clients say: a backend may compress what it sends
+      // (grpc-java and grpc-go compress only what the client says it reads).
+      Header("grpc-accept-encoding", kAcceptedMessageEncodings),
   };
   for (const auto& [name, value] : metadata) headers.push_back(Header(name, value));
   nghttp2_data_provider body{};

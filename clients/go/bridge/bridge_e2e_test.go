@@ -164,6 +164,20 @@ func TestEchoIsByteExactFromABackendThatCompresses(t *testing.T) {
 	echoIsByteExact(t, "push", WithServerOptions(grpc.RPCCompressor(grpc.NewGZIPCompressor())))
 }
 
+// A backend that compresses what it sends because the bridge lists gzip in
+// grpc-accept-encoding is read (grpc-go's SetSendCompressor refuses an
+// encoding the client did not list).
+func TestEchoIsByteExactFromABackendThatCompressesAsTheBridgeAccepts(t *testing.T) {
+	compress := grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if err := grpc.SetSendCompressor(ss.Context(), gzip.Name); err != nil {
+			t.Errorf("the bridge does not accept gzip: %v", err)
+			return err
+		}
+		return handler(srv, ss)
+	})
+	echoIsByteExact(t, "push", WithServerOptions(compress))
+}
+
 func echoIsByteExact(t *testing.T, mode string, opts ...Option) {
 	a, call := setupWith(t, mode, "127.0.0.1:0", wire.Asterisk, opts...)
 	ctx := testCtx(t)

@@ -108,6 +108,7 @@ async def serve(
     token: Optional[str] = None,
     credentials: Optional[grpc.ServerCredentials] = None,
     audio_buffer: float = 1.0,
+    compression: Optional[grpc.Compression] = None,
 ) -> PushServer:
     """Starts a CallHandlerService server on address (port 0 picks one) running
     handler(call) for every call the bridge pushes; returns at once.
@@ -120,9 +121,12 @@ async def serve(
     that reads its events too slowly (default 1, like the bridge's
     --backend_queue_ms); beyond it the oldest AudioChunk is dropped and
     counted (Call.dropped_audio). Other events are never dropped.
-    ValueError unless it is positive."""
+    ValueError unless it is positive.
+    compression (e.g. grpc.Compression.Gzip): compress what the handlers
+    send; the bridge reads gzip and deflate. Speech PCM barely shrinks, so
+    this is for deployments that compress every service."""
     servicer = CallHandlerServicer(handler, media, decide, token, audio_buffer=audio_buffer)  # checks it before serving
-    server = grpc.aio.server()
+    server = grpc.aio.server(compression=compression)
     pb_grpc.add_CallHandlerServiceServicer_to_server(servicer, server)
     if credentials is not None:
         port = server.add_secure_port(address, credentials)

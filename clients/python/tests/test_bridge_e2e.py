@@ -35,7 +35,7 @@ class Backend:
                 await self.calls.put(call)
                 await call.wait_ended()
 
-            self.server = await serve(handler, "127.0.0.1:0")
+            self.server = await serve(handler, "127.0.0.1:0", compression=compression)
             self.bridge = BridgeProcess(f"--backend={self.server.target}", *flags, listen=listen)
         else:
             self.bridge = BridgeProcess("--mode=pull", *flags, listen=listen)
@@ -141,11 +141,13 @@ async def test_echo_is_byte_exact(backend):
     asterisk.close()
 
 
-async def test_a_worker_that_compresses_its_messages_is_served():
-    """grpcio's gzip on the worker's channel (some deployments set it for
-    every service): the bridge reads the compressed stream as gRPC's own
-    servers do."""
-    backend = Backend("pull")
+@pytest.mark.parametrize("mode", ["push", "pull"])
+async def test_a_backend_that_compresses_its_messages_is_served(mode):
+    """grpcio's gzip on the worker's channel or the push backend's server
+    (some deployments set it for every service): the bridge reads the
+    compressed stream as gRPC's own servers and clients do. (grpcio's server
+    compresses only what the bridge lists in grpc-accept-encoding.)"""
+    backend = Backend(mode)
     try:
         await backend.start(compression=grpc.Compression.Gzip)
         asterisk, call = await connect(backend)
