@@ -184,6 +184,13 @@ export interface WorkerOptions {
   backoffMinMs?: number;
   backoffMaxMs?: number;
   log?: (level: 'debug' | 'warn' | 'error', message: string) => void;
+  /**
+   * grpc-js options for the channel to every address (e.g.
+   * 'grpc.default_compression_algorithm': 2 gzips what the worker sends,
+   * 'grpc.keepalive_time_ms'); they win over the TLS name options the worker
+   * sets for a resolved name.
+   */
+  channelOptions?: grpc.ChannelOptions;
 }
 
 /** An error that stops a worker: `code` is the gRPC status. */

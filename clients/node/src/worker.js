@@ -52,15 +52,23 @@ class BridgeWorker {
   // (grpc.credentials.createSsl(...) for TLS; plaintext by default), token
   // (sent as `authorization: Bearer TOKEN`), listener and media (what each
   // claim asks for), resolver(target) (replaces DNS), backoffMinMs (200),
-  // backoffMaxMs (10000), log(level, message) (console.error for errors).
+  // backoffMaxMs (10000), log(level, message) (console.error for errors),
+  // channelOptions (grpc-js channel options for the channel to every address,
+  // e.g. 'grpc.default_compression_algorithm': 2 to gzip what the worker
+  // sends, 'grpc.keepalive_time_ms'; they win over the TLS name options the
+  // worker sets for a resolved name).
   constructor(target, options = {}) {
     if (typeof options.onCall !== 'function') throw new TypeError('BridgeWorker needs onCall(call)');
+    if (options.channelOptions != null && (typeof options.channelOptions !== 'object' || Array.isArray(options.channelOptions))) {
+      throw new TypeError('BridgeWorker channelOptions must be an object of grpc-js channel options');
+    }
     this.target = target;
     this.onCall = options.onCall;
     this.claimsPerAddress = options.claimsPerAddress || 4;
     this.reresolveMs = options.reresolveMs || 30000;
     this.credentials = options.credentials || grpc.credentials.createInsecure();
     this.token = options.token;
+    this.channelOptions = { ...options.channelOptions };
     this.claim = { listener: options.listener || '', media: { sampleRateHz: (options.media || {}).sampleRateHz || 0, detectInbandDtmf: !!(options.media || {}).detectInbandDtmf } };
     this.resolver = options.resolver || resolveAll;
     this.backoffMinMs = options.backoffMinMs || 200;
@@ -145,6 +153,7 @@ class BridgeWorker {
       options['grpc.ssl_target_name_override'] = host;
       options['grpc.default_authority'] = host;
     }
+    Object.assign(options, this.channelOptions);
     const client = new (load().BridgeService)(key, this.credentials, options);
     return { key, client, idle: new Set(), calls: 0, retired: false };
   }

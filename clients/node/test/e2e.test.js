@@ -4,7 +4,7 @@
 const { describe, it, afterEach } = require('node:test');
 const assert = require('node:assert/strict');
 const zlib = require('node:zlib');
-const { Harness, FakeAsterisk, numberedFrame, samplesOf, nextOf, UUID, WAIT } = require('./support');
+const { Harness, Bridge, FakeAsterisk, numberedFrame, samplesOf, nextOf, withTimeout, UUID, WAIT } = require('./support');
 const { wire, grpc } = require('../src');
 
 // Sends frames 1 to 24 after the call's frame 0 and plays each of the 25 back
@@ -276,6 +276,45 @@ describe('compressed messages', () => {
       }
     });
   }
+
+  it('pull: a BridgeWorker given gzip channelOptions compresses and is echoed byte-exact', async () => {
+    // The worker makes its own channel to each address: channelOptions must
+    // reach it, or grpc-js sends the claim and the plays uncompressed.
+    const compress = zlib.gzip;
+    let compressed = 0;
+    zlib.gzip = (...args) => {
+      compressed++;
+      return compress(...args);
+    };
+    let bridge;
+    let worker;
+    const asterisk = new FakeAsterisk();
+    try {
+      bridge = await Bridge.start(['--listen=127.0.0.1:0', '--mode=pull']);
+      let claimed;
+      const call = new Promise((resolve) => { claimed = resolve; });
+      const { BridgeWorker } = require('../src');
+      worker = new BridgeWorker(`127.0.0.1:${bridge.grpcPort}`, {
+        onCall: claimed,
+        claimsPerAddress: 1,
+        log: () => {},
+        channelOptions: { 'grpc.default_compression_algorithm': 2 },
+      }).start();
+      await asterisk.connect(bridge.audiosocketPort);
+      asterisk.sendUuid();
+      asterisk.sendAudio(numberedFrame(0));
+      const worked = await withTimeout(call, WAIT, 'the worker to claim the call');
+      assert.equal(worked.mode, 'pull');
+      assert.equal(worked.callId, UUID);
+      await echoesByteExact(worked, asterisk);
+      assert.ok(compressed >= 26, `grpc-js compressed ${compressed} messages, not the claim and the 25 plays`);
+    } finally {
+      zlib.gzip = compress;
+      if (worker) worker.close();
+      asterisk.close();
+      if (bridge) await bridge.stop();
+    }
+  });
 });
 
 describe('mode-specific', () => {

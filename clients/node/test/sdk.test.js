@@ -203,4 +203,11 @@ describe('BridgeWorker', () => {
     assert.ok(all.some((a) => a.port === 50051 && (a.address === '127.0.0.1' || a.address === '::1')), JSON.stringify(all));
     assert.ok(all.some((a) => a.address === '127.0.0.2' && a.port === 7));
   });
+
+  it('refuses channelOptions that are not an object of channel options', () => {
+    for (const channelOptions of ['gzip', 2, [['grpc.default_compression_algorithm', 2]]]) {
+      assert.throws(() => new BridgeWorker('127.0.0.1:50051', { onCall: () => {}, channelOptions }), TypeError);
+    }
+    for (const channelOptions of [undefined, null, {}]) new BridgeWorker('127.0.0.1:50051', { onCall: () => {}, channelOptions });
+  });
 });

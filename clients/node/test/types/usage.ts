@@ -83,6 +83,7 @@ async function pull(): Promise<void> {
     backoffMinMs: 100,
     backoffMaxMs: 5000,
     log: (level, message) => level !== 'debug' && console.error(message),
+    channelOptions: { 'grpc.default_compression_algorithm': 2, 'grpc.keepalive_time_ms': 10000 },
   }).start();
   const addresses: string[] = worker.addresses();
   worker.done.catch((err) => console.error(isPermanent(err), err.message, addresses));
@@ -130,6 +131,8 @@ async function misuses(call: BridgeCall): Promise<void> {
   new BackendServer({ media: {} });
   // @ts-expect-error: a token is a string
   new BridgeWorker('127.0.0.1:50051', { onCall: converse, token: 42 });
+  // @ts-expect-error: grpc-js types 'grpc.keepalive_time_ms' as a number
+  new BridgeWorker('127.0.0.1:50051', { onCall: converse, channelOptions: { 'grpc.keepalive_time_ms': true } });
   // @ts-expect-error: not a dialect
   new wire.Decoder({ dialect: 'sip' });
   console.log(result);
