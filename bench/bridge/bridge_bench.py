@@ -347,6 +347,10 @@ class Step:
             for k in ("p50", "p99", "max"):
                 row[f"send_jitter_{k}_ms"] = summary["send_jitter_ms"][k]
                 row[f"jitter_{k}_ms"] = summary["recv_jitter_ms"][k]
+                # By the kernel's receive times: the server's pacing without
+                # the emulator's own delays in reading (it shares core 1).
+                arrival = summary.get("arrival_jitter_ms") or {}
+                row[f"arrival_jitter_{k}_ms"] = arrival.get(k) if arrival.get("count") else None
             rtt = summary.get("rtt_ms") or {}
             row["rtt_p50_ms"], row["rtt_p99_ms"] = rtt.get("p50"), rtt.get("p99")
             drift = summary.get("recv_drift_ppm") or {}
@@ -435,7 +439,8 @@ COLUMNS = ["system", "workload", "repeat", "order", "calls", "rate_hz", "load_be
            "rss_idle_kib", "rss_kib", "rss_kib_per_call", "ok_calls", "failed_calls",
            "frames_sent", "frames_received", "backend_chunks", "backend_other_events", "lost_in", "dropped_in",
            "dropped_out", "gap_frames", "late_ticks", "underruns", "lost_total",
-           "send_jitter_p99_ms", "jitter_p50_ms", "jitter_p99_ms", "jitter_max_ms", "drift_ppm",
+           "send_jitter_p99_ms", "jitter_p50_ms", "jitter_p99_ms", "jitter_max_ms",
+           "arrival_jitter_p50_ms", "arrival_jitter_p99_ms", "arrival_jitter_max_ms", "drift_ppm",
            "drift_worst_call_ppm", "lat_p50_ms", "lat_p99_ms", "lat_max_ms",
            "bridge_queue_p50_le_ms", "bridge_queue_p99_le_ms", "tick_late_p50_le_ms", "tick_late_p99_le_ms", "rtt_p50_ms", "rtt_p99_ms",
            "va_prompts", "va_marks_sent", "va_marks_played", "va_marks_cleared", "va_marks_call_ended",
@@ -450,6 +455,7 @@ SUMMARY = [("cpu_pct_per_call", "CPU/call (%)", 3), ("x_baseline", "x baseline",
            ("ctx_per_frame", "ctx sw/frame", 2), ("syscalls_per_frame", "syscalls/frame", 2),
            ("mutex_waits_per_frame", "mutex waits/frame", 4),
            ("jitter_p50_ms", "jitter p50 (ms)", 2), ("jitter_p99_ms", "jitter p99 (ms)", 2),
+           ("arrival_jitter_p99_ms", "arrival jitter p99 (ms)", 2),
            ("tick_late_p99_le_ms", "tick late p99 ≤ (ms)", 2),
            ("lost_total", "lost frames", 0), ("late_ticks", "late ticks", 0),
            ("mark_err_p50_ms", "mark err p50 (ms)", 1), ("mark_err_p99_ms", "mark err p99 (ms)", 1)]
@@ -538,23 +544,27 @@ def write_outputs(out, rows, systems):
     with open(os.path.join(out, "capacity.json"), "w") as f:
         json.dump(capacity, f)
     print(json.dumps({"capacity": capacity}))
-    # Per-system 8 kHz echo series for gnuplot (bench/bridge/plot.gp): medians over repeats.
+    # Per system and workload, 8 kHz series for gnuplot (bench/bridge/plot.gp):
+    # medians over repeats, one line per number of calls.
+    plot_columns = ("server_cpu_pct", "cpu_pct_per_call", "x_baseline", "x_gorelay",
+                    "rss_kib_per_call", "jitter_p99_ms", "arrival_jitter_p99_ms", "lat_p99_ms")
     for system in systems:
-        with open(os.path.join(out, f"plot-{system}.dat"), "w") as f:
-            f.write("# calls server_cpu_pct cpu_pct_per_call rss_kib_per_call jitter_p99_ms "
-                    "lat_p99_ms rtt_p99_ms (medians over repeats)\n")
+        for workload in sorted({r.get("workload", "echo") for r in rows}):
             by_calls = {}
             for r in rows:
                 if (r["system"] == system and r["rate_hz"] == 8000 and "error" not in r
-                        and r.get("workload", "echo") == "echo"):
+                        and r.get("workload", "echo") == workload):
                     by_calls.setdefault(r["calls"], []).append(r)
-            for calls in sorted(by_calls):
-                cells = [str(calls)]
-                for c in ("server_cpu_pct", "cpu_pct_per_call", "rss_kib_per_call",
-                          "jitter_p99_ms", "lat_p99_ms", "rtt_p99_ms"):
-                    v = [r[c] for r in by_calls[calls] if r.get(c) is not None]
-                    cells.append(fmt(float(statistics.median(v))) if v else "NaN")
-                f.write(" ".join(cells) + "\n")
+            if not by_calls:
+                continue
+            with open(os.path.join(out, f"plot-{system}-{workload}.dat"), "w") as f:
+                f.write("# calls " + " ".join(plot_columns) + " (medians over repeats)\n")
+                for calls in sorted(by_calls):
+                    cells = [str(calls)]
+                    for c in plot_columns:
+                        v = [r[c] for r in by_calls[calls] if r.get(c) is not None]
+                        cells.append(fmt(float(statistics.median(v))) if v else "NaN")
+                    f.write(" ".join(cells) + "\n")
 
 
 def main():

@@ -76,6 +76,7 @@ timeout 14400 setsid -w python3 bench/bridge/bridge_bench.py --bin="$bin" --out=
   --gorelay="$gorelay" "${extra[@]}"
 echo "uptime after: $(uptime)" >>"$out/machine.txt"
 if [[ -n "$plots" ]]; then
+  command -v gnuplot >/dev/null || apt-get install -y -q gnuplot-nox >&2
   mkdir -p "$plots"
   gnuplot -e "dir='$out'; png='$plots/bridge-scaling.png'" bench/bridge/plot.gp
   echo "plot: $plots/bridge-scaling.png" >&2

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +25,32 @@ constexpr size_t kMaxOutbox = 4 << 20;
 constexpr int kFloodBurst = 32;
 
 bool IsPeerGone(int err) { return err == EPIPE || err == ECONNRESET; }
+
+// One recv(2) that also returns when the kernel received the bytes
+// (SO_TIMESTAMPNS, CLOCK_REALTIME ns; -1 when it gave no time). The kernel
+// stamps each segment as it arrives, so the time does not include how late
+// this process got round to reading; segments that queued up unread are
+// merged and carry the latest one's time.
+ssize_t RecvStamped(int fd, absl::Span<uint8_t> space, Nanos* arrived) {
+  iovec iov{space.data(), space.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  const ssize_t n = recvmsg(fd, &msg, 0);
+  *arrived = -1;
+  if (n <= 0) return n;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+      timespec ts;
+      std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+      *arrived = static_cast<Nanos>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+    }
+  }
+  return n;
+}
 
 std::string Hex(absl::Span<const uint8_t> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -164,6 +191,9 @@ void Call::Start() {
     return;
   }
   (void)net::SetNoDelay(fd_);  // as Asterisk
+  // Arrival times for arrival_jitter_ms; without them that stays empty.
+  const int on = 1;
+  (void)setsockopt(fd_, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
   state_ = State::kConnecting;
   const int rc = connect(fd_, reinterpret_cast<const sockaddr*>(&config_.target.storage),
                          config_.target.length);
@@ -469,7 +499,8 @@ void Call::FlushOutbox() {
 void Call::ReadAvailable(Nanos now) {
   for (int i = 0; i < 16 && state_ != State::kDone; ++i) {
     absl::Span<uint8_t> space = decoder_.PrepareWrite(16384);
-    const ssize_t n = recv(fd_, space.data(), space.size(), 0);
+    Nanos arrived;
+    const ssize_t n = RecvStamped(fd_, space, &arrived);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR) continue;
@@ -493,7 +524,7 @@ void Call::ReadAvailable(Nanos now) {
         return;
       }
       if (!next->has_value()) break;
-      if (!HandleMessage(**next, now)) return;
+      if (!HandleMessage(**next, now, arrived)) return;
     }
     if (static_cast<size_t>(n) < space.size()) return;
   }
@@ -507,7 +538,7 @@ void Call::LogReceived(absl::string_view fields, Nanos now) {
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
-bool Call::HandleMessage(const wire::Message& message, Nanos now) {
+bool Call::HandleMessage(const wire::Message& message, Nanos now, Nanos arrived) {
   // Audio is read as Asterisk reads it, whatever this call sends: signed
   // linear at the kind's rate (the decoder's default). G.711 bytes from a
   // far end would be heard, and recorded, as noise, and match no echo.
@@ -520,6 +551,12 @@ bool Call::HandleMessage(const wire::Message& message, Nanos now) {
     }
     if (first_rx_ < 0) first_rx_ = now;
     last_rx_ = now;
+    if (arrived >= 0 && last_arrival_ >= 0) {
+      const Nanos interval = arrived - last_arrival_;
+      stats_->arrival_jitter.Add(interval > kFramePeriod ? interval - kFramePeriod
+                                                         : kFramePeriod - interval);
+    }
+    last_arrival_ = arrived;
     if (std::optional<Nanos> rtt = echo_.OnReceived(audio->payload, now)) stats_->rtt.Add(*rtt);
     if (recorder_ != nullptr) {
       if (!recorder_->is_open() && result_.frames_received == 1) {

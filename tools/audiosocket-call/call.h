@@ -86,7 +86,9 @@ class Call final : public event::FdHandler {
   bool Send(const std::vector<uint8_t>& bytes);
   void FlushOutbox();
   void ReadAvailable(Nanos now);
-  bool HandleMessage(const wire::Message& message, Nanos now);
+  // `arrived`: when the kernel received the message's last bytes (realtime
+  // ns), or -1.
+  bool HandleMessage(const wire::Message& message, Nanos now, Nanos arrived);
   void ReachEnd(Nanos now);
   void StartDraining(absl::string_view ended, Nanos now);
   void Finish(absl::string_view ended, absl::string_view error);
@@ -119,6 +121,7 @@ class Call final : public event::FdHandler {
   size_t next_action_ = 0;
   Nanos first_rx_ = -1;
   Nanos last_rx_ = -1;
+  Nanos last_arrival_ = -1;  // the kernel's time of the last audio received, or -1
   EchoMatcher echo_;
   wire::Decoder decoder_;
   std::vector<int16_t> samples_;

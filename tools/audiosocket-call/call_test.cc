@@ -66,6 +66,13 @@ class FakeServer {
     absl::MutexLock lock(&mu_);
     return mu_.AwaitWithTimeout(absl::Condition(&closed_), absl::Seconds(30));
   }
+  // Writes `bytes` to the caller once connected (from the test's thread,
+  // while the server's thread reads); false if it never connected.
+  bool Send(const std::string& bytes) {
+    absl::MutexLock lock(&mu_);
+    if (!mu_.AwaitWithTimeout(absl::Condition(&accepted_), absl::Seconds(30))) return false;
+    return write(fd_, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  }
 
  private:
   void Serve() {
@@ -82,6 +89,8 @@ class FakeServer {
     {
       absl::MutexLock lock(&mu_);
       greeting = greeting_;
+      fd_ = fd;
+      accepted_ = true;
     }
     if (!greeting.empty()) (void)!write(fd, greeting.data(), greeting.size());
     char buf[65536];
@@ -91,8 +100,9 @@ class FakeServer {
       absl::MutexLock lock(&mu_);
       bytes_.append(buf, static_cast<size_t>(n));
     }
-    close(fd);
     absl::MutexLock lock(&mu_);
+    close(fd);
+    fd_ = -1;
     closed_ = true;
   }
 
@@ -103,6 +113,8 @@ class FakeServer {
   std::string bytes_ ABSL_GUARDED_BY(mu_);
   std::string greeting_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool accepted_ ABSL_GUARDED_BY(mu_) = false;
+  int fd_ ABSL_GUARDED_BY(mu_) = -1;  // the connection, while open
 };
 
 // Drives one run in simulated time: the clock moves only when told; socket
@@ -449,6 +461,39 @@ TEST(RecordTest, RecordsReceivedAudioAndListsNonAudioMessages) {
   ASSERT_TRUE(wav.ok()) << wav.status();
   EXPECT_EQ(wav->sample_rate_hz, 8000);
   EXPECT_EQ(wav->samples, samples);
+}
+
+// Two frames sent 20 ms apart (real time) but read 100 ms apart (simulated
+// time, as an emulator too busy to read on time): recv_jitter_ms shows the
+// late read, arrival_jitter_ms the kernel's arrival times, i.e. the far
+// end's pacing.
+TEST(RecordTest, ArrivalJitterUsesTheKernelsReceiveTimesNotTheRead) {
+  FakeServer server;
+  std::vector<uint8_t> frame;
+  ASSERT_TRUE(wire::Encode(wire::Audio{8000, std::vector<uint8_t>(320, 0)},
+                           wire::Dialect::kAsterisk, wire::Peer::kAsterisk, &frame)
+                  .ok());
+  const std::string frame_bytes(frame.begin(), frame.end());
+  Harness h(server);
+  h.config.call.duration = kSecond;
+  h.Start();
+  ASSERT_TRUE(server.Send(frame_bytes));
+  ASSERT_TRUE(h.PollUntil([&] { return h.call().result().frames_received == 1; }));
+  absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_TRUE(server.Send(frame_bytes));
+  // Read only "100 ms" after the first: the second frame waits unread.
+  absl::SleepFor(absl::Milliseconds(5));
+  h.AdvanceTo(100 * kMillisecond, 100 * kMillisecond);
+  ASSERT_TRUE(h.PollUntil([&] { return h.call().result().frames_received == 2; }));
+  const RunStats& stats = h.runner().stats();
+  ASSERT_EQ(stats.recv_jitter.count(), 1u);
+  EXPECT_GE(stats.recv_jitter.max(), 80 * kMillisecond);
+  ASSERT_EQ(stats.arrival_jitter.count(), 1u);
+  // 20 ms apart plus however late the sending thread woke: far from 80 ms
+  // even on a loaded machine.
+  EXPECT_LT(stats.arrival_jitter.max(), 40 * kMillisecond);
+  EXPECT_THAT(h.runner().SummaryJson({}), HasSubstr("\"arrival_jitter_ms\":{"));
+  h.Finish();
 }
 
 // As Asterisk with c(ulaw): G.711 bytes labelled 0x10 out, but every audio

@@ -79,6 +79,8 @@ std::string SummaryJson(const RunStats& stats, const std::vector<CallResult>& re
   AppendHistogram("send_jitter_ms", stats.send_jitter, &out);
   out.push_back(',');
   AppendHistogram("recv_jitter_ms", stats.recv_jitter, &out);
+  out.push_back(',');
+  AppendHistogram("arrival_jitter_ms", stats.arrival_jitter, &out);
   out.append(",\"rtt_ms\":");
   if (stats.rtt.count() == 0) {
     out.append("null");

@@ -36,8 +36,11 @@ struct CallResult {
 // Run-wide figures every call reports into.
 struct RunStats {
   Histogram send_jitter;  // actual send time - deadline
-  Histogram recv_jitter;  // |inter-arrival interval - 20 ms|
-  Histogram rtt;          // echoed frames matched by content
+  Histogram recv_jitter;  // |inter-arrival interval - 20 ms|, as this process read them
+  // The same by the kernel's receive times: the far end's pacing without
+  // this process's own scheduling delays.
+  Histogram arrival_jitter;
+  Histogram rtt;  // echoed frames matched by content
   uint64_t rtt_ambiguous = 0;
   // Received audio: per call (>= 2 frames), the time from the first to the
   // last frame vs. 20 ms per interval; summed over calls for the mean.
