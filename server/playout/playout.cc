@@ -31,7 +31,11 @@ void Playout::Restart(int rate_hz) {
   config.max_buffer_ms = options_.max_playout_ms;
   config.high_watermark_ms = options_.high_watermark_ms;
   config.low_watermark_ms = options_.low_watermark_ms;
+  // Notices not handed on yet (a clear's rest) stay, in order.
+  std::vector<PlayoutNotice> pending;
+  if (queue_.has_value()) pending = queue_->TakeNotices();
   queue_.emplace(config);
+  queue_->AdoptNotices(std::move(pending));
   tone_renderer_.emplace(rate_hz);
   queue_->set_tone_renderer(&*tone_renderer_);
   queue_->set_converter(&*converter_);
@@ -56,11 +60,31 @@ void Playout::Stop() {
   stopped_ = true;
   if (timer_ != 0) loop_->CancelTimer(timer_);
   timer_ = 0;
+  if (rest_timer_ != 0) loop_->CancelTimer(rest_timer_);
+  rest_timer_ = 0;
 }
 
 void Playout::FlushNotices() {
-  std::vector<PlayoutNotice> notices = queue_->TakeNotices();
-  if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/false);
+  const std::vector<PlayoutNotice> notices = queue_->TakeNotices(kNoticesPerRound);
+  if (!notices.empty()) {
+    // DTMF starts are here only when a tick left them for a later round.
+    delegate_->OnPlayoutNotices(notices, /*before_frame=*/true);
+    if (stopped_) return;
+    delegate_->OnPlayoutNotices(notices, /*before_frame=*/false);
+    if (stopped_) return;
+  }
+  FlushRestLater();
+}
+
+void Playout::FlushRestLater() {
+  if (rest_timer_ != 0 || queue_->pending_notices() == 0) return;
+  // A timer due now runs in the next round: the loop serves everything
+  // else ready before it.
+  rest_timer_ = loop_->RunAt(loop_->Now(), [this, owner = owner_] {
+    if (owner.lock() == nullptr) return;
+    rest_timer_ = 0;
+    if (!stopped_) FlushNotices();
+  });
 }
 
 event::MonoTime Playout::OnTick() {
@@ -74,7 +98,7 @@ event::MonoTime Playout::OnTick() {
   pacer_->OnTick(now);
 
   const bool content = queue_->Tick(absl::MakeSpan(frame_));
-  const std::vector<PlayoutNotice> notices = queue_->TakeNotices();
+  const std::vector<PlayoutNotice> notices = queue_->TakeNotices(kNoticesPerRound);
   if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/true);
   if (stopped_) return event::MonoTime::max();
   if (content || options_.send_silence) {
@@ -99,6 +123,7 @@ event::MonoTime Playout::OnTick() {
   if (stopped_) return event::MonoTime::max();
   if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/false);
   if (stopped_) return event::MonoTime::max();
+  FlushRestLater();
   return pacer_->next_deadline();
 }
 

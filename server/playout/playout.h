@@ -82,9 +82,18 @@ class Playout {
   // Hands notices a command caused (a clear, audio queued) to the delegate.
   void FlushNotices();
 
+  // Notices handed to the delegate per loop round, at most. A clear of
+  // everything can resolve tens of thousands of queued marks at once;
+  // turning them all into events in one go held the call's loop, and every
+  // other call on it, for milliseconds. The rest follow in the next rounds,
+  // in order, ahead of anything newer (a DTMF start then follows its frame).
+  static constexpr size_t kNoticesPerRound = 256;
+
  private:
   // Plays one frame; returns when the next is due, or max() once stopped.
   event::MonoTime OnTick();
+  // Notices past kNoticesPerRound: a round of their own soon.
+  void FlushRestLater();
 
   event::Dispatcher* const loop_;
   const Options options_;
@@ -98,6 +107,7 @@ class Playout {
   std::optional<PlayoutQueue> queue_;
   std::optional<event::FramePacer> pacer_;
   event::Dispatcher::TimerId timer_ = 0;
+  event::Dispatcher::TimerId rest_timer_ = 0;  // FlushRestLater's, while set
   bool stopped_ = false;
   bool played_content_ = false;
   uint64_t frames_sent_ = 0;

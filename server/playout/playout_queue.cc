@@ -5,7 +5,10 @@
 #include "server/playout/playout_queue.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
+#include <iterator>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -382,6 +385,9 @@ ClearReport PlayoutQueue::Clear(const std::string& response_id) {
   const bool all = response_id.empty();
   absl::flat_hash_map<std::string, uint64_t> discarded;
   std::deque<Item> kept;
+  // Each mark and DTMF cleared becomes a notice: room for all at once
+  // rather than regrowing (and copying) through thousands of them.
+  if (all) notices_.reserve(notices_.size() + items_.size());
   for (Item& item : items_) {
     if (auto* audio = std::get_if<AudioItem>(&item)) {
       if (all || audio->response_id == response_id) {
@@ -473,9 +479,33 @@ void PlayoutQueue::Leftovers::Take(size_t max, std::vector<PlayoutNotice>* out) 
   }
 }
 
+void PlayoutQueue::AdoptNotices(std::vector<PlayoutNotice> older) {
+  if (older.empty()) return;
+  notices_.erase(notices_.begin(), notices_.begin() + static_cast<ptrdiff_t>(notices_taken_));
+  notices_taken_ = 0;
+  older.insert(older.end(), std::make_move_iterator(notices_.begin()),
+               std::make_move_iterator(notices_.end()));
+  notices_.swap(older);
+}
+
 std::vector<PlayoutNotice> PlayoutQueue::TakeNotices() {
+  return TakeNotices(std::numeric_limits<size_t>::max());
+}
+
+std::vector<PlayoutNotice> PlayoutQueue::TakeNotices(size_t max) {
   std::vector<PlayoutNotice> out;
-  out.swap(notices_);
+  if (notices_taken_ == 0 && notices_.size() <= max) {
+    out.swap(notices_);  // the usual case: a few notices, taken whole
+    return out;
+  }
+  const size_t n = std::min(max, pending_notices());
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(std::move(notices_[notices_taken_ + i]));
+  notices_taken_ += n;
+  if (notices_taken_ == notices_.size()) {
+    notices_.clear();
+    notices_taken_ = 0;
+  }
   return out;
 }
 

@@ -155,8 +155,13 @@ class PlayoutQueue {
   // each remaining mark and DTMF as they are taken.
   Leftovers Abandon();
 
-  // Notices produced since the last call, oldest first.
+  // Notices produced and not taken yet, oldest first: all of them, or at
+  // most `max` (the rest stay for the next call, ahead of newer ones).
   std::vector<PlayoutNotice> TakeNotices();
+  std::vector<PlayoutNotice> TakeNotices(size_t max);
+  size_t pending_notices() const { return notices_.size() - notices_taken_; }
+  // Puts notices taken from another queue ahead of this one's own.
+  void AdoptNotices(std::vector<PlayoutNotice> older);
 
   // Queued audio at the queue's rate (audio not converted yet counted at its
   // length in output samples).
@@ -253,6 +258,7 @@ class PlayoutQueue {
   bool hangup_reached_ = false;
   uint64_t underruns_ = 0;
   std::vector<PlayoutNotice> notices_;
+  size_t notices_taken_ = 0;  // notices_[0, notices_taken_) were taken already
   ToneRenderer* tone_renderer_ = nullptr;
   RateConverter* converter_ = nullptr;
 };

@@ -124,6 +124,42 @@ TEST(PlayoutQueueTest, WatermarksFireOnceEachWay) {
   EXPECT_EQ(std::count(seen.begin(), seen.end(), Type::kHighWatermark), 0);
 }
 
+TEST(PlayoutQueueTest, TakeNoticesUpToMaxLeavesTheRestInOrder) {
+  PlayoutQueue queue(Config());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(queue.EnqueueMark(absl::StrCat("m", i)).ok());
+  queue.Clear("");
+  EXPECT_EQ(queue.pending_notices(), 5u);
+  std::vector<std::string> names;
+  for (const PlayoutNotice& n : queue.TakeNotices(2)) names.push_back(n.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"m0", "m1"}));
+  EXPECT_EQ(queue.pending_notices(), 3u);
+  // Newer notices queue behind the rest.
+  ASSERT_TRUE(queue.EnqueueMark("late").ok());
+  std::vector<int16_t> frame(160);
+  queue.Tick(absl::MakeSpan(frame));
+  names.clear();
+  for (const PlayoutNotice& n : queue.TakeNotices(3)) names.push_back(n.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"m2", "m3", "m4"}));
+  names.clear();
+  for (const PlayoutNotice& n : queue.TakeNotices()) names.push_back(n.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"late"}));
+  EXPECT_EQ(queue.pending_notices(), 0u);
+}
+
+TEST(PlayoutQueueTest, AdoptedNoticesGoAheadOfTheQueuesOwn) {
+  PlayoutQueue old_queue(Config());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(old_queue.EnqueueMark(absl::StrCat("old", i)).ok());
+  old_queue.Clear("");
+  (void)old_queue.TakeNotices(1);
+  PlayoutQueue queue(Config());
+  ASSERT_TRUE(queue.EnqueueMark("new").ok());
+  queue.Clear("");
+  queue.AdoptNotices(old_queue.TakeNotices());
+  std::vector<std::string> names;
+  for (const PlayoutNotice& n : queue.TakeNotices()) names.push_back(n.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"old1", "old2", "new"}));
+}
+
 TEST(PlayoutQueueTest, AudioForAResponseThatRanDryAudiblyIsAnUnderrun) {
   PlayoutQueue queue(Config());
   ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(100, 1), "r").ok());

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/event/epoll_dispatcher.h"
@@ -293,6 +294,59 @@ TEST_F(PlayoutTest, FlushNoticesHandsOverWhatACommandCaused) {
   playout_->FlushNotices();
   EXPECT_THAT(delegate_.log, Contains("cleared:m"));
   EXPECT_THAT(delegate_.log, ::testing::Not(Contains("frame")));
+}
+
+// A clear of thousands of marks hands them over a slice per loop round, so
+// no round of the call's loop (shared with other calls) turns them all
+// into events at once; they come in order, ahead of anything newer.
+TEST_F(PlayoutTest, AClearsManyNoticesGoASlicePerRoundInOrder) {
+  Create();
+  playout_->Restart(8000);
+  constexpr int kMarks = 1000;  // about four rounds' worth
+  for (int i = 0; i < kMarks; ++i) {
+    ASSERT_TRUE(playout_->queue().EnqueueMark(absl::StrCat("m", i)).ok());
+  }
+  delegate_.log.clear();
+  playout_->queue().Clear("");
+  ASSERT_TRUE(playout_->queue().EnqueueMark("after").ok());
+  playout_->FlushNotices();
+  EXPECT_THAT(delegate_.log, SizeIs(Playout::kNoticesPerRound));
+  // One more round: one more slice.
+  loop_.RunOnce(event::Nanos(0));
+  EXPECT_THAT(delegate_.log, SizeIs(2 * Playout::kNoticesPerRound));
+  // The tick a period later plays "after" behind the rest.
+  Ticks(1);
+  for (int i = 0; i < 5 && delegate_.log.size() < kMarks + 2; ++i) loop_.RunOnce(event::Nanos(0));
+  std::vector<std::string> want;
+  for (int i = 0; i < kMarks; ++i) want.push_back(absl::StrCat("cleared:m", i));
+  std::vector<std::string> got;
+  for (const std::string& entry : delegate_.log) {
+    if (entry != "frame" && entry != "mark:after") got.push_back(entry);
+  }
+  EXPECT_EQ(got, want);
+  ASSERT_FALSE(delegate_.log.empty());
+  EXPECT_EQ(delegate_.log.back(), "mark:after");
+  EXPECT_EQ(playout_->queue().pending_notices(), 0u);
+}
+
+// Notices not handed over yet survive a Restart (the call learning its
+// real rate), in order.
+TEST_F(PlayoutTest, RestartKeepsNoticesNotHandedOverYet) {
+  Create();
+  playout_->Restart(8000);
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(playout_->queue().EnqueueMark(absl::StrCat("m", i)).ok());
+  }
+  delegate_.log.clear();
+  playout_->queue().Clear("");
+  playout_->FlushNotices();
+  ASSERT_THAT(delegate_.log, SizeIs(Playout::kNoticesPerRound));
+  playout_->Restart(16000);
+  for (int i = 0; i < 3; ++i) loop_.RunOnce(event::Nanos(0));
+  ASSERT_THAT(delegate_.log, SizeIs(300));
+  EXPECT_EQ(delegate_.log[Playout::kNoticesPerRound],
+            absl::StrCat("cleared:m", Playout::kNoticesPerRound));
+  EXPECT_EQ(delegate_.log.back(), "cleared:m299");
 }
 
 TEST_F(PlayoutTest, RestartKeepsThePacersGrid) {

@@ -238,6 +238,42 @@ TEST_P(BridgeTest, ClearReportsPlayedAndDiscardedPerResponseAndClearsMarks) {
   EXPECT_EQ(mark_event->mark().resolution(), v1::MARK_RESOLUTION_CLEARED);
 }
 
+// A clear of thousands of marks: the bridge hands their CLEARED events out
+// a slice per loop round; each mark still resolves once, in queue order,
+// and a mark queued after the clear resolves after all of them.
+TEST_P(BridgeTest, AClearOfThousandsOfMarksResolvesEachOnceInOrder) {
+  FakeAsterisk asterisk;
+  auto call = StartCall(asterisk);
+  ASSERT_NE(call, nullptr);
+  ASSERT_TRUE(call->Play(std::vector<int16_t>(8000 * 2, 500), "r1"));  // 2 s
+  constexpr int kMarks = 2000;
+  for (int i = 0; i < kMarks; ++i) {
+    CallCommand mark;
+    mark.mutable_mark()->set_name(absl::StrCat("m", i));
+    ASSERT_TRUE(call->Send(mark));
+  }
+  CallCommand clear;
+  clear.set_command_id("c1");
+  clear.mutable_clear();
+  ASSERT_TRUE(call->Send(clear));
+  CallCommand after;
+  after.mutable_mark()->set_name("after");
+  ASSERT_TRUE(call->Send(after));
+  auto cleared = call->NextMatching([](const CallEvent& e) { return e.has_cleared(); }, kWait);
+  ASSERT_TRUE(cleared.has_value());
+  EXPECT_EQ(cleared->cleared().command_id(), "c1");
+  for (int i = 0; i < kMarks; ++i) {
+    auto event = call->NextMatching([](const CallEvent& e) { return e.has_mark(); }, kWait);
+    ASSERT_TRUE(event.has_value()) << "mark " << i;
+    ASSERT_EQ(event->mark().name(), absl::StrCat("m", i));
+    ASSERT_EQ(event->mark().resolution(), v1::MARK_RESOLUTION_CLEARED);
+  }
+  auto last = call->NextMatching([](const CallEvent& e) { return e.has_mark(); }, kWait);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->mark().name(), "after");
+  EXPECT_EQ(last->mark().resolution(), v1::MARK_RESOLUTION_PLAYED);
+}
+
 TEST_P(BridgeTest, ClearOfOneResponseKeepsTheOthers) {
   FakeAsterisk asterisk;
   auto call = StartCall(asterisk);
