@@ -463,7 +463,7 @@ TEST(RecordTest, RecordsReceivedAudioAndListsNonAudioMessages) {
   EXPECT_EQ(wav->samples, samples);
 }
 
-// Two frames sent 20 ms apart (real time) but read 100 ms apart (simulated
+// Two frames sent 20 ms apart (real time) but read a second apart (simulated
 // time, as an emulator too busy to read on time): recv_jitter_ms shows the
 // late read, arrival_jitter_ms the kernel's arrival times, i.e. the far
 // end's pacing.
@@ -475,23 +475,23 @@ TEST(RecordTest, ArrivalJitterUsesTheKernelsReceiveTimesNotTheRead) {
                   .ok());
   const std::string frame_bytes(frame.begin(), frame.end());
   Harness h(server);
-  h.config.call.duration = kSecond;
+  h.config.call.duration = 5 * kSecond;
   h.Start();
   ASSERT_TRUE(server.Send(frame_bytes));
   ASSERT_TRUE(h.PollUntil([&] { return h.call().result().frames_received == 1; }));
   absl::SleepFor(absl::Milliseconds(20));
   ASSERT_TRUE(server.Send(frame_bytes));
-  // Read only "100 ms" after the first: the second frame waits unread.
+  // Read only "a second" after the first: the second frame waits unread.
   absl::SleepFor(absl::Milliseconds(5));
-  h.AdvanceTo(100 * kMillisecond, 100 * kMillisecond);
+  h.AdvanceTo(kSecond, kSecond);
   ASSERT_TRUE(h.PollUntil([&] { return h.call().result().frames_received == 2; }));
   const RunStats& stats = h.runner().stats();
   ASSERT_EQ(stats.recv_jitter.count(), 1u);
-  EXPECT_GE(stats.recv_jitter.max(), 80 * kMillisecond);
+  EXPECT_GE(stats.recv_jitter.max(), 980 * kMillisecond);
   ASSERT_EQ(stats.arrival_jitter.count(), 1u);
-  // 20 ms apart plus however late the sending thread woke: far from 80 ms
-  // even on a loaded machine.
-  EXPECT_LT(stats.arrival_jitter.max(), 40 * kMillisecond);
+  // 20 ms apart plus however late the sending thread woke: far from a
+  // second even on a loaded machine.
+  EXPECT_LT(stats.arrival_jitter.max(), 500 * kMillisecond);
   EXPECT_THAT(h.runner().SummaryJson({}), HasSubstr("\"arrival_jitter_ms\":{"));
   h.Finish();
 }
