@@ -101,6 +101,17 @@ class SyscallCounter:
         return None
 
 
+def steal_ms(core):
+    """Time the hypervisor ran something else while `core` had work (the
+    steal column of /proc/stat), in ms so far."""
+    with open("/proc/stat") as f:
+        for line in f:
+            fields = line.split()
+            if fields[0] == f"cpu{core}":
+                return int(fields[8]) * 1000 // CLK_TCK
+    return 0
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
@@ -291,6 +302,7 @@ class Step:
             x0 = ctx_switches(server_pid)
             m0 = scrape(metrics_port) if metrics_port is not None else None
             c0, w0 = cpu_ticks(server_pid), time.time()
+            s0 = steal_ms(0)
             b0 = cpu_ticks(backend.pid) if backend else None
             e0 = cpu_ticks(call.pid)
             rss_peak = 0
@@ -298,6 +310,7 @@ class Step:
                 rss_peak = max(rss_peak, rss_kib(server_pid))
                 time.sleep(min(1.0, max(0.0, window_end - time.time())))
             c1, w1 = cpu_ticks(server_pid), time.time()
+            row["steal_ms_core0"] = steal_ms(0) - s0
             x1 = ctx_switches(server_pid)
             m1 = scrape(metrics_port) if metrics_port is not None else None
             b1 = cpu_ticks(backend.pid) if backend else None
@@ -433,7 +446,7 @@ def held(r):
     return bool(ok)
 
 
-COLUMNS = ["system", "workload", "repeat", "order", "calls", "rate_hz", "load_before", "busy_before_pct", "load_during",
+COLUMNS = ["system", "workload", "repeat", "order", "calls", "rate_hz", "load_before", "busy_before_pct", "load_during", "steal_ms_core0",
            "server_cpu_pct", "cpu_pct_per_call", "x_baseline", "x_gorelay", "ctx_per_frame",
            "syscalls_per_frame", "mutex_waits_per_frame", "backend_cpu_pct", "emulator_cpu_pct",
            "rss_idle_kib", "rss_kib", "rss_kib_per_call", "ok_calls", "failed_calls",
