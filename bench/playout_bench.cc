@@ -59,34 +59,20 @@ struct Fixture {
   std::unique_ptr<Playout> playout;
 };
 
-// The round that runs the command: the clear itself and the first slice.
-void BM_ClearRound(benchmark::State& state) {
-  const int marks = static_cast<int>(state.range(0));
-  for (auto _ : state) {
-    state.PauseTiming();
-    auto f = std::make_unique<Fixture>(marks);
-    state.ResumeTiming();
-    (void)f->playout->queue().Clear("");
-    f->playout->FlushNotices();
-    state.PauseTiming();
-    f.reset();
-    state.ResumeTiming();
-  }
-}
-BENCHMARK(BM_ClearRound)->Arg(100)->Arg(1000)->Arg(25000)->Unit(benchmark::kMicrosecond);
-
-// Every round until each mark's event is out.
-void BM_ClearAllRounds(benchmark::State& state) {
-  const int marks = static_cast<int>(state.range(0));
+// Times the clear of state.range(0) marks: the round that runs the command
+// (the clear itself and the first slice), or with `all_rounds` every round
+// until each mark's event is out.
+void ClearMarks(benchmark::State& state, bool all_rounds) {
+  const size_t marks = static_cast<size_t>(state.range(0));
   size_t rounds = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    auto f = std::make_unique<Fixture>(marks);
+    auto f = std::make_unique<Fixture>(static_cast<int>(marks));
     state.ResumeTiming();
     (void)f->playout->queue().Clear("");
     f->playout->FlushNotices();
     ++rounds;
-    while (f->delegate.events < static_cast<size_t>(marks)) {
+    while (all_rounds && f->delegate.events < marks) {
       f->loop.RunOnce(event::Nanos(0));
       ++rounds;
     }
@@ -97,6 +83,11 @@ void BM_ClearAllRounds(benchmark::State& state) {
   state.counters["rounds"] =
       benchmark::Counter(static_cast<double>(rounds), benchmark::Counter::kAvgIterations);
 }
+
+void BM_ClearRound(benchmark::State& state) { ClearMarks(state, /*all_rounds=*/false); }
+BENCHMARK(BM_ClearRound)->Arg(100)->Arg(1000)->Arg(25000)->Unit(benchmark::kMicrosecond);
+
+void BM_ClearAllRounds(benchmark::State& state) { ClearMarks(state, /*all_rounds=*/true); }
 BENCHMARK(BM_ClearAllRounds)->Arg(100)->Arg(1000)->Arg(25000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
