@@ -32,8 +32,8 @@ void Playout::Restart(int rate_hz) {
   config.high_watermark_ms = options_.high_watermark_ms;
   config.low_watermark_ms = options_.low_watermark_ms;
   // Notices not handed on yet (a clear's rest) stay, in order.
-  std::vector<PlayoutNotice> pending;
-  if (queue_.has_value()) pending = queue_->TakeNotices();
+  NoticeList pending;
+  if (queue_.has_value()) pending = queue_->ReleaseNotices();
   queue_.emplace(config);
   queue_->AdoptNotices(std::move(pending));
   tone_renderer_.emplace(rate_hz);

@@ -387,7 +387,7 @@ ClearReport PlayoutQueue::Clear(const std::string& response_id) {
   std::deque<Item> kept;
   // Each mark and DTMF cleared becomes a notice: room for all at once
   // rather than regrowing (and copying) through thousands of them.
-  if (all) notices_.reserve(notices_.size() + items_.size());
+  if (all) notices_.reserve_more(items_.size());
   for (Item& item : items_) {
     if (auto* audio = std::get_if<AudioItem>(&item)) {
       if (all || audio->response_id == response_id) {
@@ -450,7 +450,7 @@ ClearReport PlayoutQueue::Clear(const std::string& response_id) {
 
 PlayoutQueue::Leftovers PlayoutQueue::Abandon() {
   Leftovers leftovers;
-  leftovers.notices_ = TakeNotices();
+  leftovers.notices_ = ReleaseNotices();
   leftovers.items_.swap(items_);
   buffered_samples_ = 0;
   dtmf_samples_ = 0;
@@ -459,14 +459,7 @@ PlayoutQueue::Leftovers PlayoutQueue::Abandon() {
 }
 
 void PlayoutQueue::Leftovers::Take(size_t max, std::vector<PlayoutNotice>* out) {
-  size_t taken = 0;
-  for (; taken < max && next_notice_ < notices_.size(); ++taken) {
-    out->push_back(std::move(notices_[next_notice_++]));
-  }
-  if (next_notice_ == notices_.size()) {
-    notices_.clear();
-    next_notice_ = 0;
-  }
+  size_t taken = notices_.TakeInto(max, out);
   for (; taken < max && !items_.empty(); ++taken) {
     Item& item = items_.front();
     if (auto* mark = std::get_if<MarkItem>(&item)) {
@@ -479,34 +472,52 @@ void PlayoutQueue::Leftovers::Take(size_t max, std::vector<PlayoutNotice>* out) 
   }
 }
 
-void PlayoutQueue::AdoptNotices(std::vector<PlayoutNotice> older) {
-  if (older.empty()) return;
-  notices_.erase(notices_.begin(), notices_.begin() + static_cast<ptrdiff_t>(notices_taken_));
-  notices_taken_ = 0;
-  older.insert(older.end(), std::make_move_iterator(notices_.begin()),
-               std::make_move_iterator(notices_.end()));
-  notices_.swap(older);
+NoticeList PlayoutQueue::ReleaseNotices() {
+  NoticeList released;
+  std::swap(released, notices_);
+  return released;
 }
+
+void PlayoutQueue::AdoptNotices(NoticeList older) { notices_.Prepend(std::move(older)); }
 
 std::vector<PlayoutNotice> PlayoutQueue::TakeNotices() {
-  return TakeNotices(std::numeric_limits<size_t>::max());
+  return notices_.Take(std::numeric_limits<size_t>::max());
 }
 
-std::vector<PlayoutNotice> PlayoutQueue::TakeNotices(size_t max) {
+std::vector<PlayoutNotice> PlayoutQueue::TakeNotices(size_t max) { return notices_.Take(max); }
+
+std::vector<PlayoutNotice> NoticeList::Take(size_t max) {
   std::vector<PlayoutNotice> out;
-  if (notices_taken_ == 0 && notices_.size() <= max) {
+  if (taken_ == 0 && notices_.size() <= max) {
     out.swap(notices_);  // the usual case: a few notices, taken whole
     return out;
   }
-  const size_t n = std::min(max, pending_notices());
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) out.push_back(std::move(notices_[notices_taken_ + i]));
-  notices_taken_ += n;
-  if (notices_taken_ == notices_.size()) {
-    notices_.clear();
-    notices_taken_ = 0;
-  }
+  out.reserve(std::min(max, size()));
+  TakeInto(max, &out);
   return out;
+}
+
+size_t NoticeList::TakeInto(size_t max, std::vector<PlayoutNotice>* out) {
+  const size_t n = std::min(max, size());
+  for (size_t i = 0; i < n; ++i) out->push_back(std::move(notices_[taken_ + i]));
+  taken_ += n;
+  if (taken_ == notices_.size()) {
+    notices_.clear();
+    taken_ = 0;
+  }
+  return n;
+}
+
+void NoticeList::Prepend(NoticeList older) {
+  if (older.empty()) return;
+  if (empty()) {
+    *this = std::move(older);
+    return;
+  }
+  older.notices_.insert(older.notices_.end(),
+                        std::make_move_iterator(notices_.begin() + static_cast<ptrdiff_t>(taken_)),
+                        std::make_move_iterator(notices_.end()));
+  *this = std::move(older);
 }
 
 }  // namespace audiosocket

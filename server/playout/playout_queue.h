@@ -103,6 +103,28 @@ struct PlayoutNotice {
   uint32_t buffered_ms = 0;
 };
 
+// Notices in the order they were produced, handed on from the oldest a
+// slice at a time (a clear can produce tens of thousands at once). Moving
+// a whole list is constant time. Not thread-safe: the call's loop owns it.
+class NoticeList {
+ public:
+  void push_back(PlayoutNotice notice) { notices_.push_back(std::move(notice)); }
+  // Room for `n` more without regrowing.
+  void reserve_more(size_t n) { notices_.reserve(notices_.size() + n); }
+  size_t size() const { return notices_.size() - taken_; }
+  bool empty() const { return size() == 0; }
+  // Up to `max` of the oldest, in order.
+  std::vector<PlayoutNotice> Take(size_t max);
+  // Appends up to `max` of the oldest to `out`; returns how many.
+  size_t TakeInto(size_t max, std::vector<PlayoutNotice>* out);
+  // Puts `older` ahead of these.
+  void Prepend(NoticeList older);
+
+ private:
+  std::vector<PlayoutNotice> notices_;
+  size_t taken_ = 0;  // notices_[0, taken_) were handed on already
+};
+
 struct ResponseAccount {
   std::string response_id;
   uint64_t played_samples = 0;
@@ -159,9 +181,11 @@ class PlayoutQueue {
   // most `max` (the rest stay for the next call, ahead of newer ones).
   std::vector<PlayoutNotice> TakeNotices();
   std::vector<PlayoutNotice> TakeNotices(size_t max);
-  size_t pending_notices() const { return notices_.size() - notices_taken_; }
-  // Puts notices taken from another queue ahead of this one's own.
-  void AdoptNotices(std::vector<PlayoutNotice> older);
+  size_t pending_notices() const { return notices_.size(); }
+  // Every notice not taken yet, in constant time, for another queue's
+  // AdoptNotices (which puts them ahead of its own).
+  NoticeList ReleaseNotices();
+  void AdoptNotices(NoticeList older);
 
   // Queued audio at the queue's rate (audio not converted yet counted at its
   // length in output samples).
@@ -257,8 +281,7 @@ class PlayoutQueue {
   bool above_high_ = false;
   bool hangup_reached_ = false;
   uint64_t underruns_ = 0;
-  std::vector<PlayoutNotice> notices_;
-  size_t notices_taken_ = 0;  // notices_[0, notices_taken_) were taken already
+  NoticeList notices_;
   ToneRenderer* tone_renderer_ = nullptr;
   RateConverter* converter_ = nullptr;
 };
@@ -287,8 +310,7 @@ class PlayoutQueue::Leftovers {
 
  private:
   friend class PlayoutQueue;
-  std::vector<PlayoutNotice> notices_;
-  size_t next_notice_ = 0;
+  NoticeList notices_;
   std::deque<Item> items_;
 };
 

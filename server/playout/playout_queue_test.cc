@@ -146,6 +146,24 @@ TEST(PlayoutQueueTest, TakeNoticesUpToMaxLeavesTheRestInOrder) {
   EXPECT_EQ(queue.pending_notices(), 0u);
 }
 
+// The call ends halfway through handing over a clear's notices: the rest
+// go to the leftovers, in order, ahead of what was still queued.
+TEST(PlayoutQueueTest, AbandonKeepsNoticesNotTakenYetAheadOfTheQueue) {
+  PlayoutQueue queue(Config());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(queue.EnqueueMark(absl::StrCat("m", i)).ok());
+  queue.Clear("");
+  ASSERT_TRUE(queue.EnqueueMark("queued").ok());
+  ASSERT_EQ(queue.TakeNotices(1).size(), 1u);
+  PlayoutQueue::Leftovers leftovers = queue.Abandon();
+  EXPECT_EQ(queue.pending_notices(), 0u);
+  std::vector<PlayoutNotice> out;
+  leftovers.Take(100, &out);
+  std::vector<std::string> names;
+  for (const PlayoutNotice& n : out) names.push_back(n.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"m1", "m2", "m3", "queued"}));
+  EXPECT_TRUE(leftovers.empty());
+}
+
 TEST(PlayoutQueueTest, AdoptedNoticesGoAheadOfTheQueuesOwn) {
   PlayoutQueue old_queue(Config());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(old_queue.EnqueueMark(absl::StrCat("old", i)).ok());
@@ -154,7 +172,8 @@ TEST(PlayoutQueueTest, AdoptedNoticesGoAheadOfTheQueuesOwn) {
   PlayoutQueue queue(Config());
   ASSERT_TRUE(queue.EnqueueMark("new").ok());
   queue.Clear("");
-  queue.AdoptNotices(old_queue.TakeNotices());
+  queue.AdoptNotices(old_queue.ReleaseNotices());
+  EXPECT_EQ(old_queue.pending_notices(), 0u);
   std::vector<std::string> names;
   for (const PlayoutNotice& n : queue.TakeNotices()) names.push_back(n.name);
   EXPECT_EQ(names, (std::vector<std::string>{"old1", "old2", "new"}));
