@@ -37,6 +37,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Pull mode, across bridge replicas: keeps {@code claimsPerAddress} ClaimCall streams open on
@@ -297,14 +298,16 @@ public final class BridgeWorker implements AutoCloseable {
 
     void claimLoop(int attempt) {
       if (retired || stopped) return;
-      stub.claimCall(new ClientResponseObserver<ClaimCallRequest, ClaimCallResponse>() {
+      // Set once the stream has a call or has ended: it is no longer idle.
+      AtomicBoolean settled = new AtomicBoolean();
+      ClientResponseObserver<ClaimCallRequest, ClaimCallResponse> responses =
+          new ClientResponseObserver<ClaimCallRequest, ClaimCallResponse>() {
         private ClientCallStreamObserver<ClaimCallRequest> requests;
         private BridgeCall call;
 
         @Override
         public void beforeStart(ClientCallStreamObserver<ClaimCallRequest> requests) {
           this.requests = requests;
-          idle.add(requests);
         }
 
         @Override
@@ -314,6 +317,7 @@ public final class BridgeWorker implements AutoCloseable {
             return;
           }
           if (!response.getEvent().hasStarted()) return;
+          settled.set(true);
           idle.remove(requests);
           call = new BridgeCall(BridgeCall.Mode.PULL, response.getEvent().getStarted(),
               (CallCommand c) -> requests.onNext(ClaimCallRequest.newBuilder().setCommand(c).build()),
@@ -338,6 +342,7 @@ public final class BridgeWorker implements AutoCloseable {
 
         @Override
         public void onError(Throwable t) {
+          settled.set(true);
           idle.remove(requests);
           if (call != null) {
             call.lost("stream failed: " + t.getMessage());
@@ -355,6 +360,7 @@ public final class BridgeWorker implements AutoCloseable {
 
         @Override
         public void onCompleted() {
+          settled.set(true);
           idle.remove(requests);
           if (call != null) {
             call.lost("the bridge closed the stream without CallEnded");
@@ -373,7 +379,16 @@ public final class BridgeWorker implements AutoCloseable {
             // stopped
           }
         }
-      }).onNext(ClaimCallRequest.newBuilder().setClaim(claim).build());
+      };
+      var requests = (ClientCallStreamObserver<ClaimCallRequest>) stub.claimCall(responses);
+      requests.onNext(ClaimCallRequest.newBuilder().setClaim(claim).build());
+      // Idle (cancelled by retire) only now that the call has started: grpc-java throws a
+      // NullPointerException out of a cancel() that races the call's start() on another thread.
+      idle.add(requests);
+      if (settled.get()) idle.remove(requests);
+      // retire() may have gone through the idle set before the add (a call it
+      // already has goes on, as close() promises).
+      if ((retired || stopped) && !settled.get()) requests.cancel("worker stopped", null);
     }
   }
 

@@ -312,6 +312,24 @@ class SdkBehaviourTest {
     assertEquals(Support.UUID, answered.poll(WAIT, TimeUnit.MILLISECONDS));
   }
 
+  // Claims restart on the worker's timer while close() cancels the idle ones: cancelling a call
+  // whose start() is still running on another thread threw grpc-java's NullPointerException out
+  // of close().
+  @Test
+  void closeWhileClaimsAreStartingDoesNotThrow() throws Exception {
+    int port;
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      port = s.getLocalPort();
+    }
+    for (int i = 0; i < 400; i++) {
+      BridgeWorker worker = BridgeWorker.builder("127.0.0.1:" + port, call -> null)
+          .claimsPerAddress(64).backoff(Duration.ofMillis(1), Duration.ofMillis(2)).start();
+      Thread.sleep(i % 10);
+      worker.close();
+      assertTrue(worker.done().isDone());
+    }
+  }
+
   @Test
   void aNameResolvesToEveryAddress() throws Exception {
     List<InetSocketAddress> all = BridgeWorker.resolveAll("localhost:50051, 127.0.0.2:7");
