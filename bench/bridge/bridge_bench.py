@@ -23,6 +23,11 @@ emulator's JSON summary, the backend's line, the bridge's /metrics or the Go
 relay's counters, and writes results.csv, results.json, summary.json and
 summary.md (medians and spread over repeats) into --out. Every step is
 bounded in time.
+
+With --caller=asterisk, stock Asterisk places the calls instead of the
+emulator (asterisk_caller.py): its AudioSocket() application, one thread per
+call, on the emulator's core; Asterisk reports no jitter or frame counts, so
+those columns stay empty and the step holds on the server's counters.
 """
 
 import argparse
@@ -36,6 +41,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+
+from asterisk_caller import AsteriskCaller, established_connections
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -180,8 +187,10 @@ def histogram_quantile(metrics, name, q):
 
 
 class Step:
-    def __init__(self, args, system, calls, rate, workload="echo", repeat=0, order=0):
+    def __init__(self, args, system, calls, rate, workload="echo", repeat=0, order=0,
+                 asterisk=None):
         self.args, self.system, self.calls, self.rate = args, system, calls, rate
+        self.asterisk = asterisk  # an AsteriskCaller, or None for the emulator
         self.workload, self.repeat, self.order = workload, repeat, order
         self.dir = os.path.join(args.out, f"{system}-{workload}-{calls}-{rate // 1000}k-r{repeat}")
         os.makedirs(self.dir, exist_ok=True)
@@ -285,12 +294,19 @@ class Step:
             time.sleep(0.5)
             rss_idle = rss_kib(server_pid)
             ramp_s = max(1.0, self.calls / a.ramp_rate)
-            call = self.start("emulator", [
-                f"{b}/tools/audiosocket-call/audiosocket-call", f"--target={target}",
-                f"--calls={self.calls}", f"--ramp={a.ramp_rate}", f"--duration={a.seconds}s",
-                f"--rate={self.rate}", "--stamp_frames", "--tick=250us", "--log_messages=false",
-                "--source=tone:440:-20"], 1)
+            row["caller"] = "asterisk" if self.asterisk else "emulator"
             t_start = time.time()
+            if self.asterisk:
+                # Real Asterisk's calls last until the step hangs them up.
+                self.asterisk.place(target, self.calls, a.ramp_rate)
+                caller_pid, call = self.asterisk.pid, None
+            else:
+                call = self.start("emulator", [
+                    f"{b}/tools/audiosocket-call/audiosocket-call", f"--target={target}",
+                    f"--calls={self.calls}", f"--ramp={a.ramp_rate}", f"--duration={a.seconds}s",
+                    f"--rate={self.rate}", "--stamp_frames", "--tick=250us",
+                    "--log_messages=false", "--source=tone:440:-20"], 1)
+                caller_pid = call.pid
             # Steady window: all calls up (ramp + 1 s settle) until 1 s before the first ends.
             window_start = t_start + ramp_s + 1.0
             window_end = t_start + a.seconds - 1.0
@@ -304,7 +320,11 @@ class Step:
             c0, w0 = cpu_ticks(server_pid), time.time()
             s0 = steal_ms(0)
             b0 = cpu_ticks(backend.pid) if backend else None
-            e0 = cpu_ticks(call.pid)
+            e0 = cpu_ticks(caller_pid)
+            if self.asterisk:
+                # Calls that reached the server: with no emulator to say
+                # which failed, its established connections.
+                row["calls_connected"] = established_connections(int(target.rsplit(":", 1)[1]))
             rss_peak = 0
             while time.time() < window_end:
                 rss_peak = max(rss_peak, rss_kib(server_pid))
@@ -314,7 +334,7 @@ class Step:
             x1 = ctx_switches(server_pid)
             m1 = scrape(metrics_port) if metrics_port is not None else None
             b1 = cpu_ticks(backend.pid) if backend else None
-            e1 = cpu_ticks(call.pid)
+            e1 = cpu_ticks(caller_pid)
             row["load_during"] = loadavg()
             row["window_s"] = round(w1 - w0, 2)
             cpu_pct = 100.0 * (c1 - c0) / CLK_TCK / (w1 - w0)
@@ -341,10 +361,14 @@ class Step:
                                          if n is not None else None)
             row["backend_cpu_pct"] = (round(100.0 * (b1 - b0) / CLK_TCK / (w1 - w0), 2)
                                       if backend else None)
-            row["emulator_cpu_pct"] = round(100.0 * (e1 - e0) / CLK_TCK / (w1 - w0), 2)
+            row["caller_cpu_pct"] = round(100.0 * (e1 - e0) / CLK_TCK / (w1 - w0), 2)
             row["rss_idle_kib"] = rss_idle
             row["rss_kib"] = rss_peak
             row["rss_kib_per_call"] = round((rss_peak - rss_idle) / self.calls, 1)
+            if self.asterisk:
+                self.asterisk_results(row, metrics_port, relay, backend)
+                return row
+            row["emulator_cpu_pct"] = row["caller_cpu_pct"]
             try:
                 call.wait(timeout=a.seconds + 30)
             except subprocess.TimeoutExpired:
@@ -430,25 +454,87 @@ class Step:
             row["error"] = str(e)
             row["held"] = False
         finally:
+            if self.asterisk:
+                try:
+                    self.asterisk.hang_up_all()
+                except (OSError, RuntimeError) as e:
+                    row.setdefault("error", str(e))
+                    row["held"] = False
             self.stop_all()
         return row
+
+    def asterisk_results(self, row, metrics_port, relay, backend):
+        """The rest of a step whose callers are real Asterisk: the server's
+        and the backend's counters once the calls are hung up. Asterisk
+        says nothing of jitter or of the frames it sent, so those stay
+        empty; a lost frame shows as a drop or gap on the server's side."""
+        self.asterisk.hang_up_all()
+        row["ok_calls"] = row["calls_connected"]
+        row["failed_calls"] = self.calls - row["calls_connected"]
+        if metrics_port is not None:
+            m = scrape(metrics_port)
+            name = "audiosocket_bridge_inbound_to_backend_latency_seconds"
+            for q in (0.5, 0.99):
+                v = histogram_quantile(m, name, q)
+                row[f"bridge_queue_p{int(q * 100)}_le_ms"] = None if v is None else v * 1000
+            row["dropped_in"] = int(m.get('audiosocket_bridge_dropped_frames_total{direction="in"}', 0))
+            row["dropped_out"] = int(m.get('audiosocket_bridge_dropped_frames_total{direction="out"}', 0))
+            row["late_ticks"] = int(m.get("audiosocket_bridge_playout_late_ticks_total", 0))
+            row["underruns"] = int(m.get("audiosocket_bridge_playout_underruns_total", 0))
+        if relay is not None:
+            relay.send_signal(signal.SIGTERM)
+            relay.wait(timeout=10)
+            with open(self.path("server.out")) as f:
+                rs = json.loads(f.read().strip().splitlines()[-1])
+            row["dropped_in"] = rs["dropped_in"]
+            row["dropped_out"] = rs["dropped_out_ms"] // 20
+            row["late_ticks"] = rs["late_ticks"]
+            row["relay_skipped_frames"] = rs["skipped_frames"]
+        if backend is not None:
+            backend.send_signal(signal.SIGINT)
+            backend.wait(timeout=10)
+            with open(self.path("backend.out")) as f:
+                be = json.loads(f.read().strip().splitlines()[-1])
+            row["backend_chunks"] = be["chunks"]
+            row["backend_calls"] = be["calls"]
+            row["backend_other_events"] = be.get("other_events")
+            row["gap_samples"] = be["gap_samples"]
+            row["gap_frames"] = be["gap_samples"] // (self.rate // 50)
+            va = be.get("voice_agent")
+            if va is not None:
+                for k in ("prompts", "marks_sent", "marks_played", "marks_cleared",
+                          "marks_call_ended", "marks_unresolved", "barged_marks_played",
+                          "unbarged_marks_cleared", "clears_sent", "clear_results",
+                          "command_errors"):
+                    row["va_" + k] = va[k]
+                for name, key in (("mark_error_ms", "mark_err"), ("clear_latency_ms", "clear_lat"),
+                                  ("clear_played_error_ms", "clear_played_err")):
+                    d = va.get(name) or {}
+                    for q in ("p50", "p99", "min", "max"):
+                        row[f"{key}_{q}_ms"] = d.get(q)
+        row["lost_total"] = (row.get("dropped_in", 0) + row.get("dropped_out", 0)
+                             + row.get("gap_frames", 0))
+        row["held"] = held(row)
 
 
 def held(r):
     """No failed call, no lost frame, no late tick, jitter p99 < 2 ms; with
     the voice agent also every mark resolved as expected and no command
     refused."""
+    # Real Asterisk reports no jitter: its rows hold on the rest.
+    jitter = r.get("jitter_p99_ms")
     ok = ("error" not in r and r["failed_calls"] == 0 and r["lost_total"] == 0
-          and (r.get("late_ticks") or 0) == 0 and r["jitter_p99_ms"] < 2.0)
+          and (r.get("late_ticks") or 0) == 0 and (jitter is None or jitter < 2.0))
     if r.get("va_marks_sent") is not None:
         ok = ok and not (r["va_marks_unresolved"] or r["va_barged_marks_played"]
                          or r["va_unbarged_marks_cleared"] or r["va_command_errors"])
     return bool(ok)
 
 
-COLUMNS = ["system", "workload", "repeat", "order", "calls", "rate_hz", "load_before", "busy_before_pct", "load_during", "steal_ms_core0",
+COLUMNS = ["system", "workload", "caller", "repeat", "order", "calls", "rate_hz", "load_before", "busy_before_pct", "load_during", "steal_ms_core0",
            "server_cpu_pct", "cpu_pct_per_call", "x_baseline", "x_gorelay", "ctx_per_frame",
            "syscalls_per_frame", "mutex_waits_per_frame", "backend_cpu_pct", "emulator_cpu_pct",
+           "caller_cpu_pct", "calls_connected",
            "rss_idle_kib", "rss_kib", "rss_kib_per_call", "ok_calls", "failed_calls",
            "frames_sent", "frames_received", "backend_chunks", "backend_other_events", "lost_in", "dropped_in",
            "dropped_out", "gap_frames", "late_ticks", "underruns", "lost_total",
@@ -604,6 +690,11 @@ def main():
     p.add_argument("--rt", action="store_true",
                    help="run every benchmark process SCHED_RR (chrt --rr 10): wake-ups beat "
                         "other work; only for steps that leave the cores idle part of the time")
+    p.add_argument("--caller", default="emulator", choices=("emulator", "asterisk"),
+                   help="who places the calls: audiosocket-call, or stock Asterisk's "
+                        "AudioSocket() application (8 kHz steps only; needs --asterisk_prefix)")
+    p.add_argument("--asterisk_prefix", default="",
+                   help="an Asterisk install (run.sh builds one with tests/asterisk/build-asterisk.sh)")
     p.add_argument("--from_results", default="",
                    help="DIR1,DIR2,...: run nothing; merge their results.json into --out "
                         "(table, capacity, plot series)")
@@ -633,7 +724,26 @@ def main():
         p.error("gorelay-push needs --gorelay=PATH (run.sh builds it)")
     plan = [(n, 8000) for n in map(int, a.steps.split(","))]
     plan += [(n, 16000) for n in map(int, filter(None, a.wide.split(",")))]
+    if a.caller == "asterisk":
+        if not a.asterisk_prefix:
+            p.error("--caller=asterisk needs --asterisk_prefix=DIR (run.sh builds it)")
+        # Its AudioSocket() application sends 8 kHz signed linear only.
+        plan = [(n, r) for n, r in plan if r == 8000]
     rows = []
+    asterisk = None
+    try:
+        if a.caller == "asterisk":
+            prefix = ["nice", "-n", str(a.nice)] if a.nice and not a.rt else (
+                ["chrt", "--rr", "10"] if a.rt else [])
+            asterisk = AsteriskCaller(a.asterisk_prefix, a.out, 1, prefix)
+        run_plan(a, systems, plan, rows, asterisk)
+    finally:
+        if asterisk is not None:
+            asterisk.stop()
+    write_outputs(a.out, rows, a.systems.split(","))
+
+
+def run_plan(a, systems, plan, rows, asterisk):
     with open(os.path.join(a.out, "results.csv"), "w") as csv:
         csv.write(",".join(COLUMNS) + "\n")
         for repeat in range(a.repeats):
@@ -645,14 +755,13 @@ def main():
                         if system == "gorelay-push" and rate != 8000:
                             continue  # the Go relay is 8 kHz only
                         t = time.time()
-                        row = Step(a, system, calls, rate, workload, repeat, i).run()
+                        row = Step(a, system, calls, rate, workload, repeat, i, asterisk).run()
                         rows.append(row)
                         csv.write(",".join(fmt(row.get(c)) for c in COLUMNS) + "\n")
                         csv.flush()
                         print(json.dumps(row), flush=True)
                         print(f"# {system} {workload} {calls} calls {rate} Hz repeat {repeat}: "
                               f"{time.time() - t:.0f} s", file=sys.stderr, flush=True)
-    write_outputs(a.out, rows, a.systems.split(","))
 
 if __name__ == "__main__":
     main()

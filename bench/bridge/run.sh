@@ -24,6 +24,9 @@
 #       [--bin=DIR]  (use binaries already built with -c opt there; no bazel
 #                     call, e.g. while another command holds the Bazel lock)
 #       [--gorelay=PATH]  (a Go relay already built; default: go build into DIR)
+#       [--caller=emulator|asterisk]  (who places the calls: audiosocket-call, or
+#                     stock Asterisk's AudioSocket() application on core 1,
+#                     built once by tests/asterisk/build-asterisk.sh; 8 kHz only)
 #
 # Every process runs at nice -10 (--nice=0: none) and the driver in its own
 # session whose autogroup gets the same nice: on a machine shared with other
@@ -38,6 +41,7 @@ out=/tmp/audiosocket-bench-$(date +%Y%m%d-%H%M%S)
 plots=""
 bin=""
 gorelay=""
+caller=emulator
 extra=()
 for arg in "$@"; do
   case "$arg" in
@@ -46,6 +50,7 @@ for arg in "$@"; do
     --plots=*) plots=${arg#--plots=} ;;
     --bin=*) bin=${arg#--bin=} ;;
     --gorelay=*) gorelay=${arg#--gorelay=} ;;
+    --caller=*) caller=${arg#--caller=} ;;
     --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --nice=* | --rt \
       | --workloads=* | --repeats=* | --backend_args=* | --syscalls=*) extra+=("$arg") ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
@@ -55,6 +60,15 @@ if [[ -z "$bin" ]]; then
   bazel build -c opt //server:audiosocket-bridge //bench/echo_backend:echo-backend \
     //bench/echo_server:audiosocket-echo //tools/audiosocket-call:audiosocket-call >&2
   bin=$(bazel info -c opt bazel-bin 2>/dev/null)
+fi
+if [[ $caller == asterisk ]]; then
+  # Stock Asterisk from the tarball the real-Asterisk tests use (built
+  # once, then reused from its cache); 8 kHz steps only.
+  asterisk_prefix=$(tests/asterisk/build-asterisk.sh | tail -n 1)
+  extra+=(--caller=asterisk --asterisk_prefix="$asterisk_prefix" --wide=)
+elif [[ $caller != emulator ]]; then
+  echo "--caller is emulator or asterisk" >&2
+  exit 2
 fi
 ulimit -n "$(ulimit -Hn)" || true
 mkdir -p "$out"
@@ -67,6 +81,11 @@ fi
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
   echo "go: $(go version 2>/dev/null || echo none)"
+  if [[ $caller == asterisk ]]; then
+    source_tarball=${ASTERISK_SOURCE:-$(ls -1 ../shared/asterisk/asterisk-src-*.tar.gz 2>/dev/null | tail -n 1)}
+    echo "caller: $(LD_LIBRARY_PATH=$asterisk_prefix/lib "$asterisk_prefix/sbin/asterisk" -V)" \
+      "from $(basename "$source_tarball")"
+  fi
   echo "uptime before: $(uptime)"
   echo "top before:"
   top -bn1 -o %CPU | sed -n '7,14p'
