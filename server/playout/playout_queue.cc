@@ -174,12 +174,28 @@ absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, const std::s
     (convert ? last->input_position : last->position) = 0;
   }
   const size_t at = into.size();
+  if (at + count > into.capacity()) {
+    // Half again, not double: a prompt sent ahead in many chunks would
+    // otherwise end in a buffer up to twice its size (2 s at 8 kHz in
+    // 100 ms chunks: 51 KB for 32 KB of audio, most of a call's memory).
+    into.reserve(std::max(at + count, into.capacity() + into.capacity() / 2));
+  }
   into.resize(at + count);
   copy(into.data() + at);
   if (convert) last->pending_samples = pending_after;
   Recount(response_id, static_cast<int64_t>(added));
   CheckWatermarks();
   return absl::OkStatus();
+}
+
+size_t PlayoutQueue::audio_buffer_bytes() const {
+  size_t bytes = spare_samples_.capacity() * sizeof(int16_t);
+  for (const Item& item : items_) {
+    if (const auto* audio = std::get_if<AudioItem>(&item)) {
+      bytes += (audio->samples.capacity() + audio->input.capacity()) * sizeof(int16_t);
+    }
+  }
+  return bytes;
 }
 
 void PlayoutQueue::ConvertSlice(AudioItem& item, size_t wanted) {

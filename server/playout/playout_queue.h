@@ -194,6 +194,9 @@ class PlayoutQueue {
   // Queued DTMF time (tones and gaps not played yet), in samples.
   uint64_t dtmf_samples() const { return dtmf_samples_; }
   size_t item_bytes() const { return item_bytes_; }
+  // Bytes allocated for queued audio samples (capacity, not content),
+  // including the spare buffer kept for the next item. Walks the queue.
+  size_t audio_buffer_bytes() const;
   uint64_t underruns() const { return underruns_; }
   bool empty() const { return items_.empty(); }
 

@@ -52,6 +52,21 @@ TEST(PlayoutQueueTest, ReframesAnyChunkSizeExactlyAndPadsTheTail) {
   EXPECT_THAT(std::vector<int16_t>(out.begin() + 250, out.end()), Each(0));
 }
 
+// A voice agent sends a prompt ahead of its playing time in many chunks;
+// what the call holds for it must stay near the prompt's own size (it is
+// most of a call's memory), not up to twice it as a doubling vector ends.
+TEST(PlayoutQueueTest, APromptSentInChunksHoldsAtMostHalfAgainItsSize) {
+  PlayoutConfig config = Config();
+  config.max_buffer_ms = 5000;
+  config.high_watermark_ms = 4000;
+  PlayoutQueue queue(config);
+  const std::vector<int16_t> chunk(800, 5);  // 100 ms at 8 kHz
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(queue.EnqueueAudio(chunk, "prompt").ok());
+  const size_t prompt_bytes = 20 * chunk.size() * sizeof(int16_t);
+  EXPECT_LE(queue.audio_buffer_bytes(), prompt_bytes * 3 / 2);
+  EXPECT_GE(queue.audio_buffer_bytes(), prompt_bytes);
+}
+
 TEST(PlayoutQueueTest, MarkResolvesInTheTickThatPlaysTheAudioBeforeIt) {
   PlayoutQueue queue(Config());
   ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(200, 1), "r").ok());
@@ -299,6 +314,21 @@ class HalvingConverter final : public RateConverter {
 
 std::string Pcm(const std::vector<int16_t>& samples) {
   return std::string(reinterpret_cast<const char*>(samples.data()), samples.size() * 2);
+}
+
+// The same for a prompt at another rate, kept as it came until played.
+TEST(PlayoutQueueTest, APromptAtAnotherRateHoldsAtMostHalfAgainItsSize) {
+  PlayoutConfig config = Config();
+  config.max_buffer_ms = 5000;
+  config.high_watermark_ms = 4000;
+  HalvingConverter converter;
+  PlayoutQueue queue(config);
+  queue.set_converter(&converter);
+  const std::string chunk = Pcm(std::vector<int16_t>(1600, 5));  // 100 ms at 16 kHz
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(queue.EnqueuePcm(chunk, 16000, "prompt").ok());
+  const size_t prompt_bytes = 20 * chunk.size();
+  EXPECT_LE(queue.audio_buffer_bytes(), prompt_bytes * 3 / 2);
+  EXPECT_GE(queue.audio_buffer_bytes(), prompt_bytes);
 }
 
 TEST(PlayoutQueueTest, AudioAtAnotherRateIsRefusedBeforeAnyConversion) {
