@@ -392,54 +392,13 @@ class Step:
             row["rtt_p50_ms"], row["rtt_p99_ms"] = rtt.get("p50"), rtt.get("p99")
             drift = summary.get("recv_drift_ppm") or {}
             row["drift_ppm"], row["drift_worst_call_ppm"] = drift.get("mean"), drift.get("worst_call")
-            if metrics_port is not None:
-                m = scrape(metrics_port)
-                name = "audiosocket_bridge_inbound_to_backend_latency_seconds"
-                for q in (0.5, 0.99):
-                    v = histogram_quantile(m, name, q)
-                    row[f"bridge_queue_p{int(q * 100)}_le_ms"] = None if v is None else v * 1000
-                row["dropped_in"] = int(m.get('audiosocket_bridge_dropped_frames_total{direction="in"}', 0))
-                row["dropped_out"] = int(m.get('audiosocket_bridge_dropped_frames_total{direction="out"}', 0))
-                row["late_ticks"] = int(m.get("audiosocket_bridge_playout_late_ticks_total", 0))
-                row["underruns"] = int(m.get("audiosocket_bridge_playout_underruns_total", 0))
-            if relay is not None:
-                relay.send_signal(signal.SIGTERM)
-                relay.wait(timeout=10)
-                with open(self.path("server.out")) as f:
-                    rs = json.loads(f.read().strip().splitlines()[-1])
-                row["dropped_in"] = rs["dropped_in"]
-                row["dropped_out"] = rs["dropped_out_ms"] // 20
-                row["late_ticks"] = rs["late_ticks"]
-                row["relay_skipped_frames"] = rs["skipped_frames"]
-            if backend is not None:
-                backend.send_signal(signal.SIGINT)
-                backend.wait(timeout=10)
-                with open(self.path("backend.out")) as f:
-                    be = json.loads(f.read().strip().splitlines()[-1])
-                row["backend_chunks"] = be["chunks"]
-                row["backend_calls"] = be["calls"]
-                # Events other than audio the backend got: messages beyond
-                # one per frame (playout notices, results).
-                row["backend_other_events"] = be.get("other_events")
+            be = self.server_and_backend_counters(row, metrics_port, relay, backend)
+            if be is not None:
                 row["lat_p50_ms"] = be["latency_ms"]["p50"]
                 row["lat_p99_ms"] = be["latency_ms"]["p99"]
                 row["lat_max_ms"] = be["latency_ms"]["max"]
-                row["gap_samples"] = be["gap_samples"]
                 # Inbound loss: frames the emulator sent that the backend never got.
                 row["lost_in"] = summary["frames_sent"] - be["chunks"]
-                row["gap_frames"] = be["gap_samples"] // (self.rate // 50)
-                va = be.get("voice_agent")
-                if va is not None:
-                    for k in ("prompts", "marks_sent", "marks_played", "marks_cleared",
-                              "marks_call_ended", "marks_unresolved", "barged_marks_played",
-                              "unbarged_marks_cleared", "clears_sent", "clear_results",
-                              "command_errors"):
-                        row["va_" + k] = va[k]
-                    for name, key in (("mark_error_ms", "mark_err"), ("clear_latency_ms", "clear_lat"),
-                                      ("clear_played_error_ms", "clear_played_err")):
-                        d = va.get(name) or {}
-                        for q in ("p50", "p99", "min", "max"):
-                            row[f"{key}_{q}_ms"] = d.get(q)
             else:
                 # The echo server echoes what it reads: loss is sent - received.
                 row["lost_in"] = summary["frames_sent"] - summary["frames_received"]
@@ -463,14 +422,10 @@ class Step:
             self.stop_all()
         return row
 
-    def asterisk_results(self, row, metrics_port, relay, backend):
-        """The rest of a step whose callers are real Asterisk: the server's
-        and the backend's counters once the calls are hung up. Asterisk
-        says nothing of jitter or of the frames it sent, so those stay
-        empty; a lost frame shows as a drop or gap on the server's side."""
-        self.asterisk.hang_up_all()
-        row["ok_calls"] = row["calls_connected"]
-        row["failed_calls"] = self.calls - row["calls_connected"]
+    def server_and_backend_counters(self, row, metrics_port, relay, backend):
+        """Fills `row` from the bridge's /metrics, the Go relay's counters
+        (stopping it) and the backend's summary line (stopping it); returns
+        that summary, or None without a backend."""
         if metrics_port is not None:
             m = scrape(metrics_port)
             name = "audiosocket_bridge_inbound_to_backend_latency_seconds"
@@ -490,28 +445,42 @@ class Step:
             row["dropped_out"] = rs["dropped_out_ms"] // 20
             row["late_ticks"] = rs["late_ticks"]
             row["relay_skipped_frames"] = rs["skipped_frames"]
-        if backend is not None:
-            backend.send_signal(signal.SIGINT)
-            backend.wait(timeout=10)
-            with open(self.path("backend.out")) as f:
-                be = json.loads(f.read().strip().splitlines()[-1])
-            row["backend_chunks"] = be["chunks"]
-            row["backend_calls"] = be["calls"]
-            row["backend_other_events"] = be.get("other_events")
-            row["gap_samples"] = be["gap_samples"]
-            row["gap_frames"] = be["gap_samples"] // (self.rate // 50)
-            va = be.get("voice_agent")
-            if va is not None:
-                for k in ("prompts", "marks_sent", "marks_played", "marks_cleared",
-                          "marks_call_ended", "marks_unresolved", "barged_marks_played",
-                          "unbarged_marks_cleared", "clears_sent", "clear_results",
-                          "command_errors"):
-                    row["va_" + k] = va[k]
-                for name, key in (("mark_error_ms", "mark_err"), ("clear_latency_ms", "clear_lat"),
-                                  ("clear_played_error_ms", "clear_played_err")):
-                    d = va.get(name) or {}
-                    for q in ("p50", "p99", "min", "max"):
-                        row[f"{key}_{q}_ms"] = d.get(q)
+        if backend is None:
+            return None
+        backend.send_signal(signal.SIGINT)
+        backend.wait(timeout=10)
+        with open(self.path("backend.out")) as f:
+            be = json.loads(f.read().strip().splitlines()[-1])
+        row["backend_chunks"] = be["chunks"]
+        row["backend_calls"] = be["calls"]
+        # Events other than audio the backend got: messages beyond one per
+        # frame (playout notices, results).
+        row["backend_other_events"] = be.get("other_events")
+        row["gap_samples"] = be["gap_samples"]
+        row["gap_frames"] = be["gap_samples"] // (self.rate // 50)
+        va = be.get("voice_agent")
+        if va is not None:
+            for k in ("prompts", "marks_sent", "marks_played", "marks_cleared",
+                      "marks_call_ended", "marks_unresolved", "barged_marks_played",
+                      "unbarged_marks_cleared", "clears_sent", "clear_results",
+                      "command_errors"):
+                row["va_" + k] = va[k]
+            for name, key in (("mark_error_ms", "mark_err"), ("clear_latency_ms", "clear_lat"),
+                              ("clear_played_error_ms", "clear_played_err")):
+                d = va.get(name) or {}
+                for q in ("p50", "p99", "min", "max"):
+                    row[f"{key}_{q}_ms"] = d.get(q)
+        return be
+
+    def asterisk_results(self, row, metrics_port, relay, backend):
+        """The rest of a step whose callers are real Asterisk: the server's
+        and the backend's counters once the calls are hung up. Asterisk
+        says nothing of jitter or of the frames it sent, so those stay
+        empty; a lost frame shows as a drop or gap on the server's side."""
+        self.asterisk.hang_up_all()
+        row["ok_calls"] = row["calls_connected"]
+        row["failed_calls"] = self.calls - row["calls_connected"]
+        self.server_and_backend_counters(row, metrics_port, relay, backend)
         row["lost_total"] = (row.get("dropped_in", 0) + row.get("dropped_out", 0)
                              + row.get("gap_frames", 0))
         row["held"] = held(row)
