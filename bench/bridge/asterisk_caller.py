@@ -12,11 +12,15 @@ frames. This module puts stock Asterisk in the emulator's place:
   - one Asterisk for the whole run, pinned to the emulator's core, its
     configuration generated under a fresh /tmp directory (its control socket
     path must stay short), AMI on a free port;
-  - a call is AMI Originate of Local/<n>@bridge: the ";2" leg runs the
-    AudioSocket() application toward the server under test (the usual
-    dialplan use), the ";1" leg plays a 440 Hz tone (Playtones, paced by
-    Asterisk's own timer) and reads whatever comes back, as the emulator's
-    --source=tone:440 does;
+  - path "app": a call is AMI Originate of Local/<n>@bridge: the ";2" leg
+    runs the AudioSocket() application toward the server under test (the
+    usual dialplan use), the ";1" leg plays a 440 Hz tone (Playtones, paced
+    by Asterisk's own timer) and reads whatever comes back, as the
+    emulator's --source=tone:440 does;
+  - path "channel": a call is AMI Originate of AudioSocket/<server>/<uuid>,
+    the channel driver's own channel, running the same tone in the dialplan:
+    one channel per call instead of a Local pair, so Asterisk's share of its
+    core per call is smaller and more calls fit;
   - between steps every channel is hung up and the next step waits until
     none is left.
 
@@ -46,8 +50,9 @@ exten => s,1,Answer()
 
 # Only what the calls need: fewer modules, less of Asterisk's own work on
 # the callers' core.
-MODULES = ["pbx_config", "app_audiosocket", "res_audiosocket", "app_playtones",
-           "res_timing_timerfd", "func_global"]
+MODULES = ["pbx_config", "app_audiosocket", "chan_audiosocket", "res_audiosocket",
+           "app_playtones", "res_timing_timerfd", "func_global"]
+PATHS = ("app", "channel")
 
 
 def free_port():
@@ -142,7 +147,10 @@ class Ami:
 class AsteriskCaller:
     """Stock Asterisk placing the benchmark's calls. Threads: one owner."""
 
-    def __init__(self, prefix, log_dir, core, command_prefix):
+    def __init__(self, prefix, log_dir, core, command_prefix, path="app"):
+        if path not in PATHS:
+            raise ValueError(f"Asterisk path {path!r} is not one of {PATHS}")
+        self.path = path
         if not os.access(os.path.join(prefix, "sbin", "asterisk"), os.X_OK):
             raise RuntimeError(f"no Asterisk at {prefix}/sbin/asterisk "
                                "(tests/asterisk/build-asterisk.sh builds one)")
@@ -190,8 +198,9 @@ class AsteriskCaller:
             self.ami = Ami(ami_port, "bench", "bench")
             self.ami.command("core waitfullybooted")
             loaded = " ".join(self.ami.command("module show like audiosocket"))
-            if "app_audiosocket" not in loaded:
-                raise RuntimeError("Asterisk started without app_audiosocket: " + loaded)
+            for module in ("app_audiosocket", "chan_audiosocket"):
+                if module not in loaded:
+                    raise RuntimeError(f"Asterisk started without {module}: " + loaded)
         except Exception:
             self.stop()
             raise
@@ -206,8 +215,10 @@ class AsteriskCaller:
         start = time.time()
         pending = []
         for i in range(1, calls + 1):
+            channel = (f"Local/{i:012d}@bridge" if self.path == "app"
+                       else f"AudioSocket/{target}/00000000-0000-4000-8000-{i:012d}")
             pending.append(self.ami.send({
-                "Action": "Originate", "Channel": f"Local/{i:012d}@bridge", "Context": "caller",
+                "Action": "Originate", "Channel": channel, "Context": "caller",
                 "Exten": "s", "Priority": "1", "Async": "true"}))
             if i % 50 == 0:
                 for action_id in pending:

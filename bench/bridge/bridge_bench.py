@@ -294,7 +294,7 @@ class Step:
             time.sleep(0.5)
             rss_idle = rss_kib(server_pid)
             ramp_s = max(1.0, self.calls / a.ramp_rate)
-            row["caller"] = "asterisk" if self.asterisk else "emulator"
+            row["caller"] = f"asterisk-{self.asterisk.path}" if self.asterisk else "emulator"
             t_start = time.time()
             if self.asterisk:
                 # Real Asterisk's calls last until the step hangs them up.
@@ -662,6 +662,9 @@ def main():
     p.add_argument("--caller", default="emulator", choices=("emulator", "asterisk"),
                    help="who places the calls: audiosocket-call, or stock Asterisk's "
                         "AudioSocket() application (8 kHz steps only; needs --asterisk_prefix)")
+    p.add_argument("--asterisk_path", default="app", choices=("app", "channel"),
+                   help="with --caller=asterisk: the AudioSocket() application on a Local "
+                        "channel (app), or the AudioSocket channel driver's own channel (channel)")
     p.add_argument("--asterisk_prefix", default="",
                    help="an Asterisk install (run.sh builds one with tests/asterisk/build-asterisk.sh)")
     p.add_argument("--from_results", default="",
@@ -704,7 +707,7 @@ def main():
         if a.caller == "asterisk":
             prefix = ["nice", "-n", str(a.nice)] if a.nice and not a.rt else (
                 ["chrt", "--rr", "10"] if a.rt else [])
-            asterisk = AsteriskCaller(a.asterisk_prefix, a.out, 1, prefix)
+            asterisk = AsteriskCaller(a.asterisk_prefix, a.out, 1, prefix, a.asterisk_path)
         run_plan(a, systems, plan, rows, asterisk)
     finally:
         if asterisk is not None:

@@ -27,6 +27,8 @@
 #       [--caller=emulator|asterisk]  (who places the calls: audiosocket-call, or
 #                     stock Asterisk's AudioSocket() application on core 1,
 #                     built once by tests/asterisk/build-asterisk.sh; 8 kHz only)
+#       [--asterisk_path=app|channel]  (with asterisk: the AudioSocket() application
+#                     on a Local channel, or the AudioSocket channel driver's channel)
 #
 # Every process runs at nice -10 (--nice=0: none) and the driver in its own
 # session whose autogroup gets the same nice: on a machine shared with other
@@ -52,7 +54,7 @@ for arg in "$@"; do
     --gorelay=*) gorelay=${arg#--gorelay=} ;;
     --caller=*) caller=${arg#--caller=} ;;
     --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --nice=* | --rt \
-      | --workloads=* | --repeats=* | --backend_args=* | --syscalls=*) extra+=("$arg") ;;
+      | --workloads=* | --repeats=* | --backend_args=* | --syscalls=* | --asterisk_path=*) extra+=("$arg") ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
