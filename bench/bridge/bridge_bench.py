@@ -25,9 +25,11 @@ summary.md (medians and spread over repeats) into --out. Every step is
 bounded in time.
 
 With --caller=asterisk, stock Asterisk places the calls instead of the
-emulator (asterisk_caller.py): its AudioSocket() application, one thread per
-call, on the emulator's core; Asterisk reports no jitter or frame counts, so
-those columns stay empty and the step holds on the server's counters.
+emulator (asterisk_caller.py), on the emulator's core: through its
+AudioSocket() application or (--asterisk_path=channel) its AudioSocket
+channel driver, one thread per call either way. Asterisk reports no jitter
+or frame counts, so those columns stay empty and the step holds on the
+server's counters.
 """
 
 import argparse
