@@ -244,7 +244,8 @@ class Step:
                 if self.rate != 8000:
                     raise RuntimeError("gorelay handles 8 kHz only")
                 backend = self.start("backend", backend_argv + ["--mode=push",
-                                                                "--listen=127.0.0.1:0"], 1)
+                                                                "--listen=127.0.0.1:0"],
+                                     a.backend_core)
                 port = wait_for(self.path("backend.err"), r'"port":(\d+)').group(1)
                 srv = self.start("server", [a.gorelay, "--listen=127.0.0.1:0",
                                             f"--backend=127.0.0.1:{port}"], 0)
@@ -271,7 +272,8 @@ class Step:
                                        else "--server_transport=grpc")
                 if mode == "push":
                     backend = self.start("backend", backend_argv + ["--mode=push",
-                                                                    "--listen=127.0.0.1:0"], 1)
+                                                                    "--listen=127.0.0.1:0"],
+                                         a.backend_core)
                     port = wait_for(self.path("backend.err"), r'"port":(\d+)').group(1)
                     bridge_args.append(f"--backend=ipv4:127.0.0.1:{port}")
                 # The bridge is always procs[0] when it exists: stop it last
@@ -286,7 +288,8 @@ class Step:
                 if mode == "pull":
                     slots = self.calls + max(10, self.calls // 10)
                     backend = self.start("backend", backend_argv + [
-                        "--mode=pull", f"--bridge=127.0.0.1:{grpc_port}", f"--slots={slots}"], 1)
+                        "--mode=pull", f"--bridge=127.0.0.1:{grpc_port}", f"--slots={slots}"],
+                        a.backend_core)
                     deadline = time.time() + 20
                     while time.time() < deadline:
                         if scrape(metrics_port).get("audiosocket_bridge_idle_pull_slots", 0) >= slots:
@@ -664,6 +667,10 @@ def main():
     p.add_argument("--caller", default="emulator", choices=("emulator", "asterisk"),
                    help="who places the calls: audiosocket-call, or stock Asterisk's "
                         "AudioSocket() application (8 kHz steps only; needs --asterisk_prefix)")
+    p.add_argument("--backend_core", type=int, default=1, choices=(0, 1),
+                   help="the backend's core: 1 (beside the caller, the default) or 0 (beside "
+                        "the server under test, whose CPU is still counted alone; it leaves "
+                        "core 1 to a caller that needs all of it, e.g. Asterisk at 300 calls)")
     p.add_argument("--asterisk_path", default="app", choices=("app", "channel"),
                    help="with --caller=asterisk: the AudioSocket() application on a Local "
                         "channel (app), or the AudioSocket channel driver's own channel (channel)")

@@ -29,6 +29,8 @@
 #                     built once by tests/asterisk/build-asterisk.sh; 8 kHz only)
 #       [--asterisk_path=app|channel]  (with asterisk: the AudioSocket() application
 #                     on a Local channel, or the AudioSocket channel driver's channel)
+#       [--backend_core=1|0]  (0: the backend beside the server under test, leaving
+#                     core 1 to the caller; the server's CPU is still its own)
 #
 # Every process runs at nice -10 (--nice=0: none) and the driver in its own
 # session whose autogroup gets the same nice: on a machine shared with other
@@ -54,7 +56,8 @@ for arg in "$@"; do
     --gorelay=*) gorelay=${arg#--gorelay=} ;;
     --caller=*) caller=${arg#--caller=} ;;
     --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --nice=* | --rt \
-      | --workloads=* | --repeats=* | --backend_args=* | --syscalls=* | --asterisk_path=*) extra+=("$arg") ;;
+      | --workloads=* | --repeats=* | --backend_args=* | --syscalls=* | --asterisk_path=* \
+      | --backend_core=*) extra+=("$arg") ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
