@@ -81,6 +81,11 @@ class EpollDispatcher final : public Dispatcher {
   const TimeSource& time_source() const override { return *time_source_; }
 
  private:
+  // How many descriptor handlers run between looks at the clock for timers
+  // that came due during a round. A look is one clock read; a handler
+  // (reading one call's frame) takes a few microseconds.
+  static constexpr int kHandlersPerTimerCheck = 16;
+
   struct TimerEntry {
     MonoTime when;
     TimerId id;

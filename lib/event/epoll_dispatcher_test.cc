@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -406,6 +408,52 @@ TEST(EpollDispatcherTest, AfterRoundTasksRunOnceTheRoundsHandlersHaveRun) {
   dispatcher.Unwatch(fds[0]);
   close(fds[0]);
   close(fds[1]);
+}
+
+// A round with many descriptors ready (a caller that sent a burst) must not
+// hold a timer that comes due while it runs until its last handler.
+TEST(EpollDispatcherTest, ATimerDueDuringALongRoundRunsBeforeTheRestOfIt) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  constexpr int kDescriptors = 48;
+  std::vector<std::string> order;
+  // Each handler reads its byte and takes 10 us of the loop's time.
+  struct Handler : FdHandler {
+    SimulatedTimeSource* time;
+    std::vector<std::string>* order;
+    int fd;
+    void OnReadable() override {
+      char c;
+      if (read(fd, &c, 1) != 1) return;
+      order->push_back("read");
+      time->Advance(std::chrono::microseconds(10));
+    }
+    void OnWritable() override {}
+  };
+  std::vector<Handler> handlers(kDescriptors);
+  std::vector<std::array<int, 2>> pairs(kDescriptors);
+  for (int i = 0; i < kDescriptors; ++i) {
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pairs[i].data()), 0);
+    handlers[i].time = &time;
+    handlers[i].order = &order;
+    handlers[i].fd = pairs[i][0];
+    ASSERT_TRUE(dispatcher.Watch(pairs[i][0], &handlers[i], false).ok());
+    ASSERT_EQ(write(pairs[i][1], "x", 1), 1);
+  }
+  // Due 50 us into a round of 480 us.
+  dispatcher.RunAt(time.Now() + std::chrono::microseconds(50), [&] { order.push_back("timer"); });
+  dispatcher.RunOnce(milliseconds(0));
+  ASSERT_EQ(order.size(), static_cast<size_t>(kDescriptors + 1));
+  const auto timer = std::find(order.begin(), order.end(), "timer");
+  ASSERT_NE(timer, order.end());
+  // It ran at the first look at the clock after it came due, 16 handlers
+  // in (160 us), not after all 48.
+  EXPECT_EQ(timer - order.begin(), 16);
+  for (auto& pair : pairs) {
+    dispatcher.Unwatch(pair[0]);
+    close(pair[0]);
+    close(pair[1]);
+  }
 }
 
 TEST(EpollDispatcherTest, AnAfterRoundTaskAskedForOutsideARoundWakesTheNextOne) {
