@@ -54,13 +54,18 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "lib/event/time_source.h"
+#include "bench/echo_backend/echo_stats.h"
+#include "bench/echo_backend/loop_slots.h"
 #include "proto/audiosocket/bridge/v1/bridge.grpc.pb.h"
 
 ABSL_FLAG(std::string, mode, "push", "push (serve CallHandlerService) or pull (ClaimCall slots)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "push: address to serve CallHandlerService on");
 ABSL_FLAG(std::string, bridge, "", "pull: the bridge's gRPC address, e.g. 127.0.0.1:50051");
 ABSL_FLAG(int, slots, 100, "pull: ClaimCall streams kept open");
+ABSL_FLAG(std::string, transport, "grpc",
+          "pull, echo workload: grpc (gRPC C++'s callback API) or loop (the bridge's own event "
+          "loop and HTTP/2 client, one thread: a backend as cheap per frame as the bridge's gRPC "
+          "leg)");
 ABSL_FLAG(int, clear_every_ms, 0,
           "push: also send ClearAudio each time a call's audio passes a multiple of this many ms "
           "(0: never); bench/soak.sh uses it");
@@ -78,90 +83,10 @@ namespace {
 
 namespace v1 = audiosocket::bridge::v1;
 
-// The monotonic clock audiosocket-call stamps its frames with.
-int64_t NowNanos() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             audiosocket::event::RealTimeSource::Get()->Now().time_since_epoch())
-      .count();
-}
-
-// The stamp audiosocket-call --stamp_frames writes; 0 when too short.
-int64_t ReadStamp(const std::string& pcm) {
-  if (pcm.size() < 2 * 96) return 0;
-  uint64_t bits = 0;
-  for (size_t i = 0; i < 64; ++i) {
-    bits |= static_cast<uint64_t>(static_cast<uint8_t>(pcm[2 * (32 + i)]) & 1) << i;
-  }
-  return static_cast<int64_t>(bits);
-}
-
-// Latency histogram: 10 us buckets up to 100 ms, then one overflow bucket.
-class LatencyHistogram {
- public:
-  static constexpr int64_t kBucketNanos = 10000;
-  static constexpr size_t kBuckets = 10000;
-
-  void Add(int64_t nanos) {
-    const size_t b = static_cast<size_t>(nanos / kBucketNanos);
-    buckets_[b < kBuckets ? b : kBuckets].fetch_add(1, std::memory_order_relaxed);
-    count_.fetch_add(1, std::memory_order_relaxed);
-    int64_t m = max_.load(std::memory_order_relaxed);
-    while (nanos > m && !max_.compare_exchange_weak(m, nanos, std::memory_order_relaxed)) {
-    }
-  }
-  uint64_t count() const { return count_.load(); }
-  double max_ms() const { return static_cast<double>(max_.load()) / 1e6; }
-  // Upper edge of the bucket holding quantile q, in ms.
-  double PercentileMs(double q) const {
-    const uint64_t n = count_.load();
-    if (n == 0) return 0;
-    const uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(n - 1)) + 1;
-    uint64_t seen = 0;
-    for (size_t b = 0; b <= kBuckets; ++b) {
-      seen += buckets_[b].load();
-      if (seen >= rank) return static_cast<double>((b + 1) * kBucketNanos) / 1e6;
-    }
-    return max_ms();
-  }
-
- private:
-  std::array<std::atomic<uint64_t>, kBuckets + 1> buckets_{};
-  std::atomic<uint64_t> count_{0};
-  std::atomic<int64_t> max_{0};
-};
-
-struct Stats {
-  std::atomic<uint64_t> calls{0};
-  std::atomic<uint64_t> calls_ended{0};
-  std::atomic<uint64_t> chunks{0};
-  std::atomic<uint64_t> gap_samples{0};  // offset jumps: audio the bridge dropped
-  std::atomic<uint64_t> unstamped{0};
-  std::atomic<uint64_t> streams_failed{0};
-  // Events other than audio (playout notices, results, marks...): the
-  // messages per frame beyond the audio itself.
-  std::atomic<uint64_t> other_events{0};
-  LatencyHistogram latency;
-};
-
-Stats g_stats;
-
-// Per-call receive logic shared by both modes. Fills the PlayAudio echo
-// unless `echo` is null.
-void OnAudio(const v1::AudioChunk& audio, uint64_t* next_offset, v1::CallCommand* echo) {
-  const int64_t now = NowNanos();
-  g_stats.chunks.fetch_add(1, std::memory_order_relaxed);
-  const int64_t stamp = ReadStamp(audio.pcm());
-  if (stamp > 0 && now >= stamp && now - stamp < 10'000'000'000) {
-    g_stats.latency.Add(now - stamp);
-  } else {
-    g_stats.unstamped.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (audio.offset_samples() > *next_offset) {
-    g_stats.gap_samples.fetch_add(audio.offset_samples() - *next_offset, std::memory_order_relaxed);
-  }
-  *next_offset = audio.offset_samples() + audio.pcm().size() / 2;
-  if (echo != nullptr) echo->mutable_play()->set_pcm(audio.pcm());
-}
+using audiosocket::echo_backend::g_stats;
+using audiosocket::echo_backend::LatencyHistogram;
+using audiosocket::echo_backend::NowNanos;
+using audiosocket::echo_backend::OnAudio;
 
 // ------------------------------------------------------------ voice agent
 
@@ -688,6 +613,10 @@ int main(int argc, char** argv) {
   PushService push_service;
   std::thread filler;
   if (mode == "push") {
+    if (absl::GetFlag(FLAGS_transport) != "grpc") {
+      std::fprintf(stderr, "push mode serves on gRPC C++ only (--transport=grpc)\n");
+      return 2;
+    }
     int port = 0;
     grpc::ServerBuilder builder;
     builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
@@ -705,19 +634,37 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "pull mode needs --bridge and --slots >= 1\n");
       return 2;
     }
-    filler = std::thread([bridge, slots, &stop] {
-      auto channel = grpc::CreateChannel(bridge, grpc::InsecureChannelCredentials());
-      auto stub = v1::BridgeService::NewStub(channel);
-      // Re-open ended slots; at most `slots` new streams per 5 ms tick.
-      while (!stop.load()) {
-        for (int i = 0; i < slots && g_open_slots.load() < slots; ++i) new SlotReactor(stub.get());
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (absl::GetFlag(FLAGS_transport) == "loop") {
+      if (VoiceAgentWorkload()) {
+        std::fprintf(stderr, "--transport=loop serves the echo workload only\n");
+        return 2;
       }
-      // Give open streams a moment to end; the process exits after that.
-      for (int i = 0; i < 100 && g_open_slots.load() > 0; ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      const absl::Status started =
+          audiosocket::echo_backend::StartLoopSlots(bridge, slots, absl::Microseconds(500));
+      if (!started.ok()) {
+        std::fprintf(stderr, "{\"event\":\"error\",\"error\":\"%s\"}\n",
+                     std::string(started.message()).c_str());
+        return 1;
       }
-    });
+    } else if (absl::GetFlag(FLAGS_transport) != "grpc") {
+      std::fprintf(stderr, "--transport must be grpc or loop\n");
+      return 2;
+    } else {
+      filler = std::thread([bridge, slots, &stop] {
+        auto channel = grpc::CreateChannel(bridge, grpc::InsecureChannelCredentials());
+        auto stub = v1::BridgeService::NewStub(channel);
+        // Re-open ended slots; at most `slots` new streams per 5 ms tick.
+        while (!stop.load()) {
+          for (int i = 0; i < slots && g_open_slots.load() < slots; ++i)
+            new SlotReactor(stub.get());
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        // Give open streams a moment to end; the process exits after that.
+        for (int i = 0; i < 100 && g_open_slots.load() > 0; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+      });
+    }
     std::fprintf(stderr, "{\"event\":\"started\",\"slots\":%d}\n", slots);
   } else {
     std::fprintf(stderr, "--mode must be push or pull\n");
