@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -33,6 +34,11 @@ Bridge::Bridge(BridgeConfig config, int io_threads) : config_(std::move(config))
   for (const auto& counters : loop_counters_) all_counters.Add(counters.get());
   counters_sum_ = all_counters;
   metrics_ = std::make_unique<Metrics>(std::move(all_counters), dispatcher_.get());
+  for (const auto& loop : loops_) {
+    loop->set_round_observer([rounds = &metrics_->loop_rounds()](event::Nanos took) {
+      rounds->Observe(std::chrono::duration<double>(took).count());
+    });
+  }
   BridgeService::Options options;
   options.max_queued_audio_events = static_cast<size_t>(config_.backend_queue_ms / 20);
   options.claims_enabled = config_.mode == BackendMode::kPull;

@@ -156,6 +156,7 @@ def wait_for(path, pattern, timeout=15):
 
 MUTEX_WAITS = "audiosocket_bridge_mutex_waits_total"
 TICK_LATENESS = "audiosocket_bridge_playout_tick_lateness_seconds"
+LOOP_ROUNDS = "audiosocket_bridge_loop_round_seconds"
 
 
 def scrape(port):
@@ -184,6 +185,23 @@ def histogram_quantile(metrics, name, q):
     rank = q * buckets[-1][1]
     for le, count in buckets:
         if count >= rank:
+            return le
+    return None
+
+
+def histogram_max(metrics, name):
+    """Upper bound (seconds) of the highest bucket holding any observation."""
+    buckets = []
+    for key, value in metrics.items():
+        m = re.fullmatch(name + r'_bucket\{le="([^"]+)"\}', key)
+        if m:
+            le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
+            buckets.append((le, value))
+    buckets.sort()
+    if not buckets or buckets[-1][1] == 0:
+        return None
+    for le, count in buckets:
+        if count >= buckets[-1][1]:
             return le
     return None
 
@@ -357,10 +375,20 @@ class Step:
             # The bridge's own pacing: how late its playout ticks ran, over
             # the window (bucket bounds, so "at most").
             if m0 is not None:
-                window = {k: v - m0.get(k, 0) for k, v in m1.items() if k.startswith(TICK_LATENESS)}
+                window = {k: v - m0.get(k, 0) for k, v in m1.items()
+                          if k.startswith(TICK_LATENESS) or k.startswith(LOOP_ROUNDS)}
                 for q in (0.5, 0.99):
                     v = histogram_quantile(window, TICK_LATENESS, q)
                     row[f"tick_late_p{int(q * 100)}_le_ms"] = None if v is None else v * 1000
+                # The worst tick against the longest round: a tick a frame
+                # late while every round was short waited for a loop that
+                # was not running (another process, the hypervisor).
+                v = histogram_max(window, TICK_LATENESS)
+                row["tick_late_max_le_ms"] = None if v is None else v * 1000
+                v = histogram_quantile(window, LOOP_ROUNDS, 0.99)
+                row["round_p99_le_ms"] = None if v is None else v * 1000
+                v = histogram_max(window, LOOP_ROUNDS)
+                row["round_max_le_ms"] = None if v is None else v * 1000
             # System calls of the server per 20 ms frame received (perf's
             # window is the same, give or take its start-up).
             n = sc.count()
@@ -517,7 +545,8 @@ COLUMNS = ["system", "workload", "caller", "repeat", "order", "calls", "rate_hz"
            "send_jitter_p99_ms", "jitter_p50_ms", "jitter_p99_ms", "jitter_max_ms",
            "arrival_jitter_p50_ms", "arrival_jitter_p99_ms", "arrival_jitter_max_ms", "drift_ppm",
            "drift_worst_call_ppm", "lat_p50_ms", "lat_p99_ms", "lat_max_ms",
-           "bridge_queue_p50_le_ms", "bridge_queue_p99_le_ms", "tick_late_p50_le_ms", "tick_late_p99_le_ms", "rtt_p50_ms", "rtt_p99_ms",
+           "bridge_queue_p50_le_ms", "bridge_queue_p99_le_ms", "tick_late_p50_le_ms", "tick_late_p99_le_ms",
+           "tick_late_max_le_ms", "round_p99_le_ms", "round_max_le_ms", "rtt_p50_ms", "rtt_p99_ms",
            "va_prompts", "va_marks_sent", "va_marks_played", "va_marks_cleared", "va_marks_call_ended",
            "va_marks_unresolved", "va_barged_marks_played", "va_unbarged_marks_cleared",
            "va_command_errors", "mark_err_p50_ms", "mark_err_p99_ms", "mark_err_min_ms",

@@ -248,7 +248,9 @@ bool EpollDispatcher::RunOnce(Nanos max_wait) {
   if (!use_timer_fd_ && NextDeadline() <= Now()) timeout_ms = 0;
   const int n = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), timeout_ms);
   ++wakeups_;
-  if (round_window_ > Nanos(0)) round_started_ = Now();
+  const bool timed = round_window_ > Nanos(0) || round_observer_ != nullptr;
+  const MonoTime woke = timed ? Now() : MonoTime{};
+  if (round_window_ > Nanos(0)) round_started_ = woke;
   if (n < 0) {
     DieIf(errno != EINTR, "epoll_wait");
     RunAfterRoundTasks();
@@ -286,6 +288,7 @@ bool EpollDispatcher::RunOnce(Nanos max_wait) {
   if (full) events_.resize(events_.size() * 2);
   if (tasks_due) DrainTasks();
   RunAfterRoundTasks();
+  if (round_observer_ != nullptr) round_observer_(Now() - woke);
   return full;
 }
 

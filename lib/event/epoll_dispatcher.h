@@ -19,10 +19,12 @@
 #include <cstdint>
 #include <queue>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "lib/event/dispatcher.h"
@@ -48,6 +50,14 @@ class EpollDispatcher final : public Dispatcher {
   // most `window`. A loop whose rounds are farther apart never waits.
   // Before Run().
   void set_round_window(Nanos window) { round_window_ = window; }
+
+  // Called on the loop's thread after each round that ran (timers,
+  // handlers, tasks and after-round tasks) with how long it took from the
+  // wake-up: how busy the loop is, and whether a late timer waited for a
+  // long round or for a loop that was not running at all. Before Run().
+  void set_round_observer(absl::AnyInvocable<void(Nanos)> observer) {
+    round_observer_ = std::move(observer);
+  }
 
   // Runs until Stop(). Tasks posted before Stop() still run.
   void Run();
@@ -133,6 +143,7 @@ class EpollDispatcher final : public Dispatcher {
   bool in_round_ = false;       // between epoll_wait's return and the round's end
   Nanos round_window_{0};
   MonoTime round_started_ = MonoTime::min();  // with a window: when the last round began
+  absl::AnyInvocable<void(Nanos)> round_observer_;
   std::vector<Task> after_round_;
   std::vector<Task> after_round_batch_;  // the batch being run; kept for its capacity
   std::vector<Task> drained_;            // DrainTasks' batch; kept for its capacity

@@ -456,6 +456,22 @@ TEST(EpollDispatcherTest, ATimerDueDuringALongRoundRunsBeforeTheRestOfIt) {
   }
 }
 
+TEST(EpollDispatcherTest, TheRoundObserverHearsHowLongEachRoundTook) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  std::vector<Nanos> rounds;
+  dispatcher.set_round_observer([&](Nanos took) { rounds.push_back(took); });
+  // A timer and an after-round task that each take the loop's time: the
+  // round is measured from the wake-up to the end of its last task.
+  dispatcher.RunAt(time.Now(), [&] {
+    time.Advance(std::chrono::microseconds(300));
+    dispatcher.RunAfterRound([&] { time.Advance(std::chrono::microseconds(200)); });
+  });
+  dispatcher.RunOnce(milliseconds(0));
+  dispatcher.RunOnce(milliseconds(0));  // nothing to do
+  EXPECT_THAT(rounds, ElementsAre(Nanos(std::chrono::microseconds(500)), Nanos(0)));
+}
+
 TEST(EpollDispatcherTest, AnAfterRoundTaskAskedForOutsideARoundWakesTheNextOne) {
   EpollDispatcher dispatcher;
   bool ran = false;

@@ -208,6 +208,7 @@ Metrics::Metrics(CounterSet counters, const ClaimDispatcher* dispatcher)
       accept_latency_(std::make_shared<LatencyHistogram>(LatencyBuckets())),
       inbound_latency_(std::make_shared<LatencyHistogram>(LatencyBuckets())),
       tick_lateness_(std::make_shared<LatencyHistogram>(LatencyBuckets())),
+      loop_rounds_(std::make_shared<LatencyHistogram>(LatencyBuckets())),
       histograms_(std::make_shared<HistogramCollector>(std::vector<HistogramCollector::Entry>{
           {"audiosocket_bridge_accept_latency_seconds",
            "Time from the UUID to a backend's accept (push) or claim (pull).", accept_latency_},
@@ -217,7 +218,13 @@ Metrics::Metrics(CounterSet counters, const ClaimDispatcher* dispatcher)
           {"audiosocket_bridge_playout_tick_lateness_seconds",
            "How long after its deadline each playout tick ran: the pacing of frames toward "
            "Asterisk, before the network.",
-           tick_lateness_}})) {
+           tick_lateness_},
+          {"audiosocket_bridge_loop_round_seconds",
+           "How long each round of an I/O loop took, from its wake-up to its last task (wall "
+           "time, including any time the machine did not run the loop): how busy the loops "
+           "are. A late playout tick waited for a long round, or, when no round was long, "
+           "for a loop that was not woken on time.",
+           loop_rounds_}})) {
   mutex_waits::Install();  // for audiosocket_bridge_mutex_waits_total
 }
 

@@ -3,7 +3,7 @@
 
 // Prometheus metrics on an HTTP port (prometheus-cpp's exposer). Counters
 // live in BridgeCounters as atomics (one per event loop) and are summed at
-// scrape time; the two latency histograms are LatencyHistograms, observed
+// scrape time; the latency histograms are LatencyHistograms, observed
 // from any thread without a lock and read at scrape time.
 // docs/OPERATIONS.md lists every metric.
 
@@ -36,6 +36,9 @@ class Metrics {
   LatencyHistogram& inbound_latency() { return *inbound_latency_; }
   // Seconds each playout tick ran after its deadline.
   LatencyHistogram& tick_lateness() { return *tick_lateness_; }
+  // Seconds each round of an I/O loop took, from its wake-up to its last
+  // task.
+  LatencyHistogram& loop_rounds() { return *loop_rounds_; }
 
  private:
   class CounterCollector;
@@ -47,6 +50,7 @@ class Metrics {
   std::shared_ptr<LatencyHistogram> accept_latency_;
   std::shared_ptr<LatencyHistogram> inbound_latency_;
   std::shared_ptr<LatencyHistogram> tick_lateness_;
+  std::shared_ptr<LatencyHistogram> loop_rounds_;
   std::shared_ptr<HistogramCollector> histograms_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;

@@ -351,6 +351,8 @@ TEST(MetricsTest, EventsAreCountedAndScrapedOverHttp) {
   EXPECT_GE(bridge.Metric("audiosocket_bridge_mutex_waits_total"), 0);  // -1: not exported
   // Silence was played from the UUID on: every tick observed.
   EXPECT_GT(bridge.Metric("audiosocket_bridge_playout_tick_lateness_seconds_count"), 0);
+  // The rounds of the loop that served the call.
+  EXPECT_GT(bridge.Metric("audiosocket_bridge_loop_round_seconds_count"), 0);
   // The process's own figures, as other Prometheus clients export them.
   EXPECT_GT(bridge.Metric("process_resident_memory_bytes"), 1 << 20);
   EXPECT_GT(bridge.Metric("process_open_fds"), 3);
