@@ -18,6 +18,7 @@
 #include "server/bridge.h"
 #include "server/config/config.h"
 #include "server/config/flags.h"
+#include "server/ops/descriptor_room.h"
 #include "server/ops/log.h"
 
 namespace {
@@ -57,6 +58,22 @@ int main(int argc, char** argv) {
   if (!settings.ok()) return Fail(settings.status());
   audiosocket::log::SetMinLevel(settings->log_level);
   const BridgeConfig& config = settings->config;
+  // Before any thread exists: growing the descriptor table later, while
+  // calls arrive, stalls the loop that accepts them (descriptor_room.h).
+  const audiosocket::DescriptorRoom descriptors =
+      audiosocket::ReserveDescriptors(audiosocket::DescriptorsForCalls(config.max_calls));
+  if (descriptors.short_of_wanted()) {
+    audiosocket::log::Warning(
+        "descriptor_limit",
+        {{"soft_limit", static_cast<int64_t>(descriptors.soft_limit)},
+         {"hard_limit", static_cast<int64_t>(descriptors.hard_limit)},
+         {"wanted", static_cast<int64_t>(descriptors.wanted)},
+         {"max_calls", config.max_calls},
+         {"detail",
+          "connections past the limit wait in the backlog (accept_paused); raise the hard "
+          "limit (ulimit -Hn, systemd LimitNOFILE=, the container's nofile ulimit) or lower "
+          "--max_calls"}});
+  }
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -75,7 +92,8 @@ int main(int argc, char** argv) {
                           {"metrics_port", bridge.metrics_port()},
                           {"mode", config.mode == BackendMode::kPush ? "push" : "pull"},
                           {"grpc_server", config.loop_server() ? "loop" : "grpc"},
-                          {"pid", static_cast<int64_t>(getpid())}});
+                          {"pid", static_cast<int64_t>(getpid())},
+                          {"descriptor_limit", static_cast<int64_t>(descriptors.soft_limit)}});
 
   int received = 0;
   sigwait(&signals, &received);

@@ -3,10 +3,15 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/subprocess.h"
@@ -77,6 +82,33 @@ TEST(StartupTest, CommandLineOverridesTheEnvironment) {
   ASSERT_TRUE(status.has_value()) << bridge.Output();
   ASSERT_TRUE(WIFEXITED(*status)) << bridge.Output();
   EXPECT_EQ(WEXITSTATUS(*status), 0) << bridge.Output();
+}
+
+// The descriptor table is grown for --max_calls before calls arrive, and a
+// low soft limit raised within the hard one (descriptor_room.h).
+TEST(StartupTest, MakesRoomForMaxCallsDescriptorsBeforeServing) {
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 4096) GTEST_SKIP() << "hard limit";
+  rlimit low = saved;
+  low.rlim_cur = 512;  // the child inherits it
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  Subprocess bridge({RunfilePath("server/audiosocket-bridge"), "--listen=127.0.0.1:0",
+                     "--grpc_listen=127.0.0.1:0", "--metrics_listen=127.0.0.1:0",
+                     "--max_calls=3000"});
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  auto listening = bridge.WaitForLine("\"event\":\"listening\"", absl::Seconds(20));
+  ASSERT_TRUE(listening.has_value()) << bridge.Output();
+  EXPECT_THAT(*listening, HasSubstr("\"descriptor_limit\":3256"));
+  std::ifstream status(absl::StrCat("/proc/", bridge.pid(), "/status"));
+  std::string line;
+  uint64_t slots = 0;
+  while (std::getline(status, line)) {
+    if (line.rfind("FDSize:", 0) == 0) slots = std::strtoull(line.c_str() + 7, nullptr, 10);
+  }
+  EXPECT_GE(slots, 3256u);
+  bridge.Signal(SIGTERM);
+  ASSERT_TRUE(bridge.Wait(absl::Seconds(20)).has_value());
 }
 
 }  // namespace
