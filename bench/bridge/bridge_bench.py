@@ -251,8 +251,11 @@ class Step:
         metrics_port = None
         try:
             server_pid, backend, relay = None, None, None
-            backend_argv = [f"{b}/bench/echo_backend/echo-backend", f"--workload={self.workload}"]
+            backend_argv = [f"{b}/bench/echo_backend/echo-backend", f"--workload={self.workload}",
+                            f"--transport={a.backend_transport}"]
             backend_argv += a.backend_args.split()
+            if self.system != "baseline":
+                row["backend_transport"] = a.backend_transport
             if self.system == "baseline":
                 srv = self.start("server", [f"{b}/bench/echo_server/audiosocket-echo",
                                             "--listen=127.0.0.1:0", "--mode=echo"], 0)
@@ -306,10 +309,8 @@ class Step:
                 if mode == "pull":
                     slots = self.calls + max(10, self.calls // 10)
                     backend = self.start("backend", backend_argv + [
-                        "--mode=pull", f"--bridge=127.0.0.1:{grpc_port}", f"--slots={slots}",
-                        f"--transport={a.pull_backend}"],
+                        "--mode=pull", f"--bridge=127.0.0.1:{grpc_port}", f"--slots={slots}"],
                         a.backend_core)
-                    row["pull_backend"] = a.pull_backend
                     deadline = time.time() + 20
                     while time.time() < deadline:
                         if scrape(metrics_port).get("audiosocket_bridge_idle_pull_slots", 0) >= slots:
@@ -698,10 +699,10 @@ def main():
     p.add_argument("--caller", default="emulator", choices=("emulator", "asterisk"),
                    help="who places the calls: audiosocket-call, or stock Asterisk's "
                         "AudioSocket() application (8 kHz steps only; needs --asterisk_prefix)")
-    p.add_argument("--pull_backend", default="grpc", choices=("grpc", "loop"),
-                   help="echo-backend's --transport in pull steps: grpc (gRPC C++'s reactors) "
-                        "or loop (the bridge's own loop and HTTP/2 client: a load side light "
-                        "enough for one core to carry 1,000 echo calls)")
+    p.add_argument("--backend_transport", default="grpc", choices=("grpc", "loop"),
+                   help="echo-backend's --transport: grpc (gRPC C++'s reactors) or loop (echo "
+                        "only: the bridge's own loop and HTTP/2 client or server, a load side "
+                        "light enough for one core to carry 1,000 calls)")
     p.add_argument("--backend_core", type=int, default=1, choices=(0, 1),
                    help="the backend's core: 1 (beside the caller, the default) or 0 (beside "
                         "the server under test, whose CPU is still counted alone; it leaves "

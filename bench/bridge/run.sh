@@ -31,8 +31,8 @@
 #                     on a Local channel, or the AudioSocket channel driver's channel)
 #       [--backend_core=1|0]  (0: the backend beside the server under test, leaving
 #                     core 1 to the caller; the server's CPU is still its own)
-#       [--pull_backend=grpc|loop]  (pull steps' echo-backend on gRPC C++, or on the
-#                     bridge's own loop and HTTP/2 client: light enough for 1,000 calls)
+#       [--backend_transport=grpc|loop]  (echo-backend on gRPC C++, or, echo only, on
+#                     the bridge's own loop and HTTP/2 code: light enough for 1,000 calls)
 #
 # Every process runs at nice -10 (--nice=0: none) and the driver in its own
 # session whose autogroup gets the same nice: on a machine shared with other
@@ -59,7 +59,7 @@ for arg in "$@"; do
     --caller=*) caller=${arg#--caller=} ;;
     --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --nice=* | --rt \
       | --workloads=* | --repeats=* | --backend_args=* | --syscalls=* | --asterisk_path=* \
-      | --backend_core=* | --pull_backend=*) extra+=("$arg") ;;
+      | --backend_core=* | --backend_transport=*) extra+=("$arg") ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done

@@ -52,9 +52,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/echo_backend/echo_stats.h"
+#include "bench/echo_backend/loop_push_server.h"
 #include "bench/echo_backend/loop_slots.h"
 #include "proto/audiosocket/bridge/v1/bridge.grpc.pb.h"
 
@@ -63,9 +65,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:0", "push: address to serve CallHandle
 ABSL_FLAG(std::string, bridge, "", "pull: the bridge's gRPC address, e.g. 127.0.0.1:50051");
 ABSL_FLAG(int, slots, 100, "pull: ClaimCall streams kept open");
 ABSL_FLAG(std::string, transport, "grpc",
-          "pull, echo workload: grpc (gRPC C++'s callback API) or loop (the bridge's own event "
-          "loop and HTTP/2 client, one thread: a backend as cheap per frame as the bridge's gRPC "
-          "leg)");
+          "grpc (gRPC C++'s callback API) or loop (echo workload only: the bridge's own event "
+          "loop and HTTP/2 client or server, one thread; a backend as cheap per frame as the "
+          "bridge's gRPC leg)");
 ABSL_FLAG(int, clear_every_ms, 0,
           "push: also send ClearAudio each time a call's audio passes a multiple of this many ms "
           "(0: never); bench/soak.sh uses it");
@@ -612,11 +614,25 @@ int main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server;
   PushService push_service;
   std::thread filler;
-  if (mode == "push") {
-    if (absl::GetFlag(FLAGS_transport) != "grpc") {
-      std::fprintf(stderr, "push mode serves on gRPC C++ only (--transport=grpc)\n");
+  if (mode == "push" && absl::GetFlag(FLAGS_transport) != "grpc") {
+    const std::string listen = absl::GetFlag(FLAGS_listen);
+    const size_t colon = listen.rfind(':');
+    int port = -1;
+    if (absl::GetFlag(FLAGS_transport) != "loop" || VoiceAgentWorkload() ||
+        listen.substr(0, colon) != "127.0.0.1" ||
+        !absl::SimpleAtoi(listen.substr(colon + 1), &port)) {
+      std::fprintf(stderr,
+                   "--transport=loop serves the echo workload only, on --listen=127.0.0.1:PORT\n");
       return 2;
     }
+    absl::StatusOr<int> served =
+        audiosocket::echo_backend::StartLoopPushServer(port, absl::Microseconds(500));
+    if (!served.ok()) {
+      std::fprintf(stderr, "{\"event\":\"error\",\"error\":\"cannot listen\"}\n");
+      return 1;
+    }
+    std::fprintf(stderr, "{\"event\":\"listening\",\"port\":%d}\n", *served);
+  } else if (mode == "push") {
     int port = 0;
     grpc::ServerBuilder builder;
     builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
