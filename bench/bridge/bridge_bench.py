@@ -172,7 +172,8 @@ def scrape(port):
 
 
 def histogram_quantile(metrics, name, q):
-    """Upper bound (seconds) of the bucket holding quantile q."""
+    """Upper bound (seconds) of the bucket holding quantile q (1: the highest
+    bucket holding any observation)."""
     buckets = []
     for key, value in metrics.items():
         m = re.fullmatch(name + r'_bucket\{le="([^"]+)"\}', key)
@@ -185,23 +186,6 @@ def histogram_quantile(metrics, name, q):
     rank = q * buckets[-1][1]
     for le, count in buckets:
         if count >= rank:
-            return le
-    return None
-
-
-def histogram_max(metrics, name):
-    """Upper bound (seconds) of the highest bucket holding any observation."""
-    buckets = []
-    for key, value in metrics.items():
-        m = re.fullmatch(name + r'_bucket\{le="([^"]+)"\}', key)
-        if m:
-            le = float("inf") if m.group(1) == "+Inf" else float(m.group(1))
-            buckets.append((le, value))
-    buckets.sort()
-    if not buckets or buckets[-1][1] == 0:
-        return None
-    for le, count in buckets:
-        if count >= buckets[-1][1]:
             return le
     return None
 
@@ -384,11 +368,11 @@ class Step:
                 # The worst tick against the longest round: a tick a frame
                 # late while every round was short waited for a loop that
                 # was not running (another process, the hypervisor).
-                v = histogram_max(window, TICK_LATENESS)
+                v = histogram_quantile(window, TICK_LATENESS, 1.0)
                 row["tick_late_max_le_ms"] = None if v is None else v * 1000
                 v = histogram_quantile(window, LOOP_ROUNDS, 0.99)
                 row["round_p99_le_ms"] = None if v is None else v * 1000
-                v = histogram_max(window, LOOP_ROUNDS)
+                v = histogram_quantile(window, LOOP_ROUNDS, 1.0)
                 row["round_max_le_ms"] = None if v is None else v * 1000
             # System calls of the server per 20 ms frame received (perf's
             # window is the same, give or take its start-up).

@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "bench/echo_backend/echo_stats.h"
+#include "bench/echo_backend/framed_replies.h"
 #include "lib/event/epoll_dispatcher.h"
 #include "lib/grpc_client/message_reader.h"
 #include "lib/grpc_server/server_connection.h"
@@ -29,11 +30,6 @@ const std::string& HandleCallPath() {
   static const std::string* const path = new std::string(
       absl::StrCat("/", v1::CallHandlerService::service_full_name(), "/HandleCall"));
   return *path;
-}
-
-void AppendFramed(const google::protobuf::MessageLite& message, std::string* out) {
-  grpc_client::AppendMessagePrefix(message.ByteSizeLong(), out);
-  message.AppendToString(out);
 }
 
 // One HandleCall stream: an AcceptCall for the call's start, then a
@@ -60,13 +56,7 @@ class EchoStream final : public grpc_server::StreamHandler {
   }
 
   size_t ReadBody(uint8_t* out, size_t size, bool* end, absl::Status* status) override {
-    const size_t n = std::min(size, outgoing_.size() - sent_);
-    std::memcpy(out, outgoing_.data() + sent_, n);
-    sent_ += n;
-    if (sent_ == outgoing_.size()) {
-      outgoing_.clear();  // keeps its capacity for the next replies
-      sent_ = 0;
-    }
+    const size_t n = outgoing_.Read(out, size);
     // The bridge half-closes when the call ends: the stream ends OK once
     // every reply is out.
     *end = request_ended_ && outgoing_.empty();
@@ -89,7 +79,7 @@ class EchoStream final : public grpc_server::StreamHandler {
     if (event.has_audio()) {
       response_.Clear();
       OnAudio(event.audio(), &next_offset_, response_.mutable_command());
-      AppendFramed(response_, &outgoing_);
+      outgoing_.Append(response_);
       return;
     }
     g_stats.other_events.fetch_add(1, std::memory_order_relaxed);
@@ -97,7 +87,7 @@ class EchoStream final : public grpc_server::StreamHandler {
       g_stats.calls.fetch_add(1, std::memory_order_relaxed);
       v1::HandleCallResponse accept;
       accept.mutable_accept();
-      AppendFramed(accept, &outgoing_);
+      outgoing_.Append(accept);
     }
     if (event.has_ended()) g_stats.calls_ended.fetch_add(1, std::memory_order_relaxed);
   }
@@ -111,9 +101,8 @@ class EchoStream final : public grpc_server::StreamHandler {
   grpc_server::ServerConnection* const connection_;  // outlives its streams
   const int32_t stream_id_;
   grpc_client::MessageReader reader_;
-  std::string outgoing_;  // framed responses not taken by ReadBody yet
-  size_t sent_ = 0;       // of outgoing_
-  bool paused_ = false;   // ReadBody returned nothing: ResumeSending wakes it
+  FramedReplies outgoing_;  // responses not taken by ReadBody yet
+  bool paused_ = false;     // ReadBody returned nothing: ResumeSending wakes it
   bool request_ended_ = false;
   uint64_t next_offset_ = 0;
   // Reused for every message: parsing into it keeps its buffers.

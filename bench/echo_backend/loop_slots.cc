@@ -2,16 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <memory>
 #include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "bench/echo_backend/echo_stats.h"
+#include "bench/echo_backend/framed_replies.h"
 #include "lib/event/epoll_dispatcher.h"
 #include "lib/grpc_client/channel.h"
-#include "lib/grpc_client/message_reader.h"
 #include "proto/audiosocket/bridge/v1/bridge.grpc.pb.h"
 
 namespace audiosocket::echo_backend {
@@ -29,11 +28,6 @@ const std::string& ClaimCallPath() {
   static const std::string* const path =
       new std::string(absl::StrCat("/", v1::BridgeService::service_full_name(), "/ClaimCall"));
   return *path;
-}
-
-void AppendFramed(const google::protobuf::MessageLite& message, std::string* out) {
-  grpc_client::AppendMessagePrefix(message.ByteSizeLong(), out);
-  message.AppendToString(out);
 }
 
 // Keeps `slots` streams open. Loop thread only, after Start.
@@ -64,7 +58,7 @@ class SlotStream final : public grpc_client::StreamHandler {
   explicit SlotStream(Worker* worker) : worker_(worker) {
     v1::ClaimCallRequest claim;
     claim.mutable_claim();
-    AppendFramed(claim, &outgoing_);
+    outgoing_.Append(claim);
   }
 
   void Opened(std::shared_ptr<grpc_client::Connection> connection, int32_t stream_id) {
@@ -74,13 +68,7 @@ class SlotStream final : public grpc_client::StreamHandler {
 
   size_t ReadBody(uint8_t* out, size_t size, bool* end) override {
     *end = false;
-    const size_t n = std::min(size, outgoing_.size() - sent_);
-    std::memcpy(out, outgoing_.data() + sent_, n);
-    sent_ += n;
-    if (sent_ == outgoing_.size()) {
-      outgoing_.clear();  // keeps its capacity for the next replies
-      sent_ = 0;
-    }
+    const size_t n = outgoing_.Read(out, size);
     paused_ = n == 0;
     return n;
   }
@@ -97,7 +85,7 @@ class SlotStream final : public grpc_client::StreamHandler {
     if (event.has_audio()) {
       request_.Clear();
       OnAudio(event.audio(), &next_offset_, request_.mutable_command());
-      AppendFramed(request_, &outgoing_);
+      outgoing_.Append(request_);
       if (paused_) {
         paused_ = false;
         connection_->ResumeSending(stream_id_);
@@ -119,9 +107,8 @@ class SlotStream final : public grpc_client::StreamHandler {
   Worker* const worker_;
   std::shared_ptr<grpc_client::Connection> connection_;
   int32_t stream_id_ = 0;
-  std::string outgoing_;  // framed requests not taken by ReadBody yet
-  size_t sent_ = 0;       // of outgoing_
-  bool paused_ = false;   // ReadBody returned nothing: ResumeSending wakes it
+  FramedReplies outgoing_;  // requests not taken by ReadBody yet
+  bool paused_ = false;     // ReadBody returned nothing: ResumeSending wakes it
   uint64_t next_offset_ = 0;
   // Reused for every message: parsing into it keeps its buffers.
   v1::ClaimCallResponse response_;

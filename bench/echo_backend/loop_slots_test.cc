@@ -3,15 +3,14 @@
 
 #include "bench/echo_backend/loop_slots.h"
 
-#include <algorithm>
 #include <cstdint>
-#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/echo_backend/echo_stats.h"
+#include "bench/echo_backend/echo_test_call.h"
 #include "gtest/gtest.h"
 #include "tests/support/bridge_process.h"
 #include "tests/support/fake_asterisk.h"
@@ -36,27 +35,8 @@ TEST(LoopSlotsTest, KeepsItsSlotsOpenAndEchoesACallsAudio) {
 
   FakeAsterisk asterisk;
   ASSERT_TRUE(asterisk.Dial(bridge.audiosocket_port(), "7b5a1a0e-0c47-4c1e-9f3e-2a6f3f1a6d01"));
-  // 10 frames of a ramp no silence or tone the bridge makes could match.
-  std::vector<int16_t> sent;
-  for (int frame = 0; frame < 10; ++frame) {
-    std::vector<int16_t> samples(160);
-    for (int i = 0; i < 160; ++i) samples[i] = static_cast<int16_t>(1000 + frame * 160 + i);
-    asterisk.SendAudio(samples);
-    sent.insert(sent.end(), samples.begin(), samples.end());
-  }
-  std::vector<int16_t> echoed;
-  const absl::Time read_until = absl::Now() + absl::Seconds(10);
-  while (echoed.size() < sent.size() && absl::Now() < read_until) {
-    const std::optional<testing::Received> message = asterisk.Read(absl::Seconds(1));
-    if (!message.has_value()) continue;
-    if (!message->is_audio()) continue;
-    for (int16_t sample : message->samples()) {
-      // Silence before the echo's first frame is played.
-      if (echoed.empty() && sample == 0) continue;
-      echoed.push_back(sample);
-    }
-  }
-  echoed.resize(std::min(echoed.size(), sent.size()));
+  const std::vector<int16_t> sent = SendRamp(asterisk, 1000, 1);
+  const std::vector<int16_t> echoed = ReadEcho(asterisk, sent.size());
   EXPECT_EQ(echoed, sent);
   EXPECT_EQ(g_stats.calls.load(), 1u);
   EXPECT_GE(g_stats.chunks.load(), 10u);
