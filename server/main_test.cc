@@ -6,14 +6,11 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-#include <cstdint>
-#include <cstdlib>
-#include <fstream>
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/ops/descriptor_room.h"
 #include "tests/support/subprocess.h"
 
 namespace {
@@ -100,13 +97,7 @@ TEST(StartupTest, MakesRoomForMaxCallsDescriptorsBeforeServing) {
   auto listening = bridge.WaitForLine("\"event\":\"listening\"", absl::Seconds(20));
   ASSERT_TRUE(listening.has_value()) << bridge.Output();
   EXPECT_THAT(*listening, HasSubstr("\"descriptor_limit\":3256"));
-  std::ifstream status(absl::StrCat("/proc/", bridge.pid(), "/status"));
-  std::string line;
-  uint64_t slots = 0;
-  while (std::getline(status, line)) {
-    if (line.rfind("FDSize:", 0) == 0) slots = std::strtoull(line.c_str() + 7, nullptr, 10);
-  }
-  EXPECT_GE(slots, 3256u);
+  EXPECT_GE(audiosocket::DescriptorTableSlots(bridge.pid()), 3256u);
   bridge.Signal(SIGTERM);
   ASSERT_TRUE(bridge.Wait(absl::Seconds(20)).has_value());
 }

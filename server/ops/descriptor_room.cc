@@ -6,8 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -19,17 +18,17 @@ namespace {
 // loop, the metrics server and its clients, logs.
 constexpr uint64_t kHeadroom = 256;
 
-// FDSize from /proc/self/status: the slots of the descriptor table.
-uint64_t TableSlots() {
-  std::ifstream status("/proc/self/status");
+}  // namespace
+
+uint64_t DescriptorTableSlots(int pid) {
+  std::ifstream status(pid == 0 ? std::string("/proc/self/status")
+                                : "/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(status, line)) {
     if (line.rfind("FDSize:", 0) == 0) return std::strtoull(line.c_str() + 7, nullptr, 10);
   }
   return 0;
 }
-
-}  // namespace
 
 uint64_t DescriptorsForCalls(int max_calls) {
   return static_cast<uint64_t>(std::max(max_calls, 0)) + kHeadroom;
@@ -63,7 +62,7 @@ DescriptorRoom ReserveDescriptors(uint64_t wanted) {
       close(probe);
     }
   }
-  room.table_slots = TableSlots();
+  room.table_slots = DescriptorTableSlots();
   return room;
 }
 

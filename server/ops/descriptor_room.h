@@ -38,6 +38,10 @@ struct DescriptorRoom {
 // limit) descriptors. Never fails: what it could not do shows in the result.
 DescriptorRoom ReserveDescriptors(uint64_t wanted);
 
+// Descriptors the kernel's table of process `pid` holds now (its FDSize;
+// 0: this process), or 0 when it cannot be read.
+uint64_t DescriptorTableSlots(int pid = 0);
+
 // Descriptors the bridge wants for `max_calls` calls: one socket per call,
 // and room for listeners, backend and gRPC connections, the loops' own
 // descriptors and the metrics server.
