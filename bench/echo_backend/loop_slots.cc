@@ -76,9 +76,12 @@ class SlotStream final : public grpc_client::StreamHandler {
   void OnMessage(absl::string_view message) override {
     if (!response_.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
       g_stats.streams_failed.fetch_add(1, std::memory_order_relaxed);
-      connection_->Cancel(stream_id_);  // no OnClose after this
-      connection_ = nullptr;
-      worker_->SlotEnded();
+      // Cancel may drop the connection's hold on this handler (and no
+      // OnClose follows): nothing of this object is touched after it.
+      Worker* const worker = worker_;
+      const std::shared_ptr<grpc_client::Connection> connection = std::move(connection_);
+      connection->Cancel(stream_id_);
+      worker->SlotEnded();
       return;
     }
     const v1::CallEvent& event = response_.event();
