@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -167,10 +168,14 @@ absl::StatusOr<int> StartLoopPushServer(int port, absl::Duration round_window) {
     close(fd);
     return absl::ErrnoToStatus(error, absl::StrCat("listen on 127.0.0.1:", port));
   }
-  // All live until the process exits (echo-backend ends with _Exit).
+  // Both live until the process exits (echo-backend ends with _Exit), held
+  // from a static so that leak checkers see them as reachable: the loop
+  // knows the server only through the kernel's epoll registration.
+  static auto* const running = new std::vector<std::pair<event::EpollDispatcher*, Server*>>();
   auto* loop = new event::EpollDispatcher();
   loop->set_round_window(absl::ToChronoNanoseconds(round_window));
   auto* server = new Server(loop, fd);
+  running->emplace_back(loop, server);
   if (absl::Status watched = loop->Watch(fd, server, /*writable=*/false); !watched.ok()) {
     return watched;
   }
