@@ -81,6 +81,12 @@ class Dispatcher {
   // frames to a shared connection. Dispatcher thread only.
   virtual void RunAfterRound(Task task) = 0;
 
+  // True when a timer's time has come and it has not run yet. A handler
+  // with much more input to take (a shared connection carrying hundreds of
+  // calls' frames) stops there: the timers run first, and epoll reports the
+  // rest of its input in the next round. Dispatcher thread only.
+  virtual bool TimerDue() = 0;
+
   virtual const TimeSource& time_source() const = 0;
   MonoTime Now() const { return time_source().Now(); }
 };

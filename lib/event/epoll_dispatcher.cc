@@ -149,6 +149,12 @@ EpollDispatcher::TimerId EpollDispatcher::AddTimer(MonoTime when, Timer timer) {
 
 void EpollDispatcher::CancelTimer(TimerId id) { timers_.erase(id); }
 
+bool EpollDispatcher::TimerDue() {
+  // armed_for_ is the earliest deadline (max() while timers fire, which
+  // must not yield to themselves).
+  return armed_for_ <= Now();
+}
+
 MonoTime EpollDispatcher::NextDeadline() {
   while (!timer_heap_.empty() && !timers_.contains(timer_heap_.top().id)) timer_heap_.pop();
   return timer_heap_.empty() ? MonoTime::max() : timer_heap_.top().when;
@@ -268,14 +274,16 @@ bool EpollDispatcher::RunOnce(Nanos max_wait) {
   }
   // Timers first: pacing deadlines matter more than socket input.
   if (timers_due) FireTimers();
+  bool handled = false;
   for (int i = 0; i < n; ++i) {
     // A round with input from hundreds of descriptors (a caller that
     // sends in bursts) takes long enough for the next playout slot to come
     // due inside it: every few handlers, timers that came due go first, so
     // a tick waits for a few handlers, not for the whole round.
-    if (i > 0 && i % kHandlersPerTimerCheck == 0 && armed_for_ <= Now()) FireTimers();
+    if (i > 0 && i % kHandlersPerTimerCheck == 0 && TimerDue()) FireTimers();
     const uint64_t tag = events_[i].data.u64;
     if (tag == kWakeTag || tag == kTimerTag) continue;
+    handled = true;
     auto* handler = static_cast<FdHandler*>(events_[i].data.ptr);
     const uint32_t e = events_[i].events;
     if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) handler->OnReadable();
@@ -286,6 +294,10 @@ bool EpollDispatcher::RunOnce(Nanos max_wait) {
   // Thousands of descriptors ready at once: take more per round next time.
   const bool full = n == static_cast<int>(events_.size());
   if (full) events_.resize(events_.size() * 2);
+  // Before the round's closing work (posted tasks, the flushes of shared
+  // connections), as between handlers. (Not in a round of timers alone: a
+  // timer set by a timer for a time already passed runs next round.)
+  if (handled && TimerDue()) FireTimers();
   if (tasks_due) DrainTasks();
   RunAfterRoundTasks();
   if (round_observer_ != nullptr) round_observer_(Now() - woke);

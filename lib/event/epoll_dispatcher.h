@@ -88,6 +88,7 @@ class EpollDispatcher final : public Dispatcher {
   TimerId RunRepeating(MonoTime first, RepeatingTask task) override;
   void CancelTimer(TimerId id) override;
   void RunAfterRound(Task task) override;
+  bool TimerDue() override;
   const TimeSource& time_source() const override { return *time_source_; }
 
  private:

@@ -456,6 +456,90 @@ TEST(EpollDispatcherTest, ATimerDueDuringALongRoundRunsBeforeTheRestOfIt) {
   }
 }
 
+// A tick that comes due while a round's few handlers run goes before the
+// round's closing work (the flushes of shared connections), and
+// TimerDue() says so to a handler that has more input to take.
+TEST(EpollDispatcherTest, ATimerDueAfterTheHandlersRunsBeforeTheAfterRoundWork) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  std::vector<std::string> order;
+  std::vector<bool> due_seen;
+  struct Handler : FdHandler {
+    EpollDispatcher* dispatcher;
+    SimulatedTimeSource* time;
+    std::vector<std::string>* order;
+    std::vector<bool>* due_seen;
+    int fd;
+    void OnReadable() override {
+      char c;
+      if (read(fd, &c, 1) != 1) return;
+      order->push_back("read");
+      due_seen->push_back(dispatcher->TimerDue());
+      time->Advance(std::chrono::microseconds(100));
+      due_seen->push_back(dispatcher->TimerDue());
+      dispatcher->RunAfterRound([this] { order->push_back("flush"); });
+    }
+    void OnWritable() override {}
+  };
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
+  Handler handler;
+  handler.dispatcher = &dispatcher;
+  handler.time = &time;
+  handler.order = &order;
+  handler.due_seen = &due_seen;
+  handler.fd = pair[0];
+  ASSERT_TRUE(dispatcher.Watch(pair[0], &handler, false).ok());
+  ASSERT_EQ(write(pair[1], "x", 1), 1);
+  dispatcher.RunAt(time.Now() + std::chrono::microseconds(50), [&] { order.push_back("timer"); });
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_THAT(order, ElementsAre("read", "timer", "flush"));
+  EXPECT_THAT(due_seen, ElementsAre(false, true));
+  EXPECT_FALSE(dispatcher.TimerDue());
+  dispatcher.Unwatch(pair[0]);
+  close(pair[0]);
+  close(pair[1]);
+}
+
+// Playout slots that run long: the next slot, set long before, comes due
+// while this one's ticks run. It goes at the round's next look at the
+// clock, not after the rest of the round.
+TEST(EpollDispatcherTest, ATimerThatCameDueWhileTimersRanGoesAtTheNextLook) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  std::vector<std::string> order;
+  struct Handler : FdHandler {
+    EpollDispatcher* dispatcher;
+    std::vector<std::string>* order;
+    int fd;
+    void OnReadable() override {
+      char c;
+      if (read(fd, &c, 1) != 1) return;
+      order->push_back("read");
+      dispatcher->RunAfterRound([this] { order->push_back("flush"); });
+    }
+    void OnWritable() override {}
+  };
+  int pair[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
+  Handler handler;
+  handler.dispatcher = &dispatcher;
+  handler.order = &order;
+  handler.fd = pair[0];
+  ASSERT_TRUE(dispatcher.Watch(pair[0], &handler, false).ok());
+  ASSERT_EQ(write(pair[1], "x", 1), 1);
+  dispatcher.RunAt(time.Now(), [&] {
+    order.push_back("slot 1");
+    time.Advance(std::chrono::microseconds(300));
+  });
+  dispatcher.RunAt(time.Now() + std::chrono::microseconds(100), [&] { order.push_back("slot 2"); });
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_THAT(order, ElementsAre("slot 1", "read", "slot 2", "flush"));
+  dispatcher.Unwatch(pair[0]);
+  close(pair[0]);
+  close(pair[1]);
+}
+
 TEST(EpollDispatcherTest, TheRoundObserverHearsHowLongEachRoundTook) {
   SimulatedTimeSource time;
   EpollDispatcher dispatcher(&time);

@@ -23,7 +23,7 @@ namespace {
 // past it the socket is full, and holding back keeps flow control (and the
 // streams' own queues, which drop stale audio) in charge of what waits.
 constexpr size_t kMaxPendingOut = 64 << 10;
-constexpr size_t kReadChunk = 64 << 10;
+constexpr size_t kReadChunk = Http2Pipe::kReadChunkBytes;
 constexpr int kMaxReadsPerCall = static_cast<int>(Http2Pipe::kMaxReadBytes / kReadChunk);
 
 }  // namespace
@@ -122,6 +122,9 @@ absl::Status Http2Pipe::Read(nghttp2_session* session, absl::FunctionRef<bool()>
     }
     if (stopped()) return absl::OkStatus();
     if (static_cast<size_t>(n) < kReadChunk) break;
+    // The rest waits for a tick that came due (kReadChunkBytes); epoll
+    // reports it next round, after the timers.
+    if (loop_->TimerDue()) break;
   }
   return absl::OkStatus();
 }

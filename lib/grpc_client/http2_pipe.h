@@ -53,9 +53,9 @@ class Http2Pipe {
   // connection is broken. `stopped` is asked after nghttp2 ran callbacks:
   // true means the connection closed meanwhile and nothing more may be done.
   absl::Status Flush(nghttp2_session* session, absl::FunctionRef<bool()> stopped);
-  // Reads what the socket has, up to kMaxReadBytes, into `session` (epoll
-  // reports the rest again next round). Not OK when the peer closed the
-  // connection or broke HTTP/2; `stopped` as in Flush.
+  // Reads what the socket has, up to kMaxReadBytes and only until a timer
+  // is due, into `session` (epoll reports the rest again next round). Not OK when the peer closed
+  // the connection or broke HTTP/2; `stopped` as in Flush.
   absl::Status Read(nghttp2_session* session, absl::FunctionRef<bool()> stopped);
   // One connection's flood of input must not starve the loop's other
   // calls. 256 KiB is hundreds of times what a loop's calls stream in
@@ -63,6 +63,11 @@ class Http2Pipe {
   // (some 20,000) spent long enough parsing them for every call on the
   // loop to miss a tick.
   static constexpr size_t kMaxReadBytes = 256 << 10;
+  // One recv: about 45 calls' audio frames. Between two, a read stops for
+  // a timer that came due (Dispatcher::TimerDue): parsing a full
+  // kMaxReadBytes of a connection that carries every call's frames takes
+  // milliseconds, and each call's next tick would leave that much late.
+  static constexpr size_t kReadChunkBytes = 16 << 10;
 
   // Runs `flush` once after the loop's current round, however often asked
   // within it, so every stream's frames of a round leave in one write; only

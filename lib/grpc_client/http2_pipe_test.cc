@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -34,64 +35,97 @@ int Queued(int fd) {
   return bytes;
 }
 
-// A peer's flood: more input queued than one read may take. Each Read
-// takes kMaxReadBytes and leaves the rest for the loop's next round.
-TEST(Http2PipeTest, AReadTakesAtMostItsBoundAndLeavesTheRest) {
-  int fds[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-  const int peer = fds[1];
-  // As much room as an unprivileged process may ask for (the kernel
-  // doubles it): several times the bound.
-  const int room = 4 << 20;
-  ASSERT_EQ(::setsockopt(peer, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room)), 0);
+// A peer's flood: more input queued than one read may take, on a pipe
+// whose session ignores it.
+class Http2PipeFloodTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    peer_ = fds[1];
+    // As much room as an unprivileged process may ask for (the kernel
+    // doubles it): several times the bound.
+    const int room = 4 << 20;
+    ASSERT_EQ(::setsockopt(peer_, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room)), 0);
 
-  // The server's SETTINGS, then frames of a type nghttp2 does not know and
-  // so ignores, as many as the socket takes.
-  std::vector<uint8_t> input;
-  AppendFrameHeader(0, NGHTTP2_SETTINGS, &input);
-  ASSERT_EQ(::send(peer, input.data(), input.size(), MSG_NOSIGNAL),
-            static_cast<ssize_t>(input.size()));
-  constexpr uint32_t kPayload = 16384;  // the default largest frame
-  std::vector<uint8_t> frame;
-  AppendFrameHeader(kPayload, 0xfa, &frame);
-  frame.resize(frame.size() + kPayload, 0);
-  size_t sent = input.size();
-  while (true) {
-    const ssize_t n = ::send(peer, frame.data(), frame.size(), MSG_NOSIGNAL);
-    if (n < 0) {
-      ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << errno;
-      break;
+    // The server's SETTINGS, then frames of a type nghttp2 does not know
+    // and so ignores, as many as the socket takes.
+    std::vector<uint8_t> input;
+    AppendFrameHeader(0, NGHTTP2_SETTINGS, &input);
+    ASSERT_EQ(::send(peer_, input.data(), input.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(input.size()));
+    constexpr uint32_t kPayload = 16384;  // the default largest frame
+    std::vector<uint8_t> frame;
+    AppendFrameHeader(kPayload, 0xfa, &frame);
+    frame.resize(frame.size() + kPayload, 0);
+    size_t sent = input.size();
+    while (true) {
+      const ssize_t n = ::send(peer_, frame.data(), frame.size(), MSG_NOSIGNAL);
+      if (n < 0) {
+        ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << errno;
+        break;
+      }
+      sent += static_cast<size_t>(n);
+      if (static_cast<size_t>(n) < frame.size()) break;  // the rest would not fit
     }
-    sent += static_cast<size_t>(n);
-    if (static_cast<size_t>(n) < frame.size()) break;  // the rest would not fit
+    ASSERT_GT(sent, Http2Pipe::kMaxReadBytes + kPayload)
+        << "this machine's socket buffer is smaller than the test needs";
+
+    nghttp2_session_callbacks* callbacks;
+    ASSERT_EQ(nghttp2_session_callbacks_new(&callbacks), 0);
+    ASSERT_EQ(nghttp2_session_client_new(&session_, callbacks, nullptr), 0);
+    nghttp2_session_callbacks_del(callbacks);
+    fd_ = fds[0];
+    ASSERT_TRUE(pipe_.Open(fd_, &handler_, /*writable=*/false).ok());
   }
-  ASSERT_GT(sent, Http2Pipe::kMaxReadBytes + kPayload)
-      << "this machine's socket buffer is smaller than the test needs";
 
-  nghttp2_session_callbacks* callbacks;
-  ASSERT_EQ(nghttp2_session_callbacks_new(&callbacks), 0);
-  nghttp2_session* session;
-  ASSERT_EQ(nghttp2_session_client_new(&session, callbacks, nullptr), 0);
-  nghttp2_session_callbacks_del(callbacks);
+  void TearDown() override {
+    if (session_ != nullptr) nghttp2_session_del(session_);
+    if (peer_ >= 0) ::close(peer_);
+  }
 
-  event::EpollDispatcher loop;
-  NoHandler handler;
-  Http2Pipe pipe(&loop, "the test's peer");
-  ASSERT_TRUE(pipe.Open(fds[0], &handler, /*writable=*/false).ok());
-  const int before = Queued(fds[0]);
-  ASSERT_TRUE(pipe.Read(session, [] { return false; }).ok());
+  // Bytes one Read took from the socket.
+  int ReadOnce() {
+    const int before = Queued(fd_);
+    EXPECT_TRUE(pipe_.Read(session_, [] { return false; }).ok());
+    return before - Queued(fd_);
+  }
+
+  event::EpollDispatcher loop_;
+  NoHandler handler_;
+  Http2Pipe pipe_{&loop_, "the test's peer"};
+  nghttp2_session* session_ = nullptr;
+  int fd_ = -1;
+  int peer_ = -1;
+};
+
+// Each Read takes kMaxReadBytes and leaves the rest for the loop's next
+// round.
+TEST_F(Http2PipeFloodTest, AReadTakesAtMostItsBoundAndLeavesTheRest) {
   // 256 KiB: a 1 MiB stream window of tiny commands taken in one round
   // held the loop long enough for its other calls to miss a tick.
-  EXPECT_EQ(before - Queued(fds[0]), 256 << 10);
+  EXPECT_EQ(ReadOnce(), 256 << 10);
   // The next round takes the next part, until the rest is less.
-  while (Queued(fds[0]) > 0) {
-    const int queued = Queued(fds[0]);
-    ASSERT_TRUE(pipe.Read(session, [] { return false; }).ok());
-    EXPECT_EQ(queued - Queued(fds[0]),
-              std::min(queued, static_cast<int>(Http2Pipe::kMaxReadBytes)));
+  while (Queued(fd_) > 0) {
+    const int queued = Queued(fd_);
+    EXPECT_EQ(ReadOnce(), std::min(queued, static_cast<int>(Http2Pipe::kMaxReadBytes)));
   }
-  nghttp2_session_del(session);
-  ::close(peer);
+}
+
+// A playout tick that came due goes before the rest of a flood: the read
+// stops after one chunk, and takes its full bound again once the timers
+// have run.
+TEST_F(Http2PipeFloodTest, AReadStopsAfterOneChunkWhileATimerIsDue) {
+  bool fired = false;
+  loop_.RunAt(loop_.Now() - std::chrono::milliseconds(1), [&] { fired = true; });
+  ASSERT_TRUE(loop_.TimerDue());
+  EXPECT_EQ(ReadOnce(), static_cast<int>(Http2Pipe::kReadChunkBytes));
+  EXPECT_EQ(ReadOnce(), static_cast<int>(Http2Pipe::kReadChunkBytes));
+
+  loop_.RunOnce(std::chrono::milliseconds(0));
+  ASSERT_TRUE(fired);
+  EXPECT_FALSE(loop_.TimerDue());
+  EXPECT_EQ(ReadOnce(), static_cast<int>(Http2Pipe::kMaxReadBytes));
 }
 
 }  // namespace
