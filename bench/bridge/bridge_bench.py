@@ -205,10 +205,16 @@ class Step:
             return ["chrt", "--rr", "10"]
         return ["nice", "-n", str(self.args.nice)] if self.args.nice else []
 
-    def start(self, name, argv, core):
+    def server_prefix(self):
+        # --server_fifo: the machine's other work (a sandbox's agent, kernel
+        # threads) cannot preempt the server on its core.
+        return ["chrt", "--fifo", "30"] if self.args.server_fifo else None
+
+    def start(self, name, argv, core, prefix=None):
         out = open(os.path.join(self.dir, name + ".out"), "w")
         err = open(os.path.join(self.dir, name + ".err"), "w")
-        p = subprocess.Popen(self.prefix() + ["taskset", "-c", str(core)] + argv, stdout=out, stderr=err)
+        prefix = self.prefix() if prefix is None else prefix
+        p = subprocess.Popen(prefix + ["taskset", "-c", str(core)] + argv, stdout=out, stderr=err)
         self.procs.append(p)
         return p
 
@@ -242,7 +248,8 @@ class Step:
                 row["backend_transport"] = a.backend_transport
             if self.system == "baseline":
                 srv = self.start("server", [f"{b}/bench/echo_server/audiosocket-echo",
-                                            "--listen=127.0.0.1:0", "--mode=echo"], 0)
+                                            "--listen=127.0.0.1:0", "--mode=echo"], 0,
+                                 self.server_prefix())
                 target = wait_for(self.path("server.err"), r'"address":"([^"]+)"').group(1)
                 server_pid = srv.pid
             elif self.system == "gorelay-push":
@@ -253,7 +260,8 @@ class Step:
                                      a.backend_core)
                 port = wait_for(self.path("backend.err"), r'"port":(\d+)').group(1)
                 srv = self.start("server", [a.gorelay, "--listen=127.0.0.1:0",
-                                            f"--backend=127.0.0.1:{port}"], 0)
+                                            f"--backend=127.0.0.1:{port}"], 0,
+                                 self.server_prefix())
                 # Stopped first (SIGTERM), so that its counters are printed.
                 self.procs.remove(srv)
                 self.procs.insert(0, srv)
@@ -283,7 +291,7 @@ class Step:
                     bridge_args.append(f"--backend=ipv4:127.0.0.1:{port}")
                 # The bridge is always procs[0] when it exists: stop it last
                 # with SIGTERM (see stop_all); restart the list accordingly.
-                srv = self.start("server", bridge_args, 0)
+                srv = self.start("server", bridge_args, 0, self.server_prefix())
                 self.procs.remove(srv)
                 self.procs.insert(0, srv)
                 m = wait_for(self.path("server.err"),
@@ -311,18 +319,38 @@ class Step:
                 self.asterisk.place(target, self.calls, a.ramp_rate)
                 caller_pid, call = self.asterisk.pid, None
             else:
-                call = self.start("emulator", [
-                    f"{b}/tools/audiosocket-call/audiosocket-call", f"--target={target}",
-                    f"--calls={self.calls}", f"--ramp={a.ramp_rate}", f"--duration={a.seconds}s",
-                    f"--rate={self.rate}", "--stamp_frames", "--tick=250us",
-                    "--log_messages=false", "--source=tone:440:-20"], 1)
+                def emulator(name, calls, ramp, duration_ms, prefix=None):
+                    return self.start(name, [
+                        f"{b}/tools/audiosocket-call/audiosocket-call", f"--target={target}",
+                        f"--calls={calls}", f"--ramp={ramp}", f"--duration={duration_ms}ms",
+                        f"--rate={self.rate}", "--stamp_frames", "--tick=250us",
+                        "--log_messages=false", "--source=tone:440:-20"], 1, prefix)
+                probe_calls = min(a.probe_calls, self.calls - 1)
+                call = emulator("emulator", self.calls - probe_calls, a.ramp_rate,
+                                a.seconds * 1000,
+                                ["chrt", "--fifo", "40"] if a.caller_fifo else None)
                 caller_pid = call.pid
             # Steady window: all calls up (ramp + 1 s settle) until 1 s before the first ends.
             window_start = t_start + ramp_s + 1.0
             window_end = t_start + a.seconds - 1.0
             if window_end - window_start < 3:
                 raise RuntimeError("--seconds too short for the ramp")
-            time.sleep(window_start - time.time())
+            probe = None
+            if not self.asterisk and probe_calls:
+                # The probe: a few of the step's calls from a second emulator
+                # that runs SCHED_FIFO on the same core, so it reads each
+                # frame as it arrives even when the main emulator saturates
+                # the core. Its kernel arrival times are then one per frame
+                # (a frame left unread is merged with the next and takes its
+                # time), and its jitter is the server's alone. Its calls start
+                # once the others are up (in 0.2 s) and end with the window:
+                # its figures are the steady state's, without ramps.
+                probe_start = window_start - 0.5
+                time.sleep(max(0.0, probe_start - time.time()))
+                probe = emulator("probe", probe_calls, probe_calls * 5,
+                                 int((window_end - probe_start) * 1000),
+                                 ["chrt", "--fifo", "50"])
+            time.sleep(max(0.0, window_start - time.time()))
             sc = SyscallCounter(a.syscalls, server_pid, window_end - time.time(),
                                 self.path("perf-syscalls.txt"), self.prefix())
             x0 = ctx_switches(server_pid)
@@ -389,18 +417,21 @@ class Step:
                 self.asterisk_results(row, metrics_port, relay, backend)
                 return row
             row["emulator_cpu_pct"] = row["caller_cpu_pct"]
-            try:
-                call.wait(timeout=a.seconds + 30)
-            except subprocess.TimeoutExpired:
-                call.kill()
-                call.wait()
-                raise RuntimeError("the emulator did not finish in time")
-            with open(self.path("emulator.out")) as f:
-                summary = json.loads(f.read().strip().splitlines()[-1])
+            summary = self.emulator_summary(call, "emulator")
             row["ok_calls"] = summary["ok"]
             row["failed_calls"] = summary["failed"]
             row["frames_sent"] = summary["frames_sent"]
             row["frames_received"] = summary["frames_received"]
+            if probe is not None:
+                ps = self.emulator_summary(probe, "probe")
+                for k in ("ok", "failed", "frames_sent", "frames_received"):
+                    row[k if k.startswith("frames") else f"{k}_calls"] += ps[k]
+                row["probe_calls"] = probe_calls
+                row["probe_send_jitter_p99_ms"] = ps["send_jitter_ms"]["p99"]
+                arrival = ps.get("arrival_jitter_ms") or {}
+                for k in ("p50", "p99", "max"):
+                    row[f"probe_arrival_jitter_{k}_ms"] = (arrival.get(k) if arrival.get("count")
+                                                           else None)
             for k in ("p50", "p99", "max"):
                 row[f"send_jitter_{k}_ms"] = summary["send_jitter_ms"][k]
                 row[f"jitter_{k}_ms"] = summary["recv_jitter_ms"][k]
@@ -418,10 +449,10 @@ class Step:
                 row["lat_p99_ms"] = be["latency_ms"]["p99"]
                 row["lat_max_ms"] = be["latency_ms"]["max"]
                 # Inbound loss: frames the emulator sent that the backend never got.
-                row["lost_in"] = summary["frames_sent"] - be["chunks"]
+                row["lost_in"] = row["frames_sent"] - be["chunks"]
             else:
                 # The echo server echoes what it reads: loss is sent - received.
-                row["lost_in"] = summary["frames_sent"] - summary["frames_received"]
+                row["lost_in"] = row["frames_sent"] - row["frames_received"]
             # Inbound: every frame sent must reach the backend (or the echo
             # server); bridge drops (dropped_in, gaps) are part of lost_in.
             # Outbound: frames the bridge dropped toward the emulator.
@@ -441,6 +472,17 @@ class Step:
                     row["held"] = False
             self.stop_all()
         return row
+
+    def emulator_summary(self, proc, name):
+        """Waits for an emulator and returns its JSON summary."""
+        try:
+            proc.wait(timeout=self.args.seconds + 30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"the {name} did not finish in time")
+        with open(self.path(name + ".out")) as f:
+            return json.loads(f.read().strip().splitlines()[-1])
 
     def server_and_backend_counters(self, row, metrics_port, relay, backend):
         """Fills `row` from the bridge's /metrics, the Go relay's counters
@@ -528,7 +570,9 @@ COLUMNS = ["system", "workload", "caller", "repeat", "order", "calls", "rate_hz"
            "frames_sent", "frames_received", "backend_chunks", "backend_other_events", "lost_in", "dropped_in",
            "dropped_out", "gap_frames", "late_ticks", "underruns", "lost_total",
            "send_jitter_p99_ms", "jitter_p50_ms", "jitter_p99_ms", "jitter_max_ms",
-           "arrival_jitter_p50_ms", "arrival_jitter_p99_ms", "arrival_jitter_max_ms", "drift_ppm",
+           "arrival_jitter_p50_ms", "arrival_jitter_p99_ms", "arrival_jitter_max_ms", "probe_calls",
+           "probe_send_jitter_p99_ms", "probe_arrival_jitter_p50_ms", "probe_arrival_jitter_p99_ms",
+           "probe_arrival_jitter_max_ms", "drift_ppm",
            "drift_worst_call_ppm", "lat_p50_ms", "lat_p99_ms", "lat_max_ms",
            "bridge_queue_p50_le_ms", "bridge_queue_p99_le_ms", "tick_late_p50_le_ms", "tick_late_p99_le_ms",
            "tick_late_max_le_ms", "round_p99_le_ms", "round_max_le_ms", "rtt_p50_ms", "rtt_p99_ms",
@@ -545,6 +589,7 @@ SUMMARY = [("cpu_pct_per_call", "CPU/call (%)", 3), ("x_baseline", "x baseline",
            ("mutex_waits_per_frame", "mutex waits/frame", 4),
            ("jitter_p50_ms", "jitter p50 (ms)", 2), ("jitter_p99_ms", "jitter p99 (ms)", 2),
            ("arrival_jitter_p99_ms", "arrival jitter p99 (ms)", 2),
+           ("probe_arrival_jitter_p99_ms", "probe arrival jitter p99 (ms)", 2),
            ("tick_late_p99_le_ms", "tick late p99 ≤ (ms)", 2),
            ("lost_total", "lost frames", 0), ("late_ticks", "late ticks", 0),
            ("mark_err_p50_ms", "mark err p50 (ms)", 1), ("mark_err_p99_ms", "mark err p99 (ms)", 1)]
@@ -687,6 +732,17 @@ def main():
                    help="echo-backend's --transport: grpc (gRPC C++'s reactors) or loop (echo "
                         "only: the bridge's own loop and HTTP/2 client or server, a load side "
                         "light enough for one core to carry 1,000 calls)")
+    p.add_argument("--probe_calls", type=int, default=0,
+                   help="this many of each step's calls come from a second emulator run "
+                        "SCHED_FIFO on the caller's core (the probe): its arrival jitter is "
+                        "the server's pacing even when the main emulator saturates that core")
+    p.add_argument("--server_fifo", action="store_true",
+                   help="run the server under test SCHED_FIFO on its core, so that no other "
+                        "work of the machine preempts it (its pacing alone)")
+    p.add_argument("--caller_fifo", action="store_true",
+                   help="run the emulator SCHED_FIFO (below the probe): it sends on time as "
+                        "Asterisk's own timers would, and the backend beside it takes the "
+                        "delays when their core is full")
     p.add_argument("--backend_core", type=int, default=1, choices=(0, 1),
                    help="the backend's core: 1 (beside the caller, the default) or 0 (beside "
                         "the server under test, whose CPU is still counted alone; it leaves "

@@ -33,6 +33,12 @@
 #                     core 1 to the caller; the server's CPU is still its own)
 #       [--backend_transport=grpc|loop]  (echo-backend on gRPC C++, or, echo only, on
 #                     the bridge's own loop and HTTP/2 code: light enough for 1,000 calls)
+#       [--probe_calls=N]  (N of each step's calls from a second emulator at SCHED_FIFO
+#                     on the caller's core: the server's jitter when the caller's core is full)
+#       [--caller_fifo]  (the emulator SCHED_FIFO too, below the probe: it sends on time and
+#                     the backend beside it takes the delays)
+#       [--server_fifo]  (the server under test SCHED_FIFO on its core: no other work of the
+#                     machine preempts it)
 #
 # Every process runs at nice -10 (--nice=0: none) and the driver in its own
 # session whose autogroup gets the same nice: on a machine shared with other
@@ -59,7 +65,7 @@ for arg in "$@"; do
     --caller=*) caller=${arg#--caller=} ;;
     --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --nice=* | --rt \
       | --workloads=* | --repeats=* | --backend_args=* | --syscalls=* | --asterisk_path=* \
-      | --backend_core=* | --backend_transport=*) extra+=("$arg") ;;
+      | --backend_core=* | --backend_transport=* | --probe_calls=* | --caller_fifo | --server_fifo) extra+=("$arg") ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
