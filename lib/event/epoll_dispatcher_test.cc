@@ -456,6 +456,40 @@ TEST(EpollDispatcherTest, ATimerDueDuringALongRoundRunsBeforeTheRestOfIt) {
   }
 }
 
+// One byte to read on a watched socket: its handler notes "read", runs
+// `during_read` (the test's own work inside the handler), and asks for an
+// after-round "flush", as a connection shared by many calls does.
+class OneReadHandler final : public FdHandler {
+ public:
+  OneReadHandler(
+      EpollDispatcher* dispatcher, std::vector<std::string>* order,
+      std::function<void()> during_read = [] {})
+      : dispatcher_(dispatcher), order_(order), during_read_(std::move(during_read)) {
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair_), 0);
+    EXPECT_TRUE(dispatcher_->Watch(pair_[0], this, false).ok());
+    EXPECT_EQ(write(pair_[1], "x", 1), 1);
+  }
+  ~OneReadHandler() override {
+    dispatcher_->Unwatch(pair_[0]);
+    close(pair_[0]);
+    close(pair_[1]);
+  }
+  void OnReadable() override {
+    char c;
+    if (read(pair_[0], &c, 1) != 1) return;
+    order_->push_back("read");
+    during_read_();
+    dispatcher_->RunAfterRound([this] { order_->push_back("flush"); });
+  }
+  void OnWritable() override {}
+
+ private:
+  EpollDispatcher* const dispatcher_;
+  std::vector<std::string>* const order_;
+  const std::function<void()> during_read_;
+  int pair_[2] = {-1, -1};
+};
+
 // A tick that comes due while a round's few handlers run goes before the
 // round's closing work (the flushes of shared connections), and
 // TimerDue() says so to a handler that has more input to take.
@@ -464,41 +498,16 @@ TEST(EpollDispatcherTest, ATimerDueAfterTheHandlersRunsBeforeTheAfterRoundWork) 
   EpollDispatcher dispatcher(&time);
   std::vector<std::string> order;
   std::vector<bool> due_seen;
-  struct Handler : FdHandler {
-    EpollDispatcher* dispatcher;
-    SimulatedTimeSource* time;
-    std::vector<std::string>* order;
-    std::vector<bool>* due_seen;
-    int fd;
-    void OnReadable() override {
-      char c;
-      if (read(fd, &c, 1) != 1) return;
-      order->push_back("read");
-      due_seen->push_back(dispatcher->TimerDue());
-      time->Advance(std::chrono::microseconds(100));
-      due_seen->push_back(dispatcher->TimerDue());
-      dispatcher->RunAfterRound([this] { order->push_back("flush"); });
-    }
-    void OnWritable() override {}
-  };
-  int pair[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
-  Handler handler;
-  handler.dispatcher = &dispatcher;
-  handler.time = &time;
-  handler.order = &order;
-  handler.due_seen = &due_seen;
-  handler.fd = pair[0];
-  ASSERT_TRUE(dispatcher.Watch(pair[0], &handler, false).ok());
-  ASSERT_EQ(write(pair[1], "x", 1), 1);
+  OneReadHandler handler(&dispatcher, &order, [&] {
+    due_seen.push_back(dispatcher.TimerDue());
+    time.Advance(std::chrono::microseconds(100));
+    due_seen.push_back(dispatcher.TimerDue());
+  });
   dispatcher.RunAt(time.Now() + std::chrono::microseconds(50), [&] { order.push_back("timer"); });
   dispatcher.RunOnce(milliseconds(0));
   EXPECT_THAT(order, ElementsAre("read", "timer", "flush"));
   EXPECT_THAT(due_seen, ElementsAre(false, true));
   EXPECT_FALSE(dispatcher.TimerDue());
-  dispatcher.Unwatch(pair[0]);
-  close(pair[0]);
-  close(pair[1]);
 }
 
 // Playout slots that run long: the next slot, set long before, comes due
@@ -508,26 +517,7 @@ TEST(EpollDispatcherTest, ATimerThatCameDueWhileTimersRanGoesAtTheNextLook) {
   SimulatedTimeSource time;
   EpollDispatcher dispatcher(&time);
   std::vector<std::string> order;
-  struct Handler : FdHandler {
-    EpollDispatcher* dispatcher;
-    std::vector<std::string>* order;
-    int fd;
-    void OnReadable() override {
-      char c;
-      if (read(fd, &c, 1) != 1) return;
-      order->push_back("read");
-      dispatcher->RunAfterRound([this] { order->push_back("flush"); });
-    }
-    void OnWritable() override {}
-  };
-  int pair[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
-  Handler handler;
-  handler.dispatcher = &dispatcher;
-  handler.order = &order;
-  handler.fd = pair[0];
-  ASSERT_TRUE(dispatcher.Watch(pair[0], &handler, false).ok());
-  ASSERT_EQ(write(pair[1], "x", 1), 1);
+  OneReadHandler handler(&dispatcher, &order);
   dispatcher.RunAt(time.Now(), [&] {
     order.push_back("slot 1");
     time.Advance(std::chrono::microseconds(300));
@@ -535,9 +525,6 @@ TEST(EpollDispatcherTest, ATimerThatCameDueWhileTimersRanGoesAtTheNextLook) {
   dispatcher.RunAt(time.Now() + std::chrono::microseconds(100), [&] { order.push_back("slot 2"); });
   dispatcher.RunOnce(milliseconds(0));
   EXPECT_THAT(order, ElementsAre("slot 1", "read", "slot 2", "flush"));
-  dispatcher.Unwatch(pair[0]);
-  close(pair[0]);
-  close(pair[1]);
 }
 
 TEST(EpollDispatcherTest, TheRoundObserverHearsHowLongEachRoundTook) {
