@@ -22,7 +22,7 @@ namespace {
 // nghttp2's frames are taken into out_ until this much waits to be written:
 // past it the socket is full, and holding back keeps flow control (and the
 // streams' own queues, which drop stale audio) in charge of what waits.
-constexpr size_t kMaxPendingOut = 64 << 10;
+constexpr size_t kMaxPendingOut = Http2Pipe::kFlushBatchBytes;
 constexpr size_t kReadChunk = Http2Pipe::kReadChunkBytes;
 constexpr int kMaxReadsPerCall = static_cast<int>(Http2Pipe::kMaxReadBytes / kReadChunk);
 
@@ -65,6 +65,7 @@ void Http2Pipe::CloseSocket() {
 
 absl::Status Http2Pipe::Flush(nghttp2_session* session, absl::FunctionRef<bool()> stopped) {
   bool blocked = false;
+  bool wrote = false;
   while (true) {
     while (out_.size() - out_offset_ < kMaxPendingOut) {
       const uint8_t* data = nullptr;
@@ -78,6 +79,13 @@ absl::Status Http2Pipe::Flush(nghttp2_session* session, absl::FunctionRef<bool()
     }
     if (stopped() || fd_ < 0) return absl::OkStatus();  // a handler closed the connection
     if (out_offset_ == out_.size()) break;
+    if (wrote && loop_->TimerDue()) {
+      // The rest waits for a tick that came due (kFlushBatchBytes):
+      // epoll reports the socket writable next round, after the timers,
+      // and OnWritable flushes on.
+      blocked = true;
+      break;
+    }
     const ssize_t written =
         ::send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
     if (written < 0) {
@@ -90,6 +98,7 @@ absl::Status Http2Pipe::Flush(nghttp2_session* session, absl::FunctionRef<bool()
           absl::StrCat("writing to ", peer_, " failed: ", std::strerror(errno)));
     }
     ++writes_;
+    wrote = true;
     out_offset_ += static_cast<size_t>(written);
     if (out_offset_ == out_.size()) {
       out_.clear();

@@ -49,8 +49,9 @@ class Http2Pipe {
   int fd() const { return fd_; }
 
   // Takes what `session` has to send and writes it until the socket is
-  // full; while bytes wait, the handler hears OnWritable. Not OK when the
-  // connection is broken. `stopped` is asked after nghttp2 ran callbacks:
+  // full, or, once a timer is due, after the first write; while bytes
+  // wait, the handler hears OnWritable. Not OK when the connection is
+  // broken. `stopped` is asked after nghttp2 ran callbacks:
   // true means the connection closed meanwhile and nothing more may be done.
   absl::Status Flush(nghttp2_session* session, absl::FunctionRef<bool()> stopped);
   // Reads what the socket has, up to kMaxReadBytes and only until a timer
@@ -68,6 +69,11 @@ class Http2Pipe {
   // kMaxReadBytes of a connection that carries every call's frames takes
   // milliseconds, and each call's next tick would leave that much late.
   static constexpr size_t kReadChunkBytes = 16 << 10;
+  // The same for writing: a backend that stopped reading and then takes
+  // megabytes at once (every call's queued audio) would hold the loop for
+  // tens of milliseconds. A flush writes at least one batch of
+  // kFlushBatchBytes (about 180 frames), then stops once a timer is due.
+  static constexpr size_t kFlushBatchBytes = 64 << 10;
 
   // Runs `flush` once after the loop's current round, however often asked
   // within it, so every stream's frames of a round leave in one write; only

@@ -128,5 +128,56 @@ TEST_F(Http2PipeFloodTest, AReadStopsAfterOneChunkWhileATimerIsDue) {
   EXPECT_EQ(ReadOnce(), static_cast<int>(Http2Pipe::kMaxReadBytes));
 }
 
+// A flush of much more than one batch (every call's audio queued while a
+// backend did not read): with no timer due it writes everything at once;
+// once a tick is due it stops after one batch, waits for the socket to be
+// reported writable, and the next flush (OnWritable's) writes the rest.
+TEST(Http2PipeTest, AFlushStopsAfterOneBatchWhileATimerIsDue) {
+  constexpr int kPings = 6000;  // 17 bytes each: half as much again as one batch
+  size_t everything = 0;
+  for (const bool timer_due : {false, true}) {
+    SCOPED_TRACE(timer_due ? "a timer due" : "no timer due");
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    const int room = 4 << 20;
+    ASSERT_EQ(::setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room)), 0);
+    const int peer = fds[1];
+    nghttp2_session_callbacks* callbacks;
+    ASSERT_EQ(nghttp2_session_callbacks_new(&callbacks), 0);
+    nghttp2_session* session;
+    ASSERT_EQ(nghttp2_session_client_new(&session, callbacks, nullptr), 0);
+    nghttp2_session_callbacks_del(callbacks);
+    for (int i = 0; i < kPings; ++i) {
+      ASSERT_EQ(nghttp2_submit_ping(session, NGHTTP2_FLAG_NONE, nullptr), 0);
+    }
+
+    event::EpollDispatcher loop;
+    NoHandler handler;
+    Http2Pipe pipe(&loop, "the test's peer");
+    ASSERT_TRUE(pipe.Open(fds[0], &handler, /*writable=*/false).ok());
+    if (timer_due) loop.RunAt(loop.Now() - std::chrono::milliseconds(1), [] {});
+    ASSERT_TRUE(pipe.Flush(session, [] { return false; }).ok());
+    if (!timer_due) {
+      everything = static_cast<size_t>(Queued(peer));
+      EXPECT_GT(everything, static_cast<size_t>(kPings) * 17);
+      EXPECT_FALSE(pipe.write_blocked());
+    } else {
+      // One batch: kFlushBatchBytes and the rest of the frame that
+      // crossed it.
+      EXPECT_GE(Queued(peer), static_cast<int>(Http2Pipe::kFlushBatchBytes));
+      EXPECT_LT(Queued(peer), static_cast<int>(Http2Pipe::kFlushBatchBytes) + 17);
+      EXPECT_TRUE(pipe.write_blocked());
+      EXPECT_EQ(pipe.writes(), 1u);
+      loop.RunOnce(std::chrono::milliseconds(0));  // the timer runs
+      ASSERT_FALSE(loop.TimerDue());
+      ASSERT_TRUE(pipe.Flush(session, [] { return false; }).ok());  // as OnWritable does
+      EXPECT_EQ(static_cast<size_t>(Queued(peer)), everything);
+      EXPECT_FALSE(pipe.write_blocked());
+    }
+    nghttp2_session_del(session);
+    ::close(peer);
+  }
+}
+
 }  // namespace
 }  // namespace audiosocket::grpc_client
