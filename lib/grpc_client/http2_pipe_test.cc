@@ -29,6 +29,17 @@ void AppendFrameHeader(uint32_t length, uint8_t type, std::vector<uint8_t>* out)
                            static_cast<uint8_t>(length), type, 0, 0, 0, 0, 0});
 }
 
+// A client session with no callbacks: it sends what is submitted and
+// ignores what it reads. The caller deletes it.
+nghttp2_session* NewClientSession() {
+  nghttp2_session_callbacks* callbacks;
+  EXPECT_EQ(nghttp2_session_callbacks_new(&callbacks), 0);
+  nghttp2_session* session = nullptr;
+  EXPECT_EQ(nghttp2_session_client_new(&session, callbacks, nullptr), 0);
+  nghttp2_session_callbacks_del(callbacks);
+  return session;
+}
+
 int Queued(int fd) {
   int bytes = 0;
   EXPECT_EQ(::ioctl(fd, FIONREAD, &bytes), 0);
@@ -71,10 +82,8 @@ class Http2PipeFloodTest : public ::testing::Test {
     ASSERT_GT(sent, Http2Pipe::kMaxReadBytes + kPayload)
         << "this machine's socket buffer is smaller than the test needs";
 
-    nghttp2_session_callbacks* callbacks;
-    ASSERT_EQ(nghttp2_session_callbacks_new(&callbacks), 0);
-    ASSERT_EQ(nghttp2_session_client_new(&session_, callbacks, nullptr), 0);
-    nghttp2_session_callbacks_del(callbacks);
+    session_ = NewClientSession();
+    ASSERT_NE(session_, nullptr);
     fd_ = fds[0];
     ASSERT_TRUE(pipe_.Open(fd_, &handler_, /*writable=*/false).ok());
   }
@@ -142,11 +151,8 @@ TEST(Http2PipeTest, AFlushStopsAfterOneBatchWhileATimerIsDue) {
     const int room = 4 << 20;
     ASSERT_EQ(::setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room)), 0);
     const int peer = fds[1];
-    nghttp2_session_callbacks* callbacks;
-    ASSERT_EQ(nghttp2_session_callbacks_new(&callbacks), 0);
-    nghttp2_session* session;
-    ASSERT_EQ(nghttp2_session_client_new(&session, callbacks, nullptr), 0);
-    nghttp2_session_callbacks_del(callbacks);
+    nghttp2_session* session = NewClientSession();
+    ASSERT_NE(session, nullptr);
     for (int i = 0; i < kPings; ++i) {
       ASSERT_EQ(nghttp2_submit_ping(session, NGHTTP2_FLAG_NONE, nullptr), 0);
     }
