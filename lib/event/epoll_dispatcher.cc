@@ -220,6 +220,10 @@ void EpollDispatcher::FireTimers() {
   ArmTimerFd();
 }
 
+void EpollDispatcher::FireTimersIfDueAt(size_t work_done) {
+  if (work_done > 0 && work_done % kWorkPerTimerCheck == 0 && TimerDue()) FireTimers();
+}
+
 void EpollDispatcher::DrainTasks() {
   // Read before taking the queue (see Post): a task posted after the read
   // either is taken below or writes the eventfd again.
@@ -241,7 +245,10 @@ void EpollDispatcher::DrainTasks() {
     }
   }
   if (more) Wake();  // the rest next round
-  for (Task& task : tasks) task();
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    FireTimersIfDueAt(i);
+    tasks[i]();
+  }
   tasks.clear();
 }
 
@@ -280,7 +287,7 @@ bool EpollDispatcher::RunOnce(Nanos max_wait) {
     // sends in bursts) takes long enough for the next playout slot to come
     // due inside it: every few handlers, timers that came due go first, so
     // a tick waits for a few handlers, not for the whole round.
-    if (i > 0 && i % kHandlersPerTimerCheck == 0 && TimerDue()) FireTimers();
+    FireTimersIfDueAt(static_cast<size_t>(i));
     const uint64_t tag = events_[i].data.u64;
     if (tag == kWakeTag || tag == kTimerTag) continue;
     handled = true;
@@ -315,9 +322,16 @@ void EpollDispatcher::RunAfterRoundTasks() {
   // Tasks may add more (a flush that frees room for another stream's
   // data); each batch is run until none is left. The two vectors trade
   // places, so their capacity stays and a round allocates nothing.
+  // A burst of input leaves work for hundreds of calls here (their backend
+  // messages, the flushes of shared connections): a tick slot that comes
+  // due meanwhile goes first, as between handlers.
+  size_t done = 0;
   while (!after_round_.empty()) {
     after_round_batch_.swap(after_round_);
-    for (Task& task : after_round_batch_) task();
+    for (Task& task : after_round_batch_) {
+      FireTimersIfDueAt(done++);
+      task();
+    }
     after_round_batch_.clear();
   }
   in_round_ = false;

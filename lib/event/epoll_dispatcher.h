@@ -92,10 +92,12 @@ class EpollDispatcher final : public Dispatcher {
   const TimeSource& time_source() const override { return *time_source_; }
 
  private:
-  // How many descriptor handlers run between looks at the clock for timers
-  // that came due during a round. A look is one clock read; a handler
-  // (reading one call's frame) takes a few microseconds.
-  static constexpr int kHandlersPerTimerCheck = 16;
+  // How many descriptor handlers, posted tasks or after-round tasks run
+  // between looks at the clock for timers that came due during a round. A
+  // look is one clock read; a handler (reading one call's frame) or a task
+  // (one call's backend messages, one connection's flush) takes a few
+  // microseconds.
+  static constexpr size_t kWorkPerTimerCheck = 16;
 
   struct TimerEntry {
     MonoTime when;
@@ -113,6 +115,9 @@ class EpollDispatcher final : public Dispatcher {
   void Wake();
   void DrainTasks();
   void FireTimers();
+  // Every kWorkPerTimerCheck-th piece of a round's work (counting from 0),
+  // timers that came due go first.
+  void FireTimersIfDueAt(size_t work_done);
   void RunAfterRoundTasks();
   void ArmTimerFd();
   // The earliest live deadline (cancelled entries dropped), or max().

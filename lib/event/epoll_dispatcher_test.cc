@@ -527,6 +527,50 @@ TEST(EpollDispatcherTest, ATimerThatCameDueWhileTimersRanGoesAtTheNextLook) {
   EXPECT_THAT(order, ElementsAre("slot 1", "read", "slot 2", "flush"));
 }
 
+// A burst of input leaves after-round work for hundreds of calls (their
+// backend messages, the flushes of shared connections). A tick slot that
+// comes due while that work runs goes at the next look at the clock, not
+// after all of it.
+TEST(EpollDispatcherTest, ATimerDueDuringLongAfterRoundWorkRunsBeforeTheRestOfIt) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  std::vector<std::string> order;
+  OneReadHandler handler(&dispatcher, &order, [&] {
+    for (int i = 0; i < 48; ++i) {
+      dispatcher.RunAfterRound([&] {
+        order.push_back("after");
+        time.Advance(std::chrono::microseconds(10));
+      });
+    }
+  });
+  // Due 50 us into 480 us of after-round work.
+  dispatcher.RunAt(time.Now() + std::chrono::microseconds(50), [&] { order.push_back("timer"); });
+  dispatcher.RunOnce(milliseconds(0));
+  ASSERT_EQ(order.size(), 51u);  // the read, 48 tasks, the handler's flush, the timer
+  EXPECT_EQ(order.front(), "read");
+  EXPECT_EQ(order.back(), "flush");
+  // 16 tasks in (160 us), at the first look after it came due.
+  EXPECT_EQ(std::find(order.begin(), order.end(), "timer") - order.begin(), 17);
+}
+
+// The same for tasks posted from other threads (backend messages of calls
+// whose links run on gRPC's threads).
+TEST(EpollDispatcherTest, ATimerDueWhilePostedTasksRunRunsBeforeTheRestOfThem) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  std::vector<std::string> order;
+  for (int i = 0; i < 48; ++i) {
+    dispatcher.Post([&] {
+      order.push_back("task");
+      time.Advance(std::chrono::microseconds(10));
+    });
+  }
+  dispatcher.RunAt(time.Now() + std::chrono::microseconds(50), [&] { order.push_back("timer"); });
+  dispatcher.RunOnce(milliseconds(0));
+  ASSERT_EQ(order.size(), 49u);
+  EXPECT_EQ(std::find(order.begin(), order.end(), "timer") - order.begin(), 16);
+}
+
 TEST(EpollDispatcherTest, TheRoundObserverHearsHowLongEachRoundTook) {
   SimulatedTimeSource time;
   EpollDispatcher dispatcher(&time);
