@@ -552,10 +552,18 @@ def held(r):
     """No failed call, no lost frame, no late tick, jitter p99 < 2 ms; with
     the voice agent also every mark resolved as expected and no command
     refused."""
-    # Real Asterisk reports no jitter: its rows hold on the rest.
-    jitter = r.get("jitter_p99_ms")
+    if r.get("probe_calls"):
+        # The probe's arrival jitter is the server's pacing; the main
+        # emulator's figure at high load is mostly its own lateness. A probe
+        # that measured nothing holds nothing.
+        jitter = r.get("probe_arrival_jitter_p99_ms")
+        jitter_ok = jitter is not None and jitter < 2.0
+    else:
+        # Real Asterisk reports no jitter: its rows hold on the rest.
+        jitter = r.get("jitter_p99_ms")
+        jitter_ok = jitter is None or jitter < 2.0
     ok = ("error" not in r and r["failed_calls"] == 0 and r["lost_total"] == 0
-          and (r.get("late_ticks") or 0) == 0 and (jitter is None or jitter < 2.0))
+          and (r.get("late_ticks") or 0) == 0 and jitter_ok)
     if r.get("va_marks_sent") is not None:
         ok = ok and not (r["va_marks_unresolved"] or r["va_barged_marks_played"]
                          or r["va_unbarged_marks_cleared"] or r["va_command_errors"])
