@@ -135,10 +135,13 @@ absl::Status Bridge::Start() {
   }
   server_->GetHealthCheckService()->SetServingStatus(true);
 
-  // Each loop's calls count in their own loop's counters.
+  // Each loop's calls count in their own loop's counters, and take their
+  // playout slots on their own loop.
   for (const auto& counters : loop_counters_) {
     auto services = std::make_unique<CallServices>(services_);
     services->counters = counters.get();
+    loop_tick_slots_.push_back(std::make_unique<TickSlots>());
+    services->tick_slots = loop_tick_slots_.back().get();
     loop_services_.push_back(std::move(services));
   }
   for (auto& loop : loops_) loop->StartThread();

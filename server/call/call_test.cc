@@ -352,6 +352,24 @@ TEST_F(CallTest, AfterTheUuidSilenceEvery20Ms) {
   EXPECT_THAT(links_, IsEmpty());  // no backend before the first audio
 }
 
+// A call plays on a slot of its loop's TickSlots, from the UUID to its end.
+TEST_F(CallTest, ACallHoldsAPlaceInItsLoopsTickSlotsUntilItEnds) {
+  TickSlots slots;
+  push_.services.tick_slots = &slots;
+  Connect();
+  StepMs(50);
+  ASSERT_THAT(written_, Not(IsEmpty()));
+  const size_t slot = TickSlots::SlotOf(start_ + std::chrono::milliseconds(written_[0].at_ms));
+  EXPECT_EQ(slots.calls_in(slot), 1u);
+  ASSERT_EQ(::shutdown(caller_fd_, SHUT_WR), 0);
+  Settle();
+  StepMs(10);
+  ASSERT_THAT(Ended(), SizeIs(1));
+  EXPECT_EQ(slots.calls_in(slot), 0u);
+  call_.reset();
+  StepMs(5000);
+}
+
 TEST_F(CallTest, WithoutAudioTheBackendIsDialledAfterTheFirstAudioWait) {
   push_.config.first_audio_wait = absl::Milliseconds(500);
   StartCall();

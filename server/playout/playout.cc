@@ -12,13 +12,12 @@ Playout::Playout(event::Dispatcher* loop, Options options, BridgeCounters* count
       delegate_(delegate),
       owner_(std::move(owner)) {}
 
-Playout::~Playout() = default;
+Playout::~Playout() { ReleaseTickSlot(); }
 
-event::MonoTime Playout::OnTickGrid(event::MonoTime now) {
-  const event::Nanos since_epoch = now.time_since_epoch();
-  const event::Nanos grid = kTickGrid;
-  const event::Nanos rounded = (since_epoch + grid - event::Nanos(1)) / grid * grid;
-  return event::MonoTime(rounded);
+void Playout::ReleaseTickSlot() {
+  if (!holds_tick_slot_) return;
+  holds_tick_slot_ = false;
+  options_.tick_slots->Release(pacer_->start());
 }
 
 void Playout::Restart(int rate_hz) {
@@ -41,10 +40,13 @@ void Playout::Restart(int rate_hz) {
   queue_->set_converter(&*converter_);
   frame_.assign(static_cast<size_t>(queue_->samples_per_frame()), 0);
   if (!pacer_.has_value()) {
-    const event::MonoTime start = OnTickGrid(loop_->Now());
+    const event::MonoTime now = loop_->Now();
+    const event::MonoTime start =
+        options_.tick_slots != nullptr ? options_.tick_slots->Take(now) : OnTickGrid(now);
+    holds_tick_slot_ = options_.tick_slots != nullptr;
     pacer_.emplace(start, kFramePeriod);
-    // The first frame waits for its slot on the grid (less than kTickGrid
-    // away), so the cadence is exact from the first frame on.
+    // The first frame waits for its slot on the grid (less than 5 ms away),
+    // so the cadence is exact from the first frame on.
     const event::MonoTime first = start <= loop_->Now() ? OnTick() : start;
     if (first != event::MonoTime::max()) {
       // One timer for the call's life: each tick says when the next is.
@@ -58,6 +60,7 @@ void Playout::Restart(int rate_hz) {
 
 void Playout::Stop() {
   stopped_ = true;
+  ReleaseTickSlot();
   if (timer_ != 0) loop_->CancelTimer(timer_);
   timer_ = 0;
   if (rest_timer_ != 0) loop_->CancelTimer(rest_timer_);

@@ -23,6 +23,7 @@
 #include "server/ops/counters.h"
 #include "server/ops/latency_histogram.h"
 #include "server/playout/playout_queue.h"
+#include "server/playout/tick_slots.h"
 
 namespace audiosocket {
 
@@ -51,6 +52,9 @@ class Playout {
     // When set, every tick's lateness (how long after its deadline it ran,
     // the frame's delay toward Asterisk) is observed here.
     LatencyHistogram* tick_lateness = nullptr;
+    // The loop's slots, which choose the first tick; without them the
+    // ticks start at the next grid point.
+    TickSlots* tick_slots = nullptr;
   };
 
   Playout(event::Dispatcher* loop, Options options, BridgeCounters* counters, Delegate* delegate,
@@ -58,16 +62,15 @@ class Playout {
   ~Playout();
 
   // The calls' ticks fall on a grid of this step, shared by every call of
-  // the process: calls on one loop whose ticks share a slot are played in
-  // one wake-up of the loop instead of one each (kFramePeriod is a multiple
-  // of it, so a call stays on its slot).
-  static constexpr event::Nanos kTickGrid = std::chrono::milliseconds(5);
+  // the process (kFramePeriod is a multiple of it, so a call stays on its
+  // slot): which slot, the loop's TickSlots chooses.
+  static constexpr event::Nanos kTickGrid = TickSlots::kGrid;
   // The first point of the tick grid at or after `now`.
-  static event::MonoTime OnTickGrid(event::MonoTime now);
+  static event::MonoTime OnTickGrid(event::MonoTime now) { return TickSlots::NextGridPoint(now); }
 
   // (Re)starts the queue, empty, at `rate_hz`; the first call starts the
-  // ticks on the next point of the tick grid, later ones keep the pacer's
-  // grid.
+  // ticks on the tick grid (within 5 ms, TickSlots), later ones keep the
+  // pacer's grid.
   void Restart(int rate_hz);
   // No more ticks.
   void Stop();
@@ -94,6 +97,7 @@ class Playout {
   event::MonoTime OnTick();
   // Notices past kNoticesPerRound: a round of their own soon.
   void FlushRestLater();
+  void ReleaseTickSlot();
 
   event::Dispatcher* const loop_;
   const Options options_;
@@ -106,6 +110,7 @@ class Playout {
   std::optional<InbandToneRenderer> tone_renderer_;
   std::optional<PlayoutQueue> queue_;
   std::optional<event::FramePacer> pacer_;
+  bool holds_tick_slot_ = false;  // counted in options_.tick_slots until Stop
   event::Dispatcher::TimerId timer_ = 0;
   event::Dispatcher::TimerId rest_timer_ = 0;  // FlushRestLater's, while set
   bool stopped_ = false;

@@ -141,13 +141,14 @@ TEST_F(PlayoutTest, TheFirstFrameGoesAtRestartThenOnePerTick) {
 // frame at the next point, then one a period later each: calls that land in
 // one slot play in one wake-up of the loop.
 TEST_F(PlayoutTest, TicksFallOnTheSharedGrid) {
-  Advance(milliseconds(2));  // the simulated clock starts on the grid
+  using std::chrono::microseconds;
+  Advance(microseconds(2300));  // the simulated clock starts on the grid
   Create();
   playout_->Restart(8000);
   EXPECT_THAT(delegate_.frames, IsEmpty());
-  Advance(milliseconds(2));
+  Advance(microseconds(600));
   EXPECT_THAT(delegate_.frames, IsEmpty());
-  Advance(milliseconds(1));  // 5 ms: the grid's next point
+  Advance(microseconds(100));  // 3 ms: the grid's next point
   EXPECT_THAT(delegate_.frames, SizeIs(1));
   Advance(milliseconds(19));
   EXPECT_THAT(delegate_.frames, SizeIs(1));
@@ -155,9 +156,35 @@ TEST_F(PlayoutTest, TicksFallOnTheSharedGrid) {
   EXPECT_THAT(delegate_.frames, SizeIs(2));
   EXPECT_EQ(Playout::OnTickGrid(event::MonoTime(milliseconds(1000))),
             event::MonoTime(milliseconds(1000)));
-  EXPECT_EQ(Playout::OnTickGrid(event::MonoTime(std::chrono::microseconds(1000001))),
-            event::MonoTime(milliseconds(1005)));
+  EXPECT_EQ(Playout::OnTickGrid(event::MonoTime(microseconds(1000001))),
+            event::MonoTime(milliseconds(1001)));
   EXPECT_EQ(counters_.playout_late_ticks.load(), 0u);
+}
+
+// With its loop's slots, a call's ticks start where TickSlots puts them
+// (here the slot another call holds, 4 ms on), and the place is given back
+// when the call stops.
+TEST_F(PlayoutTest, TicksStartOnTheSlotTheLoopsTickSlotsChoose) {
+  using std::chrono::microseconds;
+  TickSlots slots;
+  const event::MonoTime other = slots.Take(time_.Now() + microseconds(3500));
+  ASSERT_EQ(other, time_.Now() + milliseconds(4));
+  Playout::Options options = Options();
+  options.tick_slots = &slots;
+  Create(options);
+  playout_->Restart(8000);
+  EXPECT_THAT(delegate_.frames, IsEmpty());  // not the empty slot due now
+  EXPECT_EQ(slots.calls_in(TickSlots::SlotOf(other)), 2u);
+  Advance(milliseconds(3));
+  EXPECT_THAT(delegate_.frames, IsEmpty());
+  Advance(milliseconds(1));
+  EXPECT_THAT(delegate_.frames, SizeIs(1));
+  Advance(milliseconds(20));
+  EXPECT_THAT(delegate_.frames, SizeIs(2));
+  playout_->Stop();
+  EXPECT_EQ(slots.calls_in(TickSlots::SlotOf(other)), 1u);
+  playout_.reset();  // no second release
+  EXPECT_EQ(slots.calls_in(TickSlots::SlotOf(other)), 1u);
 }
 
 TEST_F(PlayoutTest, AnEmptyQueueSendsSilenceFrames) {

@@ -318,9 +318,9 @@ TEST(MetricsTest, EventsAreCountedAndScrapedOverHttp) {
       ASSERT_TRUE(
           worker.NextMatching([](const CallEvent& e) { return e.has_audio(); }, kWait).has_value());
     }
-    // The first frame of silence goes on the tick grid's next point, up to
-    // 5 ms after the UUID: on a fast machine the call got that far before
-    // it.
+    // The first frame of silence goes on the call's slot of the tick grid,
+    // up to 5 ms after the UUID: on a fast machine the call got that far
+    // before it.
     const std::optional<Received> silence = caller.Read(kWait);
     ASSERT_TRUE(silence.has_value() && silence->is_audio());
     EXPECT_EQ(bridge.Metric("audiosocket_bridge_active_calls"), 1);
