@@ -13,17 +13,17 @@ size_t TickSlots::SlotOf(event::MonoTime tick) {
 
 event::MonoTime TickSlots::Take(event::MonoTime now) {
   const event::MonoTime first = NextGridPoint(now);
+  auto point = [first](size_t i) { return first + kGrid * static_cast<int64_t>(i); };
   size_t best = kChoices;  // the fullest with room
   size_t emptiest = 0;     // when none has room
   for (size_t i = 0; i < kChoices; ++i) {
-    const size_t calls = calls_[SlotOf(first + kGrid * i)];
-    if (calls < slot_capacity_ &&
-        (best == kChoices || calls > calls_[SlotOf(first + kGrid * best)])) {
+    const size_t calls = calls_[SlotOf(point(i))];
+    if (calls < slot_capacity_ && (best == kChoices || calls > calls_[SlotOf(point(best))])) {
       best = i;
     }
-    if (calls < calls_[SlotOf(first + kGrid * emptiest)]) emptiest = i;
+    if (calls < calls_[SlotOf(point(emptiest))]) emptiest = i;
   }
-  const event::MonoTime tick = first + kGrid * (best < kChoices ? best : emptiest);
+  const event::MonoTime tick = point(best < kChoices ? best : emptiest);
   ++calls_[SlotOf(tick)];
   return tick;
 }
