@@ -28,6 +28,8 @@
 namespace audiosocket {
 
 inline constexpr event::Nanos kFramePeriod = std::chrono::milliseconds(20);
+static_assert(TickSlots::kGrid * TickSlots::kSlots == kFramePeriod,
+              "a call keeps its tick slot only if the slots span one frame period");
 
 class Playout {
  public:
