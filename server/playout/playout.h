@@ -63,13 +63,6 @@ class Playout {
           std::weak_ptr<void> owner);
   ~Playout();
 
-  // The calls' ticks fall on a grid of this step, shared by every call of
-  // the process (kFramePeriod is a multiple of it, so a call stays on its
-  // slot): which slot, the loop's TickSlots chooses.
-  static constexpr event::Nanos kTickGrid = TickSlots::kGrid;
-  // The first point of the tick grid at or after `now`.
-  static event::MonoTime OnTickGrid(event::MonoTime now) { return TickSlots::NextGridPoint(now); }
-
   // (Re)starts the queue, empty, at `rate_hz`; the first call starts the
   // ticks on the tick grid (within 5 ms, TickSlots), later ones keep the
   // pacer's grid.

@@ -154,9 +154,9 @@ TEST_F(PlayoutTest, TicksFallOnTheSharedGrid) {
   EXPECT_THAT(delegate_.frames, SizeIs(1));
   Advance(milliseconds(1));
   EXPECT_THAT(delegate_.frames, SizeIs(2));
-  EXPECT_EQ(Playout::OnTickGrid(event::MonoTime(milliseconds(1000))),
+  EXPECT_EQ(TickSlots::NextGridPoint(event::MonoTime(milliseconds(1000))),
             event::MonoTime(milliseconds(1000)));
-  EXPECT_EQ(Playout::OnTickGrid(event::MonoTime(microseconds(1000001))),
+  EXPECT_EQ(TickSlots::NextGridPoint(event::MonoTime(microseconds(1000001))),
             event::MonoTime(milliseconds(1001)));
   EXPECT_EQ(counters_.playout_late_ticks.load(), 0u);
 }
