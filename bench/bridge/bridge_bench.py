@@ -785,6 +785,8 @@ def main():
         except OSError as e:
             print(f"# cannot set the autogroup nice: {e}", file=sys.stderr)
     systems = a.systems.split(",")
+    if a.backend_transport == "loop" and "voice_agent" in a.workloads.split(","):
+        p.error("--backend_transport=loop serves the echo workload only")
     if "gorelay-push" in systems and not os.access(a.gorelay, os.X_OK):
         p.error("gorelay-push needs --gorelay=PATH (run.sh builds it)")
     plan = [(n, 8000) for n in map(int, a.steps.split(","))]

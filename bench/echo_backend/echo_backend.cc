@@ -608,6 +608,16 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--workload must be echo or voice_agent\n");
     return 2;
   }
+  const std::string transport = absl::GetFlag(FLAGS_transport);
+  if (transport != "grpc" && transport != "loop") {
+    std::fprintf(stderr, "--transport must be grpc or loop\n");
+    return 2;
+  }
+  // Checked before any thread starts, so a refusal is a plain exit.
+  if (transport == "loop" && VoiceAgentWorkload()) {
+    std::fprintf(stderr, "--transport=loop serves the echo workload only\n");
+    return 2;
+  }
   std::atomic<bool> stop{false};
   std::thread scheduler;
   if (VoiceAgentWorkload()) scheduler = std::thread([&stop] { g_scheduler.Run(stop); });
@@ -618,11 +628,9 @@ int main(int argc, char** argv) {
     const std::string listen = absl::GetFlag(FLAGS_listen);
     const size_t colon = listen.rfind(':');
     int port = -1;
-    if (absl::GetFlag(FLAGS_transport) != "loop" || VoiceAgentWorkload() ||
-        listen.substr(0, colon) != "127.0.0.1" ||
+    if (listen.substr(0, colon) != "127.0.0.1" ||
         !absl::SimpleAtoi(listen.substr(colon + 1), &port)) {
-      std::fprintf(stderr,
-                   "--transport=loop serves the echo workload only, on --listen=127.0.0.1:PORT\n");
+      std::fprintf(stderr, "--transport=loop listens on --listen=127.0.0.1:PORT only\n");
       return 2;
     }
     absl::StatusOr<int> served =
@@ -651,10 +659,6 @@ int main(int argc, char** argv) {
       return 2;
     }
     if (absl::GetFlag(FLAGS_transport) == "loop") {
-      if (VoiceAgentWorkload()) {
-        std::fprintf(stderr, "--transport=loop serves the echo workload only\n");
-        return 2;
-      }
       const absl::Status started =
           audiosocket::echo_backend::StartLoopSlots(bridge, slots, absl::Microseconds(500));
       if (!started.ok()) {
@@ -662,9 +666,6 @@ int main(int argc, char** argv) {
                      std::string(started.message()).c_str());
         return 1;
       }
-    } else if (absl::GetFlag(FLAGS_transport) != "grpc") {
-      std::fprintf(stderr, "--transport must be grpc or loop\n");
-      return 2;
     } else {
       filler = std::thread([bridge, slots, &stop] {
         auto channel = grpc::CreateChannel(bridge, grpc::InsecureChannelCredentials());
