@@ -10,12 +10,15 @@ processes, loopback only:
   - any bridge system with "@WINDOW" (bridge-pull@0): --io_round_window=WINDOW,
   - gorelay-push: bench/bridge/gorelay (a plain Go relay) -> echo-backend (push),
   - baseline:     audiosocket-echo --mode=echo (AudioSocket echo, no gRPC),
+  - baseline-paced: audiosocket-echo --mode=paced (each call's audio sent back
+                  one message per 20 ms on the bridge's tick slots, with the
+                  bridge's default round window): what pacing alone costs,
 with the system under test pinned to core 0 (taskset) and the emulator
 (audiosocket-call) and backend pinned to core 1. Workloads (echo-backend
 --workload): echo (every chunk played back) and voice_agent (prompts faster
 than real time, marks, barge-in clears; the baseline still echoes). The
 systems of one point run back to back, in an order rotated per repeat, so
-each ratio (x baseline, x gorelay) comes from the same repeat of the same
+each ratio (x baseline, x paced, x gorelay) comes from the same repeat of the same
 point. It measures the server's CPU (utime + stime from /proc/PID/stat), RSS
 (VmRSS minus the idle value), context switches (/proc) and system calls
 (perf stat, raw_syscalls:sys_enter) over the steady window, reads the
@@ -154,6 +157,9 @@ def wait_for(path, pattern, timeout=15):
     raise RuntimeError(f"timed out waiting for {pattern!r} in {path}")
 
 
+# The bridge's default --io_round_window (server/config/config.h), which
+# the paced baseline uses too.
+BRIDGE_ROUND_WINDOW = "500us"
 MUTEX_WAITS = "audiosocket_bridge_mutex_waits_total"
 TICK_LATENESS = "audiosocket_bridge_playout_tick_lateness_seconds"
 LOOP_ROUNDS = "audiosocket_bridge_loop_round_seconds"
@@ -244,11 +250,13 @@ class Step:
             backend_argv = [f"{b}/bench/echo_backend/echo-backend", f"--workload={self.workload}",
                             f"--transport={a.backend_transport}"]
             backend_argv += a.backend_args.split()
-            if self.system != "baseline":
+            if not self.system.startswith("baseline"):
                 row["backend_transport"] = a.backend_transport
-            if self.system == "baseline":
+            if self.system in ("baseline", "baseline-paced"):
+                echo_mode = (["--mode=paced", f"--round_window={BRIDGE_ROUND_WINDOW}"]
+                             if self.system == "baseline-paced" else ["--mode=echo"])
                 srv = self.start("server", [f"{b}/bench/echo_server/audiosocket-echo",
-                                            "--listen=127.0.0.1:0", "--mode=echo"], 0,
+                                            "--listen=127.0.0.1:0"] + echo_mode, 0,
                                  self.server_prefix())
                 target = wait_for(self.path("server.err"), r'"address":"([^"]+)"').group(1)
                 server_pid = srv.pid
@@ -571,7 +579,7 @@ def held(r):
 
 
 COLUMNS = ["system", "workload", "caller", "repeat", "order", "calls", "rate_hz", "load_before", "busy_before_pct", "load_during", "steal_ms_core0",
-           "server_cpu_pct", "cpu_pct_per_call", "x_baseline", "x_gorelay", "ctx_per_frame",
+           "server_cpu_pct", "cpu_pct_per_call", "x_baseline", "x_paced", "x_gorelay", "ctx_per_frame",
            "syscalls_per_frame", "mutex_waits_per_frame", "backend_cpu_pct", "emulator_cpu_pct",
            "caller_cpu_pct", "calls_connected",
            "rss_idle_kib", "rss_kib", "rss_kib_per_call", "ok_calls", "failed_calls",
@@ -592,6 +600,7 @@ COLUMNS = ["system", "workload", "caller", "repeat", "order", "calls", "rate_hz"
 
 # Per point (system, workload, calls, rate): median and spread over repeats.
 SUMMARY = [("cpu_pct_per_call", "CPU/call (%)", 3), ("x_baseline", "x baseline", 2),
+           ("x_paced", "x paced", 2),
            ("x_gorelay", "x gorelay", 2), ("rss_kib_per_call", "RSS/call (KiB)", 0),
            ("ctx_per_frame", "ctx sw/frame", 2), ("syscalls_per_frame", "syscalls/frame", 2),
            ("mutex_waits_per_frame", "mutex waits/frame", 4),
@@ -612,15 +621,17 @@ def fmt(v):
 
 
 def add_ratios(rows):
-    """x_baseline and x_gorelay: CPU per call over that of the baseline and
-    of the Go relay in the same repeat of the same point."""
+    """x_baseline, x_paced and x_gorelay: CPU per call over that of the
+    baseline, the paced baseline and the Go relay in the same repeat of the
+    same point."""
     groups = {}
     for r in rows:
         groups.setdefault((r.get("repeat", 0), r.get("workload", "echo"), r["calls"], r["rate_hz"]),
                           {})[r["system"]] = r
     for g in groups.values():
         for r in g.values():
-            for ref, key in (("baseline", "x_baseline"), ("gorelay-push", "x_gorelay")):
+            for ref, key in (("baseline", "x_baseline"), ("baseline-paced", "x_paced"),
+                             ("gorelay-push", "x_gorelay")):
                 o = g.get(ref)
                 r[key] = (round(r["cpu_pct_per_call"] / o["cpu_pct_per_call"], 2)
                           if r["system"] != ref and o and "error" not in r and "error" not in o

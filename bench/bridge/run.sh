@@ -4,6 +4,7 @@
 # 2000 concurrent 8 kHz calls and 500 16 kHz calls runs, one step at a time
 # and each from fresh processes:
 #   baseline      audiosocket-echo (AudioSocket echo, no gRPC)
+#   baseline-paced  the same, pacing its replies as the bridge does (not by default)
 #   bridge-push   audiosocket-bridge --mode=push + echo-backend (CallHandlerService)
 #   bridge-pull   audiosocket-bridge --mode=pull + echo-backend (ClaimCall slots)
 #   bridge-push-grpc, bridge-pull-grpc  the same on gRPC C++'s client or

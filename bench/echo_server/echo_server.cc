@@ -1,8 +1,10 @@
 // audiosocket-echo: a minimal AudioSocket server with no gRPC. It accepts
 // calls, expects the UUID first, and echoes every audio message back at once
-// (--mode=echo) or only reads (--mode=sink). A hangup or a closed socket ends
-// the call; a malformed stream closes it. It is the baseline the bridge is
-// benchmarked against and the far end of audiosocket-call's tests.
+// (--mode=echo), one message per call every 20 ms on the bridge's tick slots
+// (--mode=paced), or only reads (--mode=sink). A hangup or a closed socket
+// ends the call; a malformed stream closes it. It is the baseline the bridge
+// is benchmarked against (paced: what pacing alone costs, with no backend)
+// and the far end of audiosocket-call's tests.
 //
 // One thread, one dispatcher (lib/event). Logs JSON lines on stderr:
 //   {"event":"listening","address":"127.0.0.1:9092"}
@@ -13,9 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,15 +34,21 @@
 #include "lib/event/stop_signals.h"
 #include "lib/net/net.h"
 #include "lib/wire/wire.h"
+#include "server/playout/tick_slots.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:9092", "address to listen on, HOST:PORT (port 0: any)");
-ABSL_FLAG(std::string, mode, "echo", "echo (send audio back) or sink (read only)");
+ABSL_FLAG(std::string, mode, "echo",
+          "echo (send audio back at once), paced (send it back one message per call every "
+          "20 ms, on the bridge's tick slots) or sink (read only)");
 ABSL_FLAG(std::string, dialect, "asterisk", "asterisk or extended (how 0x02/0x03 decode)");
 ABSL_FLAG(absl::Duration, poll_interval, absl::ZeroDuration(),
           "0: sleep in epoll_wait and wake per readable socket; > 0: look at the "
           "sockets once per interval and never sleep in epoll_wait, so a sender on "
           "the same host does not pay for waking this process on every message "
           "(as a far end on another machine would not)");
+ABSL_FLAG(absl::Duration, round_window, absl::ZeroDuration(),
+          "as the bridge's --io_round_window: the loop starts a round at most this often "
+          "(0: as soon as anything is ready); not with --poll_interval");
 
 namespace {
 
@@ -48,11 +59,17 @@ struct Counters {
   uint64_t calls = 0;
   uint64_t frames_received = 0;
   uint64_t frames_echoed = 0;
-  uint64_t echo_dropped = 0;  // the caller's socket was full
+  uint64_t echo_dropped = 0;   // the caller's socket was full
+  uint64_t paced_dropped = 0;  // paced: more queued than kPacedQueue, oldest dropped
   uint64_t malformed = 0;
 };
 
 class Server;
+
+constexpr event::Nanos kFramePeriod = std::chrono::milliseconds(20);
+// Paced mode holds at most this many messages a call (160 ms): a caller that
+// sends faster than it is paced loses the oldest, as a bounded relay would.
+constexpr size_t kPacedQueue = 8;
 
 // One accepted connection. Owned by the server's map; dispatcher thread only.
 struct Connection final : public event::FdHandler {
@@ -67,14 +84,23 @@ struct Connection final : public event::FdHandler {
   int fd;
   bool have_uuid = false;
   wire::Decoder decoder;
+  // Paced mode: encoded messages waiting for their tick, a ring whose
+  // buffers keep their capacity (no allocation per message).
+  std::array<std::vector<uint8_t>, kPacedQueue> paced;
+  size_t paced_head = 0;
+  size_t paced_count = 0;
+  event::Dispatcher::TimerId tick_timer = 0;
+  std::optional<event::MonoTime> first_tick;  // the tick slot it holds
 };
+
+enum class Mode { kEcho, kPaced, kSink };
 
 // Accepts on the listening socket and serves every connection, on one
 // dispatcher's thread. Owns the connections; borrows the dispatcher.
 class Server final : public event::FdHandler {
  public:
-  Server(int listen_fd, event::Dispatcher* dispatcher, bool echo, wire::Dialect dialect)
-      : listen_fd_(listen_fd), dispatcher_(dispatcher), echo_(echo), dialect_(dialect) {}
+  Server(int listen_fd, event::Dispatcher* dispatcher, Mode mode, wire::Dialect dialect)
+      : listen_fd_(listen_fd), dispatcher_(dispatcher), mode_(mode), dialect_(dialect) {}
 
   // The listening socket is readable.
   void OnReadable() override {
@@ -120,10 +146,16 @@ class Server final : public event::FdHandler {
           c.have_uuid = true;
           continue;
         }
-        if (std::holds_alternative<wire::Hangup>(m)) return Close(fd);
+        if (std::holds_alternative<wire::Hangup>(m)) {
+          // What the caller sent before hanging up goes back first, as the
+          // echo would have: the emulator counts it.
+          while (c.paced_count > 0) SendPaced(c);
+          return Close(fd);
+        }
         if (const auto* audio = std::get_if<wire::Audio>(&m)) {
           ++counters_.frames_received;
-          if (echo_) Echo(fd, *audio);
+          if (mode_ == Mode::kEcho) Echo(fd, *audio);
+          if (mode_ == Mode::kPaced) Queue(c, *audio);
         }
       }
       if (static_cast<size_t>(n) < space.size()) return;
@@ -133,6 +165,9 @@ class Server final : public event::FdHandler {
   void Close(int fd) {
     auto it = connections_.find(fd);
     if (it == connections_.end()) return;
+    Connection& c = *it->second;
+    if (c.tick_timer != 0) dispatcher_->CancelTimer(c.tick_timer);
+    if (c.first_tick.has_value()) slots_.Release(*c.first_tick);
     dispatcher_->Unwatch(fd);
     close(fd);
     // The dispatcher may still hold this round's events for it: destroy it
@@ -148,6 +183,7 @@ class Server final : public event::FdHandler {
                         ",\"frames_received\":", counters_.frames_received,
                         ",\"frames_echoed\":", counters_.frames_echoed,
                         ",\"echo_dropped\":", counters_.echo_dropped,
+                        ",\"paced_dropped\":", counters_.paced_dropped,
                         ",\"malformed\":", counters_.malformed, "}\n");
   }
 
@@ -164,9 +200,49 @@ class Server final : public event::FdHandler {
     }
   }
 
+  void Queue(Connection& c, const wire::Audio& audio) {
+    if (c.paced_count == kPacedQueue) {
+      ++counters_.paced_dropped;
+      c.paced_head = (c.paced_head + 1) % kPacedQueue;
+      --c.paced_count;
+    }
+    std::vector<uint8_t>& slot = c.paced[(c.paced_head + c.paced_count) % kPacedQueue];
+    slot.clear();
+    if (!wire::Encode(audio, dialect_, wire::Peer::kAsterisk, &slot).ok()) return;
+    ++c.paced_count;
+    if (c.tick_timer != 0) return;
+    // The first message starts the call's ticks, on the slot the bridge
+    // would give it; one timer for the call's life. A grid point later than
+    // the bridge would, so that the caller's next messages, arriving a few
+    // microseconds early or late, do not straddle the tick.
+    c.first_tick = slots_.Take(dispatcher_->time_source().Now() + audiosocket::TickSlots::kGrid);
+    c.tick_timer =
+        dispatcher_->RunRepeating(*c.first_tick, [this, fd = c.fd, next = *c.first_tick]() mutable {
+          auto it = connections_.find(fd);
+          if (it == connections_.end()) return event::MonoTime::max();
+          SendPaced(*it->second);
+          next += kFramePeriod;
+          return next;
+        });
+  }
+
+  void SendPaced(Connection& c) {
+    if (c.paced_count == 0) return;
+    const std::vector<uint8_t>& out = c.paced[c.paced_head];
+    c.paced_head = (c.paced_head + 1) % kPacedQueue;
+    --c.paced_count;
+    const ssize_t n = send(c.fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(out.size())) {
+      ++counters_.frames_echoed;
+    } else {
+      ++counters_.echo_dropped;
+    }
+  }
+
   int listen_fd_;
   event::Dispatcher* dispatcher_;
-  bool echo_;
+  Mode mode_;
+  audiosocket::TickSlots slots_;
   wire::Dialect dialect_;
   Counters counters_;
   std::vector<uint8_t> out_;
@@ -179,9 +255,16 @@ void Connection::OnReadable() { server->Readable(fd); }
 // SIGINT or SIGTERM ends the run.
 class SignalHandler final : public event::FdHandler {
  public:
-  void OnReadable() override { stopped = true; }
+  explicit SignalHandler(event::EpollDispatcher* dispatcher) : dispatcher_(dispatcher) {}
+  void OnReadable() override {
+    stopped = true;
+    dispatcher_->Stop();
+  }
   void OnWritable() override {}
   bool stopped = false;
+
+ private:
+  event::EpollDispatcher* dispatcher_;
 };
 
 int Fail(const std::string& message) {
@@ -195,7 +278,24 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("a minimal AudioSocket echo/sink server (no gRPC)");
   absl::ParseCommandLine(argc, argv);
   const std::string mode = absl::GetFlag(FLAGS_mode);
-  if (mode != "echo" && mode != "sink") return Fail("--mode must be echo or sink");
+  Mode server_mode;
+  if (mode == "echo") {
+    server_mode = Mode::kEcho;
+  } else if (mode == "paced") {
+    server_mode = Mode::kPaced;
+  } else if (mode == "sink") {
+    server_mode = Mode::kSink;
+  } else {
+    return Fail("--mode must be echo, paced or sink");
+  }
+  const absl::Duration poll_interval = absl::GetFlag(FLAGS_poll_interval);
+  const absl::Duration round_window = absl::GetFlag(FLAGS_round_window);
+  if (round_window < absl::ZeroDuration() || round_window > absl::Milliseconds(2)) {
+    return Fail("--round_window must be between 0 and 2ms");
+  }
+  if (poll_interval > absl::ZeroDuration() && round_window > absl::ZeroDuration()) {
+    return Fail("--poll_interval and --round_window exclude each other");
+  }
   wire::Dialect dialect;
   if (!wire::ParseDialect(absl::GetFlag(FLAGS_dialect), &dialect)) {
     return Fail("--dialect must be asterisk or extended");
@@ -217,8 +317,8 @@ int main(int argc, char** argv) {
   const int signal_fd = event::BlockStopSignalsIntoFd();
 
   event::EpollDispatcher dispatcher;
-  Server server(*listen_fd, &dispatcher, mode == "echo", dialect);
-  SignalHandler signals;
+  Server server(*listen_fd, &dispatcher, server_mode, dialect);
+  SignalHandler signals(&dispatcher);
   if (absl::Status s = dispatcher.Watch(*listen_fd, &server, false); !s.ok()) {
     return Fail(std::string(s.message()));
   }
@@ -227,13 +327,16 @@ int main(int argc, char** argv) {
                local->ToString().c_str(), mode.c_str());
   std::fflush(stderr);
 
-  const absl::Duration poll_interval = absl::GetFlag(FLAGS_poll_interval);
-  const bool polling = poll_interval > absl::ZeroDuration();
-  const timespec interval = absl::ToTimespec(poll_interval);
-  bool more_ready = false;  // the last round was full: look again at once
-  while (!signals.stopped) {
-    if (polling && !more_ready) nanosleep(&interval, nullptr);
-    more_ready = dispatcher.RunOnce(polling ? event::Nanos(0) : event::Nanos(-1));
+  if (poll_interval > absl::ZeroDuration()) {
+    const timespec interval = absl::ToTimespec(poll_interval);
+    bool more_ready = false;  // the last round was full: look again at once
+    while (!signals.stopped) {
+      if (!more_ready) nanosleep(&interval, nullptr);
+      more_ready = dispatcher.RunOnce(event::Nanos(0));
+    }
+  } else {
+    dispatcher.set_round_window(absl::ToChronoNanoseconds(round_window));
+    dispatcher.Run();  // until a stop signal
   }
   const std::string stats = server.Stats();
   std::fwrite(stats.data(), 1, stats.size(), stderr);
