@@ -686,8 +686,9 @@ def write_outputs(out, rows, systems):
         json.dump(points, f, indent=1)
     md = summary_markdown(points)
     with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write("Median [min–max] over repeats; ratios are CPU per call over the baseline's and the "
-                "Go relay's in the same repeat of the same point.\n\n" + md)
+        f.write("Median [min–max] over repeats; ratios are CPU per call over the baseline's, the "
+                "paced baseline's and the Go relay's in the same repeat of the same point.\n\n"
+                + md)
     print(md, file=sys.stderr)
     # Capacity: largest 8 kHz echo call count held in every repeat.
     capacity = {}
