@@ -593,6 +593,14 @@ void PrintStats(const std::string& mode) {
   std::fflush(stdout);
 }
 
+// Ends the process once threads run (the voice agent's scheduler, the
+// filler): they are not joined, as at the normal end.
+[[noreturn]] void ExitNow(int code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(code);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -631,13 +639,13 @@ int main(int argc, char** argv) {
     if (listen.substr(0, colon) != "127.0.0.1" ||
         !absl::SimpleAtoi(listen.substr(colon + 1), &port)) {
       std::fprintf(stderr, "--transport=loop listens on --listen=127.0.0.1:PORT only\n");
-      return 2;
+      ExitNow(2);
     }
     absl::StatusOr<int> served =
         audiosocket::echo_backend::StartLoopPushServer(port, absl::Microseconds(500));
     if (!served.ok()) {
       std::fprintf(stderr, "{\"event\":\"error\",\"error\":\"cannot listen\"}\n");
-      return 1;
+      ExitNow(1);
     }
     std::fprintf(stderr, "{\"event\":\"listening\",\"port\":%d}\n", *served);
   } else if (mode == "push") {
@@ -648,7 +656,7 @@ int main(int argc, char** argv) {
     server = builder.BuildAndStart();
     if (server == nullptr || port == 0) {
       std::fprintf(stderr, "{\"event\":\"error\",\"error\":\"cannot listen\"}\n");
-      return 1;
+      ExitNow(1);
     }
     std::fprintf(stderr, "{\"event\":\"listening\",\"port\":%d}\n", port);
   } else if (mode == "pull") {
@@ -656,7 +664,7 @@ int main(int argc, char** argv) {
     const int slots = absl::GetFlag(FLAGS_slots);
     if (bridge.empty() || slots < 1) {
       std::fprintf(stderr, "pull mode needs --bridge and --slots >= 1\n");
-      return 2;
+      ExitNow(2);
     }
     if (absl::GetFlag(FLAGS_transport) == "loop") {
       const absl::Status started =
@@ -664,7 +672,7 @@ int main(int argc, char** argv) {
       if (!started.ok()) {
         std::fprintf(stderr, "{\"event\":\"error\",\"error\":\"%s\"}\n",
                      std::string(started.message()).c_str());
-        return 1;
+        ExitNow(1);
       }
     } else {
       filler = std::thread([bridge, slots, &stop] {
@@ -685,7 +693,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "{\"event\":\"started\",\"slots\":%d}\n", slots);
   } else {
     std::fprintf(stderr, "--mode must be push or pull\n");
-    return 2;
+    ExitNow(2);
   }
   int received = 0;
   sigwait(&signals, &received);
