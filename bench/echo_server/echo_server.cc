@@ -191,9 +191,14 @@ class Server final : public event::FdHandler {
   void Echo(int fd, const wire::Audio& audio) {
     out_.clear();
     if (!wire::Encode(audio, dialect_, wire::Peer::kAsterisk, &out_).ok()) return;
-    // One write per message, as Asterisk expects; never block the loop.
-    const ssize_t n = send(fd, out_.data(), out_.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n == static_cast<ssize_t>(out_.size())) {
+    SendWhole(fd, out_);
+  }
+
+  // One write per message, as Asterisk expects; never blocks the loop. A
+  // message the socket cannot take whole is dropped and counted.
+  void SendWhole(int fd, const std::vector<uint8_t>& message) {
+    const ssize_t n = send(fd, message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(message.size())) {
       ++counters_.frames_echoed;
     } else {
       ++counters_.echo_dropped;
@@ -231,12 +236,7 @@ class Server final : public event::FdHandler {
     const std::vector<uint8_t>& out = c.paced[c.paced_head];
     c.paced_head = (c.paced_head + 1) % kPacedQueue;
     --c.paced_count;
-    const ssize_t n = send(c.fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n == static_cast<ssize_t>(out.size())) {
-      ++counters_.frames_echoed;
-    } else {
-      ++counters_.echo_dropped;
-    }
+    SendWhole(c.fd, out);
   }
 
   int listen_fd_;
