@@ -41,9 +41,9 @@ void Playout::Restart(int rate_hz) {
   frame_.assign(static_cast<size_t>(queue_->samples_per_frame()), 0);
   if (!pacer_.has_value()) {
     const event::MonoTime now = loop_->Now();
-    const event::MonoTime start = options_.tick_slots != nullptr ? options_.tick_slots->Take(now)
-                                                                 : TickSlots::NextGridPoint(now);
     holds_tick_slot_ = options_.tick_slots != nullptr;
+    const event::MonoTime start =
+        holds_tick_slot_ ? options_.tick_slots->Take(now) : TickSlots::NextGridPoint(now);
     pacer_.emplace(start, kFramePeriod);
     // The first frame waits for its slot on the grid (less than 5 ms away),
     // so the cadence is exact from the first frame on.
