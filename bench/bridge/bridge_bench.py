@@ -8,6 +8,9 @@ processes, loopback only:
   - bridge-pull:  audiosocket-bridge --mode=pull <- echo-backend (ClaimCall slots),
   - bridge-pull-grpc: the same on gRPC C++'s server (--server_transport=grpc),
   - any bridge system with "@WINDOW" (bridge-pull@0): --io_round_window=WINDOW,
+  - bridge-push-unix: bridge-push with echo-backend on a Unix domain socket
+                  instead of loopback TCP (a backend beside the bridge, as a
+                  pod's sidecar would be),
   - gorelay-push: bench/bridge/gorelay (a plain Go relay) -> echo-backend (push),
   - baseline:     audiosocket-echo --mode=echo (AudioSocket echo, no gRPC),
   - baseline-paced: audiosocket-echo --mode=paced (each call's audio sent back
@@ -205,6 +208,8 @@ class Step:
         self.dir = os.path.join(args.out, f"{system}-{workload}-{calls}-{rate // 1000}k-r{repeat}")
         os.makedirs(self.dir, exist_ok=True)
         self.procs = []
+        # Short and outside --out: a socket path has at most 107 bytes.
+        self.socket_path = f"/tmp/bridge-bench-{os.getpid()}.sock"
 
     def prefix(self):
         if self.args.rt:
@@ -237,6 +242,9 @@ class Step:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        # echo-backend's loop transport exits without removing its socket.
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
 
     def run(self):
         a, b = self.args, self.args.bin
@@ -292,11 +300,14 @@ class Step:
                     bridge_args.append("--push_transport=grpc" if mode == "push"
                                        else "--server_transport=grpc")
                 if mode == "push":
+                    unix = name.endswith("-unix")
+                    listen = f"unix:{self.socket_path}" if unix else "127.0.0.1:0"
                     backend = self.start("backend", backend_argv + ["--mode=push",
-                                                                    "--listen=127.0.0.1:0"],
+                                                                    f"--listen={listen}"],
                                          a.backend_core)
                     port = wait_for(self.path("backend.err"), r'"port":(\d+)').group(1)
-                    bridge_args.append(f"--backend=ipv4:127.0.0.1:{port}")
+                    bridge_args.append(f"--backend={listen}" if unix
+                                       else f"--backend=ipv4:127.0.0.1:{port}")
                 # The bridge is always procs[0] when it exists: stop it last
                 # with SIGTERM (see stop_all); restart the list accordingly.
                 srv = self.start("server", bridge_args, 0, self.server_prefix())

@@ -55,13 +55,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "bench/echo_backend/echo_stats.h"
 #include "bench/echo_backend/loop_push_server.h"
 #include "bench/echo_backend/loop_slots.h"
 #include "proto/audiosocket/bridge/v1/bridge.grpc.pb.h"
 
 ABSL_FLAG(std::string, mode, "push", "push (serve CallHandlerService) or pull (ClaimCall slots)");
-ABSL_FLAG(std::string, listen, "127.0.0.1:0", "push: address to serve CallHandlerService on");
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "push: address to serve CallHandlerService on (host:port, or unix:PATH)");
 ABSL_FLAG(std::string, bridge, "", "pull: the bridge's gRPC address, e.g. 127.0.0.1:50051");
 ABSL_FLAG(int, slots, 100, "pull: ClaimCall streams kept open");
 ABSL_FLAG(std::string, transport, "grpc",
@@ -634,20 +636,32 @@ int main(int argc, char** argv) {
   std::thread filler;
   if (mode == "push" && absl::GetFlag(FLAGS_transport) != "grpc") {
     const std::string listen = absl::GetFlag(FLAGS_listen);
-    const size_t colon = listen.rfind(':');
-    int port = -1;
-    if (listen.substr(0, colon) != "127.0.0.1" ||
-        !absl::SimpleAtoi(listen.substr(colon + 1), &port)) {
-      std::fprintf(stderr, "--transport=loop listens on --listen=127.0.0.1:PORT only\n");
-      ExitNow(2);
+    absl::string_view unix_path = listen;
+    if (absl::ConsumePrefix(&unix_path, "unix:")) {
+      const absl::Status served = audiosocket::echo_backend::StartLoopPushServerOnUnixSocket(
+          std::string(unix_path), absl::Microseconds(500));
+      if (!served.ok()) {
+        std::fprintf(stderr, "{\"event\":\"error\",\"error\":\"cannot listen\"}\n");
+        ExitNow(1);
+      }
+      std::fprintf(stderr, "{\"event\":\"listening\",\"port\":0}\n");
+    } else {
+      const size_t colon = listen.rfind(':');
+      int port = -1;
+      if (listen.substr(0, colon) != "127.0.0.1" ||
+          !absl::SimpleAtoi(listen.substr(colon + 1), &port)) {
+        std::fprintf(stderr,
+                     "--transport=loop listens on --listen=127.0.0.1:PORT or unix:PATH only\n");
+        ExitNow(2);
+      }
+      absl::StatusOr<int> served =
+          audiosocket::echo_backend::StartLoopPushServer(port, absl::Microseconds(500));
+      if (!served.ok()) {
+        std::fprintf(stderr, "{\"event\":\"error\",\"error\":\"cannot listen\"}\n");
+        ExitNow(1);
+      }
+      std::fprintf(stderr, "{\"event\":\"listening\",\"port\":%d}\n", *served);
     }
-    absl::StatusOr<int> served =
-        audiosocket::echo_backend::StartLoopPushServer(port, absl::Microseconds(500));
-    if (!served.ok()) {
-      std::fprintf(stderr, "{\"event\":\"error\",\"error\":\"cannot listen\"}\n");
-      ExitNow(1);
-    }
-    std::fprintf(stderr, "{\"event\":\"listening\",\"port\":%d}\n", *served);
   } else if (mode == "push") {
     int port = 0;
     grpc::ServerBuilder builder;

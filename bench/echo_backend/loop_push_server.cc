@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -150,6 +151,23 @@ class Server final : public event::FdHandler {
       connections_;
 };
 
+// Serves the listening socket `fd` on a new loop thread.
+absl::Status Serve(int fd, absl::Duration round_window) {
+  // Both live until the process exits (echo-backend ends with _Exit), held
+  // from a static so that leak checkers see them as reachable: the loop
+  // knows the server only through the kernel's epoll registration.
+  static auto* const running = new std::vector<std::pair<event::EpollDispatcher*, Server*>>();
+  auto* loop = new event::EpollDispatcher();
+  loop->set_round_window(absl::ToChronoNanoseconds(round_window));
+  auto* server = new Server(loop, fd);
+  running->emplace_back(loop, server);
+  if (absl::Status watched = loop->Watch(fd, server, /*writable=*/false); !watched.ok()) {
+    return watched;
+  }
+  loop->StartThread();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<int> StartLoopPushServer(int port, absl::Duration round_window) {
@@ -168,19 +186,28 @@ absl::StatusOr<int> StartLoopPushServer(int port, absl::Duration round_window) {
     close(fd);
     return absl::ErrnoToStatus(error, absl::StrCat("listen on 127.0.0.1:", port));
   }
-  // Both live until the process exits (echo-backend ends with _Exit), held
-  // from a static so that leak checkers see them as reachable: the loop
-  // knows the server only through the kernel's epoll registration.
-  static auto* const running = new std::vector<std::pair<event::EpollDispatcher*, Server*>>();
-  auto* loop = new event::EpollDispatcher();
-  loop->set_round_window(absl::ToChronoNanoseconds(round_window));
-  auto* server = new Server(loop, fd);
-  running->emplace_back(loop, server);
-  if (absl::Status watched = loop->Watch(fd, server, /*writable=*/false); !watched.ok()) {
-    return watched;
-  }
-  loop->StartThread();
+  if (absl::Status served = Serve(fd, round_window); !served.ok()) return served;
   return static_cast<int>(ntohs(address.sin_port));
+}
+
+absl::Status StartLoopPushServerOnUnixSocket(const std::string& path, absl::Duration round_window) {
+  sockaddr_un address{};
+  if (path.empty() || path.size() >= sizeof(address.sun_path)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a unix socket path needs 1 to ", sizeof(address.sun_path) - 1, " bytes"));
+  }
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.data(), path.size());
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  unlink(path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      listen(fd, 1024) != 0) {
+    const int error = errno;
+    close(fd);
+    return absl::ErrnoToStatus(error, absl::StrCat("listen on unix:", path));
+  }
+  return Serve(fd, round_window);
 }
 
 }  // namespace audiosocket::echo_backend

@@ -12,6 +12,9 @@
 // loop thread, which runs until the process exits. Counts go to g_stats
 // (echo_stats.h).
 
+#include <string>
+
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
@@ -20,6 +23,10 @@ namespace audiosocket::echo_backend {
 // Listens on 127.0.0.1:`port` (0: any free port) and serves on a new loop
 // thread. Returns the port.
 absl::StatusOr<int> StartLoopPushServer(int port, absl::Duration round_window);
+
+// The same on a Unix domain socket at `path` (replacing a stale socket file
+// there): a backend beside the bridge, as a pod's sidecar would be.
+absl::Status StartLoopPushServerOnUnixSocket(const std::string& path, absl::Duration round_window);
 
 }  // namespace audiosocket::echo_backend
 
