@@ -637,14 +637,12 @@ int main(int argc, char** argv) {
   if (mode == "push" && absl::GetFlag(FLAGS_transport) != "grpc") {
     const std::string listen = absl::GetFlag(FLAGS_listen);
     absl::string_view unix_path = listen;
+    absl::StatusOr<int> served;
     if (absl::ConsumePrefix(&unix_path, "unix:")) {
-      const absl::Status served = audiosocket::echo_backend::StartLoopPushServerOnUnixSocket(
+      // A Unix socket has no port: 0 is printed.
+      const absl::Status started = audiosocket::echo_backend::StartLoopPushServerOnUnixSocket(
           std::string(unix_path), absl::Microseconds(500));
-      if (!served.ok()) {
-        std::fprintf(stderr, "{\"event\":\"error\",\"error\":\"cannot listen\"}\n");
-        ExitNow(1);
-      }
-      std::fprintf(stderr, "{\"event\":\"listening\",\"port\":0}\n");
+      served = started.ok() ? absl::StatusOr<int>(0) : absl::StatusOr<int>(started);
     } else {
       const size_t colon = listen.rfind(':');
       int port = -1;
@@ -654,14 +652,13 @@ int main(int argc, char** argv) {
                      "--transport=loop listens on --listen=127.0.0.1:PORT or unix:PATH only\n");
         ExitNow(2);
       }
-      absl::StatusOr<int> served =
-          audiosocket::echo_backend::StartLoopPushServer(port, absl::Microseconds(500));
-      if (!served.ok()) {
-        std::fprintf(stderr, "{\"event\":\"error\",\"error\":\"cannot listen\"}\n");
-        ExitNow(1);
-      }
-      std::fprintf(stderr, "{\"event\":\"listening\",\"port\":%d}\n", *served);
+      served = audiosocket::echo_backend::StartLoopPushServer(port, absl::Microseconds(500));
     }
+    if (!served.ok()) {
+      std::fprintf(stderr, "{\"event\":\"error\",\"error\":\"cannot listen\"}\n");
+      ExitNow(1);
+    }
+    std::fprintf(stderr, "{\"event\":\"listening\",\"port\":%d}\n", *served);
   } else if (mode == "push") {
     int port = 0;
     grpc::ServerBuilder builder;

@@ -24,8 +24,9 @@ namespace audiosocket::echo_backend {
 // thread. Returns the port.
 absl::StatusOr<int> StartLoopPushServer(int port, absl::Duration round_window);
 
-// The same on a Unix domain socket at `path` (replacing a stale socket file
-// there): a backend beside the bridge, as a pod's sidecar would be.
+// The same on a Unix domain socket at `path` (replacing a stale socket
+// there, but no other kind of file): a backend beside the bridge, as a
+// pod's sidecar would be.
 absl::Status StartLoopPushServerOnUnixSocket(const std::string& path, absl::Duration round_window);
 
 }  // namespace audiosocket::echo_backend

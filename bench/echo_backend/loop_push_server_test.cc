@@ -4,7 +4,9 @@
 
 #include "bench/echo_backend/loop_push_server.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -85,6 +87,21 @@ TEST(LoopPushServerTest, ServesOnAUnixSocket) {
 
   ASSERT_TRUE(StartLoopPushServerOnUnixSocket(path, absl::Microseconds(500)).ok());
   ExpectAnEchoedCall(absl::StrCat("unix:", path));
+  unlink(path.c_str());
+}
+
+TEST(LoopPushServerTest, LeavesAFileThatIsNotASocketInPlace) {
+  const std::string path = absl::StrCat("/tmp/echo-backend-test-", getpid(), ".file");
+  const int file = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600);
+  ASSERT_GE(file, 0);
+  close(file);
+
+  const absl::Status status = StartLoopPushServerOnUnixSocket(path, absl::Microseconds(500));
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("listen on unix:"), absl::string_view::npos) << status;
+  struct stat still {};
+  ASSERT_EQ(lstat(path.c_str(), &still), 0);
+  EXPECT_TRUE(S_ISREG(still.st_mode));
   unlink(path.c_str());
 }
 
