@@ -72,7 +72,7 @@ class BackendConnector {
   // (push: AcceptCall and RejectCall; pull: a claim sent again). True when
   // it was one; false for an in-call CallCommand. `waiting`: no backend has
   // the call yet.
-  virtual bool HandleSetupMessage(const BackendMessage& message, bool waiting) = 0;
+  virtual bool HandleSetupMessage(BackendMessageRef message, bool waiting) = 0;
   // The call's link ended before a backend had the call. True when the
   // connector handles it (push retries); false ends the call.
   virtual bool HandleLinkClosedWhileWaiting(const grpc::Status& status) = 0;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <variant>
 
+#include "absl/strings/string_view.h"
 #include "audiosocket/bridge/v1/bridge.pb.h"
 
 namespace audiosocket {
@@ -47,12 +48,41 @@ class BackendLink {
 // first claim (a CallCommand, or a claim sent again).
 using BackendMessage = std::variant<bridge::v1::HandleCallResponse, bridge::v1::ClaimCallRequest>;
 
+// The same, by reference, wherever the message lives (a BackendMessage, or
+// an arena of the call's).
+using BackendMessageRef =
+    std::variant<const bridge::v1::HandleCallResponse*, const bridge::v1::ClaimCallRequest*>;
+
+inline BackendMessageRef RefOf(const BackendMessage& message) {
+  return std::visit([](const auto& m) -> BackendMessageRef { return &m; }, message);
+}
+
+// Which of the two a link's bytes are.
+enum class BackendMessageKind { kHandleCallResponse, kClaimCallRequest };
+
 // What a link reports to its call. Implementations must be thread-safe and
 // must not block: links call them from gRPC threads.
 class LinkObserver {
  public:
   virtual ~LinkObserver() = default;
   virtual void OnBackendCommand(uint64_t link_id, BackendMessage message) = 0;
+  // From a link on the observer's own loop thread: a message's bytes as
+  // they came off the stream, for the observer to parse where it likes (a
+  // call parses into an arena it empties once its commands are handled; a
+  // BackendMessage costs an allocation and a free for each nested message).
+  // Returns false, having done nothing, when the bytes are not a `kind`
+  // message. By default: parsed into a BackendMessage for OnBackendCommand.
+  virtual bool OnBackendCommandBytes(uint64_t link_id, BackendMessageKind kind,
+                                     absl::string_view bytes) {
+    BackendMessage message;
+    if (kind == BackendMessageKind::kClaimCallRequest) message.emplace<1>();
+    const bool parsed = std::visit(
+        [&](auto& m) { return m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())); },
+        message);
+    if (!parsed) return false;
+    OnBackendCommand(link_id, std::move(message));
+    return true;
+  }
   // The stream ended: `status` is the gRPC status (push), or OK when the
   // worker half-closed and CANCELLED when it went away (pull).
   virtual void OnBackendClosed(uint64_t link_id, grpc::Status status) = 0;

@@ -41,6 +41,14 @@ std::shared_ptr<LoopClaimStream> LoopClaimStream::Create(grpc_server::ServerConn
   return stream;
 }
 
+namespace {
+
+absl::Status NotAClaimCallRequest() {
+  return absl::InternalError("a message on the ClaimCall stream is not a ClaimCallRequest");
+}
+
+}  // namespace
+
 template <typename Task>
 void LoopClaimStream::OnLoop(Task task) {
   if (loop_->InDispatcherThread()) {
@@ -56,10 +64,19 @@ void LoopClaimStream::OnRequestData(absl::string_view data) {
   if (done_) return;
   absl::Status read = reader_.Feed(data, [this](absl::string_view message) {
     if (done_ || finish_requested_) return;
+    // A bound call's commands go to it as bytes: it parses them where
+    // it keeps them until handled.
+    std::shared_ptr<LinkObserver> observer = attached_ ? observer_.lock() : nullptr;
+    if (observer != nullptr) {
+      if (!observer->OnBackendCommandBytes(link_id_, BackendMessageKind::kClaimCallRequest,
+                                           message)) {
+        FailForWorker(NotAClaimCallRequest());
+      }
+      return;
+    }
     bridge::v1::ClaimCallRequest request;
     if (!request.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
-      FailForWorker(
-          absl::InternalError("a message on the ClaimCall stream is not a ClaimCallRequest"));
+      FailForWorker(NotAClaimCallRequest());
       return;
     }
     OnRequest(std::move(request));

@@ -123,14 +123,19 @@ size_t LoopPushLink::ReadBody(uint8_t* out, size_t size, bool* end) {
 }
 
 void LoopPushLink::OnMessage(absl::string_view message) {
-  bridge::v1::HandleCallResponse response;
-  if (!response.ParseFromArray(message.data(), static_cast<int>(message.size()))) {
+  // The call parses the bytes where it keeps them until handled; with no
+  // call left they are only checked.
+  std::shared_ptr<LinkObserver> observer = observer_.lock();
+  const bool parsed = observer != nullptr
+                          ? observer->OnBackendCommandBytes(
+                                link_id_, BackendMessageKind::kHandleCallResponse, message)
+                          : bridge::v1::HandleCallResponse().ParseFromArray(
+                                message.data(), static_cast<int>(message.size()));
+  if (!parsed) {
     if (connection_ != nullptr) connection_->Cancel(stream_id_);
     Finish(grpc::Status(grpc::StatusCode::INTERNAL,
                         "the backend sent a message that is not a HandleCallResponse"));
-    return;
   }
-  if (auto observer = observer_.lock()) observer->OnBackendCommand(link_id_, std::move(response));
 }
 
 void LoopPushLink::OnClose(const absl::Status& status) { Finish(ToGrpc(status)); }

@@ -73,10 +73,10 @@ void PullConnector::HandleClaimed(std::shared_ptr<ClaimSlot> stream) {
   context_.host->OnBackendConnected(/*attempts=*/1, /*announce=*/true);
 }
 
-bool PullConnector::HandleSetupMessage(const BackendMessage& message, bool /*waiting*/) {
-  const auto* request = std::get_if<bridge::v1::ClaimCallRequest>(&message);
-  if (request == nullptr || !request->has_claim()) return false;
-  context_.host->Reply(request->claim().command_id(), bridge::v1::COMMAND_KIND_CLAIM,
+bool PullConnector::HandleSetupMessage(BackendMessageRef message, bool /*waiting*/) {
+  const auto* const* request = std::get_if<const bridge::v1::ClaimCallRequest*>(&message);
+  if (request == nullptr || !(*request)->has_claim()) return false;
+  context_.host->Reply((*request)->claim().command_id(), bridge::v1::COMMAND_KIND_CLAIM,
                        bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
                        "this stream has already claimed its call", 0);
   return true;

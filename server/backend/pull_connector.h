@@ -23,7 +23,7 @@ class PullConnector final : public BackendConnector,
 
   void Connect() override;
   void Stop() override;
-  bool HandleSetupMessage(const BackendMessage& message, bool waiting) override;
+  bool HandleSetupMessage(BackendMessageRef message, bool waiting) override;
   bool HandleLinkClosedWhileWaiting(const grpc::Status& status) override;
 
   // WaitingCall (any thread).

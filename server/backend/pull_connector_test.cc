@@ -118,6 +118,12 @@ class PullConnectorTestBase : public ConnectorTest {
   ClaimDispatcher dispatcher_;
 };
 
+// The setup message by reference, as the call hands it over.
+template <typename Message>
+BackendMessageRef Ref(const Message& message) {
+  return &message;
+}
+
 // ------------------------------------------------ with the dispatcher alone
 
 class PullConnectorTest : public PullConnectorTestBase {
@@ -228,7 +234,7 @@ TEST_F(PullConnectorTest, AClaimSentAgainIsFailedPreconditionAndLinkEndsAreNotRe
   v1::ClaimCallRequest claim;
   claim.mutable_claim()->set_command_id("again");
   for (bool waiting : {true, false}) {
-    EXPECT_TRUE(connector->HandleSetupMessage(claim, waiting));
+    EXPECT_TRUE(connector->HandleSetupMessage(Ref(claim), waiting));
   }
   ASSERT_THAT(host_.replies, SizeIs(2));
   for (const auto& [code, message] : host_.replies) {
@@ -237,11 +243,11 @@ TEST_F(PullConnectorTest, AClaimSentAgainIsFailedPreconditionAndLinkEndsAreNotRe
   }
   v1::ClaimCallRequest mark;
   mark.mutable_command()->mutable_mark()->set_name("m");
-  EXPECT_FALSE(connector->HandleSetupMessage(mark, false));
+  EXPECT_FALSE(connector->HandleSetupMessage(Ref(mark), false));
   // A push stream's messages are not the pull connector's.
   v1::HandleCallResponse accept;
   accept.mutable_accept();
-  EXPECT_FALSE(connector->HandleSetupMessage(accept, true));
+  EXPECT_FALSE(connector->HandleSetupMessage(Ref(accept), true));
   EXPECT_FALSE(connector->HandleLinkClosedWhileWaiting(grpc::Status::CANCELLED));
 }
 

@@ -91,9 +91,10 @@ bool PushConnector::HandleLinkClosedWhileWaiting(const grpc::Status& status) {
   return true;
 }
 
-bool PushConnector::HandleSetupMessage(const BackendMessage& message, bool waiting) {
-  const auto* response = std::get_if<bridge::v1::HandleCallResponse>(&message);
-  if (response == nullptr) return false;
+bool PushConnector::HandleSetupMessage(BackendMessageRef message, bool waiting) {
+  const auto* const* ref = std::get_if<const bridge::v1::HandleCallResponse*>(&message);
+  if (ref == nullptr) return false;
+  const bridge::v1::HandleCallResponse* response = *ref;
   switch (response->response_case()) {
     case bridge::v1::HandleCallResponse::kAccept:
       if (!waiting) {

@@ -30,7 +30,7 @@ class PushConnector final : public BackendConnector {
 
   void Connect() override;
   void Stop() override;
-  bool HandleSetupMessage(const BackendMessage& message, bool waiting) override;
+  bool HandleSetupMessage(BackendMessageRef message, bool waiting) override;
   bool HandleLinkClosedWhileWaiting(const grpc::Status& status) override;
 
  private:

@@ -90,6 +90,12 @@ v1::HandleCallResponse Reject(v1::RejectReason reason, std::string detail = "") 
   return command;
 }
 
+// The setup message by reference, as the call hands it over.
+template <typename Message>
+BackendMessageRef Ref(const Message& message) {
+  return &message;
+}
+
 class PushConnectorTest : public ConnectorTest {
  protected:
   std::shared_ptr<PushConnector> Make(PushConnector::Options options) {
@@ -146,7 +152,7 @@ TEST_F(PushConnectorTest, ConnectDialsOnceAndSendsCallStarted) {
 TEST_F(PushConnectorTest, AcceptAppliesMediaRepliesWithRateAndConnects) {
   auto connector = Make({});
   connector->Connect();
-  ASSERT_TRUE(connector->HandleSetupMessage(Accept(16000), /*waiting=*/true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Ref(Accept(16000)), /*waiting=*/true));
   ASSERT_THAT(host_.applied_media, SizeIs(1));
   EXPECT_EQ(host_.applied_media[0].sample_rate_hz(), 16000u);
   EXPECT_THAT(host_.announced_rates, ElementsAre(8000));
@@ -166,7 +172,7 @@ TEST_F(PushConnectorTest, AcceptWithRateZeroGetsTheRateCallStartedAnnounced) {
   host_.rate_hz = 8000;
   connector->Connect();
   host_.rate_hz = 16000;  // the call's rate changed after CallStarted went out
-  ASSERT_TRUE(connector->HandleSetupMessage(Accept(0), /*waiting=*/true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Ref(Accept(0)), /*waiting=*/true));
   EXPECT_THAT(host_.announced_rates, ElementsAre(8000));
   ASSERT_THAT(host_.replies, SizeIs(1));
   EXPECT_EQ(host_.replies[0].code, v1::RESULT_CODE_OK);
@@ -177,7 +183,7 @@ TEST_F(PushConnectorTest, AcceptWithRefusedMediaRepliesUnsupportedAndStillWaits)
   auto connector = Make({.accept_timeout = absl::Seconds(2), .backend_attempts = 3});
   connector->Connect();
   host_.apply_status = absl::InvalidArgumentError("sample_rate_hz 12345 is not supported");
-  ASSERT_TRUE(connector->HandleSetupMessage(Accept(12345), /*waiting=*/true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Ref(Accept(12345)), /*waiting=*/true));
   ASSERT_THAT(host_.replies, SizeIs(1));
   EXPECT_EQ(host_.replies[0].code, v1::RESULT_CODE_UNSUPPORTED);
   EXPECT_THAT(host_.replies[0].message, HasSubstr("12345"));
@@ -186,7 +192,7 @@ TEST_F(PushConnectorTest, AcceptWithRefusedMediaRepliesUnsupportedAndStillWaits)
 
   // Still waiting: a good accept connects...
   host_.apply_status = absl::OkStatus();
-  ASSERT_TRUE(connector->HandleSetupMessage(Accept(8000), /*waiting=*/true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Ref(Accept(8000)), /*waiting=*/true));
   EXPECT_THAT(host_.connected, ElementsAre(std::make_pair(1, false)));
   AdvanceMs(3000);
   EXPECT_THAT(host_.ends, IsEmpty());
@@ -196,7 +202,7 @@ TEST_F(PushConnectorTest, AcceptWithRefusedMediaLeavesTheDeadlineRunning) {
   auto connector = Make({.accept_timeout = absl::Seconds(2), .backend_attempts = 3});
   connector->Connect();
   host_.apply_status = absl::InvalidArgumentError("no");
-  connector->HandleSetupMessage(Accept(12345), /*waiting=*/true);
+  connector->HandleSetupMessage(Ref(Accept(12345)), /*waiting=*/true);
   AdvanceMs(2000);
   ExpectOneEnd(v1::CALL_END_REASON_ACCEPT_TIMEOUT);
 }
@@ -204,7 +210,7 @@ TEST_F(PushConnectorTest, AcceptWithRefusedMediaLeavesTheDeadlineRunning) {
 TEST_F(PushConnectorTest, BusyRejectDialsTheNextBackendUpToBackendAttempts) {
   auto connector = Make({.accept_timeout = absl::Seconds(5), .backend_attempts = 3});
   connector->Connect();
-  ASSERT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Ref(Reject(v1::REJECT_REASON_BUSY)), true));
   ASSERT_THAT(links_, SizeIs(2));
   EXPECT_EQ(links_[0]->aborts, 1);  // the rejected stream is abandoned
   EXPECT_THAT(link_ids_, ElementsAre(1u, 2u));
@@ -212,11 +218,11 @@ TEST_F(PushConnectorTest, BusyRejectDialsTheNextBackendUpToBackendAttempts) {
   EXPECT_TRUE(links_[1]->events[0].has_started());
   EXPECT_THAT(host_.ends, IsEmpty());
 
-  ASSERT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Ref(Reject(v1::REJECT_REASON_BUSY)), true));
   ASSERT_THAT(links_, SizeIs(3));
   EXPECT_THAT(host_.ends, IsEmpty());
 
-  ASSERT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY, "full"), true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Ref(Reject(v1::REJECT_REASON_BUSY, "full")), true));
   EXPECT_THAT(links_, SizeIs(3));
   ExpectOneEnd(v1::CALL_END_REASON_ALL_BACKENDS_REJECTED, {"3 attempt(s)", "rejected busy: full"});
   EXPECT_EQ(counters_.backend_rejects.load(), 3u);
@@ -228,15 +234,15 @@ TEST_F(PushConnectorTest, BusyRejectDialsTheNextBackendUpToBackendAttempts) {
 TEST_F(PushConnectorTest, BusyThenAcceptReportsTheAttempts) {
   auto connector = Make({});
   connector->Connect();
-  connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true);
-  connector->HandleSetupMessage(Accept(0), true);
+  connector->HandleSetupMessage(Ref(Reject(v1::REJECT_REASON_BUSY)), true);
+  connector->HandleSetupMessage(Ref(Accept(0)), true);
   EXPECT_THAT(host_.connected, ElementsAre(std::make_pair(2, false)));
 }
 
 TEST_F(PushConnectorTest, DeclinedEndsTheCallAtOnce) {
   auto connector = Make({.accept_timeout = absl::Seconds(5), .backend_attempts = 3});
   connector->Connect();
-  ASSERT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_DECLINED, "no"), true));
+  ASSERT_TRUE(connector->HandleSetupMessage(Ref(Reject(v1::REJECT_REASON_DECLINED, "no")), true));
   EXPECT_THAT(links_, SizeIs(1));
   ExpectOneEnd(v1::CALL_END_REASON_ALL_BACKENDS_REJECTED, {"declined: no"});
   EXPECT_EQ(counters_.backend_rejects.load(), 1u);
@@ -261,9 +267,9 @@ TEST_F(PushConnectorTest, LinkClosedBeforeAcceptRetriesWithDoublingBackoffCapped
   EXPECT_THAT(host_.ends, IsEmpty());
   // Failed streams are not busy rejections: --backend_attempts still allows
   // one busy rejection and the next dial.
-  connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true);
+  connector->HandleSetupMessage(Ref(Reject(v1::REJECT_REASON_BUSY)), true);
   EXPECT_THAT(host_.ends, IsEmpty());
-  connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), true);
+  connector->HandleSetupMessage(Ref(Reject(v1::REJECT_REASON_BUSY)), true);
   ExpectOneEnd(v1::CALL_END_REASON_ALL_BACKENDS_REJECTED);
 }
 
@@ -308,11 +314,12 @@ TEST_F(PushConnectorTest, StopCancelsTheDeadlineAndThePendingRetry) {
 TEST_F(PushConnectorTest, SetupCommandsWhenNotWaitingAreFailedPrecondition) {
   auto connector = Make({});
   connector->Connect();
-  connector->HandleSetupMessage(Accept(0), true);
+  connector->HandleSetupMessage(Ref(Accept(0)), true);
   host_.replies.clear();
 
-  EXPECT_TRUE(connector->HandleSetupMessage(Accept(0, "again"), /*waiting=*/false));
-  EXPECT_TRUE(connector->HandleSetupMessage(Reject(v1::REJECT_REASON_BUSY), /*waiting=*/false));
+  EXPECT_TRUE(connector->HandleSetupMessage(Ref(Accept(0, "again")), /*waiting=*/false));
+  EXPECT_TRUE(
+      connector->HandleSetupMessage(Ref(Reject(v1::REJECT_REASON_BUSY)), /*waiting=*/false));
   ASSERT_THAT(host_.replies, SizeIs(2));
   EXPECT_EQ(host_.replies[0].command_id, "again");
   EXPECT_EQ(host_.replies[0].kind, v1::COMMAND_KIND_ACCEPT);
@@ -329,11 +336,11 @@ TEST_F(PushConnectorTest, SetupCommandsWhenNotWaitingAreFailedPrecondition) {
   // Not a setup message: the call handles it.
   v1::HandleCallResponse play;
   play.mutable_command()->mutable_play()->set_pcm("ab");
-  EXPECT_FALSE(connector->HandleSetupMessage(play, false));
+  EXPECT_FALSE(connector->HandleSetupMessage(Ref(play), false));
   // A pull stream's messages are not the push connector's.
   v1::ClaimCallRequest claim;
   claim.mutable_claim()->set_listener("x");
-  EXPECT_FALSE(connector->HandleSetupMessage(claim, true));
+  EXPECT_FALSE(connector->HandleSetupMessage(Ref(claim), true));
   EXPECT_THAT(host_.replies, SizeIs(2));
 }
 

@@ -32,6 +32,7 @@ namespace {
 namespace v1 = ::audiosocket::bridge::v1;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 
@@ -103,9 +104,29 @@ class RecordingObserver final : public LinkObserver {
     absl::MutexLock lock(&mu_);
     commands_.emplace_back(link_id, std::move(command));
   }
+  bool OnBackendCommandBytes(uint64_t link_id, BackendMessageKind kind,
+                             absl::string_view bytes) override {
+    {
+      absl::MutexLock lock(&mu_);
+      kinds_as_bytes_.push_back(kind);
+      if (refuse_bytes_) return false;
+    }
+    return LinkObserver::OnBackendCommandBytes(link_id, kind, bytes);
+  }
   void OnBackendClosed(uint64_t link_id, grpc::Status status) override {
     absl::MutexLock lock(&mu_);
     closed_.emplace_back(link_id, std::move(status));
+  }
+
+  // Answers every OnBackendCommandBytes as if the bytes were not a message.
+  void RefuseBytes() {
+    absl::MutexLock lock(&mu_);
+    refuse_bytes_ = true;
+  }
+  // The kinds of the messages handed over as bytes, in order.
+  std::vector<BackendMessageKind> kinds_as_bytes() const {
+    absl::MutexLock lock(&mu_);
+    return kinds_as_bytes_;
   }
 
   bool WaitCommands(size_t n) const {
@@ -139,6 +160,8 @@ class RecordingObserver final : public LinkObserver {
   mutable absl::Mutex mu_;
   std::vector<std::pair<uint64_t, v1::CallCommand>> commands_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<uint64_t, grpc::Status>> closed_ ABSL_GUARDED_BY(mu_);
+  std::vector<BackendMessageKind> kinds_as_bytes_ ABSL_GUARDED_BY(mu_);
+  bool refuse_bytes_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 v1::CallEvent Mark(int i) {
@@ -282,11 +305,41 @@ TEST_P(PushLinkTest, CommandsReachTheObserverWithTheLinkId) {
     ids.push_back(command.command_id());
   }
   EXPECT_THAT(ids, ElementsAre("a", "b", "c"));
+  // The loop's link hands its messages over as bytes, for the call to parse
+  // into its arena; gRPC C++'s has them parsed already.
+  if (GetParam() == Transport::kLoop) {
+    EXPECT_THAT(observer_->kinds_as_bytes(), ElementsAre(BackendMessageKind::kHandleCallResponse,
+                                                         BackendMessageKind::kHandleCallResponse,
+                                                         BackendMessageKind::kHandleCallResponse));
+  } else {
+    EXPECT_THAT(observer_->kinds_as_bytes(), IsEmpty());
+  }
   link->CloseAfterQueued();
   ASSERT_TRUE(log.WaitHalfClosed());
   auto closed = observer_->WaitClosed();
   ASSERT_THAT(closed, SizeIs(1));
   EXPECT_EQ(closed[0].first, 42u);
+}
+
+TEST_P(PushLinkTest, BytesTheObserverCannotParseEndTheStreamAsInternal) {
+  if (GetParam() == Transport::kGrpc) GTEST_SKIP() << "gRPC C++ parses messages itself";
+  EventLog log;
+  Serve([&](grpc::ServerContext*, ServerStream* stream) {
+    v1::HandleCallResponse response;
+    response.mutable_command()->mutable_mark()->set_name("a");
+    stream->Write(response);
+    log.ReadAll(stream);
+    return grpc::Status::OK;
+  });
+  observer_->RefuseBytes();
+  auto link = Open(7);
+  link->SendEvent(Mark(0));
+  auto closed = observer_->WaitClosed();
+  ASSERT_THAT(closed, SizeIs(1));
+  EXPECT_EQ(closed[0].first, 7u);
+  EXPECT_EQ(closed[0].second.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(closed[0].second.error_message(), HasSubstr("not a HandleCallResponse"));
+  EXPECT_THAT(observer_->commands(), IsEmpty());
 }
 
 TEST_P(PushLinkTest, CloseAfterQueuedEndsTheStreamOnlyAfterWhatWasQueued) {

@@ -380,6 +380,43 @@ void Call::OnBackendConnected(int attempts, bool announce) {
   feed_.Connect(link_.get());
 }
 
+bool Call::OnBackendCommandBytes(uint64_t link_id, BackendMessageKind kind,
+                                 absl::string_view bytes) {
+  // The arena is the loop's: a link elsewhere takes the general way.
+  if (!loop_->InDispatcherThread()) {
+    return LinkObserver::OnBackendCommandBytes(link_id, kind, bytes);
+  }
+  // The bytes as sent stand for the command's size: reserved before the
+  // parse, so a backend past its budget costs no memory.
+  const uint64_t size = bytes.size();
+  if (!command_budget_.TryReserve(size)) {
+    if (!command_overflow_.exchange(true)) {
+      QueueLinkReport(LinkReport{link_id, 0, CommandOverflow{}});
+    }
+    return true;
+  }
+  command_arena_used_ = true;
+  BackendMessageRef message;
+  bool parsed;
+  if (kind == BackendMessageKind::kHandleCallResponse) {
+    auto* response =
+        google::protobuf::Arena::CreateMessage<bridge::v1::HandleCallResponse>(&command_arena_);
+    parsed = response->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+    message = response;
+  } else {
+    auto* request =
+        google::protobuf::Arena::CreateMessage<bridge::v1::ClaimCallRequest>(&command_arena_);
+    parsed = request->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+    message = request;
+  }
+  if (!parsed) {
+    command_budget_.Release(size);
+    return false;
+  }
+  QueueLinkReport(LinkReport{link_id, size, message});
+  return true;
+}
+
 void Call::OnBackendCommand(uint64_t link_id, BackendMessage message) {
   const uint64_t bytes = std::visit([](const auto& m) { return m.ByteSizeLong(); }, message);
   if (!command_budget_.TryReserve(bytes)) {
@@ -432,7 +469,10 @@ void Call::HandleLinkReports() {
        ++handled) {
     LinkReport report = std::move(link_reports_[link_reports_next_++]);
     if (auto* message = std::get_if<BackendMessage>(&report.what)) {
-      HandleMessage(report.link_id, std::move(*message));
+      HandleMessage(report.link_id, RefOf(*message));
+      command_budget_.Release(report.bytes);
+    } else if (auto* parsed = std::get_if<BackendMessageRef>(&report.what)) {
+      HandleMessage(report.link_id, *parsed);
       command_budget_.Release(report.bytes);
     } else if (auto* status = std::get_if<grpc::Status>(&report.what)) {
       HandleBackendClosed(report.link_id, *status);
@@ -450,6 +490,11 @@ void Call::HandleLinkReports() {
   link_reports_due_ = false;
   link_reports_next_ = 0;
   link_reports_.clear();
+  // Nothing refers to the arena's commands any more.
+  if (command_arena_used_) {
+    command_arena_.Reset();
+    command_arena_used_ = false;
+  }
   constexpr size_t kKeptCapacity = 4 * kReportsPerRound;
   if (link_reports_.capacity() > kKeptCapacity) link_reports_.shrink_to_fit();
 }
@@ -464,13 +509,12 @@ void Call::HandleBackendClosed(uint64_t link_id, const grpc::Status& status) {
                                  static_cast<int>(status.error_code()), ")"));
 }
 
-void Call::HandleMessage(uint64_t link_id, BackendMessage message) {
+void Call::HandleMessage(uint64_t link_id, BackendMessageRef message) {
   if (link_id != link_id_ || ended_) return;
   if (connector_->HandleSetupMessage(message, state_ == State::kWaitingBackend)) return;
   // What is left is an in-call command (or none: an empty message).
-  const CallCommand& command = std::holds_alternative<bridge::v1::HandleCallResponse>(message)
-                                   ? std::get<bridge::v1::HandleCallResponse>(message).command()
-                                   : std::get<bridge::v1::ClaimCallRequest>(message).command();
+  const CallCommand& command =
+      std::visit([](const auto* m) -> const CallCommand& { return m->command(); }, message);
   if (state_ != State::kConnected) {
     Reply(command.command_id(), CommandKindOf(command), bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
           "accept the call before sending other commands", 0);

@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "audiosocket/bridge/v1/bridge.pb.h"
+#include "google/protobuf/arena.h"
 #include "lib/event/dispatcher.h"
 #include "lib/wire/wire.h"
 #include "server/audiosocket/caller_connection.h"
@@ -89,6 +90,8 @@ class Call final : public LinkObserver,
 
   // LinkObserver (any thread).
   void OnBackendCommand(uint64_t link_id, BackendMessage message) override;
+  bool OnBackendCommandBytes(uint64_t link_id, BackendMessageKind kind,
+                             absl::string_view bytes) override;
   void OnBackendClosed(uint64_t link_id, grpc::Status status) override;
   // RegisteredCall (any thread).
   void RequestHangup() override;
@@ -144,19 +147,20 @@ class Call final : public LinkObserver,
   // only a guess); after, a change is a protocol error.
   absl::Status AdoptRate(int sample_rate_hz);
   void ConnectBackend();
-  void HandleMessage(uint64_t link_id, BackendMessage message);
+  void HandleMessage(uint64_t link_id, BackendMessageRef message);
   void HandleCommandOverflow(uint64_t link_id);
   // What a link reported (a command, its stream's close, or a command past
   // the budget), kept in order and acted on after the loop's round: a link
   // on this loop reports from inside its reading, where the call must not
   // end it. One queue and one task per round, not a closure per message:
   // at every frame of every call it counts. At most kReportsPerRound per
-  // round (see there).
+  // round (see there). A command is a BackendMessage (OnBackendCommand) or
+  // a reference into command_arena_ (OnBackendCommandBytes).
   struct CommandOverflow {};
   struct LinkReport {
     uint64_t link_id;
     uint64_t bytes;  // held in command_budget_ until handled
-    std::variant<BackendMessage, grpc::Status, CommandOverflow> what;
+    std::variant<BackendMessage, BackendMessageRef, grpc::Status, CommandOverflow> what;
   };
   // From any thread: queues `report` on the loop.
   void Report(LinkReport report);
@@ -219,6 +223,12 @@ class Call final : public LinkObserver,
   // cleared when all are, so its capacity stays (up to a bound: a flood's
   // is freed).
   std::vector<LinkReport> link_reports_;
+  // Where OnBackendCommandBytes parses, so a command's nested messages cost
+  // no allocation and free of their own; emptied whenever every report is
+  // handled. Its first block is the call's own (a round's echo fits).
+  alignas(8) char command_arena_block_[2048];
+  google::protobuf::Arena command_arena_{command_arena_block_, sizeof(command_arena_block_)};
+  bool command_arena_used_ = false;  // parsed into since its last Reset
   size_t link_reports_next_ = 0;
   bool link_reports_due_ = false;  // a task to handle them is queued
   bool backend_hangup_pending_ = false;

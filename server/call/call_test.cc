@@ -200,7 +200,16 @@ class CallTest : public ::testing::Test {
     }
   }
 
-  long SteadyFrameAllocations(int frames, bool spare);
+  // How a steady frame's command reaches the call: as a parsed message, or
+  // as its bytes for the call to parse (a link on the call's loop).
+  enum class Handover { kMessage, kBytes };
+  long SteadyFrameAllocations(int frames, bool spare, Handover handover = Handover::kMessage);
+
+  // As a link on the call's loop hands a message over: its bytes.
+  bool CommandBytes(const v1::HandleCallResponse& response) {
+    return call_->OnBackendCommandBytes(link_ids_.back(), BackendMessageKind::kHandleCallResponse,
+                                        response.SerializeAsString());
+  }
 
   // UUID at 0 ms, one audio frame, the dial, and the accept.
   void Connect() {
@@ -548,7 +557,7 @@ TEST_F(CallTest, CommandsPastTheBudgetEndTheCallAfterTheOnesBeforeThem) {
 // beforehand, moved in as a link hands it over) and the tick that plays a
 // frame out. With `spare`, the link hands the call an emptied audio event
 // each frame, as links that keep written events do.
-long CallTest::SteadyFrameAllocations(int frames, bool spare) {
+long CallTest::SteadyFrameAllocations(int frames, bool spare, Handover handover) {
   link().events.reserve(1000);  // the fake's own storage, not the call's
   const std::vector<int16_t> samples(160, 1234);
   std::vector<uint8_t> frame;
@@ -560,6 +569,7 @@ long CallTest::SteadyFrameAllocations(int frames, bool spare) {
   auto step = [&]() -> long {
     v1::HandleCallResponse response;
     *response.mutable_command() = Play(samples, "", "r");
+    const std::string bytes = response.SerializeAsString();
     if (spare) {
       link().spare.emplace();
       link().spare->mutable_audio()->mutable_pcm()->reserve(320);
@@ -568,7 +578,12 @@ long CallTest::SteadyFrameAllocations(int frames, bool spare) {
               static_cast<ssize_t>(frame.size()));
     const long before = testing::AllocationCount();
     loop_.RunOnce(event::Nanos(0));
-    call_->OnBackendCommand(link_ids_.back(), std::move(response));
+    if (handover == Handover::kBytes) {
+      EXPECT_TRUE(call_->OnBackendCommandBytes(link_ids_.back(),
+                                               BackendMessageKind::kHandleCallResponse, bytes));
+    } else {
+      call_->OnBackendCommand(link_ids_.back(), std::move(response));
+    }
     loop_.RunOnce(event::Nanos(0));
     for (int ms = 0; ms < 20; ms += 5) {
       time_.Advance(milliseconds(5));
@@ -610,6 +625,64 @@ TEST_F(CallTest, ASteadyFrameFillsTheAudioEventTheLinkHandsBack) {
   // Only the playout queue's deque block per four frames.
   EXPECT_LE(allocations, kFrames / 4)
       << static_cast<double>(allocations) / kFrames << " allocations per frame";
+}
+
+TEST_F(CallTest, ASteadyFrameParsedFromBytesAllocatesOnlyTheAudioBytesOfTheCommand) {
+  Connect();
+  constexpr int kFrames = 200;
+  const long allocations = SteadyFrameAllocations(kFrames, /*spare=*/true, Handover::kBytes);
+  // The parse's nested messages (the command, its PlayAudio) are in the
+  // call's arena: the PCM's string buffer is the one allocation it makes.
+  // Plus the playout queue's deque block per four frames.
+  EXPECT_LE(allocations, kFrames + kFrames / 4)
+      << static_cast<double>(allocations) / kFrames << " allocations per frame";
+}
+
+// Commands a link on the loop hands over as bytes are acted on in the order
+// reported, among those handed over parsed; the arena they were parsed
+// into is emptied between rounds and used again.
+TEST_F(CallTest, CommandsHandedOverAsBytesKeepTheirPlaceAmongTheOthers) {
+  Connect();
+  EXPECT_TRUE(CommandBytes(MarkResponse("a")));
+  call_->OnBackendCommand(link_ids_.back(), MarkResponse("b"));
+  EXPECT_TRUE(CommandBytes(MarkResponse("c", 3000)));  // past the arena's first block
+  Settle();
+  EXPECT_TRUE(CommandBytes(MarkResponse("d")));
+  Settle();
+  EXPECT_THAT(ResultsThenEnded(), ElementsAre("acc", "a", "b", "c", "d"));
+}
+
+TEST_F(CallTest, BytesThatAreNotTheMessageAreRefusedAndLeaveTheBudgetAsItWas) {
+  Connect();
+  // A message cut short: its last field's length runs past the end.
+  std::string broken = MarkResponse("x", 1000).SerializeAsString();
+  broken.pop_back();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(call_->OnBackendCommandBytes(link_ids_.back(),
+                                              BackendMessageKind::kHandleCallResponse, broken));
+  }
+  // Three commands of a third of the budget each still fit: the refused
+  // bytes were given back.
+  for (const char* id : {"h1", "h2", "h3"}) {
+    EXPECT_TRUE(CommandBytes(MarkResponse(id, kMaxPendingCommandBytes / 3 - 64)));
+  }
+  Settle();
+  EXPECT_THAT(ResultsThenEnded(), ElementsAre("acc", "h1", "h2", "h3"));
+  EXPECT_THAT(Ended(), IsEmpty());
+}
+
+TEST_F(CallTest, CommandBytesPastTheBudgetEndTheCallAfterTheOnesBeforeThem) {
+  Connect();
+  EXPECT_TRUE(CommandBytes(MarkResponse("a")));
+  for (const char* id : {"h1", "h2", "h3", "h4"}) {
+    EXPECT_TRUE(CommandBytes(MarkResponse(id, kMaxPendingCommandBytes / 4)));
+  }
+  EXPECT_TRUE(CommandBytes(MarkResponse("b")));
+  Settle();
+  EXPECT_THAT(ResultsThenEnded(), ElementsAre("acc", "a", "h1", "h2", "h3", "ended"));
+  ASSERT_THAT(Ended(), SizeIs(1));
+  EXPECT_EQ(Ended()[0].event.ended().reason(), v1::CALL_END_REASON_BACKEND_LOST);
+  EXPECT_THAT(Ended()[0].event.ended().detail(), ::testing::HasSubstr("more than 16 MiB"));
 }
 
 TEST_F(CallTest, ClearAnswersWithClearResultThenTheMarkCleared) {
