@@ -43,27 +43,14 @@ class EventOutbox {
 
   // Queues `event`. Returns true when no write was in flight: the caller
   // must start writing in_flight() now.
-  bool Push(audiosocket::bridge::v1::CallEvent event, event::MonoTime now = event::MonoTime()) {
-    Message message;
+  bool Push(audiosocket::bridge::v1::CallEvent&& event, event::MonoTime now = event::MonoTime()) {
     if constexpr (kBare) {
-      message = std::move(event);
+      return PushMessage(std::move(event), now);
     } else {
+      Message message;
       *message.mutable_event() = std::move(event);
+      return PushMessage(std::move(message), now);
     }
-    if (!in_flight_.has_value()) {
-      in_flight_ = std::move(message);
-      in_flight_since_ = now;
-      return true;
-    }
-    if (EventOf(message).has_audio()) {
-      ++queued_audio_;
-      while (queued_audio_ > max_audio_events_ + extra_audio_events_ && DropOldestAudio()) {
-      }
-    } else {
-      queued_other_bytes_ += message.ByteSizeLong();
-    }
-    queue_.push_back(Entry{std::move(message), now});
-    return false;
   }
 
   // Lets the queue hold `audio_events` more audio events than its bound
@@ -143,6 +130,25 @@ class EventOutbox {
   uint64_t dropped_audio_samples() const { return dropped_samples_; }
 
  private:
+  // Push, for the message as queued. Each move of a message is a swap and
+  // a destruction, and this runs for every frame: moved once into place.
+  bool PushMessage(Message&& message, event::MonoTime now) {
+    if (!in_flight_.has_value()) {
+      in_flight_.emplace(std::move(message));
+      in_flight_since_ = now;
+      return true;
+    }
+    if (EventOf(message).has_audio()) {
+      ++queued_audio_;
+      while (queued_audio_ > max_audio_events_ + extra_audio_events_ && DropOldestAudio()) {
+      }
+    } else {
+      queued_other_bytes_ += message.ByteSizeLong();
+    }
+    queue_.push_back(Entry{std::move(message), now});
+    return false;
+  }
+
   static constexpr bool kBare = std::is_same_v<Message, audiosocket::bridge::v1::CallEvent>;
 
   static const audiosocket::bridge::v1::CallEvent& EventOf(const Message& message) {

@@ -38,7 +38,7 @@ class FramedOutbox {
 
   // Queues `event`. Returns true when nothing was in flight: the stream's
   // body, paused for lack of bytes, has some again.
-  bool Push(bridge::v1::CallEvent event, event::MonoTime now) {
+  bool Push(bridge::v1::CallEvent&& event, event::MonoTime now) {
     const bool was_idle = events_.Push(std::move(event), now);
     if (was_idle) FrameInFlight();
     return was_idle;

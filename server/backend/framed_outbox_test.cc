@@ -68,7 +68,7 @@ template <typename Message>
 void ExpectFramedLikeGrpc() {
   for (size_t piece : {1, 7, 16384}) {
     FramedOutbox<Message> outbox(100);
-    for (const CallEvent& event : Events()) outbox.Push(event, event::MonoTime());
+    for (const CallEvent& event : Events()) outbox.Push(CallEvent(event), event::MonoTime());
     EXPECT_EQ(ReadAll(outbox, piece), Reference<Message>(Events())) << "pieces of " << piece;
   }
 }
@@ -121,7 +121,7 @@ TEST(FramedOutboxTest, AWrittenAudioEventComesBackEmptiedForTheNextFrame) {
   // Other events are not kept.
   CallEvent mark;
   mark.mutable_mark()->set_name("m");
-  outbox.Push(mark, event::MonoTime());
+  outbox.Push(std::move(mark), event::MonoTime());
   ReadAll(outbox, 100);
   EXPECT_FALSE(outbox.TakeSpareAudioEvent().has_audio());
 }

@@ -64,21 +64,29 @@ void LoopPushLink::Open() {
 }
 
 void LoopPushLink::SendEvent(bridge::v1::CallEvent event) {
-  OnLoop([self = shared_from_this(), event = std::move(event)]() mutable {
-    if (self->closing_ || self->done_) return;
-    const bool idle = self->outbox_.Push(std::move(event), event::MonoClock::now());
-    self->CountDrops();
-    if (self->outbox_.events().overflowed()) {
-      // Said first, so the call ends with this reason rather than the
-      // cancellation's.
-      if (self->connection_ != nullptr) self->connection_->Cancel(self->stream_id_);
-      self->Finish(BackendNotReadingStatus());
-      return;
-    }
-    if (idle && self->connection_ != nullptr) {
-      self->connection_->ResumeSending(self->stream_id_);
-    }
+  // From the loop (every caller frame of every call): queued at once, with
+  // no closure around the event. The caller holds the link.
+  if (loop_->InDispatcherThread()) {
+    QueueEvent(std::move(event));
+    return;
+  }
+  loop_->Post([self = shared_from_this(), event = std::move(event)]() mutable {
+    self->QueueEvent(std::move(event));
   });
+}
+
+void LoopPushLink::QueueEvent(bridge::v1::CallEvent&& event) {
+  if (closing_ || done_) return;
+  const bool idle = outbox_.Push(std::move(event), event::MonoClock::now());
+  CountDrops();
+  if (outbox_.events().overflowed()) {
+    // Said first, so the call ends with this reason rather than the
+    // cancellation's.
+    if (connection_ != nullptr) connection_->Cancel(stream_id_);
+    Finish(BackendNotReadingStatus());
+    return;
+  }
+  if (idle && connection_ != nullptr) connection_->ResumeSending(stream_id_);
 }
 
 bridge::v1::CallEvent LoopPushLink::SpareAudioEvent() {

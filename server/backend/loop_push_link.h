@@ -57,6 +57,8 @@ class LoopPushLink final : public BackendLink,
   // Runs `task` on the loop: now when already there, else posted.
   template <typename Task>
   void OnLoop(Task task);
+  // SendEvent's work, on the loop.
+  void QueueEvent(bridge::v1::CallEvent&& event);
   void Finish(const grpc::Status& status);
   void CountDrops();
 

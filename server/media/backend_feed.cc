@@ -27,7 +27,7 @@ uint64_t BackendFeed::ToBackendOffset(uint64_t call_offset) const {
          static_cast<uint64_t>(call_rate_hz_);
 }
 
-void BackendFeed::Emit(CallEvent event) {
+void BackendFeed::Emit(CallEvent&& event) {
   if (link_ != nullptr) {
     Deliver(std::move(event));
     return;
@@ -64,7 +64,7 @@ void BackendFeed::Connect(BackendLink* link) {
   held_audio_samples_ = 0;
 }
 
-void BackendFeed::Deliver(CallEvent event) {
+void BackendFeed::Deliver(CallEvent&& event) {
   if (event.has_dtmf()) {
     // Filtering happens here, in delivery order, so held events are judged
     // by what the backend asked for at accept or claim.

@@ -40,7 +40,7 @@ class BackendFeed {
   void Disconnect() { link_ = nullptr; }
   // An event from the caller's side (audio and DTMF offsets at the call's
   // rate).
-  void Emit(bridge::v1::CallEvent event);
+  void Emit(bridge::v1::CallEvent&& event);
 
   // Converts a call-rate offset to the backend's rate.
   uint64_t ToBackendOffset(uint64_t call_offset) const;
@@ -49,7 +49,7 @@ class BackendFeed {
   uint64_t held_dropped_events() const { return held_dropped_events_; }
 
  private:
-  void Deliver(bridge::v1::CallEvent event);
+  void Deliver(bridge::v1::CallEvent&& event);
 
   const uint32_t hold_audio_ms_;
   int call_rate_hz_ = 8000;
