@@ -35,9 +35,8 @@ Bridge::Bridge(BridgeConfig config, int io_threads) : config_(std::move(config))
   counters_sum_ = all_counters;
   metrics_ = std::make_unique<Metrics>(std::move(all_counters), dispatcher_.get());
   for (const auto& loop : loops_) {
-    loop->set_round_observer([rounds = &metrics_->loop_rounds()](event::Nanos took) {
-      rounds->Observe(std::chrono::duration<double>(took).count());
-    });
+    loop->set_round_observer(
+        [rounds = &metrics_->loop_rounds()](event::Nanos took) { rounds->Observe(took); });
   }
   BridgeService::Options options;
   options.max_queued_audio_events = static_cast<size_t>(config_.backend_queue_ms / 20);

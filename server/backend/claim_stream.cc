@@ -187,9 +187,7 @@ void ClaimStream::OnWriteDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     if (ok && inbound_latency_ != nullptr && outbox_.in_flight().event().has_audio()) {
-      inbound_latency_->Observe(
-          std::chrono::duration<double>(event::MonoClock::now() - outbox_.in_flight_since())
-              .count());
+      inbound_latency_->Observe(event::MonoClock::now() - outbox_.in_flight_since());
     }
     if (ok && outbox_.WriteDone()) {
       next = &outbox_.in_flight();

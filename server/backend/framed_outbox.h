@@ -59,9 +59,7 @@ class FramedOutbox {
       offset_ += n;
       if (offset_ < bytes_.size()) break;  // the frame is full
       if (inbound_latency != nullptr && events_.in_flight().has_audio()) {
-        inbound_latency->Observe(
-            std::chrono::duration<double>(event::MonoClock::now() - events_.in_flight_since())
-                .count());
+        inbound_latency->Observe(event::MonoClock::now() - events_.in_flight_since());
       }
       if (events_.WriteDone()) FrameInFlight();
     }

@@ -167,9 +167,7 @@ void PushLink::OnWriteDone(bool ok) {
       outbox_.Discard();
     } else {
       if (inbound_latency_ != nullptr && outbox_.in_flight().event().has_audio()) {
-        inbound_latency_->Observe(
-            std::chrono::duration<double>(event::MonoClock::now() - outbox_.in_flight_since())
-                .count());
+        inbound_latency_->Observe(event::MonoClock::now() - outbox_.in_flight_since());
       }
       if (outbox_.WriteDone()) {
         next = &outbox_.in_flight();

@@ -14,23 +14,37 @@ int ThreadShard(int shards) {
   return static_cast<int>(mine % static_cast<unsigned>(shards));
 }
 
+std::vector<int64_t> InNanoseconds(const std::vector<double>& seconds) {
+  std::vector<int64_t> out;
+  out.reserve(seconds.size());
+  for (double s : seconds) out.push_back(std::llround(s * 1e9));
+  return out;
+}
+
 }  // namespace
 
 LatencyHistogram::LatencyHistogram(std::vector<double> bounds)
     : bounds_(std::move(bounds)),
+      bounds_ns_(InNanoseconds(bounds_)),
       sum_slot_(bounds_.size() + 1),
       lines_per_shard_((sum_slot_ + 1 + 7) / 8),
       lines_(new Line[kShards * lines_per_shard_]) {}
 
 void LatencyHistogram::Observe(double seconds) {
   if (!(seconds >= 0)) seconds = 0;  // a clock step or NaN counts as no delay
+  seconds = std::min(seconds, 1e9);  // in range of int64 nanoseconds
+  Observe(std::chrono::nanoseconds(std::llround(seconds * 1e9)));
+}
+
+void LatencyHistogram::Observe(std::chrono::nanoseconds elapsed) {
+  const int64_t ns = std::max<int64_t>(elapsed.count(), 0);  // a clock step: no delay
   // Prometheus buckets are "less than or equal": a value on a bound belongs
   // to that bound's bucket.
-  const size_t bucket = std::lower_bound(bounds_.begin(), bounds_.end(), seconds) - bounds_.begin();
+  const size_t bucket =
+      std::lower_bound(bounds_ns_.begin(), bounds_ns_.end(), ns) - bounds_ns_.begin();
   const int shard = ThreadShard(kShards);
   Slot(shard, bucket).fetch_add(1, std::memory_order_relaxed);
-  Slot(shard, sum_slot_)
-      .fetch_add(static_cast<uint64_t>(std::llround(seconds * 1e9)), std::memory_order_relaxed);
+  Slot(shard, sum_slot_).fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
 }
 
 LatencyHistogram::Snapshot LatencyHistogram::Read() const {

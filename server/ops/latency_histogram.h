@@ -18,6 +18,7 @@
 // Thread-safe: Observe and Read from any thread.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -31,6 +32,9 @@ class LatencyHistogram {
   explicit LatencyHistogram(std::vector<double> bounds);
 
   void Observe(double seconds);
+  // The same for a duration, on the per-frame paths: integer compares and
+  // sums, no conversion to seconds and back.
+  void Observe(std::chrono::nanoseconds elapsed);
 
   struct Snapshot {
     std::vector<uint64_t> counts;  // per bucket, not cumulative; the last is +Inf
@@ -53,7 +57,8 @@ class LatencyHistogram {
   }
 
   const std::vector<double> bounds_;
-  const size_t sum_slot_;  // after the buckets, +Inf included
+  const std::vector<int64_t> bounds_ns_;  // bounds_ in nanoseconds, rounded
+  const size_t sum_slot_;                 // after the buckets, +Inf included
   const size_t lines_per_shard_;
   const std::unique_ptr<Line[]> lines_;
 };

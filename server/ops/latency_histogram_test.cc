@@ -35,6 +35,28 @@ TEST(LatencyHistogramTest, NegativeAndNanCountAsNoDelay) {
   EXPECT_EQ(s.sum_seconds, 0);
 }
 
+TEST(LatencyHistogramTest, DurationsLandWhereTheSameSecondsDo) {
+  using std::chrono::microseconds;
+  using std::chrono::nanoseconds;
+  LatencyHistogram histogram({0.001, 0.01, 0.1});
+  histogram.Observe(microseconds(500));
+  histogram.Observe(microseconds(1000));  // on a bound: that bound's bucket
+  histogram.Observe(nanoseconds(1000001));
+  histogram.Observe(microseconds(100000));
+  histogram.Observe(nanoseconds(-7));  // a clock step: no delay
+  histogram.Observe(std::chrono::seconds(3));
+  const LatencyHistogram::Snapshot s = histogram.Read();
+  EXPECT_THAT(s.counts, ElementsAre(3, 1, 1, 1));
+  EXPECT_EQ(s.count, 6u);
+  EXPECT_NEAR(s.sum_seconds, 3.102500001, 1e-12);
+}
+
+TEST(LatencyHistogramTest, AnInfiniteDelayIsCountedAboveTheLastBound) {
+  LatencyHistogram histogram({0.001});
+  histogram.Observe(std::numeric_limits<double>::infinity());
+  EXPECT_THAT(histogram.Read().counts, ElementsAre(0, 1));
+}
+
 TEST(LatencyHistogramTest, ManyBoundsSpanSeveralCacheLines) {
   std::vector<double> bounds;
   for (int i = 1; i <= 40; ++i) bounds.push_back(i);

@@ -96,7 +96,7 @@ event::MonoTime Playout::OnTick() {
   const event::Nanos lateness = pacer_->Lateness(now);
   if (lateness > kFramePeriod) counters_->playout_late_ticks++;
   if (options_.tick_lateness != nullptr) {
-    options_.tick_lateness->Observe(std::chrono::duration<double>(lateness).count());
+    options_.tick_lateness->Observe(lateness);
   }
   pacer_->OnTick(now);
 
