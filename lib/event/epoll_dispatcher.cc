@@ -139,15 +139,46 @@ EpollDispatcher::TimerId EpollDispatcher::RunRepeating(MonoTime first, Repeating
 }
 
 EpollDispatcher::TimerId EpollDispatcher::AddTimer(MonoTime when, Timer timer) {
-  const TimerId id = next_timer_id_++;
-  timers_.emplace(id, std::move(timer));
-  timer_heap_.push(TimerEntry{when, id});
+  uint32_t index;
+  if (free_timer_slots_.empty()) {
+    index = static_cast<uint32_t>(timer_slots_.size());
+    timer_slots_.emplace_back();
+  } else {
+    index = free_timer_slots_.back();
+    free_timer_slots_.pop_back();
+  }
+  TimerSlot& slot = timer_slots_[index];
+  slot.timer = std::move(timer);
+  slot.live = true;
+  ++live_timers_;
+  const TimerId id = (static_cast<TimerId>(slot.generation) << 32) | (index + 1);
+  timer_heap_.push(TimerEntry{when, next_timer_order_++, id});
   // While timers fire, FireTimers arms the timerfd once at the end.
   if (when < armed_for_ && !firing_timers_) ArmTimerFd();
   return id;
 }
 
-void EpollDispatcher::CancelTimer(TimerId id) { timers_.erase(id); }
+EpollDispatcher::TimerSlot* EpollDispatcher::FindTimer(TimerId id) {
+  const uint64_t index = (id & 0xffffffffu) - 1;  // 0 (no timer) wraps past the end
+  if (index >= timer_slots_.size()) return nullptr;
+  TimerSlot& slot = timer_slots_[index];
+  if (!slot.live || slot.generation != static_cast<uint32_t>(id >> 32)) return nullptr;
+  return &slot;
+}
+
+void EpollDispatcher::ReleaseTimer(TimerId id) {
+  TimerSlot* slot = FindTimer(id);
+  if (slot == nullptr) return;
+  slot->live = false;
+  ++slot->generation;
+  --live_timers_;
+  free_timer_slots_.push_back(static_cast<uint32_t>((id & 0xffffffffu) - 1));
+  // Last: the task may own what destroys it, and may not touch the slots.
+  Timer gone = std::move(slot->timer);
+  slot->timer = Timer{};
+}
+
+void EpollDispatcher::CancelTimer(TimerId id) { ReleaseTimer(id); }
 
 bool EpollDispatcher::TimerDue() {
   // armed_for_ is the earliest deadline (max() while timers fire, which
@@ -156,7 +187,7 @@ bool EpollDispatcher::TimerDue() {
 }
 
 MonoTime EpollDispatcher::NextDeadline() {
-  while (!timer_heap_.empty() && !timers_.contains(timer_heap_.top().id)) timer_heap_.pop();
+  while (!timer_heap_.empty() && FindTimer(timer_heap_.top().id) == nullptr) timer_heap_.pop();
   return timer_heap_.empty() ? MonoTime::max() : timer_heap_.top().when;
 }
 
@@ -196,25 +227,25 @@ void EpollDispatcher::FireTimers() {
   for (TimerId id : due_) {
     // Looked up now, not when collected: a timer cancelled by an earlier
     // one of this round (a call that ended) must not run.
-    auto it = timers_.find(id);
-    if (it == timers_.end()) continue;
-    // Moved out before it runs: a task that sets timers may rehash the map
+    TimerSlot* slot = FindTimer(id);
+    if (slot == nullptr) continue;
+    // Moved out before it runs: a task that sets timers may grow the slots
     // under it. Moving a std::function moves a pointer; nothing allocates.
-    Timer timer = std::move(it->second);
+    Timer timer = std::move(slot->timer);
     if (timer.once) {
-      timers_.erase(it);
+      ReleaseTimer(id);
       timer.once();
       continue;
     }
     const MonoTime next = timer.repeating();
-    it = timers_.find(id);  // gone if the task cancelled itself
-    if (it == timers_.end()) continue;
+    slot = FindTimer(id);  // gone if the task cancelled itself
+    if (slot == nullptr) continue;
     if (next == MonoTime::max()) {
-      timers_.erase(it);
+      ReleaseTimer(id);
       continue;
     }
-    it->second = std::move(timer);
-    timer_heap_.push(TimerEntry{next, id});
+    slot->timer = std::move(timer);
+    timer_heap_.push(TimerEntry{next, next_timer_order_++, id});
   }
   firing_timers_ = false;
   ArmTimerFd();

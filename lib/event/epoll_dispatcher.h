@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -74,7 +73,7 @@ class EpollDispatcher final : public Dispatcher {
 
   // Rounds so far (epoll_wait returns); for benchmarks.
   uint64_t wakeups() const { return wakeups_; }
-  size_t pending_timers() const { return timers_.size(); }
+  size_t pending_timers() const { return live_timers_; }
 
   // Dispatcher
   void Post(Task task) override;
@@ -101,8 +100,11 @@ class EpollDispatcher final : public Dispatcher {
 
   struct TimerEntry {
     MonoTime when;
+    uint64_t order;  // timers due at once fire in the order they were set
     TimerId id;
-    bool operator>(const TimerEntry& o) const { return when != o.when ? when > o.when : id > o.id; }
+    bool operator>(const TimerEntry& o) const {
+      return when != o.when ? when > o.when : order > o.order;
+    }
   };
 
   // A timer's task: one-shot or repeating (exactly one is set).
@@ -110,8 +112,22 @@ class EpollDispatcher final : public Dispatcher {
     Task once;
     RepeatingTask repeating;
   };
+  // Timers live in slots found by index, not in a hash map: every playout
+  // tick of every call looks its timer up twice. A TimerId is the slot's
+  // index plus one, with the slot's generation above: a cancelled timer's
+  // id (and its entry left in the heap) no longer matches once the slot is
+  // reused.
+  struct TimerSlot {
+    Timer timer;
+    uint32_t generation = 0;
+    bool live = false;
+  };
 
   TimerId AddTimer(MonoTime when, Timer timer);
+  // The live timer `id` names, or nullptr.
+  TimerSlot* FindTimer(TimerId id);
+  // Frees a live timer's slot (its task destroyed now).
+  void ReleaseTimer(TimerId id);
   void Wake();
   void DrainTasks();
   void FireTimers();
@@ -141,9 +157,11 @@ class EpollDispatcher final : public Dispatcher {
 
   // Dispatcher-thread state.
   std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<TimerEntry>> timer_heap_;
-  absl::flat_hash_map<TimerId, Timer> timers_;
+  std::vector<TimerSlot> timer_slots_;
+  std::vector<uint32_t> free_timer_slots_;
+  size_t live_timers_ = 0;
+  uint64_t next_timer_order_ = 0;
   std::vector<TimerId> due_;  // FireTimers' round, kept for its capacity
-  TimerId next_timer_id_ = 1;
   MonoTime armed_for_ = MonoTime::max();
   bool firing_timers_ = false;  // in FireTimers: RunAt leaves arming to it
   bool in_round_ = false;       // between epoll_wait's return and the round's end
