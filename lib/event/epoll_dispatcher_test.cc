@@ -131,6 +131,33 @@ TEST(EpollDispatcherTest, ACancelledTimerNeverRuns) {
   EXPECT_FALSE(cancelled);
 }
 
+// Ids of timers that ran or were cancelled stay dead even once their place
+// holds a new timer: an owner cancelling late (a call ending after its
+// one-shot timer fired) must not cancel someone else's.
+TEST(EpollDispatcherTest, AnIdOfAFinishedTimerNeverNamesTheTimerSetAfterIt) {
+  SimulatedTimeSource time;
+  EpollDispatcher dispatcher(&time);
+  const auto fired_id = dispatcher.RunAt(time.Now(), [] {});
+  dispatcher.RunOnce(milliseconds(0));
+  const auto cancelled_id = dispatcher.RunAt(time.Now() + milliseconds(50), [] {});
+  dispatcher.CancelTimer(cancelled_id);
+  std::vector<int> fired;
+  std::vector<EpollDispatcher::TimerId> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(
+        dispatcher.RunAt(time.Now() + milliseconds(5), [&fired, i] { fired.push_back(i); }));
+  }
+  dispatcher.CancelTimer(fired_id);
+  dispatcher.CancelTimer(cancelled_id);
+  EXPECT_EQ(dispatcher.pending_timers(), 3u);
+  EXPECT_THAT(
+      ids, ::testing::Each(::testing::AllOf(::testing::Ne(fired_id), ::testing::Ne(cancelled_id))));
+  time.Advance(milliseconds(5));
+  dispatcher.RunOnce(milliseconds(0));
+  EXPECT_THAT(fired, ElementsAre(0, 1, 2));
+  EXPECT_EQ(dispatcher.pending_timers(), 0u);
+}
+
 TEST(EpollDispatcherTest, ATimerCancelledByAnEarlierOneInTheSameRoundDoesNotRun) {
   SimulatedTimeSource time;
   EpollDispatcher dispatcher(&time);
