@@ -10,6 +10,7 @@
 # window (each also went back out). Systems:
 #   bridge-push   audiosocket-bridge --mode=push + echo-backend (loop transport)
 #   bridge-pull   audiosocket-bridge --mode=pull + echo-backend (loop transport)
+#   baseline      audiosocket-echo --mode=echo (the plain echo)
 #   baseline-paced  audiosocket-echo --mode=paced (the pacing floor)
 # callgrind runs the server some 50 times slower, so --calls stays small
 # (the default 5 keeps every frame on time); per-round work (epoll, HTTP/2
@@ -78,12 +79,11 @@ for system in ${systems//,/ }; do
   case "$system" in
     bridge-push|bridge-pull)
       mode=${system#bridge-}
-      "$bin/bench/echo_backend/echo-backend" --mode="$mode" --transport=loop --workload=echo \
-        --listen=127.0.0.1:0 --slots="$calls" 2>"$dir/backend.err" &
-      pids+=($!)
-      backend_pid=$!
       backend_args=()
       if [[ $mode == push ]]; then
+        "$bin/bench/echo_backend/echo-backend" --mode=push --transport=loop --workload=echo \
+          --listen=127.0.0.1:0 2>"$dir/backend.err" &
+        pids+=($!)
         wait_for "$dir/backend.err" '"port":'
         port=$(grep -o '"port":[0-9]*' "$dir/backend.err" | head -1 | cut -d: -f2)
         backend_args=(--backend="ipv4:127.0.0.1:$port")
@@ -100,16 +100,23 @@ for system in ${systems//,/ }; do
       metrics=127.0.0.1:$(grep -o '"metrics_port":[0-9]*' "$dir/server.err" | head -1 | cut -d: -f2)
       if [[ $mode == pull ]]; then
         grpc=$(grep -o '"grpc_port":[0-9]*' "$dir/server.err" | head -1 | cut -d: -f2)
-        kill "$backend_pid"
         "$bin/bench/echo_backend/echo-backend" --mode=pull --transport=loop --workload=echo \
-          --bridge="127.0.0.1:$grpc" --slots="$calls" 2>"$dir/backend.err" &
+          --bridge="127.0.0.1:$grpc" --slots=$((calls + calls / 10 + 1)) 2>"$dir/backend.err" &
         pids+=($!)
-        sleep 2
+        sleep 2  # its claims are waiting before the first call
       fi
       ;;
-    baseline-paced)
+    baseline|baseline-paced)
+      echo_mode=echo
+      paced_window=""
+      if [[ $system == baseline-paced ]]; then
+        # As run.sh's: the loop's rounds at most every 500 us, as the bridge's.
+        echo_mode=paced
+        paced_window=--round_window=500us
+      fi
       valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" \
-        "$bin/bench/echo_server/audiosocket-echo" --mode=paced --listen=127.0.0.1:0 \
+        "$bin/bench/echo_server/audiosocket-echo" --mode="$echo_mode" --listen=127.0.0.1:0 \
+        ${paced_window} \
         2>"$dir/server.err" &
       server_pid=$!
       pids+=($server_pid)
