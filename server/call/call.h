@@ -225,8 +225,9 @@ class Call final : public LinkObserver,
   std::vector<LinkReport> link_reports_;
   // Where OnBackendCommandBytes parses, so a command's nested messages cost
   // no allocation and free of their own; emptied whenever every report is
-  // handled. Its first block is the call's own (a round's echo fits).
-  alignas(8) char command_arena_block_[2048];
+  // handled. Its first block is the call's own (a round's echo, a command or
+  // two, fits).
+  alignas(8) char command_arena_block_[1024];
   google::protobuf::Arena command_arena_{command_arena_block_, sizeof(command_arena_block_)};
   bool command_arena_used_ = false;  // parsed into since its last Reset
   size_t link_reports_next_ = 0;
