@@ -382,8 +382,9 @@ void Call::OnBackendConnected(int attempts, bool announce) {
 
 bool Call::OnBackendCommandBytes(uint64_t link_id, BackendMessageKind kind,
                                  absl::string_view bytes) {
-  // The arena is the loop's: a link elsewhere takes the general way.
-  if (!loop_->InDispatcherThread()) {
+  // The arena is the loop's: a link elsewhere takes the general way, as do
+  // commands past the arena's bound (see kMaxCommandArenaBytes).
+  if (!loop_->InDispatcherThread() || command_arena_.SpaceAllocated() > kMaxCommandArenaBytes) {
     return LinkObserver::OnBackendCommandBytes(link_id, kind, bytes);
   }
   // The bytes as sent stand for the command's size: reserved before the

@@ -71,6 +71,12 @@ inline constexpr uint64_t kMaxPendingCommandBytes = 16 << 20;
 // sockets of the loop's other calls.
 inline constexpr size_t kReportsPerRound = 256;
 
+// Bytes a call's command arena may hold. It is emptied only once every
+// waiting command is handled; a backend that keeps commands waiting round
+// after round would keep it from ever being emptied, so past this its
+// commands are parsed on the heap instead, each freed once handled.
+inline constexpr uint64_t kMaxCommandArenaBytes = 256 << 10;
+
 class Call final : public LinkObserver,
                    public RegisteredCall,
                    public BackendConnector::Host,
@@ -99,6 +105,8 @@ class Call final : public LinkObserver,
   // Reads what the caller sent now rather than when the loop next polls
   // (on the loop thread): lets the fuzz harness run inputs deterministically.
   void ReadCallerNowForTesting() { connection_.OnReadable(); }
+  // What the command arena holds now, its own first block included.
+  uint64_t CommandArenaBytesForTesting() const { return command_arena_.SpaceAllocated(); }
 
  private:
   enum class State {
@@ -226,7 +234,7 @@ class Call final : public LinkObserver,
   // Where OnBackendCommandBytes parses, so a command's nested messages cost
   // no allocation and free of their own; emptied whenever every report is
   // handled. Its first block is the call's own (a round's echo, a command or
-  // two, fits).
+  // two, fits). Past kMaxCommandArenaBytes, commands are parsed on the heap.
   alignas(8) char command_arena_block_[1024];
   google::protobuf::Arena command_arena_{command_arena_block_, sizeof(command_arena_block_)};
   bool command_arena_used_ = false;  // parsed into since its last Reset

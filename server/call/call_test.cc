@@ -652,6 +652,30 @@ TEST_F(CallTest, CommandsHandedOverAsBytesKeepTheirPlaceAmongTheOthers) {
   EXPECT_THAT(ResultsThenEnded(), ElementsAre("acc", "a", "b", "c", "d"));
 }
 
+// A backend that keeps commands waiting round after round keeps the arena
+// from being emptied: past its bound, commands are parsed on the heap, in
+// their place among the others, and the arena stops growing.
+TEST_F(CallTest, CommandsKeptWaitingDoNotGrowTheArenaPastItsBound) {
+  Connect();
+  constexpr int kCommands = 4000;  // far more than the bound holds
+  for (int i = 0; i < kCommands; ++i) {
+    ASSERT_TRUE(CommandBytes(MarkResponse(absl::StrCat("m", i), 64)));
+  }
+  // One message's worth over the bound at most (the last one let in).
+  EXPECT_LE(call_->CommandArenaBytesForTesting(), kMaxCommandArenaBytes + 8192);
+  while (EventsOf(v1::CallEvent::kResult).size() < static_cast<size_t>(kCommands) + 1) {
+    loop_.RunOnce(event::Nanos(0));
+  }
+  std::vector<std::string> ids;
+  for (const v1::CallEvent& event : EventsOf(v1::CallEvent::kResult)) {
+    ids.push_back(event.result().command_id());
+  }
+  ASSERT_THAT(ids, SizeIs(kCommands + 1));
+  for (int i = 0; i < kCommands; ++i) ASSERT_EQ(ids[i + 1], absl::StrCat("m", i));
+  // Emptied once all were handled.
+  EXPECT_LE(call_->CommandArenaBytesForTesting(), 1024u);
+}
+
 TEST_F(CallTest, BytesThatAreNotTheMessageAreRefusedAndLeaveTheBudgetAsItWas) {
   Connect();
   // A message cut short: its last field's length runs past the end.
