@@ -80,8 +80,9 @@ void LoopPushLink::QueueEvent(bridge::v1::CallEvent&& event) {
   const bool idle = outbox_.Push(std::move(event), event::MonoClock::now());
   CountDrops();
   if (outbox_.events().overflowed()) {
-    // Said first, so the call ends with this reason rather than the
-    // cancellation's.
+    // Kept alive through Finish, as in OnMessage. Said first, so the call
+    // ends with this reason rather than the cancellation's.
+    std::shared_ptr<LoopPushLink> self = shared_from_this();
     if (connection_ != nullptr) connection_->Cancel(stream_id_);
     Finish(BackendNotReadingStatus());
     return;
@@ -140,6 +141,9 @@ void LoopPushLink::OnMessage(absl::string_view message) {
                           : bridge::v1::HandleCallResponse().ParseFromArray(
                                 message.data(), static_cast<int>(message.size()));
   if (!parsed) {
+    // The cancel drops the connection's hold on this link, and whoever
+    // hears of the close may drop theirs: kept alive until Finish is done.
+    std::shared_ptr<LoopPushLink> self = shared_from_this();
     if (connection_ != nullptr) connection_->Cancel(stream_id_);
     Finish(grpc::Status(grpc::StatusCode::INTERNAL,
                         "the backend sent a message that is not a HandleCallResponse"));
