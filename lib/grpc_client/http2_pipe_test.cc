@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -182,6 +183,51 @@ TEST(Http2PipeTest, AFlushStopsAfterOneBatchWhileATimerIsDue) {
     }
     nghttp2_session_del(session);
     ::close(peer);
+  }
+}
+
+// The SETTINGS either side of a loop link sends first: no server push for
+// a client, the stream window, and no RFC 7540 priorities, so nghttp2
+// schedules every call's stream from its flat queue.
+TEST(Http2PipeTest, LocalSettingsTurnOffPriorityTreeAndSetTheWindow) {
+  for (const bool client : {true, false}) {
+    SCOPED_TRACE(client ? "client" : "server");
+    nghttp2_session_callbacks* callbacks;
+    ASSERT_EQ(nghttp2_session_callbacks_new(&callbacks), 0);
+    nghttp2_session* session = nullptr;
+    if (client) {
+      ASSERT_EQ(nghttp2_session_client_new(&session, callbacks, nullptr), 0);
+    } else {
+      ASSERT_EQ(nghttp2_session_server_new(&session, callbacks, nullptr), 0);
+    }
+    nghttp2_session_callbacks_del(callbacks);
+    SubmitLocalSettings(session, client, /*stream_window_bytes=*/123456,
+                        /*connection_window_bytes=*/1 << 20);
+
+    std::vector<uint8_t> sent;
+    const uint8_t* data = nullptr;
+    for (ssize_t n; (n = nghttp2_session_mem_send(session, &data)) > 0;) {
+      sent.insert(sent.end(), data, data + n);
+    }
+    nghttp2_session_del(session);
+    const size_t preface = client ? NGHTTP2_CLIENT_MAGIC_LEN : 0;
+    ASSERT_GE(sent.size(), preface + 9);
+    const uint8_t* frame = sent.data() + preface;
+    ASSERT_EQ(frame[3], NGHTTP2_SETTINGS);
+    const size_t length = (size_t{frame[0]} << 16) | (size_t{frame[1]} << 8) | frame[2];
+    ASSERT_EQ(length % 6, 0u);
+    ASSERT_GE(sent.size(), preface + 9 + length);
+    std::vector<std::pair<int, uint32_t>> entries;
+    for (size_t at = 9; at < 9 + length; at += 6) {
+      const uint8_t* e = frame + at;
+      entries.emplace_back((e[0] << 8) | e[1], (uint32_t{e[2]} << 24) | (uint32_t{e[3]} << 16) |
+                                                   (uint32_t{e[4]} << 8) | e[5]);
+    }
+    std::vector<std::pair<int, uint32_t>> expected;
+    if (client) expected.emplace_back(NGHTTP2_SETTINGS_ENABLE_PUSH, 0);
+    expected.emplace_back(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 123456);
+    expected.emplace_back(NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1);
+    EXPECT_EQ(entries, expected);
   }
 }
 
