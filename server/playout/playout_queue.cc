@@ -108,9 +108,22 @@ void PlayoutQueue::PopFront() {
   items_.pop_front();
 }
 
+PlayoutQueue::ResponseAudio& PlayoutQueue::Response(const std::string& response_id) {
+  if (last_response_ == nullptr || last_response_id_ != response_id) {
+    last_response_ = &responses_[response_id];
+    last_response_id_ = response_id;
+  }
+  return *last_response_;
+}
+
+void PlayoutQueue::EraseResponse(const std::string& response_id) {
+  if (last_response_ != nullptr && last_response_id_ == response_id) last_response_ = nullptr;
+  responses_.erase(response_id);
+}
+
 void PlayoutQueue::Recount(const std::string& response_id, int64_t delta) {
   buffered_samples_ = static_cast<uint64_t>(static_cast<int64_t>(buffered_samples_) + delta);
-  uint64_t& queued = responses_[response_id].queued;
+  uint64_t& queued = Response(response_id).queued;
   queued = static_cast<uint64_t>(static_cast<int64_t>(queued) + delta);
 }
 
@@ -129,7 +142,7 @@ absl::Status PlayoutQueue::EnqueuePcm(absl::string_view pcm, int input_rate_hz,
 }
 
 absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, const std::string& response_id,
-                                   const std::function<void(int16_t*)>& copy) {
+                                   absl::FunctionRef<void(int16_t*)> copy) {
   if (count == 0) return absl::OkStatus();
   const bool convert = input_rate_hz != config_.sample_rate_hz;
   if (convert && converter_ == nullptr) {
@@ -330,14 +343,14 @@ bool PlayoutQueue::Tick(absl::Span<int16_t> frame) {
       filled += n;
       had_content |= n > 0;
       buffered_samples_ -= n;
-      ResponseAudio& response = responses_[audio->response_id];
+      ResponseAudio& response = Response(audio->response_id);
       response.played += n;
       response.queued -= n;
       if (playing_response_ != audio->response_id) {
         // The previous response finished; forget it unless audio remains.
         auto previous = responses_.find(playing_response_);
         if (previous != responses_.end() && previous->second.queued == 0) {
-          responses_.erase(previous);
+          EraseResponse(playing_response_);
         }
         playing_response_ = audio->response_id;
       }
@@ -451,7 +464,7 @@ ClearReport PlayoutQueue::Clear(const std::string& response_id) {
     account.played_samples = response == responses_.end() ? 0 : response->second.played;
     report.discarded_samples += samples;
     report.responses.push_back(std::move(account));
-    responses_.erase(id);
+    EraseResponse(id);
   }
   std::sort(report.responses.begin(), report.responses.end(),
             [](const ResponseAccount& a, const ResponseAccount& b) {

@@ -22,12 +22,13 @@
 
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -139,6 +140,9 @@ struct ClearReport {
 class PlayoutQueue {
  public:
   explicit PlayoutQueue(PlayoutConfig config);
+  // Not copyable: it remembers an address inside its own map.
+  PlayoutQueue(const PlayoutQueue&) = delete;
+  PlayoutQueue& operator=(const PlayoutQueue&) = delete;
 
   int samples_per_frame() const { return samples_per_frame_; }
   const PlayoutConfig& config() const { return config_; }
@@ -245,13 +249,19 @@ class PlayoutQueue {
   void PopFront();
   // Queues `count` input samples that `copy` writes at the end of a vector.
   absl::Status Enqueue(size_t count, int input_rate_hz, const std::string& response_id,
-                       const std::function<void(int16_t*)>& copy);
+                       absl::FunctionRef<void(int16_t*)> copy);
   // Converts the next slice of an item's input (at least enough for
   // `wanted` output samples, at most convert_slice_ms of it when more is
   // not wanted); the played part of `samples` is dropped first.
   void ConvertSlice(AudioItem& item, size_t wanted);
   // Changes an item's counted length by `delta` samples.
   void Recount(const std::string& response_id, int64_t delta);
+  // The response's entry, made if missing. Every frame queued and played
+  // looks one up, nearly always the one looked up last: that one is
+  // remembered, and forgotten wherever an entry is erased.
+  struct ResponseAudio;
+  ResponseAudio& Response(const std::string& response_id);
+  void EraseResponse(const std::string& response_id);
   // Fills from a DTMF item; returns samples written.
   size_t FillDtmf(DtmfItem& item, absl::Span<int16_t> out, bool* done);
 
@@ -271,7 +281,10 @@ class PlayoutQueue {
     uint64_t queued = 0;
     uint64_t played = 0;
   };
-  absl::flat_hash_map<std::string, ResponseAudio> responses_;
+  // Node-based: the remembered entry's address survives other insertions.
+  absl::node_hash_map<std::string, ResponseAudio> responses_;
+  ResponseAudio* last_response_ = nullptr;  // responses_[last_response_id_]
+  std::string last_response_id_;
   std::string playing_response_;  // response of the last audio played
   // The response whose audio was the last thing queued (empty once a mark,
   // DTMF, hang-up or another response follows it): its audio may still be

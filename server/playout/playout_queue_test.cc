@@ -540,5 +540,24 @@ TEST(PlayoutQueueAccountTest, ReusedResponseIdContinuesUntilAnotherResponsePlays
   EXPECT_EQ(fresh.responses[0].discarded_samples, 640u);
 }
 
+// A clear ends a response's account: the same id queued right after starts
+// from nothing, though it was the response looked up last.
+TEST(PlayoutQueueAccountTest, IdQueuedRightAfterItsClearStartsANewAccount) {
+  PlayoutQueue queue(Config());
+  std::vector<int16_t> frame(160);
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(1600, 1), "r").ok());
+  for (int i = 0; i < 4; ++i) queue.Tick(absl::MakeSpan(frame));
+  ClearReport first = queue.Clear("r");
+  ASSERT_EQ(first.responses.size(), 1u);
+  EXPECT_EQ(first.responses[0].played_samples, 640u);
+
+  ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(800, 1), "r").ok());
+  for (int i = 0; i < 2; ++i) queue.Tick(absl::MakeSpan(frame));
+  ClearReport second = queue.Clear("r");
+  ASSERT_EQ(second.responses.size(), 1u);
+  EXPECT_EQ(second.responses[0].played_samples, 320u);
+  EXPECT_EQ(second.responses[0].discarded_samples, 480u);
+}
+
 }  // namespace
 }  // namespace audiosocket
