@@ -180,9 +180,14 @@ absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, const std::s
   }
   std::vector<int16_t>& into = convert ? last->input : last->samples;
   const size_t used = convert ? last->input_position : last->position;
-  // Drop what has been played or converted when it is most of the vector:
-  // a response streamed for an hour must not keep an hour of audio.
-  if (used > 4096 && used * 2 > into.size()) {
+  // Drop what has been played or converted once it is half the vector or
+  // more, when the vector would otherwise grow (growing copied the played
+  // part too: a response played as it streams in regrew past the size the
+  // spare keeps) or when it passes 4096 samples (a response streamed for an
+  // hour must not keep an hour of audio). Each drop moves no more samples
+  // than were played since the last: at most one move per sample played.
+  if (used > 0 && used * 2 >= into.size() &&
+      (into.size() + count > into.capacity() || used > 4096)) {
     into.erase(into.begin(), into.begin() + static_cast<ptrdiff_t>(used));
     (convert ? last->input_position : last->position) = 0;
   }

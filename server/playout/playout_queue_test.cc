@@ -1,5 +1,6 @@
 #include "server/playout/playout_queue.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,35 @@ TEST(PlayoutQueueTest, APromptSentInChunksHoldsAtMostHalfAgainItsSize) {
   const size_t prompt_bytes = 20 * chunk.size() * sizeof(int16_t);
   EXPECT_LE(queue.audio_buffer_bytes(), prompt_bytes * 3 / 2);
   EXPECT_GE(queue.audio_buffer_bytes(), prompt_bytes);
+}
+
+// A response played as it streams in, a frame ahead (an echo, a backend
+// streaming at real-time pace): its buffer stays the size of what is
+// waiting, every sample still plays in order, and nothing was grown and
+// copied along the way.
+TEST(PlayoutQueueTest, AResponsePlayedAsItStreamsKeepsTheRoomItHas) {
+  PlayoutQueue queue(Config());
+  std::vector<int16_t> chunk(160);
+  int16_t next_in = 0;
+  auto enqueue = [&] {
+    for (int16_t& sample : chunk) sample = next_in++;
+    ASSERT_TRUE(queue.EnqueueAudio(chunk, "stream").ok());
+  };
+  enqueue();
+  enqueue();
+  std::vector<int16_t> frame(160);
+  int16_t next_out = 0;
+  size_t most_bytes = 0;
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(queue.Tick(absl::MakeSpan(frame)));
+    for (int16_t sample : frame) ASSERT_EQ(sample, next_out++);
+    enqueue();
+    most_bytes = std::max(most_bytes, queue.audio_buffer_bytes());
+  }
+  EXPECT_EQ(queue.buffered_samples(), 320u);
+  // Two frames waiting and the third arriving: 960 bytes, and half again
+  // at most from growing.
+  EXPECT_LE(most_bytes, 960u * 3 / 2);
 }
 
 TEST(PlayoutQueueTest, MarkResolvesInTheTickThatPlaysTheAudioBeforeIt) {
