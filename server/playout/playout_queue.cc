@@ -151,8 +151,18 @@ absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, const std::s
                                                    config_.sample_rate_hz, " Hz here"));
   }
   AudioItem* last = items_.empty() ? nullptr : std::get_if<AudioItem>(&items_.back());
+  // Audio of the response queued last joins its item while what is left to
+  // play of it fits in a spare-sized vector; past that it starts the next
+  // item. A prompt sent ahead thus sits in vectors of at most
+  // kSpareSamplesMax, each reused as the spare once played, instead of one
+  // vector regrown (and copied) to half again its size.
+  const auto fits = [&](const AudioItem& item) {
+    const size_t unplayed =
+        convert ? item.input.size() - item.input_position : item.samples.size() - item.position;
+    return unplayed == 0 || unplayed + count <= kSpareSamplesMax;
+  };
   const bool append = last != nullptr && last->response_id == response_id &&
-                      last->input_rate_hz == (convert ? input_rate_hz : 0);
+                      last->input_rate_hz == (convert ? input_rate_hz : 0) && fits(*last);
   // The bound first, in output samples, before anything is copied or
   // converted: refusing must cost nothing.
   const uint64_t pending_before = append && convert ? last->pending_samples : 0;
@@ -196,7 +206,11 @@ absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, const std::s
     // Half again, not double: a prompt sent ahead in many chunks would
     // otherwise end in a buffer up to twice its size (2 s at 8 kHz in
     // 100 ms chunks: 51 KB for 32 KB of audio, most of a call's memory).
-    into.reserve(std::max(at + count, into.capacity() + into.capacity() / 2));
+    // Not past a spare's size when what is wanted fits in one: the vector
+    // is then kept as the spare once played.
+    const size_t grown = into.capacity() + into.capacity() / 2;
+    into.reserve(std::max(
+        at + count, at + count <= kSpareSamplesMax ? std::min(grown, kSpareSamplesMax) : grown));
   }
   into.resize(at + count);
   copy(into.data() + at);

@@ -361,6 +361,94 @@ TEST(PlayoutQueueTest, APromptAtAnotherRateHoldsAtMostHalfAgainItsSize) {
   EXPECT_GE(queue.audio_buffer_bytes(), prompt_bytes);
 }
 
+// A prompt sent ahead of its playing time sits in vectors of at most the
+// spare's size, each reused once played, not in one vector regrown (and
+// copied) to half again the prompt's size; it plays whole and in order,
+// and the mark after it resolves in the tick that plays its last sample.
+TEST(PlayoutQueueTest, APromptSentAheadSitsInSpareSizedVectorsAndPlaysInOrder) {
+  PlayoutConfig config = Config();
+  config.max_buffer_ms = 5000;
+  config.high_watermark_ms = 4000;
+  PlayoutQueue queue(config);
+  std::vector<int16_t> chunk(800);  // 100 ms at 8 kHz
+  int16_t next_in = 0;
+  for (int i = 0; i < 20; ++i) {
+    for (int16_t& sample : chunk) sample = next_in++;
+    ASSERT_TRUE(queue.EnqueueAudio(chunk, "prompt").ok());
+  }
+  ASSERT_TRUE(queue.EnqueueMark("end").ok());
+  const size_t prompt_bytes = 20 * chunk.size() * sizeof(int16_t);
+  EXPECT_LE(queue.audio_buffer_bytes(), prompt_bytes * 21 / 20);
+
+  std::vector<int16_t> frame(160);
+  int16_t next_out = 0;
+  for (int tick = 1; tick <= 100; ++tick) {
+    queue.Tick(absl::MakeSpan(frame));
+    for (int16_t sample : frame) ASSERT_EQ(sample, next_out++) << "tick " << tick;
+    const bool mark =
+        ::testing::Value(Types(queue.TakeNotices()), ::testing::Contains(Type::kMarkPlayed));
+    EXPECT_EQ(mark, tick == 100) << "tick " << tick;
+  }
+  EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(queue.buffered_samples(), 0u);
+  EXPECT_EQ(queue.item_bytes(), 0u);
+  // What is left is the spare, for the next prompt.
+  EXPECT_LE(queue.audio_buffer_bytes(), 4096 * sizeof(int16_t));
+}
+
+// A clear in the middle of such a prompt reports it as one response.
+TEST(PlayoutQueueAccountTest, AClearInsideAPromptSentAheadReportsItWhole) {
+  PlayoutConfig config = Config();
+  config.max_buffer_ms = 5000;
+  config.high_watermark_ms = 4000;
+  PlayoutQueue queue(config);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(queue.EnqueueAudio(std::vector<int16_t>(800, 1), "prompt").ok());
+  }
+  std::vector<int16_t> frame(160);
+  for (int i = 0; i < 30; ++i) queue.Tick(absl::MakeSpan(frame));
+  ClearReport report = queue.Clear("prompt");
+  ASSERT_EQ(report.responses.size(), 1u);
+  EXPECT_EQ(report.responses[0].played_samples, 4800u);
+  EXPECT_EQ(report.responses[0].discarded_samples, 11200u);
+  EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(queue.item_bytes(), 0u);
+}
+
+// The same for a prompt at another rate: converted in order across its
+// items, and counted at the queue's rate.
+TEST(PlayoutQueueTest, APromptAtAnotherRateSentAheadPlaysInOrderAcrossItems) {
+  PlayoutConfig config = Config();
+  config.max_buffer_ms = 5000;
+  config.high_watermark_ms = 4000;
+  HalvingConverter converter;
+  PlayoutQueue queue(config);
+  queue.set_converter(&converter);
+  std::vector<int16_t> audio(32000);  // 2 s at 16 kHz
+  for (size_t i = 0; i < audio.size(); ++i) audio[i] = static_cast<int16_t>(i % 30000);
+  for (size_t at = 0; at < audio.size(); at += 1600) {  // 100 ms chunks
+    ASSERT_TRUE(
+        queue
+            .EnqueuePcm(Pcm(std::vector<int16_t>(audio.begin() + at, audio.begin() + at + 1600)),
+                        16000, "prompt")
+            .ok());
+  }
+  EXPECT_EQ(queue.buffered_samples(), 16000u);
+  EXPECT_LE(queue.audio_buffer_bytes(), audio.size() * sizeof(int16_t) * 21 / 20);
+  std::vector<int16_t> frame(160);
+  std::vector<int16_t> heard;
+  for (int tick = 0; tick < 50; ++tick) {
+    queue.Tick(absl::MakeSpan(frame));
+    heard.insert(heard.end(), frame.begin(), frame.end());
+  }
+  for (size_t i = 0; i < heard.size(); ++i) ASSERT_EQ(heard[i], audio[2 * i]) << i;
+  ClearReport report = queue.Clear("");
+  ASSERT_EQ(report.responses.size(), 1u);
+  EXPECT_EQ(report.responses[0].played_samples, 8000u);
+  EXPECT_EQ(report.responses[0].discarded_samples, 8000u);
+  EXPECT_EQ(queue.buffered_samples(), 0u);
+}
+
 TEST(PlayoutQueueTest, AudioAtAnotherRateIsRefusedBeforeAnyConversion) {
   PlayoutConfig config = Config();  // 8 kHz, at most 1000 ms
   HalvingConverter converter;
