@@ -269,7 +269,9 @@ class PlayoutQueue {
   int samples_per_frame_;
   std::deque<Item> items_;
   // An emptied sample vector of a played item, for the next audio item; at
-  // most kSpareSamplesMax (a long prompt's buffer is freed, not kept).
+  // most kSpareSamplesMax. A response's audio is split into items of about
+  // that much (Enqueue), so a long prompt's vectors are reused; only a
+  // single chunk longer than that gets a vector freed once played.
   static constexpr size_t kSpareSamplesMax = 4096;
   std::vector<int16_t> spare_samples_;
   uint64_t buffered_samples_ = 0;  // audio samples queued (not DTMF)
