@@ -203,11 +203,10 @@ absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, const std::s
   }
   const size_t at = into.size();
   if (at + count > into.capacity()) {
-    // Half again, not double: a prompt sent ahead in many chunks would
-    // otherwise end in a buffer up to twice its size (2 s at 8 kHz in
-    // 100 ms chunks: 51 KB for 32 KB of audio, most of a call's memory).
-    // Not past a spare's size when what is wanted fits in one: the vector
-    // is then kept as the spare once played.
+    // Half again, not double, and no further than a spare's size while
+    // what is wanted fits in one (the vector is then kept as the spare once
+    // played). An item grows past that only for a chunk bigger than a
+    // spare, or while its played part is under half the vector.
     const size_t grown = into.capacity() + into.capacity() / 2;
     into.reserve(std::max(
         at + count, at + count <= kSpareSamplesMax ? std::min(grown, kSpareSamplesMax) : grown));
