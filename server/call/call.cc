@@ -384,7 +384,8 @@ bool Call::OnBackendCommandBytes(uint64_t link_id, BackendMessageKind kind,
                                  absl::string_view bytes) {
   // The arena is the loop's: a link elsewhere takes the general way, as do
   // commands past the arena's bound (see kMaxCommandArenaBytes).
-  if (!loop_->InDispatcherThread() || command_arena_.SpaceAllocated() > kMaxCommandArenaBytes) {
+  if (!loop_->InDispatcherThread() ||
+      command_arena_.SpaceAllocated() + play_bytes_.size() > kMaxCommandArenaBytes) {
     return LinkObserver::OnBackendCommandBytes(link_id, kind, bytes);
   }
   // The bytes as sent stand for the command's size: reserved before the
@@ -394,6 +395,21 @@ bool Call::OnBackendCommandBytes(uint64_t link_id, BackendMessageKind kind,
     if (!command_overflow_.exchange(true)) {
       QueueLinkReport(LinkReport{link_id, 0, CommandOverflow{}});
     }
+    return true;
+  }
+  // A play (nearly every command a backend sends) is copied, not parsed.
+  // Its copies grow to the bound at most, as the arena does.
+  const size_t play_bytes_room = kMaxCommandArenaBytes - command_arena_.SpaceAllocated();
+  std::optional<PlayCommandFields> play;
+  if (play_bytes_.size() + bytes.size() <= play_bytes_room &&
+      (play = DecodePlayCommand(bytes)).has_value()) {
+    const size_t offset = play_bytes_.size();
+    if (offset + bytes.size() > play_bytes_.capacity()) {
+      play_bytes_.reserve(
+          std::min(std::max(offset + bytes.size(), 2 * play_bytes_.capacity()), play_bytes_room));
+    }
+    play_bytes_.insert(play_bytes_.end(), bytes.begin(), bytes.end());
+    QueueLinkReport(LinkReport{link_id, size, QueuedPlay{offset, bytes.size(), *play}});
     return true;
   }
   command_arena_used_ = true;
@@ -475,6 +491,9 @@ void Call::HandleLinkReports() {
     } else if (auto* parsed = std::get_if<BackendMessageRef>(&report.what)) {
       HandleMessage(report.link_id, *parsed);
       command_budget_.Release(report.bytes);
+    } else if (auto* play = std::get_if<QueuedPlay>(&report.what)) {
+      HandlePlay(report.link_id, *play);
+      command_budget_.Release(report.bytes);
     } else if (auto* status = std::get_if<grpc::Status>(&report.what)) {
       HandleBackendClosed(report.link_id, *status);
     } else {
@@ -496,6 +515,8 @@ void Call::HandleLinkReports() {
     command_arena_.Reset();
     command_arena_used_ = false;
   }
+  play_bytes_.clear();
+  if (play_bytes_.capacity() > kPlayBytesKept) std::vector<char>().swap(play_bytes_);
   constexpr size_t kKeptCapacity = 4 * kReportsPerRound;
   if (link_reports_.capacity() > kKeptCapacity) link_reports_.shrink_to_fit();
 }
@@ -522,6 +543,22 @@ void Call::HandleMessage(uint64_t link_id, BackendMessageRef message) {
     return;
   }
   commands_.Execute(command, *playout_, backend_rate_hz_);
+}
+
+void Call::HandlePlay(uint64_t link_id, const QueuedPlay& play) {
+  // As HandleMessage, for a command no connector takes.
+  if (link_id != link_id_ || ended_) return;
+  const absl::string_view bytes = absl::string_view(play_bytes_.data() + play.offset, play.size);
+  const CallCommands::PlayRequest request{play.fields.command_id.In(bytes),
+                                          play.fields.pcm.In(bytes), play.fields.sample_rate_hz,
+                                          play.fields.response_id.In(bytes)};
+  if (state_ != State::kConnected) {
+    Reply(std::string(request.command_id), bridge::v1::COMMAND_KIND_PLAY,
+          bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+          "accept the call before sending other commands", 0);
+    return;
+  }
+  commands_.Play(request, *playout_, backend_rate_hz_);
 }
 
 void Call::Reply(const std::string& command_id, bridge::v1::CommandKind kind, ResultCode code,

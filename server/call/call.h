@@ -32,6 +32,7 @@
 #include "server/backend/backend_connector.h"
 #include "server/backend/backend_link.h"
 #include "server/backend/command_budget.h"
+#include "server/backend/play_command_decoder.h"
 #include "server/call/call_commands.h"
 #include "server/call/call_events.h"
 #include "server/call/call_registry.h"
@@ -71,10 +72,11 @@ inline constexpr uint64_t kMaxPendingCommandBytes = 16 << 20;
 // sockets of the loop's other calls.
 inline constexpr size_t kReportsPerRound = 256;
 
-// Bytes a call's command arena may hold. It is emptied only once every
-// waiting command is handled; a backend that keeps commands waiting round
-// after round would keep it from ever being emptied, so past this its
-// commands are parsed on the heap instead, each freed once handled.
+// Bytes a call's command arena and its copies of play commands may hold
+// together. They are emptied only once every waiting command is handled; a
+// backend that keeps commands waiting round after round would keep them
+// from ever being emptied, so past this its commands are parsed on the heap
+// instead, each freed once handled.
 inline constexpr uint64_t kMaxCommandArenaBytes = 256 << 10;
 
 class Call final : public LinkObserver,
@@ -107,6 +109,8 @@ class Call final : public LinkObserver,
   void ReadCallerNowForTesting() { connection_.OnReadable(); }
   // What the command arena holds now, its own first block included.
   uint64_t CommandArenaBytesForTesting() const { return command_arena_.SpaceAllocated(); }
+  // What the copies of play commands waiting to be handled hold now.
+  size_t PlayBytesCapacityForTesting() const { return play_bytes_.capacity(); }
 
  private:
   enum class State {
@@ -162,14 +166,21 @@ class Call final : public LinkObserver,
   // on this loop reports from inside its reading, where the call must not
   // end it. One queue and one task per round, not a closure per message:
   // at every frame of every call it counts. At most kReportsPerRound per
-  // round (see there). A command is a BackendMessage (OnBackendCommand) or
-  // a reference into command_arena_ (OnBackendCommandBytes).
+  // round (see there). A command is a BackendMessage (OnBackendCommand), a
+  // reference into command_arena_, or a play command's bytes copied into
+  // play_bytes_ (both OnBackendCommandBytes).
   struct CommandOverflow {};
+  struct QueuedPlay {
+    size_t offset;  // of the command's bytes in play_bytes_
+    size_t size;
+    PlayCommandFields fields;
+  };
   struct LinkReport {
     uint64_t link_id;
     uint64_t bytes;  // held in command_budget_ until handled
-    std::variant<BackendMessage, BackendMessageRef, grpc::Status, CommandOverflow> what;
+    std::variant<BackendMessage, BackendMessageRef, QueuedPlay, grpc::Status, CommandOverflow> what;
   };
+  void HandlePlay(uint64_t link_id, const QueuedPlay& play);
   // From any thread: queues `report` on the loop.
   void Report(LinkReport report);
   void QueueLinkReport(LinkReport report);
@@ -238,6 +249,12 @@ class Call final : public LinkObserver,
   alignas(8) char command_arena_block_[1024];
   google::protobuf::Arena command_arena_{command_arena_block_, sizeof(command_arena_block_)};
   bool command_arena_used_ = false;  // parsed into since its last Reset
+  // The bytes of play commands waiting to be handled, read without a parse
+  // (DecodePlayCommand): a frame's play costs a copy, not a message. Emptied
+  // with the arena; a capacity past kPlayBytesKept (a round's plays fit)
+  // is then freed.
+  static constexpr size_t kPlayBytesKept = 4096;
+  std::vector<char> play_bytes_;
   size_t link_reports_next_ = 0;
   bool link_reports_due_ = false;  // a task to handle them is queued
   bool backend_hangup_pending_ = false;

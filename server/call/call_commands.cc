@@ -22,9 +22,12 @@ bool ValidDtmfDigits(const std::string& digits) {
 
 void CallCommands::Execute(const CallCommand& command, Playout& playout, int backend_rate_hz) {
   switch (command.command_case()) {
-    case CallCommand::kPlay:
-      Play(command, playout, backend_rate_hz);
+    case CallCommand::kPlay: {
+      const bridge::v1::PlayAudio& play = command.play();
+      Play(PlayRequest{command.command_id(), play.pcm(), play.sample_rate_hz(), play.response_id()},
+           playout, backend_rate_hz);
       return;
+    }
     case CallCommand::kMark:
       if (absl::Status queued = playout.queue().EnqueueMark(command.mark().name()); !queued.ok()) {
         Reply(command, bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED, std::string(queued.message()));
@@ -52,37 +55,36 @@ void CallCommands::Execute(const CallCommand& command, Playout& playout, int bac
   }
 }
 
-void CallCommands::Play(const CallCommand& command, Playout& playout, int backend_rate_hz) {
-  const bridge::v1::PlayAudio& play = command.play();
+void CallCommands::Play(const PlayRequest& play, Playout& playout, int backend_rate_hz) {
   const uint32_t rate =
-      play.sample_rate_hz() == 0 ? static_cast<uint32_t>(backend_rate_hz) : play.sample_rate_hz();
-  if (play.pcm().size() % 2 != 0) {
-    Reply(command, bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
-          absl::StrCat("pcm has ", play.pcm().size(),
+      play.sample_rate_hz == 0 ? static_cast<uint32_t>(backend_rate_hz) : play.sample_rate_hz;
+  if (play.pcm.size() % 2 != 0) {
+    Reply(play, bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+          absl::StrCat("pcm has ", play.pcm.size(),
                        " bytes; LINEAR16 audio needs an even number of bytes"));
     return;
   }
   if (!wire::AudioKindForRate(static_cast<int>(rate)).has_value()) {
-    Reply(command, bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
+    Reply(play, bridge::v1::RESULT_CODE_INVALID_ARGUMENT,
           absl::StrCat("sample_rate_hz ", rate,
                        " is not supported; use 0 (the backend rate) or an AudioSocket rate "
                        "(8000 ... 192000 Hz)"));
     return;
   }
   if (absl::Status prepared = playout.converter().Prepare(static_cast<int>(rate)); !prepared.ok()) {
-    Reply(command, bridge::v1::RESULT_CODE_INVALID_ARGUMENT, std::string(prepared.message()));
+    Reply(play, bridge::v1::RESULT_CODE_INVALID_ARGUMENT, std::string(prepared.message()));
     return;
   }
   // The queue checks the room in output samples before it copies anything,
   // and converts at most a slice at a time as playout reaches the audio:
   // the work a message costs here is bounded whatever its size and rate.
   absl::Status queued =
-      playout.queue().EnqueuePcm(play.pcm(), static_cast<int>(rate), play.response_id());
+      playout.queue().EnqueuePcm(play.pcm, static_cast<int>(rate), play.response_id);
   if (!queued.ok()) {
-    Reply(command, bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED, std::string(queued.message()));
+    Reply(play, bridge::v1::RESULT_CODE_RESOURCE_EXHAUSTED, std::string(queued.message()));
     return;
   }
-  Reply(command, bridge::v1::RESULT_CODE_OK, "");
+  Reply(play, bridge::v1::RESULT_CODE_OK, "");
   playout.FlushNotices();
 }
 

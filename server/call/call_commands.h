@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "audiosocket/bridge/v1/bridge.pb.h"
 #include "lib/wire/wire.h"
 #include "server/backend/command_kind.h"
@@ -38,17 +39,30 @@ class CallCommands {
   CallCommands(wire::Dialect dialect, uint32_t max_playout_ms, Host* host)
       : dialect_(dialect), max_playout_ms_(max_playout_ms), host_(host) {}
 
+  // A PlayAudio command's fields, from a parsed CallCommand or read from
+  // the message's bytes (DecodePlayCommand).
+  struct PlayRequest {
+    absl::string_view command_id;
+    absl::string_view pcm;
+    uint32_t sample_rate_hz = 0;
+    absl::string_view response_id;
+  };
+
   // `backend_rate_hz` is what PlayAudio's rate 0 means.
   void Execute(const bridge::v1::CallCommand& command, Playout& playout, int backend_rate_hz);
+  void Play(const PlayRequest& play, Playout& playout, int backend_rate_hz);
 
  private:
-  void Play(const bridge::v1::CallCommand& command, Playout& playout, int backend_rate_hz);
   void Clear(const bridge::v1::CallCommand& command, Playout& playout);
   void SendDtmf(const bridge::v1::CallCommand& command, Playout& playout);
   void SendControl(const bridge::v1::CallCommand& command);
   void Reply(const bridge::v1::CallCommand& command, bridge::v1::ResultCode code,
              std::string message) {
     host_->Reply(command.command_id(), CommandKindOf(command), code, std::move(message), 0);
+  }
+  void Reply(const PlayRequest& play, bridge::v1::ResultCode code, std::string message) {
+    host_->Reply(std::string(play.command_id), bridge::v1::COMMAND_KIND_PLAY, code,
+                 std::move(message), 0);
   }
 
   const wire::Dialect dialect_;

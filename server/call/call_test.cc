@@ -627,15 +627,101 @@ TEST_F(CallTest, ASteadyFrameFillsTheAudioEventTheLinkHandsBack) {
       << static_cast<double>(allocations) / kFrames << " allocations per frame";
 }
 
-TEST_F(CallTest, ASteadyFrameParsedFromBytesAllocatesOnlyTheAudioBytesOfTheCommand) {
+TEST_F(CallTest, ASteadyFramePlayedFromBytesAllocatesNothingForItsCommand) {
   Connect();
   constexpr int kFrames = 200;
   const long allocations = SteadyFrameAllocations(kFrames, /*spare=*/true, Handover::kBytes);
-  // The parse's nested messages (the command, its PlayAudio) are in the
-  // call's arena: the PCM's string buffer is the one allocation it makes.
-  // Plus the playout queue's deque block per four frames.
-  EXPECT_LE(allocations, kFrames + kFrames / 4)
+  // The play is read from its bytes, copied where the call keeps them until
+  // handled, not parsed into messages and strings. Only the playout queue's
+  // deque block per four frames.
+  EXPECT_LE(allocations, kFrames / 4)
       << static_cast<double>(allocations) / kFrames << " allocations per frame";
+}
+
+TEST_F(CallTest, PlaysHandedOverAsBytesPlayInOrderAmongTheOtherCommands) {
+  Connect();
+  StepMs(5);  // between two ticks
+  const auto response = [](v1::CallCommand command) {
+    v1::HandleCallResponse response;
+    *response.mutable_command() = std::move(command);
+    return response;
+  };
+  std::vector<int16_t> first(320);
+  for (size_t i = 0; i < first.size(); ++i) first[i] = i < 160 ? 1000 : 2000;
+  EXPECT_TRUE(CommandBytes(response(Play(first, "p1", "r"))));
+  call_->OnBackendCommand(link_ids_.back(), MarkResponse("m"));
+  EXPECT_TRUE(CommandBytes(response(Play(std::vector<int16_t>(160, 3000), "p2", "r"))));
+  v1::CallCommand odd = Play({}, "odd");
+  odd.mutable_play()->set_pcm("\x01");
+  EXPECT_TRUE(CommandBytes(response(odd)));
+  v1::CallCommand rate = Play(std::vector<int16_t>(160, 4000), "rate");
+  rate.mutable_play()->set_sample_rate_hz(11025);
+  EXPECT_TRUE(CommandBytes(response(rate)));
+  const int64_t queued_at = Now();
+  StepMs(100);
+  const std::vector<Written> after = WrittenSince(queued_at);
+  ASSERT_GE(after.size(), 4u);
+  EXPECT_TRUE(AllAre(after[0], 1000));
+  EXPECT_TRUE(AllAre(after[1], 2000));
+  EXPECT_TRUE(AllAre(after[2], 3000));
+  EXPECT_TRUE(Silent(after[3]));
+  std::vector<std::pair<std::string, v1::ResultCode>> results;
+  for (const auto& event : EventsOf(v1::CallEvent::kResult)) {
+    results.emplace_back(event.result().command_id(), event.result().code());
+    if (event.result().command_id() == "odd") {
+      EXPECT_THAT(event.result().message(), ::testing::HasSubstr("pcm has 1 bytes"));
+    }
+    if (event.result().command() != v1::COMMAND_KIND_ACCEPT && event.result().command_id() != "m") {
+      EXPECT_EQ(event.result().command(), v1::COMMAND_KIND_PLAY);
+    }
+  }
+  EXPECT_THAT(results,
+              ElementsAre(std::pair("acc", v1::RESULT_CODE_OK), std::pair("p1", v1::RESULT_CODE_OK),
+                          std::pair("m", v1::RESULT_CODE_OK), std::pair("p2", v1::RESULT_CODE_OK),
+                          std::pair("odd", v1::RESULT_CODE_INVALID_ARGUMENT),
+                          std::pair("rate", v1::RESULT_CODE_INVALID_ARGUMENT)));
+}
+
+TEST_F(CallTest, APlayHandedOverAsBytesBeforeTheAcceptIsRefused) {
+  StartCall();
+  SendUuid();
+  SendAudio(7);
+  ASSERT_THAT(links_, SizeIs(1));
+  v1::HandleCallResponse early;
+  *early.mutable_command() = Play(std::vector<int16_t>(160, 1000), "early");
+  EXPECT_TRUE(CommandBytes(early));
+  Settle();
+  const std::vector<v1::CallEvent> results = EventsOf(v1::CallEvent::kResult);
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].result().command_id(), "early");
+  EXPECT_EQ(results[0].result().command(), v1::COMMAND_KIND_PLAY);
+  EXPECT_EQ(results[0].result().code(), v1::RESULT_CODE_FAILED_PRECONDITION);
+}
+
+// As CommandsKeptWaitingDoNotGrowTheArenaPastItsBound, for the copies of
+// play commands read from their bytes.
+TEST_F(CallTest, PlaysKeptWaitingDoNotGrowTheirCopiesPastTheBound) {
+  Connect();
+  constexpr int kCommands = 4000;  // 1.3 MB of plays, far more than the bound
+  const std::vector<int16_t> samples(160, 1000);
+  for (int i = 0; i < kCommands; ++i) {
+    v1::HandleCallResponse play;
+    *play.mutable_command() = Play(samples, absl::StrCat("p", i));
+    ASSERT_TRUE(CommandBytes(play));
+  }
+  EXPECT_LE(call_->PlayBytesCapacityForTesting(), kMaxCommandArenaBytes);
+  EXPECT_GT(call_->PlayBytesCapacityForTesting(), kMaxCommandArenaBytes / 2);
+  while (EventsOf(v1::CallEvent::kResult).size() < static_cast<size_t>(kCommands) + 1) {
+    loop_.RunOnce(event::Nanos(0));
+  }
+  std::vector<std::string> ids;
+  for (const v1::CallEvent& event : EventsOf(v1::CallEvent::kResult)) {
+    ids.push_back(event.result().command_id());
+  }
+  ASSERT_THAT(ids, SizeIs(kCommands + 1));
+  for (int i = 0; i < kCommands; ++i) ASSERT_EQ(ids[i + 1], absl::StrCat("p", i));
+  // Emptied once all were handled, and the burst's room given back.
+  EXPECT_LE(call_->PlayBytesCapacityForTesting(), 4096u);
 }
 
 // Commands a link on the loop hands over as bytes are acted on in the order

@@ -108,40 +108,40 @@ void PlayoutQueue::PopFront() {
   items_.pop_front();
 }
 
-PlayoutQueue::ResponseAudio& PlayoutQueue::Response(const std::string& response_id) {
+PlayoutQueue::ResponseAudio& PlayoutQueue::Response(absl::string_view response_id) {
   if (last_response_ == nullptr || last_response_id_ != response_id) {
     last_response_ = &responses_[response_id];
-    last_response_id_ = response_id;
+    last_response_id_.assign(response_id.data(), response_id.size());
   }
   return *last_response_;
 }
 
-void PlayoutQueue::EraseResponse(const std::string& response_id) {
+void PlayoutQueue::EraseResponse(absl::string_view response_id) {
   if (last_response_ != nullptr && last_response_id_ == response_id) last_response_ = nullptr;
   responses_.erase(response_id);
 }
 
-void PlayoutQueue::Recount(const std::string& response_id, int64_t delta) {
+void PlayoutQueue::Recount(absl::string_view response_id, int64_t delta) {
   buffered_samples_ = static_cast<uint64_t>(static_cast<int64_t>(buffered_samples_) + delta);
   uint64_t& queued = Response(response_id).queued;
   queued = static_cast<uint64_t>(static_cast<int64_t>(queued) + delta);
 }
 
 absl::Status PlayoutQueue::EnqueueAudio(absl::Span<const int16_t> samples,
-                                        const std::string& response_id) {
+                                        absl::string_view response_id) {
   return Enqueue(samples.size(), config_.sample_rate_hz, response_id, [&samples](int16_t* out) {
     std::memcpy(out, samples.data(), samples.size() * sizeof(int16_t));
   });
 }
 
 absl::Status PlayoutQueue::EnqueuePcm(absl::string_view pcm, int input_rate_hz,
-                                      const std::string& response_id) {
+                                      absl::string_view response_id) {
   // memcpy, not a cast: protobuf's bytes carry no alignment promise.
   return Enqueue(pcm.size() / sizeof(int16_t), input_rate_hz, response_id,
                  [&pcm](int16_t* out) { std::memcpy(out, pcm.data(), pcm.size()); });
 }
 
-absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, const std::string& response_id,
+absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, absl::string_view response_id,
                                    absl::FunctionRef<void(int16_t*)> copy) {
   if (count == 0) return absl::OkStatus();
   const bool convert = input_rate_hz != config_.sample_rate_hz;
@@ -176,13 +176,13 @@ absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, const std::s
 
   if (!starved_response_.empty() && response_id == starved_response_) {
     ++underruns_;
-    Notice(PlayoutNotice::Type::kUnderrun, response_id);
+    Notice(PlayoutNotice::Type::kUnderrun, std::string(response_id));
   }
   starved_response_.clear();
-  open_response_ = response_id;
+  open_response_.assign(response_id.data(), response_id.size());
   if (!append) {
     AudioItem item;
-    item.response_id = response_id;
+    item.response_id = std::string(response_id);
     item.input_rate_hz = convert ? input_rate_hz : 0;
     (convert ? item.input : item.samples).swap(spare_samples_);
     PushItem(std::move(item));

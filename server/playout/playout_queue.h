@@ -149,12 +149,12 @@ class PlayoutQueue {
 
   // Queues audio at the call's rate. RESOURCE_EXHAUSTED past max_buffer_ms
   // or max_item_bytes, checked before anything is copied.
-  absl::Status EnqueueAudio(absl::Span<const int16_t> samples, const std::string& response_id);
+  absl::Status EnqueueAudio(absl::Span<const int16_t> samples, absl::string_view response_id);
   // Queues `pcm` (LINEAR16 little-endian, an even number of bytes) at
   // `input_rate_hz`. Audio at another rate than the queue's is kept as it
   // came and converted by the converter as playout reaches it; the bound is
   // checked first, in output samples (input x queue rate / input rate).
-  absl::Status EnqueuePcm(absl::string_view pcm, int input_rate_hz, const std::string& response_id);
+  absl::Status EnqueuePcm(absl::string_view pcm, int input_rate_hz, absl::string_view response_id);
   // RESOURCE_EXHAUSTED past max_item_bytes.
   absl::Status EnqueueMark(std::string name);
   // `inband` renders tones into the audio (asterisk dialect); otherwise the
@@ -248,20 +248,20 @@ class PlayoutQueue {
   void PushItem(Item item);
   void PopFront();
   // Queues `count` input samples that `copy` writes at the end of a vector.
-  absl::Status Enqueue(size_t count, int input_rate_hz, const std::string& response_id,
+  absl::Status Enqueue(size_t count, int input_rate_hz, absl::string_view response_id,
                        absl::FunctionRef<void(int16_t*)> copy);
   // Converts the next slice of an item's input (at least enough for
   // `wanted` output samples, at most convert_slice_ms of it when more is
   // not wanted); the played part of `samples` is dropped first.
   void ConvertSlice(AudioItem& item, size_t wanted);
   // Changes an item's counted length by `delta` samples.
-  void Recount(const std::string& response_id, int64_t delta);
+  void Recount(absl::string_view response_id, int64_t delta);
   // The response's entry, made if missing. Every frame queued and played
   // looks one up, nearly always the one looked up last: that one is
   // remembered, and forgotten wherever an entry is erased.
   struct ResponseAudio;
-  ResponseAudio& Response(const std::string& response_id);
-  void EraseResponse(const std::string& response_id);
+  ResponseAudio& Response(absl::string_view response_id);
+  void EraseResponse(absl::string_view response_id);
   // Fills from a DTMF item; returns samples written.
   size_t FillDtmf(DtmfItem& item, absl::Span<int16_t> out, bool* done);
 
