@@ -26,6 +26,7 @@ targets=(
   "wire_decoder|tests/fuzz/wire_decoder_fuzz.cc @wire|absl_status absl_statusor absl_strings absl_str_format"
   "call_session|tests/fuzz/call_session_fuzz.cc @call|@call"
   "backend_commands|tests/fuzz/backend_commands_fuzz.cc @call|@call"
+  "play_command_decoder|tests/fuzz/play_command_decoder_fuzz.cc @call|@call"
 )
 # The fuzz targets' sources are what Bazel builds for the library each one
 # links in its corpus replay test, asked of Bazel rather than kept here by

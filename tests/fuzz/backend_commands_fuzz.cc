@@ -35,6 +35,10 @@ std::string CheckBackendCommands(const uint8_t* data, size_t size) {
     offset += n;
     switch (op % 4) {
       case 0: {
+        if (flags & 2) {
+          harness.CommandBytes(absl::string_view(reinterpret_cast<const char*>(payload), n));
+          break;
+        }
         bridge::v1::HandleCallResponse command;
         if (command.ParseFromArray(payload, static_cast<int>(n))) harness.Command(command);
         break;

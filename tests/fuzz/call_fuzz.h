@@ -17,10 +17,12 @@ namespace audiosocket::fuzz {
 // bytes written as Asterisk (length 0: 5 ms of timers run).
 std::string CheckCallSession(const uint8_t* data, size_t size);
 
-// backend_commands. Byte 0: harness options. Byte 1: bit 0 accept first.
+// backend_commands. Byte 0: harness options. Byte 1: bit 0 accept first;
+// bit 1 hand commands over as bytes, as a link on the call's loop does.
 // A valid UUID and one audio frame start the call. The rest: records of an
 // op byte, a 16-bit big-endian length and a payload: op % 4 == 0 a
-// serialized bridge.v1.HandleCallResponse (unparseable payloads are skipped),
+// serialized bridge.v1.HandleCallResponse (unparseable payloads are skipped,
+// or with bit 1 handed over and refused),
 // 1 up to 10 caller audio frames, 2 raw caller bytes, 3 wait (payload[0] %
 // 60 ms).
 std::string CheckBackendCommands(const uint8_t* data, size_t size);

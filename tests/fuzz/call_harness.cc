@@ -187,6 +187,18 @@ void CallHarness::Command(const v1::HandleCallResponse& message) {
   Drain();
 }
 
+void CallHarness::CommandBytes(absl::string_view bytes) {
+  if (finished_ || services_->link_ids.empty()) return;
+  const uint64_t link_id = services_->link_ids.back();
+  // Bytes that are no HandleCallResponse are refused, and a link would end
+  // its stream: nothing for the call to do.
+  RunOnLoop([&] {
+    call_->OnBackendCommandBytes(link_id, BackendMessageKind::kHandleCallResponse, bytes);
+  });
+  RunOnLoop([] {});
+  Drain();
+}
+
 bool CallHarness::has_link() const { return !services_->link_ids.empty(); }
 
 void CallHarness::Wait(int ms) {

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "audiosocket/bridge/v1/bridge.pb.h"
 #include "lib/wire/wire.h"
@@ -59,6 +60,9 @@ class CallHarness {
   // What a push backend sends (accept, reject, or an in-call command).
   void Command(const bridge::v1::HandleCallResponse& message);
   void Command(const bridge::v1::CallCommand& command);
+  // The same as its bytes, handed over on the call's loop as a link there
+  // does (the call parses them, or reads a play without parsing).
+  void CommandBytes(absl::string_view bytes);
   // Runs the call's timers for about `ms` of real time (bounded).
   void Wait(int ms);
   bool has_link() const;

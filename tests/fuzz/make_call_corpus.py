@@ -138,6 +138,9 @@ def main():
                                                           "hangup_after_playout"))
     write(backend, "sequence", bytes([0, 1]) + sequence + record(3, bytes([50])))
     write(backend, "sequence_ulaw_inband", bytes([2 | 8, 1]) + sequence)
+    # The same handed over as bytes (flags bit 1), accepted and not.
+    write(backend, "sequence_as_bytes", bytes([0, 1 | 2]) + sequence + record(3, bytes([50])))
+    write(backend, "sequence_as_bytes_waiting", bytes([1, 2]) + sequence)
     write(backend, "caller_bytes_midcall", bytes([0, 1]) + record(0, COMMANDS["play"])
           + record(2, bytes([0x10, 0x00, 0x03, 1, 2, 3])))
 
