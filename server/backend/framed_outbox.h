@@ -75,17 +75,70 @@ class FramedOutbox {
 
   void FrameInFlight() {
     const bridge::v1::CallEvent& event = events_.in_flight();
-    const size_t event_size = event.ByteSizeLong();
-    const size_t size =
-        1 + CodedOutputStream::VarintSize32(static_cast<uint32_t>(event_size)) + event_size;
+    const bool audio = event.has_audio();
+    const size_t chunk_size = audio ? AudioChunkSize(event.audio()) : 0;
+    const size_t event_size =
+        audio ? 1 + VarintSize(chunk_size) + chunk_size : event.ByteSizeLong();
+    const size_t size = 1 + VarintSize(event_size) + event_size;
     bytes_.clear();
     grpc_client::AppendMessagePrefix(size, &bytes_);
     bytes_.resize(grpc_client::kMessagePrefixBytes + size);
     uint8_t* out = reinterpret_cast<uint8_t*>(bytes_.data()) + grpc_client::kMessagePrefixBytes;
     *out++ = static_cast<uint8_t>(kEventTag);
     out = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(event_size), out);
-    event.SerializeWithCachedSizesToArray(out);
+    if (audio) {
+      *out++ = kAudioTag;
+      out = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(chunk_size), out);
+      WriteAudioChunk(event.audio(), out);
+    } else {
+      event.SerializeWithCachedSizesToArray(out);
+    }
     offset_ = 0;
+  }
+
+  // The audio event, sent every frame, is encoded here rather than by
+  // protobuf's generic size and serialize passes over the oneof: byte for
+  // byte what protobuf writes (fields in number order, zeros left out;
+  // framed_outbox_test compares the two). The queue's events are the
+  // bridge's own, built field by field, so they carry no unknown fields.
+  static constexpr uint8_t kAudioTag = WireFormatLite::MakeTag(
+      bridge::v1::CallEvent::kAudioFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  static constexpr uint8_t kPcmTag = WireFormatLite::MakeTag(
+      bridge::v1::AudioChunk::kPcmFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  static constexpr uint8_t kRateTag = WireFormatLite::MakeTag(
+      bridge::v1::AudioChunk::kSampleRateHzFieldNumber, WireFormatLite::WIRETYPE_VARINT);
+  static constexpr uint8_t kSequenceTag = WireFormatLite::MakeTag(
+      bridge::v1::AudioChunk::kSequenceNumberFieldNumber, WireFormatLite::WIRETYPE_VARINT);
+  static constexpr uint8_t kOffsetTag = WireFormatLite::MakeTag(
+      bridge::v1::AudioChunk::kOffsetSamplesFieldNumber, WireFormatLite::WIRETYPE_VARINT);
+
+  static size_t VarintSize(uint64_t value) { return CodedOutputStream::VarintSize64(value); }
+
+  static size_t AudioChunkSize(const bridge::v1::AudioChunk& chunk) {
+    const size_t pcm = chunk.pcm().size();
+    return (pcm != 0 ? 1 + VarintSize(pcm) + pcm : 0) +
+           (chunk.sample_rate_hz() != 0 ? 1 + VarintSize(chunk.sample_rate_hz()) : 0) +
+           (chunk.sequence_number() != 0 ? 1 + VarintSize(chunk.sequence_number()) : 0) +
+           (chunk.offset_samples() != 0 ? 1 + VarintSize(chunk.offset_samples()) : 0);
+  }
+
+  static uint8_t* WriteAudioChunk(const bridge::v1::AudioChunk& chunk, uint8_t* out) {
+    const std::string& pcm = chunk.pcm();
+    if (!pcm.empty()) {
+      *out++ = kPcmTag;
+      out = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(pcm.size()), out);
+      std::memcpy(out, pcm.data(), pcm.size());
+      out += pcm.size();
+    }
+    const auto varint_field = [&out](uint8_t tag, uint64_t value) {
+      if (value == 0) return;
+      *out++ = tag;
+      out = CodedOutputStream::WriteVarint64ToArray(value, out);
+    };
+    varint_field(kRateTag, chunk.sample_rate_hz());
+    varint_field(kSequenceTag, chunk.sequence_number());
+    varint_field(kOffsetTag, chunk.offset_samples());
+    return out;
   }
 
   EventOutbox<bridge::v1::CallEvent> events_;

@@ -33,6 +33,22 @@ std::vector<CallEvent> Events() {
   events.push_back(Audio(2, 100));    // a one-byte length
   events.push_back(Audio(3, 320));    // 20 ms at 8 kHz: two bytes
   events.push_back(Audio(4, 40000));  // three bytes
+  // Each field alone, none, and values that need the longest varints.
+  CallEvent fields;
+  fields.mutable_audio();
+  events.push_back(fields);
+  fields.mutable_audio()->set_offset_samples(1);
+  events.push_back(fields);
+  fields.mutable_audio()->set_offset_samples(uint64_t{1} << 40);
+  fields.mutable_audio()->set_sequence_number(~uint64_t{0});
+  fields.mutable_audio()->set_sample_rate_hz(~uint32_t{0});
+  events.push_back(fields);
+  fields.mutable_audio()->set_pcm(std::string(16384, '\x01'));
+  fields.mutable_audio()->set_sample_rate_hz(0);
+  events.push_back(fields);
+  events.push_back(Audio(5, 2));
+  events.back().mutable_audio()->set_offset_samples(127);
+  events.back().mutable_audio()->set_sample_rate_hz(192000);
   CallEvent mark;
   mark.mutable_mark()->set_name("greeting");
   events.push_back(mark);
