@@ -594,7 +594,7 @@ void Call::HangupFromBackend(bool after_playout) {
 
 // ---------------------------------------------------------------- playout
 
-void Call::OnPlayoutFrame(const std::vector<uint8_t>& message) {
+void Call::OnPlayoutFrame(absl::Span<const uint8_t> message) {
   if (state_ == State::kClosed) return;
   connection_.Write(message.data(), message.size(), /*droppable=*/true);
 }

@@ -131,7 +131,7 @@ class Call final : public LinkObserver,
   void OnConnectionClosed() override;
 
   // Playout::Delegate.
-  void OnPlayoutFrame(const std::vector<uint8_t>& message) override;
+  void OnPlayoutFrame(absl::Span<const uint8_t> message) override;
   void OnPlayoutNotices(const std::vector<PlayoutNotice>& notices, bool before_frame) override;
 
   // BackendConnector::Host.

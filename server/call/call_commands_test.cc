@@ -53,7 +53,7 @@ class FakeHost final : public CallCommands::Host {
 // The call's side of playout: frames and notices.
 class Sink final : public Playout::Delegate {
  public:
-  void OnPlayoutFrame(const std::vector<uint8_t>& message) override {
+  void OnPlayoutFrame(absl::Span<const uint8_t> message) override {
     ASSERT_GE(message.size(), wire::kHeaderSize);
     std::vector<int16_t> samples((message.size() - wire::kHeaderSize) / 2);
     std::memcpy(samples.data(), message.data() + wire::kHeaderSize, samples.size() * 2);

@@ -1,5 +1,6 @@
 #include "server/playout/playout.h"
 
+#include <cstring>
 #include <utility>
 
 namespace audiosocket {
@@ -38,7 +39,7 @@ void Playout::Restart(int rate_hz) {
   tone_renderer_.emplace(rate_hz);
   queue_->set_tone_renderer(&*tone_renderer_);
   queue_->set_converter(&*converter_);
-  frame_.assign(static_cast<size_t>(queue_->samples_per_frame()), 0);
+  BuildMessage();
   if (!pacer_.has_value()) {
     const event::MonoTime now = loop_->Now();
     holds_tick_slot_ = options_.tick_slots != nullptr;
@@ -56,6 +57,25 @@ void Playout::Restart(int rate_hz) {
       });
     }
   }
+}
+
+void Playout::BuildMessage() {
+  const size_t samples = static_cast<size_t>(queue_->samples_per_frame());
+  message_.assign(kSamplesOffset / sizeof(int16_t) + samples, 0);
+  uint8_t* const bytes = reinterpret_cast<uint8_t*>(message_.data());
+  frame_ = absl::MakeSpan(message_).subspan(kSamplesOffset / sizeof(int16_t));
+  // The header as the codec writes it for a frame of silence at this rate.
+  wire::Audio audio;
+  audio.sample_rate_hz = rate_hz_;
+  audio.payload = absl::MakeConstSpan(bytes + kSamplesOffset, samples * sizeof(int16_t));
+  std::vector<uint8_t> encoded;
+  if (!wire::Encode(audio, options_.dialect, wire::Peer::kAsterisk, &encoded).ok() ||
+      encoded.size() != wire::kHeaderSize + audio.payload.size()) {
+    encoded_ = {};  // no rate the call adopts gets here: nothing to send
+    return;
+  }
+  std::memcpy(bytes + kHeaderOffset, encoded.data(), wire::kHeaderSize);
+  encoded_ = absl::MakeConstSpan(bytes + kHeaderOffset, wire::kHeaderSize + audio.payload.size());
 }
 
 void Playout::Stop() {
@@ -100,7 +120,7 @@ event::MonoTime Playout::OnTick() {
   }
   pacer_->OnTick(now);
 
-  const bool content = queue_->Tick(absl::MakeSpan(frame_));
+  const bool content = queue_->Tick(frame_);
   const std::vector<PlayoutNotice> notices = queue_->TakeNotices(kNoticesPerRound);
   if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/true);
   if (stopped_) return event::MonoTime::max();
@@ -114,13 +134,7 @@ event::MonoTime Playout::OnTick() {
     // every audio message it receives as slin at the rate of its kind and
     // transcodes to the channel's codec itself (G.711 bytes would play as
     // noise). The listener's encoding describes only what Asterisk sends.
-    message_.clear();
-    wire::Audio audio;
-    audio.sample_rate_hz = rate_hz_;
-    audio.payload = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(frame_.data()),
-                                        frame_.size() * sizeof(int16_t));
-    (void)wire::Encode(audio, options_.dialect, wire::Peer::kAsterisk, &message_);
-    delegate_->OnPlayoutFrame(message_);
+    delegate_->OnPlayoutFrame(encoded_);
     ++frames_sent_;
   }
   if (stopped_) return event::MonoTime::max();

@@ -16,6 +16,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "lib/event/dispatcher.h"
 #include "lib/event/frame_pacer.h"
 #include "lib/wire/wire.h"
@@ -36,8 +37,9 @@ class Playout {
   class Delegate {
    public:
     virtual ~Delegate() = default;
-    // One encoded audio message to write to the caller.
-    virtual void OnPlayoutFrame(const std::vector<uint8_t>& message) = 0;
+    // One encoded audio message to write to the caller (valid during the
+    // call).
+    virtual void OnPlayoutFrame(absl::Span<const uint8_t> message) = 0;
     // What the queue reached. Called twice a tick: with `before_frame` for
     // the notices that go before the frame (DTMF starts), then for the rest.
     virtual void OnPlayoutNotices(const std::vector<PlayoutNotice>& notices, bool before_frame) = 0;
@@ -92,6 +94,8 @@ class Playout {
   event::MonoTime OnTick();
   // Notices past kNoticesPerRound: a round of their own soon.
   void FlushRestLater();
+  // Sizes message_ for the rate's frame and writes its header.
+  void BuildMessage();
   void ReleaseTickSlot();
 
   event::Dispatcher* const loop_;
@@ -112,8 +116,16 @@ class Playout {
   bool played_content_ = false;
   uint64_t frames_sent_ = 0;
   uint64_t silence_frames_ = 0;
-  std::vector<int16_t> frame_;
-  std::vector<uint8_t> message_;
+  // The audio message each tick writes, built in place: one spare byte,
+  // the 3-byte header (the same for every frame at a rate), then the
+  // frame's samples, which the queue fills where they are sent from. The
+  // spare byte puts the samples on a 2-byte boundary.
+  static constexpr size_t kHeaderOffset = 1;
+  static constexpr size_t kSamplesOffset = kHeaderOffset + wire::kHeaderSize;
+  static_assert(kSamplesOffset % sizeof(int16_t) == 0);
+  std::vector<int16_t> message_;
+  absl::Span<int16_t> frame_;          // the samples in message_
+  absl::Span<const uint8_t> encoded_;  // the message in message_
 };
 
 }  // namespace audiosocket

@@ -40,7 +40,7 @@ struct Frame {
 // Decodes each frame and records the order of frames and notices.
 class Recorder : public Playout::Delegate {
  public:
-  void OnPlayoutFrame(const std::vector<uint8_t>& message) override {
+  void OnPlayoutFrame(absl::Span<const uint8_t> message) override {
     absl::StatusOr<wire::Message> decoded = wire::DecodeOne(message, wire::DecoderOptions{});
     ASSERT_TRUE(decoded.ok()) << decoded.status();
     const auto* audio = std::get_if<wire::Audio>(&*decoded);
