@@ -2,11 +2,14 @@
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
+#include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <exception>
 #include <limits>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -250,13 +253,29 @@ std::string BindFailure(const std::string& address, absl::string_view fallback) 
 }  // namespace
 
 absl::Status Metrics::Serve(const std::string& address) {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
-  } catch (const std::exception& e) {
-    // prometheus-cpp reports a failed bind by throwing; keep it inside and
-    // name the address as it was given, with the real cause.
+  // The exporter's threads are started by a thread of the normal policy
+  // and inherit it. Run under `chrt --fifo` (docs/OPERATIONS.md), they would
+  // otherwise inherit the I/O loops' real-time priority, and a loop that
+  // never sleeps (a saturated core) would leave them no time at all: the
+  // scrape would hang. At the normal policy they never take time from the
+  // loops, and the kernel still keeps some for them (sched_rt_runtime_us).
+  std::string failure;
+  std::thread starter([&] {
+    sched_param normal{};
+    normal.sched_priority = 0;
+    pthread_setschedparam(pthread_self(), SCHED_OTHER, &normal);  // lowering needs no privilege
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
+    } catch (const std::exception& e) {
+      // prometheus-cpp reports a failed bind by throwing; keep it inside.
+      failure = e.what();
+    }
+  });
+  starter.join();
+  if (exposer_ == nullptr) {
+    // Named as it was given, with the real cause.
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on --metrics_listen=", address,
-                                               ": ", BindFailure(address, e.what())));
+                                               ": ", BindFailure(address, failure)));
   }
   exposer_->RegisterCollectable(histograms_);
   exposer_->RegisterCollectable(collector_);
