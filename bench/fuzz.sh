@@ -43,7 +43,7 @@ sources_of() {
 }
 wire_sources=$(sources_of //lib/wire:wire)
 call_sources=$(sources_of //tests/fuzz:call_harness)
-call_modules="grpc++ protobuf speexdsp prometheus-cpp-pull prometheus-cpp-core
+call_modules="grpc++ protobuf speexdsp prometheus-cpp-pull prometheus-cpp-core libnghttp2 zlib
   $(pkg-config --list-all | awk '/^absl_/ {print $1}' | tr '\n' ' ')"
 sanitize="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 
