@@ -277,6 +277,16 @@ class CallTest : public ::testing::Test {
     }
     return order;
   }
+  // Runs the loop until the call has sent `count` results; their command
+  // ids, in order.
+  std::vector<std::string> ResultIdsOnceThereAre(size_t count) {
+    while (EventsOf(v1::CallEvent::kResult).size() < count) loop_.RunOnce(event::Nanos(0));
+    std::vector<std::string> ids;
+    for (const v1::CallEvent& event : EventsOf(v1::CallEvent::kResult)) {
+      ids.push_back(event.result().command_id());
+    }
+    return ids;
+  }
   // Runs the loop a round at a time, `done` asked after each (at most 20
   // rounds); the events of `kind` sent in each round that sent any, in
   // order.
@@ -711,13 +721,7 @@ TEST_F(CallTest, PlaysKeptWaitingDoNotGrowTheirCopiesPastTheBound) {
   }
   EXPECT_LE(call_->PlayBytesCapacityForTesting(), kMaxCommandArenaBytes);
   EXPECT_GT(call_->PlayBytesCapacityForTesting(), kMaxCommandArenaBytes / 2);
-  while (EventsOf(v1::CallEvent::kResult).size() < static_cast<size_t>(kCommands) + 1) {
-    loop_.RunOnce(event::Nanos(0));
-  }
-  std::vector<std::string> ids;
-  for (const v1::CallEvent& event : EventsOf(v1::CallEvent::kResult)) {
-    ids.push_back(event.result().command_id());
-  }
+  const std::vector<std::string> ids = ResultIdsOnceThereAre(kCommands + 1);
   ASSERT_THAT(ids, SizeIs(kCommands + 1));
   for (int i = 0; i < kCommands; ++i) ASSERT_EQ(ids[i + 1], absl::StrCat("p", i));
   // Emptied once all were handled, and the burst's room given back.
@@ -749,13 +753,7 @@ TEST_F(CallTest, CommandsKeptWaitingDoNotGrowTheArenaPastItsBound) {
   }
   // One message's worth over the bound at most (the last one let in).
   EXPECT_LE(call_->CommandArenaBytesForTesting(), kMaxCommandArenaBytes + 8192);
-  while (EventsOf(v1::CallEvent::kResult).size() < static_cast<size_t>(kCommands) + 1) {
-    loop_.RunOnce(event::Nanos(0));
-  }
-  std::vector<std::string> ids;
-  for (const v1::CallEvent& event : EventsOf(v1::CallEvent::kResult)) {
-    ids.push_back(event.result().command_id());
-  }
+  const std::vector<std::string> ids = ResultIdsOnceThereAre(kCommands + 1);
   ASSERT_THAT(ids, SizeIs(kCommands + 1));
   for (int i = 0; i < kCommands; ++i) ASSERT_EQ(ids[i + 1], absl::StrCat("m", i));
   // Emptied once all were handled.
