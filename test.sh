@@ -27,7 +27,7 @@ bash tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
-default_suites="format proto cpp asterisk sdk-go sdk-python sdk-java sdk-node deploy"
+default_suites="format tooling proto cpp asterisk sdk-go sdk-python sdk-java sdk-node deploy"
 # CI (CI=true) also runs the sanitizer suites, so that CI runs exactly this
 # command and its last line counts everything.
 if [[ ${CI:-} == true ]]; then default_suites+=" asan tsan thread-safety"; fi
@@ -127,6 +127,7 @@ run_asterisk() {
 for suite in $suites; do
   case $suite in
     format) run_format ;;
+    tooling) script_suite tooling tests/tooling/check.sh ;;
     proto) script_suite proto tools/buf/check.sh ;;
     cpp) bazel_suite cpp -- //... ;;
     asan) bazel_suite asan --config=asan -- //... ;;

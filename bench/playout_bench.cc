@@ -25,7 +25,7 @@ namespace {
 // before handing it to the backend's stream.
 class SerializingDelegate : public Playout::Delegate {
  public:
-  void OnPlayoutFrame(const std::vector<uint8_t>&) override {}
+  void OnPlayoutFrame(absl::Span<const uint8_t>) override {}
   void OnPlayoutNotices(const std::vector<PlayoutNotice>& notices, bool before_frame) override {
     for (const PlayoutNotice& notice : notices) {
       if (before_frame != (notice.type == PlayoutNotice::Type::kDtmfStart)) continue;

@@ -7,7 +7,9 @@ For each test target, reads TESTLOGS_DIR/<package>/<name>/test.xml (for sharded
 targets, every shard's) and counts its <testcase> elements as passed, failed
 or skipped. A target with no XML (it failed to build, or timed out before
 writing one) counts as one failure. Prints "passed failed skipped" and the
-names of failed cases on stderr, each with its failure messages. A target that Bazel itself reported as not
+names of failed cases on stderr, each with its failure messages. Any ERROR
+line in Bazel's output (an action failed, for a test or any other target)
+counts one more failure. A target that Bazel itself reported as not
 passed (exit code after the XML was written, e.g. a sanitizer's leak report)
 but whose XML shows no failure counts one more failure.
 """
@@ -79,10 +81,24 @@ def bazel_verdicts(output_file):
     return verdicts
 
 
+def build_errors(output_file):
+    """Bazel's ERROR lines: an action that failed (a benchmark or tool that
+    no longer compiles) leaves no test without results when the target is
+    not a test, yet the build is broken."""
+    with open(output_file, errors="replace") as f:
+        return [line.rstrip() for line in f if line.startswith("ERROR: ")]
+
+
 def main():
     testlogs, output_file, targets = sys.argv[1], sys.argv[2], sys.argv[3:]
     verdicts = bazel_verdicts(output_file)
     totals = [0, 0, 0]
+    errors = build_errors(output_file)
+    if errors:
+        totals[1] += 1
+        print("FAILED: the build (bazel reported errors):", file=sys.stderr)
+        for line in errors[:10]:
+            print(f"    {line[:300]}", file=sys.stderr)
     for target in targets:
         p, f, s, failures = count_target(testlogs, target)
         verdict = verdicts.get(target)
