@@ -537,11 +537,7 @@ void Call::HandleMessage(uint64_t link_id, BackendMessageRef message) {
   // What is left is an in-call command (or none: an empty message).
   const CallCommand& command =
       std::visit([](const auto* m) -> const CallCommand& { return m->command(); }, message);
-  if (state_ != State::kConnected) {
-    Reply(command.command_id(), CommandKindOf(command), bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
-          "accept the call before sending other commands", 0);
-    return;
-  }
+  if (RefusedBeforeConnected(command.command_id(), CommandKindOf(command))) return;
   commands_.Execute(command, *playout_, backend_rate_hz_);
 }
 
@@ -552,13 +548,17 @@ void Call::HandlePlay(uint64_t link_id, const QueuedPlay& play) {
   const CallCommands::PlayRequest request{play.fields.command_id.In(bytes),
                                           play.fields.pcm.In(bytes), play.fields.sample_rate_hz,
                                           play.fields.response_id.In(bytes)};
-  if (state_ != State::kConnected) {
-    Reply(std::string(request.command_id), bridge::v1::COMMAND_KIND_PLAY,
-          bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
-          "accept the call before sending other commands", 0);
+  if (RefusedBeforeConnected(std::string(request.command_id), bridge::v1::COMMAND_KIND_PLAY)) {
     return;
   }
   commands_.Play(request, *playout_, backend_rate_hz_);
+}
+
+bool Call::RefusedBeforeConnected(const std::string& command_id, bridge::v1::CommandKind kind) {
+  if (state_ == State::kConnected) return false;
+  Reply(command_id, kind, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+        "accept the call before sending other commands", 0);
+  return true;
 }
 
 void Call::Reply(const std::string& command_id, bridge::v1::CommandKind kind, ResultCode code,

@@ -181,6 +181,9 @@ class Call final : public LinkObserver,
     std::variant<BackendMessage, BackendMessageRef, QueuedPlay, grpc::Status, CommandOverflow> what;
   };
   void HandlePlay(uint64_t link_id, const QueuedPlay& play);
+  // An in-call command that came before the call was connected is refused
+  // (HandleMessage, HandlePlay): true when it was.
+  bool RefusedBeforeConnected(const std::string& command_id, bridge::v1::CommandKind kind);
   // From any thread: queues `report` on the loop.
   void Report(LinkReport report);
   void QueueLinkReport(LinkReport report);
