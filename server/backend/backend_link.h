@@ -24,7 +24,7 @@ class BackendLink {
   // Queues an event (bounded: the oldest queued audio is dropped first;
   // other events are bounded in bytes, past which the stream ends and the
   // observer hears BackendNotReadingStatus()).
-  virtual void SendEvent(bridge::v1::CallEvent event) = 0;
+  virtual void SendEvent(bridge::v1::CallEvent&& event) = 0;
   // An event to fill with the next frame of caller audio and send: an
   // emptied audio event the link already wrote, when it keeps those (its
   // chunk and bytes are reused rather than allocated per frame), else an

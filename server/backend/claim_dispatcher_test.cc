@@ -45,7 +45,7 @@ class LoopSlot final : public ClaimSlot {
   void Attach(uint64_t, std::weak_ptr<LinkObserver>) override {}
   void EndIdle(grpc::Status) override {}
   event::Dispatcher* loop() const override { return loop_; }
-  void SendEvent(bridge::v1::CallEvent) override {}
+  void SendEvent(bridge::v1::CallEvent&&) override {}
   void ExtendAudioQueue(uint64_t) override {}
   void CloseAfterQueued() override {}
   void Abort() override {}

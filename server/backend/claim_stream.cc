@@ -58,7 +58,7 @@ void ClaimStream::NotifyClosed(grpc::Status status) {
   if (observer) observer->OnBackendClosed(link_id, std::move(status));
 }
 
-void ClaimStream::SendEvent(CallEvent event) {
+void ClaimStream::SendEvent(CallEvent&& event) {
   const ClaimCallResponse* to_write = nullptr;
   bool overflowed = false;
   {

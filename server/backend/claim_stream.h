@@ -41,7 +41,7 @@ class ClaimStream final
   void Attach(uint64_t link_id, std::weak_ptr<LinkObserver> observer) override;
   void EndIdle(grpc::Status status) override { FinishOnce(std::move(status)); }
 
-  void SendEvent(bridge::v1::CallEvent event) override;
+  void SendEvent(bridge::v1::CallEvent&& event) override;
   void ExtendAudioQueue(uint64_t audio_events) override;
   void CloseAfterQueued() override;
   void Abort() override;

@@ -215,7 +215,7 @@ void LoopClaimStream::EndIdle(grpc::Status status) {
   OnLoop([self = shared_from_this(), status = ToAbsl(status)] { self->FinishOnce(status); });
 }
 
-void LoopClaimStream::SendEvent(CallEvent event) {
+void LoopClaimStream::SendEvent(CallEvent&& event) {
   OnLoop([self = shared_from_this(), event = std::move(event)]() mutable {
     self->Queue(std::move(event));
   });

@@ -57,7 +57,7 @@ class LoopClaimStream final : public ClaimSlot,
   event::Dispatcher* loop() const override { return loop_; }
 
   // BackendLink
-  void SendEvent(bridge::v1::CallEvent event) override;
+  void SendEvent(bridge::v1::CallEvent&& event) override;
   bridge::v1::CallEvent SpareAudioEvent() override;
   void ExtendAudioQueue(uint64_t audio_events) override;
   void CloseAfterQueued() override;

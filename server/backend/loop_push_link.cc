@@ -63,7 +63,7 @@ void LoopPushLink::Open() {
   stream_id_ = opened->stream_id;
 }
 
-void LoopPushLink::SendEvent(bridge::v1::CallEvent event) {
+void LoopPushLink::SendEvent(bridge::v1::CallEvent&& event) {
   // From the loop (every caller frame of every call): queued at once, with
   // no closure around the event. The caller holds the link.
   if (loop_->InDispatcherThread()) {

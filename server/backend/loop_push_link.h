@@ -37,7 +37,7 @@ class LoopPushLink final : public BackendLink,
                                              const Options& options);
 
   // BackendLink
-  void SendEvent(bridge::v1::CallEvent event) override;
+  void SendEvent(bridge::v1::CallEvent&& event) override;
   bridge::v1::CallEvent SpareAudioEvent() override;
   void ExtendAudioQueue(uint64_t audio_events) override;
   void CloseAfterQueued() override;

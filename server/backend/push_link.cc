@@ -33,7 +33,7 @@ std::shared_ptr<PushLink> PushLink::Start(bridge::v1::CallHandlerService::Stub* 
   return link;
 }
 
-void PushLink::SendEvent(CallEvent event) {
+void PushLink::SendEvent(CallEvent&& event) {
   const bridge::v1::HandleCallRequest* to_write = nullptr;
   bool overflowed = false;
   {

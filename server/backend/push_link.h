@@ -44,7 +44,7 @@ class PushLink final : public BackendLink,
                                          uint64_t link_id, std::weak_ptr<LinkObserver> observer,
                                          const Options& options);
 
-  void SendEvent(bridge::v1::CallEvent event) override;
+  void SendEvent(bridge::v1::CallEvent&& event) override;
   void ExtendAudioQueue(uint64_t audio_events) override;
   void CloseAfterQueued() override;
   void Abort() override;

@@ -58,7 +58,7 @@ struct SentEvent {
 class FakeLink final : public BackendLink {
  public:
   explicit FakeLink(std::function<int64_t()> now_ms) : now_ms_(std::move(now_ms)) {}
-  void SendEvent(v1::CallEvent event) override { events.push_back({now_ms_(), std::move(event)}); }
+  void SendEvent(v1::CallEvent&& event) override { events.push_back({now_ms_(), std::move(event)}); }
   v1::CallEvent SpareAudioEvent() override {
     v1::CallEvent event;
     if (spare.has_value()) event = std::move(*spare);

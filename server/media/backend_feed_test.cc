@@ -29,7 +29,7 @@ using ::testing::SizeIs;
 // Records what the feed hands it, and in what order.
 class FakeLink : public BackendLink {
  public:
-  void SendEvent(v1::CallEvent event) override {
+  void SendEvent(v1::CallEvent&& event) override {
     log.push_back(event.has_audio()  ? absl::StrCat("audio@", event.audio().offset_samples())
                   : event.has_dtmf() ? absl::StrCat("dtmf:", event.dtmf().digit(), "@",
                                                     event.dtmf().offset_samples())

@@ -179,7 +179,8 @@ absl::Status PlayoutQueue::Enqueue(size_t count, int input_rate_hz, absl::string
     Notice(PlayoutNotice::Type::kUnderrun, std::string(response_id));
   }
   starved_response_.clear();
-  open_response_.assign(response_id.data(), response_id.size());
+  // Most audio continues the response already open: no copy then.
+  if (open_response_ != response_id) open_response_.assign(response_id.data(), response_id.size());
   if (!append) {
     AudioItem item;
     item.response_id = std::string(response_id);

@@ -28,7 +28,7 @@ namespace v1 = ::audiosocket::bridge::v1;
 // The backend's end: records what the call sends.
 class FakeLink final : public BackendLink {
  public:
-  void SendEvent(v1::CallEvent event) override {
+  void SendEvent(v1::CallEvent&& event) override {
     absl::MutexLock lock(&mu_);
     if (ended_) after_end_++;
     if (event.has_ended()) ended_++;

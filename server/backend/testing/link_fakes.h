@@ -21,7 +21,7 @@ namespace audiosocket {
 // The backend's end of one stream: records what it is given, drops nothing.
 class RecordingLink final : public BackendLink {
  public:
-  void SendEvent(bridge::v1::CallEvent event) override { events.push_back(std::move(event)); }
+  void SendEvent(bridge::v1::CallEvent&& event) override { events.push_back(std::move(event)); }
   void ExtendAudioQueue(uint64_t audio_events) override { extended += audio_events; }
   void CloseAfterQueued() override { ++closes; }
   void Abort() override { ++aborts; }
