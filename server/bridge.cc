@@ -135,12 +135,12 @@ absl::Status Bridge::Start() {
   server_->GetHealthCheckService()->SetServingStatus(true);
 
   // Each loop's calls count in their own loop's counters, and take their
-  // playout slots on their own loop.
-  for (const auto& counters : loop_counters_) {
+  // playout ticks on their own loop.
+  for (size_t i = 0; i < loop_counters_.size(); ++i) {
     auto services = std::make_unique<CallServices>(services_);
-    services->counters = counters.get();
-    loop_tick_slots_.push_back(std::make_unique<TickSlots>());
-    services->tick_slots = loop_tick_slots_.back().get();
+    services->counters = loop_counters_[i].get();
+    loop_tickers_.push_back(std::make_unique<SlotTicker>(loops_[i].get()));
+    services->ticker = loop_tickers_.back().get();
     loop_services_.push_back(std::move(services));
   }
   for (auto& loop : loops_) loop->StartThread();

@@ -31,7 +31,7 @@
 #include "server/ops/counters.h"
 #include "server/ops/metrics.h"
 #include "server/playout/fallback_audio.h"
-#include "server/playout/tick_slots.h"
+#include "server/playout/slot_ticker.h"
 
 namespace audiosocket {
 
@@ -110,8 +110,8 @@ class Bridge {
   FallbackAudio fallback_audio_;
   // What calls share, as configured; each loop's copy has its counters.
   CallServices services_;
-  // Before loop_services_: destroyed after every call that counts in them.
-  std::vector<std::unique_ptr<TickSlots>> loop_tick_slots_;
+  // Before loop_services_: destroyed after every call that ticks on them.
+  std::vector<std::unique_ptr<SlotTicker>> loop_tickers_;
   std::vector<std::unique_ptr<CallServices>> loop_services_;
 
   std::vector<std::unique_ptr<event::EpollDispatcher>> loops_;

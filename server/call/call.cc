@@ -207,7 +207,7 @@ void Call::HandleUuid(const wire::CallUuid& uuid) {
   options.low_watermark_ms = config_.playout_low_watermark_ms;
   options.send_silence = config_.send_silence;
   if (services_->metrics != nullptr) options.tick_lateness = &services_->metrics->tick_lateness();
-  options.tick_slots = services_->tick_slots;
+  options.ticker = services_->ticker;
   playout_.emplace(loop_, options, services_->counters, this, self_);
   connection_.set_max_unsent_bytes(static_cast<size_t>(config_.max_unsent_ms) * call_rate_hz_ /
                                    1000 * 2);

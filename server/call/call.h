@@ -53,8 +53,8 @@ struct CallServices {
   CallRegistry* registry = nullptr;
   BridgeCounters* counters = nullptr;
   Metrics* metrics = nullptr;  // optional
-  // The calls' loop's playout slots (each loop's copy has its own).
-  TickSlots* tick_slots = nullptr;
+  // The calls' loop's playout ticks (each loop's copy has its own).
+  SlotTicker* ticker = nullptr;
   // What the caller hears when the backend side fails; empty: nothing.
   const FallbackAudio* fallback_audio = nullptr;
   // Finds each call its backend (push or pull: backend/).

@@ -58,7 +58,9 @@ struct SentEvent {
 class FakeLink final : public BackendLink {
  public:
   explicit FakeLink(std::function<int64_t()> now_ms) : now_ms_(std::move(now_ms)) {}
-  void SendEvent(v1::CallEvent&& event) override { events.push_back({now_ms_(), std::move(event)}); }
+  void SendEvent(v1::CallEvent&& event) override {
+    events.push_back({now_ms_(), std::move(event)});
+  }
   v1::CallEvent SpareAudioEvent() override {
     v1::CallEvent event;
     if (spare.has_value()) event = std::move(*spare);
@@ -371,20 +373,23 @@ TEST_F(CallTest, AfterTheUuidSilenceEvery20Ms) {
   EXPECT_THAT(links_, IsEmpty());  // no backend before the first audio
 }
 
-// A call plays on a slot of its loop's TickSlots, from the UUID to its end.
-TEST_F(CallTest, ACallHoldsAPlaceInItsLoopsTickSlotsUntilItEnds) {
-  TickSlots slots;
-  push_.services.tick_slots = &slots;
+// A call plays on a slot of its loop's ticker, from the UUID to its end.
+TEST_F(CallTest, ACallHoldsAPlaceInItsLoopsTickerUntilItEnds) {
+  SlotTicker ticker(&loop_);
+  push_.services.ticker = &ticker;
   Connect();
   StepMs(50);
   ASSERT_THAT(written_, Not(IsEmpty()));
   const size_t slot = TickSlots::SlotOf(start_ + std::chrono::milliseconds(written_[0].at_ms));
-  EXPECT_EQ(slots.calls_in(slot), 1u);
+  EXPECT_EQ(ticker.slots().calls_in(slot), 1u);
+  EXPECT_EQ(ticker.running_timers(), 1u);
   ASSERT_EQ(::shutdown(caller_fd_, SHUT_WR), 0);
   Settle();
   StepMs(10);
   ASSERT_THAT(Ended(), SizeIs(1));
-  EXPECT_EQ(slots.calls_in(slot), 0u);
+  EXPECT_EQ(ticker.slots().calls_in(slot), 0u);
+  StepMs(20);  // the emptied slot's timer stops at its next point
+  EXPECT_EQ(ticker.running_timers(), 0u);
   call_.reset();
   StepMs(5000);
 }

@@ -13,12 +13,12 @@ Playout::Playout(event::Dispatcher* loop, Options options, BridgeCounters* count
       delegate_(delegate),
       owner_(std::move(owner)) {}
 
-Playout::~Playout() { ReleaseTickSlot(); }
+Playout::~Playout() { LeaveTicker(); }
 
-void Playout::ReleaseTickSlot() {
-  if (!holds_tick_slot_) return;
-  holds_tick_slot_ = false;
-  options_.tick_slots->Release(pacer_->start());
+void Playout::LeaveTicker() {
+  if (ticker_ == nullptr) return;
+  ticker_->Leave(this, pacer_->start());
+  ticker_ = nullptr;
 }
 
 void Playout::Restart(int rate_hz) {
@@ -40,22 +40,13 @@ void Playout::Restart(int rate_hz) {
   queue_->set_tone_renderer(&*tone_renderer_);
   queue_->set_converter(&*converter_);
   BuildMessage();
-  if (!pacer_.has_value()) {
-    const event::MonoTime now = loop_->Now();
-    holds_tick_slot_ = options_.tick_slots != nullptr;
-    const event::MonoTime start =
-        holds_tick_slot_ ? options_.tick_slots->Take(now) : TickSlots::NextGridPoint(now);
-    pacer_.emplace(start, kFramePeriod);
+  if (!pacer_.has_value() && !stopped_) {
+    ticker_ = options_.ticker != nullptr ? options_.ticker : &own_ticker_.emplace(loop_);
     // The first frame waits for its slot on the grid (less than 5 ms away),
     // so the cadence is exact from the first frame on.
-    const event::MonoTime first = start <= loop_->Now() ? OnTick() : start;
-    if (first != event::MonoTime::max()) {
-      // One timer for the call's life: each tick says when the next is.
-      timer_ = loop_->RunRepeating(first, [this, owner = owner_] {
-        if (owner.lock() == nullptr) return event::MonoTime::max();
-        return OnTick();
-      });
-    }
+    const event::MonoTime start = ticker_->Join(this);
+    pacer_.emplace(start, kFramePeriod);
+    if (start <= loop_->Now()) OnTick();
   }
 }
 
@@ -80,9 +71,7 @@ void Playout::BuildMessage() {
 
 void Playout::Stop() {
   stopped_ = true;
-  ReleaseTickSlot();
-  if (timer_ != 0) loop_->CancelTimer(timer_);
-  timer_ = 0;
+  LeaveTicker();
   if (rest_timer_ != 0) loop_->CancelTimer(rest_timer_);
   rest_timer_ = 0;
 }
@@ -110,8 +99,15 @@ void Playout::FlushRestLater() {
   });
 }
 
-event::MonoTime Playout::OnTick() {
-  if (stopped_) return event::MonoTime::max();
+void Playout::OnSlotTick(event::MonoTime now) {
+  // Not yet: its slot's timer was late when this call joined, or the call
+  // played its first frame itself.
+  if (now < pacer_->next_deadline() || owner_.expired()) return;
+  OnTick();
+}
+
+void Playout::OnTick() {
+  if (stopped_) return;
   const event::MonoTime now = loop_->Now();
   const event::Nanos lateness = pacer_->Lateness(now);
   if (lateness > kFramePeriod) counters_->playout_late_ticks++;
@@ -123,7 +119,7 @@ event::MonoTime Playout::OnTick() {
   const bool content = queue_->Tick(frame_);
   const std::vector<PlayoutNotice> notices = queue_->TakeNotices(kNoticesPerRound);
   if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/true);
-  if (stopped_) return event::MonoTime::max();
+  if (stopped_) return;
   if (content || options_.send_silence) {
     if (!content) {
       ++silence_frames_;
@@ -137,11 +133,10 @@ event::MonoTime Playout::OnTick() {
     delegate_->OnPlayoutFrame(encoded_);
     ++frames_sent_;
   }
-  if (stopped_) return event::MonoTime::max();
+  if (stopped_) return;
   if (!notices.empty()) delegate_->OnPlayoutNotices(notices, /*before_frame=*/false);
-  if (stopped_) return event::MonoTime::max();
+  if (stopped_) return;
   FlushRestLater();
-  return pacer_->next_deadline();
 }
 
 }  // namespace audiosocket

@@ -6,10 +6,12 @@
 // the playout rate, in-band DTMF tones, silence when nothing is queued) and
 // encoded as signed linear AudioSocket audio. What the queue reaches on the
 // way (marks, DTMF starts and stops, a hang-up after playout, watermarks)
-// goes to the delegate around the frame it belongs to.
+// goes to the delegate around the frame it belongs to. The ticks come from
+// the loop's SlotTicker, with every other call on the same tick slot.
 //
 // Threads: confined to the call's loop. Ownership: owned by its call; the
-// delegate (the call) outlives it; ticks run only while `owner` is alive.
+// delegate (the call) outlives it; it leaves its ticker when stopped or
+// destroyed.
 
 #include <cstdint>
 #include <memory>
@@ -24,6 +26,7 @@
 #include "server/ops/counters.h"
 #include "server/ops/latency_histogram.h"
 #include "server/playout/playout_queue.h"
+#include "server/playout/slot_ticker.h"
 #include "server/playout/tick_slots.h"
 
 namespace audiosocket {
@@ -32,7 +35,7 @@ inline constexpr event::Nanos kFramePeriod = std::chrono::milliseconds(20);
 static_assert(TickSlots::kGrid * TickSlots::kSlots == kFramePeriod,
               "a call keeps its tick slot only if the slots span one frame period");
 
-class Playout {
+class Playout : private SlotTicker::Member {
  public:
   class Delegate {
    public:
@@ -56,18 +59,18 @@ class Playout {
     // When set, every tick's lateness (how long after its deadline it ran,
     // the frame's delay toward Asterisk) is observed here.
     LatencyHistogram* tick_lateness = nullptr;
-    // The loop's slots, which choose the first tick; without them the
-    // ticks start at the next grid point.
-    TickSlots* tick_slots = nullptr;
+    // The loop's ticks, shared by its calls; without it (tests) the
+    // playout has a ticker of its own.
+    SlotTicker* ticker = nullptr;
   };
 
   Playout(event::Dispatcher* loop, Options options, BridgeCounters* counters, Delegate* delegate,
           std::weak_ptr<void> owner);
-  ~Playout();
+  ~Playout() override;
 
-  // (Re)starts the queue, empty, at `rate_hz`; the first call starts the
-  // ticks on the tick grid (within 5 ms, TickSlots), later ones keep the
-  // pacer's grid.
+  // (Re)starts the queue, empty, at `rate_hz`; the first call joins the
+  // ticker (the first tick within 5 ms, on the slot TickSlots chooses),
+  // later ones keep the pacer's grid.
   void Restart(int rate_hz);
   // No more ticks.
   void Stop();
@@ -90,13 +93,16 @@ class Playout {
   static constexpr size_t kNoticesPerRound = 256;
 
  private:
-  // Plays one frame; returns when the next is due, or max() once stopped.
-  event::MonoTime OnTick();
+  // SlotTicker::Member: plays a frame when the pacer's next deadline has
+  // come by `now` and the owner lives.
+  void OnSlotTick(event::MonoTime now) override;
+  // Plays one frame.
+  void OnTick();
   // Notices past kNoticesPerRound: a round of their own soon.
   void FlushRestLater();
   // Sizes message_ for the rate's frame and writes its header.
   void BuildMessage();
-  void ReleaseTickSlot();
+  void LeaveTicker();
 
   event::Dispatcher* const loop_;
   const Options options_;
@@ -109,8 +115,8 @@ class Playout {
   std::optional<InbandToneRenderer> tone_renderer_;
   std::optional<PlayoutQueue> queue_;
   std::optional<event::FramePacer> pacer_;
-  bool holds_tick_slot_ = false;  // counted in options_.tick_slots until Stop
-  event::Dispatcher::TimerId timer_ = 0;
+  std::optional<SlotTicker> own_ticker_;       // without options_.ticker
+  SlotTicker* ticker_ = nullptr;               // set while a member
   event::Dispatcher::TimerId rest_timer_ = 0;  // FlushRestLater's, while set
   bool stopped_ = false;
   bool played_content_ = false;

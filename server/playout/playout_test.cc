@@ -88,6 +88,12 @@ class Recorder : public Playout::Delegate {
   std::vector<std::string> log;
 };
 
+// Another member of a slot: counts its ticks.
+struct CountingMember : SlotTicker::Member {
+  void OnSlotTick(event::MonoTime) override { ++ticks; }
+  int ticks = 0;
+};
+
 class PlayoutTest : public ::testing::Test {
  protected:
   void Create(Playout::Options options = Options()) {
@@ -161,30 +167,66 @@ TEST_F(PlayoutTest, TicksFallOnTheSharedGrid) {
   EXPECT_EQ(counters_.playout_late_ticks.load(), 0u);
 }
 
-// With its loop's slots, a call's ticks start where TickSlots puts them
-// (here the slot another call holds, 4 ms on), and the place is given back
+// With its loop's ticker, a call's ticks start where TickSlots puts them
+// (here the slot another member holds, 0.5 ms on), they come from the
+// slot's one timer with the other member's, and the place is given back
 // when the call stops.
-TEST_F(PlayoutTest, TicksStartOnTheSlotTheLoopsTickSlotsChoose) {
+TEST_F(PlayoutTest, TicksComeFromTheLoopsTickerOnTheSlotItChooses) {
   using std::chrono::microseconds;
-  TickSlots slots;
-  const event::MonoTime other = slots.Take(time_.Now() + microseconds(3500));
-  ASSERT_EQ(other, time_.Now() + milliseconds(4));
+  SlotTicker ticker(&loop_);
+  CountingMember other;
+  Advance(microseconds(3500));
+  const event::MonoTime other_first = ticker.Join(&other);
+  ASSERT_EQ(other_first, time_.Now() + microseconds(500));
   Playout::Options options = Options();
-  options.tick_slots = &slots;
+  options.ticker = &ticker;
   Create(options);
   playout_->Restart(8000);
-  EXPECT_THAT(delegate_.frames, IsEmpty());  // not the empty slot due now
-  EXPECT_EQ(slots.calls_in(TickSlots::SlotOf(other)), 2u);
-  Advance(milliseconds(3));
   EXPECT_THAT(delegate_.frames, IsEmpty());
-  Advance(milliseconds(1));
+  EXPECT_EQ(ticker.slots().calls_in(TickSlots::SlotOf(other_first)), 2u);
+  EXPECT_EQ(ticker.running_timers(), 1u);
+  Advance(microseconds(400));
+  EXPECT_THAT(delegate_.frames, IsEmpty());
+  Advance(microseconds(100));
   EXPECT_THAT(delegate_.frames, SizeIs(1));
+  EXPECT_EQ(other.ticks, 1);
   Advance(milliseconds(20));
   EXPECT_THAT(delegate_.frames, SizeIs(2));
+  EXPECT_EQ(other.ticks, 2);
   playout_->Stop();
-  EXPECT_EQ(slots.calls_in(TickSlots::SlotOf(other)), 1u);
+  EXPECT_EQ(ticker.slots().calls_in(TickSlots::SlotOf(other_first)), 1u);
   playout_.reset();  // no second release
-  EXPECT_EQ(slots.calls_in(TickSlots::SlotOf(other)), 1u);
+  EXPECT_EQ(ticker.slots().calls_in(TickSlots::SlotOf(other_first)), 1u);
+  Advance(milliseconds(20));
+  EXPECT_THAT(delegate_.frames, SizeIs(2));
+  EXPECT_EQ(other.ticks, 3);
+  ticker.Leave(&other, other_first);
+}
+
+// A call whose slot's timer is late when it joins (the loop still has
+// that slot's previous point to run) is not played at that point: its
+// first frame is at its own first tick.
+TEST_F(PlayoutTest, ALateSlotTimerDoesNotPlayACallBeforeItsFirstTick) {
+  SlotTicker ticker(&loop_);
+  CountingMember other;
+  const event::MonoTime other_first = ticker.Join(&other);  // now, on the grid
+  ASSERT_EQ(other_first, time_.Now());
+  // The loop does not run until 19.5 ms later: the slot's point at 0 is
+  // still to run when the call joins, and its first tick is at 20 ms.
+  time_.Advance(std::chrono::microseconds(19500));
+  Playout::Options options = Options();
+  options.ticker = &ticker;
+  Create(options);
+  playout_->Restart(8000);
+  Advance(event::Nanos(0));
+  EXPECT_EQ(other.ticks, 1);
+  EXPECT_THAT(delegate_.frames, IsEmpty());
+  Advance(std::chrono::microseconds(500));
+  EXPECT_EQ(other.ticks, 2);
+  EXPECT_THAT(delegate_.frames, SizeIs(1));
+  EXPECT_EQ(counters_.playout_late_ticks.load(), 0u);
+  playout_.reset();
+  ticker.Leave(&other, other_first);
 }
 
 TEST_F(PlayoutTest, AnEmptyQueueSendsSilenceFrames) {
