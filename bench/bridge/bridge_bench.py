@@ -162,7 +162,7 @@ def wait_for(path, pattern, timeout=15):
 
 # The bridge's default --io_round_window (server/config/config.h), which
 # the paced baseline uses too.
-BRIDGE_ROUND_WINDOW = "500us"
+BRIDGE_ROUND_WINDOW = "1ms"
 MUTEX_WAITS = "audiosocket_bridge_mutex_waits_total"
 TICK_LATENESS = "audiosocket_bridge_playout_tick_lateness_seconds"
 LOOP_ROUNDS = "audiosocket_bridge_loop_round_seconds"

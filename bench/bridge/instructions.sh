@@ -110,9 +110,9 @@ for system in ${systems//,/ }; do
       echo_mode=echo
       paced_window=""
       if [[ $system == baseline-paced ]]; then
-        # As run.sh's: the loop's rounds at most every 500 us, as the bridge's.
+        # As run.sh's: the loop's rounds at most every 1 ms, as the bridge's.
         echo_mode=paced
-        paced_window=--round_window=500us
+        paced_window=--round_window=1ms
       fi
       valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" \
         "$bin/bench/echo_server/audiosocket-echo" --mode="$echo_mode" --listen=127.0.0.1:0 \

@@ -91,9 +91,11 @@ struct BridgeConfig {
   absl::Duration caller_idle_timeout = absl::Seconds(30);
   // Event loops start rounds at most this often, so that under load one
   // round takes the input of many calls (EpollDispatcher::set_round_window).
-  // 500 us takes about a third off the CPU per call at 100-300 calls
-  // (docs/BENCHMARKS.md) for at most 0.5 ms more latency.
-  absl::Duration io_round_window = absl::Microseconds(500);
+  // Against no window, 500 us took about a third off the CPU per call at
+  // 100-300 calls; 1 ms halves the wake-ups again and takes about a tenth
+  // more, for at most 1 ms more latency toward the backend (p99 still
+  // under 2 ms; docs/BENCHMARKS.md).
+  absl::Duration io_round_window = absl::Milliseconds(1);
 
   // Buffers.
   int hold_audio_ms = 2000;     // caller audio held until accept / claim
