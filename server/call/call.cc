@@ -548,15 +548,13 @@ void Call::HandlePlay(uint64_t link_id, const QueuedPlay& play) {
   const CallCommands::PlayRequest request{play.fields.command_id.In(bytes),
                                           play.fields.pcm.In(bytes), play.fields.sample_rate_hz,
                                           play.fields.response_id.In(bytes)};
-  if (RefusedBeforeConnected(std::string(request.command_id), bridge::v1::COMMAND_KIND_PLAY)) {
-    return;
-  }
+  if (RefusedBeforeConnected(request.command_id, bridge::v1::COMMAND_KIND_PLAY)) return;
   commands_.Play(request, *playout_, backend_rate_hz_);
 }
 
-bool Call::RefusedBeforeConnected(const std::string& command_id, bridge::v1::CommandKind kind) {
+bool Call::RefusedBeforeConnected(absl::string_view command_id, bridge::v1::CommandKind kind) {
   if (state_ == State::kConnected) return false;
-  Reply(command_id, kind, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
+  Reply(std::string(command_id), kind, bridge::v1::RESULT_CODE_FAILED_PRECONDITION,
         "accept the call before sending other commands", 0);
   return true;
 }

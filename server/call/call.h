@@ -182,8 +182,9 @@ class Call final : public LinkObserver,
   };
   void HandlePlay(uint64_t link_id, const QueuedPlay& play);
   // An in-call command that came before the call was connected is refused
-  // (HandleMessage, HandlePlay): true when it was.
-  bool RefusedBeforeConnected(const std::string& command_id, bridge::v1::CommandKind kind);
+  // (HandleMessage, HandlePlay): true when it was. A view: the id is copied
+  // only for a refusal, not for every play of a connected call.
+  bool RefusedBeforeConnected(absl::string_view command_id, bridge::v1::CommandKind kind);
   // From any thread: queues `report` on the loop.
   void Report(LinkReport report);
   void QueueLinkReport(LinkReport report);
