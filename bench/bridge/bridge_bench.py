@@ -332,6 +332,7 @@ class Step:
             rss_idle = rss_kib(server_pid)
             ramp_s = max(1.0, self.calls / a.ramp_rate)
             row["caller"] = f"asterisk-{self.asterisk.path}" if self.asterisk else "emulator"
+            row["arrivals"] = None if self.asterisk else a.arrivals
             t_start = time.time()
             if self.asterisk:
                 # Real Asterisk's calls last until the step hangs them up.
@@ -341,8 +342,9 @@ class Step:
                 def emulator(name, calls, ramp, duration_ms, prefix=None):
                     return self.start(name, [
                         f"{b}/tools/audiosocket-call/audiosocket-call", f"--target={target}",
-                        f"--calls={calls}", f"--ramp={ramp}", f"--duration={duration_ms}ms",
-                        f"--rate={self.rate}", "--stamp_frames", "--tick=250us",
+                        f"--calls={calls}", f"--ramp={ramp}", f"--arrivals={a.arrivals}",
+                        f"--duration={duration_ms}ms", f"--rate={self.rate}", "--stamp_frames",
+                        f"--tick={a.caller_tick}",
                         "--log_messages=false", "--source=tone:440:-20"], 1, prefix)
                 probe_calls = min(a.probe_calls, self.calls - 1)
                 call = emulator("emulator", self.calls - probe_calls, a.ramp_rate,
@@ -589,7 +591,7 @@ def held(r):
     return bool(ok)
 
 
-COLUMNS = ["system", "workload", "caller", "repeat", "order", "calls", "rate_hz", "load_before", "busy_before_pct", "load_during", "steal_ms_core0",
+COLUMNS = ["system", "workload", "caller", "arrivals", "repeat", "order", "calls", "rate_hz", "load_before", "busy_before_pct", "load_during", "steal_ms_core0",
            "server_cpu_pct", "cpu_pct_per_call", "x_baseline", "x_paced", "x_gorelay", "ctx_per_frame",
            "syscalls_per_frame", "mutex_waits_per_frame", "backend_cpu_pct", "emulator_cpu_pct",
            "caller_cpu_pct", "calls_connected",
@@ -738,6 +740,17 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--seconds", type=int, default=25, help="length of each call")
     p.add_argument("--ramp_rate", type=int, default=500, help="calls started per second")
+    p.add_argument("--arrivals", choices=("poisson", "even"), default="poisson",
+                   help="emulator: how call starts are spread at --ramp_rate. poisson (random "
+                        "gaps) puts each call's 20 ms frame clock at a random phase, as "
+                        "independent callers and Asterisk's channels do; even (every "
+                        "1/ramp_rate) gives a few phases only, so many calls' frames arrive "
+                        "together and a server answers them in one wake-up")
+    p.add_argument("--caller_tick", default="0",
+                   help="emulator: call starts are rounded up to this grid (its --tick), so "
+                        "frames due within it share the emulator's wake-up and arrive "
+                        "together; 0 = none, as real callers. 250us keeps the emulator light "
+                        "enough for 1,000 calls on one core")
     p.add_argument("--io_threads", type=int, default=1)
     p.add_argument("--nice", type=int, default=-10,
                    help="niceness of every benchmark process (0: none); a shared machine's "

@@ -64,7 +64,7 @@ for arg in "$@"; do
     --bin=*) bin=${arg#--bin=} ;;
     --gorelay=*) gorelay=${arg#--gorelay=} ;;
     --caller=*) caller=${arg#--caller=} ;;
-    --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --nice=* | --rt \
+    --seconds=* | --steps=* | --wide=* | --systems=* | --io_threads=* | --ramp_rate=* | --arrivals=* | --caller_tick=* | --nice=* | --rt \
       | --workloads=* | --repeats=* | --backend_args=* | --syscalls=* | --asterisk_path=* \
       | --backend_core=* | --backend_transport=* | --probe_calls=* | --caller_fifo | --server_fifo) extra+=("$arg") ;;
     *) echo "unknown argument: $arg" >&2; exit 2 ;;

@@ -52,6 +52,8 @@ class Call final : public event::FdHandler {
   bool done() const { return state_ == State::kDone; }
   // True once the TCP connection is up (and after, until done).
   bool connected() const { return state_ == State::kActive || state_ == State::kDraining; }
+  // When Start() ran (0 before): the runner's schedule of call starts.
+  Nanos started_at() const { return connect_started_; }
   const CallResult& result() const { return result_; }
   int64_t frames_due() const { return pacer_.next_frame(); }
   // Bytes the socket has not taken yet (queued in user space).

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -568,6 +569,52 @@ TEST(ConnectTest, RefusedConnectionIsAFailedCallNamingTheAddress) {
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_THAT(r.errors[0], HasSubstr(absl::StrCat("connect to ", address.ToString())));
   EXPECT_THAT(runner.SummaryJson({}), HasSubstr("\"per_call_failures\":[{\"call\":0"));
+}
+
+// The start times a runner gives `calls` calls at 500 calls/s, measured on
+// its simulated clock. The target refuses them: only the schedule matters.
+std::vector<Nanos> RunnerStartTimes(Arrivals arrivals, int calls) {
+  int fd;
+  net::SocketAddress address;
+  {
+    auto a = net::Resolve({"127.0.0.1", 0});
+    fd = *net::ListenTcp(*a);
+    address = *net::LocalAddress(fd);
+    close(fd);
+  }
+  const Nanos began = kSecond;
+  event::SimulatedTimeSource clock{ToMonoTime(began)};
+  event::EpollDispatcher loop(&clock);
+  RunConfig config;
+  config.call.target = address;
+  config.call.log_messages = false;
+  config.calls = calls;
+  config.ramp = 500;
+  config.arrivals = arrivals;
+  Runner runner(config, &loop);
+  runner.Start();
+  const absl::Time limit = absl::Now() + absl::Seconds(30);
+  while (!runner.done() && absl::Now() < limit) {
+    clock.Advance(std::chrono::microseconds(50));
+    runner.Poll(0);
+  }
+  std::vector<Nanos> starts;
+  for (int i = 0; i < calls; ++i) starts.push_back(runner.call(i).started_at() - began);
+  return starts;
+}
+
+TEST(RunnerTest, StartsCallsOnTheArrivalsSchedule) {
+  const std::vector<Nanos> even = RunnerStartTimes(Arrivals::kEven, 40);
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(even[static_cast<size_t>(i)], i * 2 * kMillisecond) << i;
+  const std::vector<Nanos> poisson = RunnerStartTimes(Arrivals::kPoisson, 40);
+  EXPECT_EQ(poisson[0], 0);
+  int off_grid = 0;
+  for (size_t i = 1; i < poisson.size(); ++i) {
+    EXPECT_GE(poisson[i], poisson[i - 1]);
+    off_grid += poisson[i] % (2 * kMillisecond) != 0;
+  }
+  // Random gaps on a 50 us clock: nearly every start is off the 2 ms grid.
+  EXPECT_GE(off_grid, 30);
 }
 
 TEST(StampTest, SendTimeRoundTripsAndLeavesTheFrameNumberAlone) {

@@ -65,6 +65,9 @@ ABSL_FLAG(std::string, record, "", "write the audio received to this WAV file (o
 ABSL_FLAG(std::string, summary, "-", "where the JSON summary goes: - (stdout) or a file");
 ABSL_FLAG(int, calls, 1, "number of calls");
 ABSL_FLAG(double, ramp, 0, "calls started per second (0 = all at once)");
+ABSL_FLAG(std::string, arrivals, "even",
+          "how starts are spread at the --ramp rate: even (exactly 1/ramp apart) or poisson "
+          "(random gaps, so calls' frames fall anywhere in the 20 ms, as independent callers')");
 ABSL_FLAG(absl::Duration, tick, absl::ZeroDuration(),
           "round call starts up to this grid so many calls' frames share a wake-up, e.g. 250us");
 ABSL_FLAG(std::string, fault, "none",
@@ -145,6 +148,10 @@ absl::StatusOr<RunConfig> ConfigFromFlags() {
   c.tick = ToNanos(absl::GetFlag(FLAGS_tick));
   run.calls = absl::GetFlag(FLAGS_calls);
   run.ramp = absl::GetFlag(FLAGS_ramp);
+  if (!ParseArrivals(absl::GetFlag(FLAGS_arrivals), &run.arrivals)) {
+    return absl::InvalidArgumentError(absl::StrCat("--arrivals=", absl::GetFlag(FLAGS_arrivals),
+                                                   " is not one of: even, poisson"));
+  }
   if (absl::Status s = Validate(run); !s.ok()) return s;
   if (absl::Status s = c.source.Load(); !s.ok()) return s;
   return run;

@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "lib/dsp/g711.h"
 #include "lib/net/net.h"
+#include "tools/audiosocket-call/arrivals.h"
 #include "tools/audiosocket-call/nanos.h"
 #include "tools/audiosocket-call/source.h"
 
@@ -102,7 +103,8 @@ struct CallConfig {
 struct RunConfig {
   CallConfig call;
   int calls = 1;
-  double ramp = 0;  // calls started per second; 0 = all at once
+  double ramp = 0;                      // calls started per second; 0 = all at once
+  Arrivals arrivals = Arrivals::kEven;  // how starts are spread at that rate
 };
 
 // Checks combinations the flags alone cannot (e.g. --control needs the

@@ -1,7 +1,5 @@
 #include "tools/audiosocket-call/runner.h"
 
-#include <cmath>
-
 namespace audiosocket::call {
 
 wire::CallUuid RandomUuid(absl::BitGen& gen) {
@@ -29,6 +27,7 @@ Runner::Runner(const RunConfig& config, event::EpollDispatcher* dispatcher)
                                               if (done()) ended_ = Now();
                                             }));
   }
+  start_offsets_ = StartOffsets(config.calls, config.ramp, config.arrivals, bitgen_);
 }
 
 Runner::~Runner() {
@@ -44,14 +43,11 @@ void Runner::StartDue() {
   const Nanos now = Now();
   const int total = static_cast<int>(calls_.size());
   while (next_to_start_ < total) {
-    if (config_.ramp > 0) {
-      const Nanos due =
-          began_ + static_cast<Nanos>(std::llround(next_to_start_ * (kSecond / config_.ramp)));
-      if (due > now) {
-        timer_ = loop_->RunAt(ToMonoTime(due), [this] { OnTimer(); });
-        timer_set_ = true;
-        return;
-      }
+    const Nanos due = began_ + start_offsets_[static_cast<size_t>(next_to_start_)];
+    if (due > now) {
+      timer_ = loop_->RunAt(ToMonoTime(due), [this] { OnTimer(); });
+      timer_set_ = true;
+      return;
     }
     calls_[static_cast<size_t>(next_to_start_++)]->Start();
   }

@@ -1,7 +1,8 @@
 #ifndef AUDIOSOCKET_BRIDGE_TOOLS_AUDIOSOCKET_CALL_RUNNER_H_
 #define AUDIOSOCKET_BRIDGE_TOOLS_AUDIOSOCKET_CALL_RUNNER_H_
 
-// Runs N emulated calls on one event loop: starts them at the ramp rate,
+// Runs N emulated calls on one event loop: starts them at the ramp rate
+// (evenly or as Poisson arrivals, see arrivals.h),
 // waits for all to end, and gathers the run-wide statistics and results.
 //
 // Thread-safety: single-threaded (the dispatcher thread). Ownership: the
@@ -57,6 +58,7 @@ class Runner final {
   WavWriter recorder_;
   absl::BitGen bitgen_;
   std::vector<std::unique_ptr<Call>> calls_;
+  std::vector<Nanos> start_offsets_;  // since began_, one per call
   int next_to_start_ = 0;
   bool started_all_ = false;
   int finished_ = 0;

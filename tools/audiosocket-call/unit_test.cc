@@ -2,11 +2,14 @@
 // WAV, sources, option parsing and the summary's JSON.
 
 #include <cmath>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tools/audiosocket-call/arrivals.h"
 #include "tools/audiosocket-call/nanos.h"
 #include "tools/audiosocket-call/options.h"
 #include "tools/audiosocket-call/source.h"
@@ -47,6 +50,55 @@ TEST(HistogramTest, MergeAddsCountsAndKeepsMax) {
   EXPECT_EQ(a.max(), 3 * kMillisecond);
   EXPECT_EQ(a.Percentile(0.01), 0);
   EXPECT_EQ(Histogram().Percentile(0.5), 0);
+}
+
+// The 1 ms bins of the 20 ms frame period that the calls' first frames fall
+// in: the phases their frames keep for the whole call.
+std::set<Nanos> PhaseBins(const std::vector<Nanos>& offsets) {
+  std::set<Nanos> bins;
+  for (Nanos at : offsets) bins.insert((at % (20 * kMillisecond)) / kMillisecond);
+  return bins;
+}
+
+TEST(ArrivalsTest, EvenStartsAreExactlyOneOverTheRampApart) {
+  std::mt19937 gen(1);
+  const std::vector<Nanos> at = StartOffsets(101, 500, Arrivals::kEven, gen);
+  ASSERT_EQ(at.size(), 101u);
+  for (size_t i = 0; i < at.size(); ++i) EXPECT_EQ(at[i], static_cast<Nanos>(i) * 2 * kMillisecond);
+  // Every 2 ms: the calls' frames share ten phases of the 20 ms.
+  EXPECT_EQ(PhaseBins(at).size(), 10u);
+}
+
+TEST(ArrivalsTest, PoissonStartsKeepTheRateAndSpreadFramesOverThePeriod) {
+  std::mt19937 gen(7);
+  const std::vector<Nanos> at = StartOffsets(20001, 500, Arrivals::kPoisson, gen);
+  ASSERT_EQ(at.size(), 20001u);
+  EXPECT_EQ(at[0], 0);
+  for (size_t i = 1; i < at.size(); ++i) ASSERT_GE(at[i], at[i - 1]);
+  // 20,000 gaps of mean 2 ms: the total is 40 s within 3 % (about four
+  // standard deviations of the sum).
+  EXPECT_NEAR(static_cast<double>(at.back()), 40.0 * kSecond, 0.03 * 40 * kSecond);
+  // Gaps are exponential: a fraction e^-1 (37 %) are longer than the mean;
+  // with even spacing none are.
+  int longer = 0;
+  for (size_t i = 1; i < at.size(); ++i) longer += at[i] - at[i - 1] > 2 * kMillisecond;
+  EXPECT_NEAR(longer / 20000.0, std::exp(-1.0), 0.02);
+  // A hundred calls' frames fall in most of the twenty 1 ms bins (the
+  // chance a bin stays empty is (19/20)^100, under 1 %).
+  const std::vector<Nanos> hundred(at.begin(), at.begin() + 100);
+  EXPECT_GE(PhaseBins(hundred).size(), 18u);
+}
+
+TEST(ArrivalsTest, NoRampStartsAllAtOnceAndNamesParse) {
+  std::mt19937 gen(1);
+  EXPECT_THAT(StartOffsets(3, 0, Arrivals::kPoisson, gen), ::testing::ElementsAre(0, 0, 0));
+  EXPECT_TRUE(StartOffsets(0, 500, Arrivals::kPoisson, gen).empty());
+  Arrivals a = Arrivals::kEven;
+  EXPECT_TRUE(ParseArrivals("poisson", &a));
+  EXPECT_EQ(a, Arrivals::kPoisson);
+  EXPECT_EQ(ArrivalsName(a), "poisson");
+  EXPECT_FALSE(ParseArrivals("random", &a));
+  EXPECT_EQ(a, Arrivals::kPoisson);
 }
 
 std::vector<uint8_t> Bytes(std::initializer_list<uint8_t> b) { return b; }
