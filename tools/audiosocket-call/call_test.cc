@@ -543,16 +543,17 @@ TEST(EncodingTest, G711NeedsEightKilohertzAndNoStamps) {
   EXPECT_THAT(std::string(Validate(config).message()), HasSubstr("--stamp_frames"));
 }
 
+// A loopback port nobody listens on: bind, read the port, close.
+net::SocketAddress RefusingAddress() {
+  auto any_port = net::Resolve({"127.0.0.1", 0});
+  const int fd = *net::ListenTcp(*any_port);
+  const net::SocketAddress address = *net::LocalAddress(fd);
+  close(fd);
+  return address;
+}
+
 TEST(ConnectTest, RefusedConnectionIsAFailedCallNamingTheAddress) {
-  int fd;
-  net::SocketAddress address;
-  {
-    // A port nobody listens on: bind, read the port, close.
-    auto a = net::Resolve({"127.0.0.1", 0});
-    fd = *net::ListenTcp(*a);
-    address = *net::LocalAddress(fd);
-    close(fd);
-  }
+  const net::SocketAddress address = RefusingAddress();
   event::SimulatedTimeSource clock;
   event::EpollDispatcher loop(&clock);
   RunConfig config;
@@ -574,19 +575,11 @@ TEST(ConnectTest, RefusedConnectionIsAFailedCallNamingTheAddress) {
 // The start times a runner gives `calls` calls at 500 calls/s, measured on
 // its simulated clock. The target refuses them: only the schedule matters.
 std::vector<Nanos> RunnerStartTimes(Arrivals arrivals, int calls) {
-  int fd;
-  net::SocketAddress address;
-  {
-    auto a = net::Resolve({"127.0.0.1", 0});
-    fd = *net::ListenTcp(*a);
-    address = *net::LocalAddress(fd);
-    close(fd);
-  }
   const Nanos began = kSecond;
   event::SimulatedTimeSource clock{ToMonoTime(began)};
   event::EpollDispatcher loop(&clock);
   RunConfig config;
-  config.call.target = address;
+  config.call.target = RefusingAddress();
   config.call.log_messages = false;
   config.calls = calls;
   config.ramp = 500;
