@@ -7,10 +7,10 @@
 // its own 20 ms clock, started when it connects, so the start times set the
 // phase of every frame the call sends. Evenly spaced starts give a few
 // phases only (at 500 calls/s, ten: every 2 ms), so many calls' frames reach
-// the server together and a server that answers them in one wake-up looks
-// cheaper than it is under real callers. Independent callers, and Asterisk's
-// channels with their own timers, start at random moments: their frames
-// fall anywhere in the 20 ms. Poisson arrivals model that.
+// the server together and it can answer several in one wake-up, which real
+// callers never allow. Independent callers, and Asterisk's channels with
+// their own timers, start at random moments: their frames fall anywhere in
+// the 20 ms. Poisson arrivals model that.
 //
 // Thread-safety: plain functions.
 
